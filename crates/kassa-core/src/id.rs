@@ -1,0 +1,47 @@
+//! Typed identifiers: one newtype per table so that a `JobId` can never be passed where a
+//! `UserId` is expected. Database keys are 64-bit integers; public identifiers (invoice uuids,
+//! shop ids) are separate string types defined next to their domain.
+
+/// Declares a typed integer identifier.
+///
+/// ```
+/// kassa_core::typed_id!(
+///     /// A thing.
+///     ThingId
+/// );
+/// let id = ThingId::new(7);
+/// assert_eq!(id.get(), 7);
+/// assert_eq!(id.to_string(), "7");
+/// ```
+#[macro_export]
+macro_rules! typed_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(i64);
+
+        impl $name {
+            /// Wraps a raw database key.
+            pub const fn new(raw: i64) -> Self {
+                Self(raw)
+            }
+
+            /// The raw database key.
+            pub const fn get(self) -> i64 {
+                self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Display::fmt(&self.0, f)
+            }
+        }
+    };
+}
+
+typed_id!(
+    /// A row of the durable job queue.
+    JobId
+);

@@ -1,0 +1,14 @@
+//! Kassa's pure domain layer.
+//!
+//! Everything here is deterministic, synchronous and free of I/O: typed identifiers,
+//! timestamps, sealing of secrets at rest, and (as the product grows) money, currencies,
+//! the invoice state machine and ledger rules. Layers above parse their input into these
+//! types at the edge and call into them; nothing here knows about HTTP or SQL.
+
+pub mod id;
+pub mod retry;
+pub mod secret;
+pub mod time;
+
+pub use id::JobId;
+pub use time::Timestamp;

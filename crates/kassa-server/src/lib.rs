@@ -1,0 +1,12 @@
+//! Kassa's application layer: settings, the HTTP server (dashboard, payment page, APIs),
+//! services, and the background job worker. The `kassa` binary wires it up; integration tests
+//! build it in-process with [`app::Application::build`] on port 0.
+
+pub mod app;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod secrets;
+pub mod state;
+pub mod telemetry;
+pub mod worker;

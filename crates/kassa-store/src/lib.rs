@@ -1,0 +1,50 @@
+//! Kassa's storage layer.
+//!
+//! One code base over two engines: SQLite (the embedded default) and PostgreSQL (for scale).
+//! SQL text is written once wherever the dialects agree (sqlx accepts `$1` placeholders on
+//! SQLite too) and the [`sql!`] macro compiles each query body once per engine, so both are
+//! type-checked. Where the dialects differ (claiming jobs, for one) the repository matches on
+//! the engine explicitly.
+//!
+//! Rules every repository follows:
+//! - functions take `&mut impl AsConn` (a transaction or a pooled connection) and contain SQL
+//!   only; the service above owns the transaction and decides when it commits;
+//! - write transactions start with [`Db::begin`], which on SQLite is `BEGIN IMMEDIATE` so two
+//!   writers never deadlock upgrading a read lock;
+//! - times are [`kassa_core::Timestamp`] stored as 64-bit microseconds, ids are typed.
+
+mod db;
+mod error;
+pub mod jobs;
+pub mod migrate;
+
+pub use db::{AsConn, Conn, DatabaseUrl, Db, Engine, PoolConn, Tx, UrlError};
+pub use error::StoreError;
+
+/// Runs `body` with `c` bound to the engine's concrete connection type
+/// (`&mut SqliteConnection` or `&mut PgConnection`), compiling it once per engine.
+///
+/// ```ignore
+/// let n: i64 = sql!(conn, |c| sqlx::query_scalar("select count(*) from job").fetch_one(c).await)?;
+/// ```
+#[macro_export]
+macro_rules! sql {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $crate::AsConn::as_conn($conn) {
+            $crate::Conn::Sqlite($c) => $body,
+            $crate::Conn::Postgres($c) => $body,
+        }
+    };
+}
+
+/// Executes a statement on either engine and yields the number of rows it affected:
+/// `exec!(conn, sqlx::query("delete …").bind(x))` is a `Result<u64, sqlx::Error>`.
+#[macro_export]
+macro_rules! exec {
+    ($conn:expr, $query:expr) => {
+        match $crate::AsConn::as_conn($conn) {
+            $crate::Conn::Sqlite(c) => $query.execute(c).await.map(|r| r.rows_affected()),
+            $crate::Conn::Postgres(c) => $query.execute(c).await.map(|r| r.rows_affected()),
+        }
+    };
+}

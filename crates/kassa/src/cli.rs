@@ -1,0 +1,303 @@
+//! Command-line interface.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use kassa_core::JobId;
+use kassa_core::time::{Clock as _, SystemClock};
+use kassa_server::app::{self, Application};
+use kassa_server::config::{self, Loaded};
+use kassa_server::telemetry;
+use kassa_server::worker::{self, Probe};
+use kassa_store::jobs::{self, JobState};
+use kassa_store::{Db, migrate};
+
+/// Kassa: a self-hosted crypto payment gateway.
+#[derive(Parser, Debug)]
+#[command(version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug)]
+struct GlobalArgs {
+    /// Configuration file (TOML); see kassa.example.toml. Also KASSA_CONFIG.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address and port to listen on (server.listen, KASSA_LISTEN).
+    #[arg(long, global = true, value_name = "ADDR:PORT")]
+    listen: Option<String>,
+    /// Data folder (data_dir, KASSA_DATA_DIR).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<String>,
+    /// Database URL (database.url, KASSA_DATABASE_URL).
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    /// Base URL of links Kassa hands out (server.public_url, KASSA_PUBLIC_URL).
+    #[arg(long, global = true, value_name = "URL")]
+    public_url: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server: dashboard, payment pages, APIs and background jobs.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Inspect and manage the background job queue.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Print the effective configuration (secrets redacted) and where each value comes from.
+    Show,
+}
+
+#[derive(Subcommand, Debug)]
+enum JobsCommand {
+    /// List jobs, newest first.
+    List {
+        /// Only jobs in this state: queued, running, done or failed.
+        #[arg(long)]
+        state: Option<String>,
+        /// How many to show.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Show one job with every attempt.
+    Show {
+        /// Job id.
+        id: i64,
+    },
+    /// Put a failed job back in the queue with a fresh attempt budget.
+    Retry {
+        /// Job id.
+        id: i64,
+    },
+    /// Enqueue probe jobs and wait for a running `kassa serve` to run them.
+    Probe {
+        /// Number of probe jobs.
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// Simulated work per job, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        work_ms: u64,
+        /// Give up waiting after this many seconds (0: do not wait).
+        #[arg(long, default_value_t = 60)]
+        wait_secs: u64,
+    },
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let loaded = load_settings(&cli.global)?;
+    match cli.command {
+        Command::Serve => serve(loaded).await,
+        Command::Migrate => {
+            let db = open_db(&loaded).await?;
+            let applied = migrate::run(&db).await.context("applying migrations")?;
+            if applied.is_empty() {
+                println!(
+                    "database is up to date (version {})",
+                    migrate::latest_version(db.engine())
+                );
+            } else {
+                println!("applied migrations {applied:?}");
+            }
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Show) => {
+            print!("{}", loaded.show());
+            Ok(())
+        }
+        Command::Jobs(cmd) => {
+            let db = open_db(&loaded).await?;
+            anyhow::ensure!(
+                migrate::is_current(&db).await?,
+                "the database is not migrated; run `kassa migrate` first"
+            );
+            jobs_command(&db, cmd).await
+        }
+    }
+}
+
+fn load_settings(args: &GlobalArgs) -> anyhow::Result<Loaded> {
+    let file = args
+        .config
+        .clone()
+        .or_else(|| std::env::var_os("KASSA_CONFIG").map(PathBuf::from));
+    let mut flags = Vec::new();
+    for (key, value) in [
+        ("server.listen", &args.listen),
+        ("data_dir", &args.data_dir),
+        ("database.url", &args.database_url),
+        ("server.public_url", &args.public_url),
+    ] {
+        if let Some(v) = value {
+            flags.push((key, v.clone()));
+        }
+    }
+    Ok(config::load(
+        file.as_deref(),
+        &|name| std::env::var(name).ok(),
+        &flags,
+    )?)
+}
+
+async fn open_db(loaded: &Loaded) -> anyhow::Result<Db> {
+    let settings = &loaded.settings;
+    let url = settings.database_url()?;
+    if matches!(url, kassa_store::DatabaseUrl::Sqlite(_)) {
+        app::prepare_data_dir(&settings.data_dir)?;
+    }
+    Ok(app::connect(settings, &url).await?)
+}
+
+async fn serve(loaded: Loaded) -> anyhow::Result<()> {
+    telemetry::init(&loaded.settings.log);
+    let data_dir = loaded.settings.data_dir.clone();
+    let application = Application::build(loaded.settings).await?;
+    let addr = application.local_addr()?;
+    let public = application.state().public_url.clone();
+    tracing::info!(%addr, public_url = %public, data_dir = %data_dir.display(), engine = %application.state().db.engine(), "kassa is listening");
+    println!(
+        "Kassa is running at {public}  (listening on {addr}, data in {})",
+        data_dir.display()
+    );
+    application.run_until_stopped(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+async fn jobs_command(db: &Db, cmd: JobsCommand) -> anyhow::Result<()> {
+    let clock = SystemClock;
+    match cmd {
+        JobsCommand::List { state, limit } => {
+            let state = match state.as_deref() {
+                None => None,
+                Some(s) => Some(JobState::parse(s).with_context(|| {
+                    format!("unknown state {s:?}: use queued, running, done or failed")
+                })?),
+            };
+            let rows = jobs::list(db, state, limit).await?;
+            println!(
+                "{:>8}  {:<8}  {:<24}  {:>8}  {:<27}  last error",
+                "id", "state", "kind", "attempts", "run at"
+            );
+            for j in rows {
+                println!(
+                    "{:>8}  {:<8}  {:<24}  {:>8}  {:<27}  {}",
+                    j.id,
+                    j.state.as_str(),
+                    j.kind,
+                    j.attempts,
+                    j.run_at.to_string(),
+                    j.last_error.unwrap_or_default()
+                );
+            }
+        }
+        JobsCommand::Show { id } => {
+            let mut conn = db.conn().await?;
+            let job = jobs::get(&mut conn, JobId::new(id))
+                .await
+                .with_context(|| format!("job {id}"))?;
+            println!(
+                "job {} ({}): {}, {} attempt(s), created {}",
+                job.id,
+                job.kind,
+                job.state.as_str(),
+                job.attempts,
+                job.created_at
+            );
+            for a in jobs::attempts(&mut conn, job.id).await? {
+                let result = a
+                    .error
+                    .map_or_else(|| "ok".to_owned(), |e| format!("error: {e}"));
+                println!(
+                    "  #{} {} on {} ({} ms): {result}",
+                    a.attempt,
+                    a.started_at,
+                    a.worker,
+                    a.finished_at.duration_since(a.started_at).as_millis()
+                );
+            }
+        }
+        JobsCommand::Retry { id } => {
+            anyhow::ensure!(
+                jobs::retry(db, JobId::new(id), clock.now()).await?,
+                "job {id} does not exist or has not failed"
+            );
+            println!("job {id} queued again");
+        }
+        JobsCommand::Probe {
+            count,
+            work_ms,
+            wait_secs,
+        } => {
+            let now = clock.now();
+            let mut tx = db.begin().await?;
+            let mut ids = Vec::new();
+            for _ in 0..count {
+                ids.push(worker::enqueue(&mut tx, &Probe { work_ms }, now, now).await?);
+            }
+            tx.commit().await?;
+            println!("enqueued {count} probe job(s)");
+            if wait_secs == 0 {
+                return Ok(());
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(wait_secs);
+            let mut conn = db.conn().await?;
+            loop {
+                let mut done = 0;
+                for id in &ids {
+                    if jobs::get(&mut conn, *id).await?.state == JobState::Done {
+                        done += 1;
+                    }
+                }
+                if done == ids.len() {
+                    let last = jobs::list(db, Some(JobState::Done), 1).await?;
+                    let finished = last.first().map_or(now, |j| j.updated_at);
+                    println!(
+                        "all {count} probe job(s) ran, {} ms after enqueueing",
+                        finished.duration_since(now).as_millis()
+                    );
+                    return Ok(());
+                }
+                anyhow::ensure!(
+                    std::time::Instant::now() < deadline,
+                    "only {done} of {count} probe jobs ran within {wait_secs} s: is `kassa serve` running with jobs.workers > 0?"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    Ok(())
+}

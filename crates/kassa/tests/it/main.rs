@@ -1,0 +1,15 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code fails by panicking"
+)]
+
+//! Kassa's integration suite: one test binary (one build) for every integration test. Tests
+//! written with `engine_test!` run once on SQLite and once on PostgreSQL.
+
+mod support;
+
+mod cli;
+mod jobs;
+mod ops;
