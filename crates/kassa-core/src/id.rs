@@ -45,3 +45,18 @@ typed_id!(
     /// A row of the durable job queue.
     JobId
 );
+
+typed_id!(
+    /// A merchant account (a business).
+    MerchantId
+);
+
+typed_id!(
+    /// A person who signs in: a merchant's owner or staff member.
+    UserId
+);
+
+typed_id!(
+    /// A signed-in browser session.
+    SessionId
+);

@@ -5,10 +5,11 @@
 //! the invoice state machine and ledger rules. Layers above parse their input into these
 //! types at the edge and call into them; nothing here knows about HTTP or SQL.
 
+pub mod account;
 pub mod id;
 pub mod retry;
 pub mod secret;
 pub mod time;
 
-pub use id::JobId;
+pub use id::{JobId, MerchantId, SessionId, UserId};
 pub use time::Timestamp;

@@ -242,6 +242,16 @@ impl Keyring {
             .map_err(|_| OpenError::Forged)
     }
 
+    /// A 256-bit key for `purpose` (e.g. `"csrf"`), derived from the active master key, for
+    /// MACs that need a server secret but no storage. It changes when the master key rotates.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        Sha256::new_with_prefix(b"kassa derived key\0")
+            .chain_update(self.active().bytes)
+            .chain_update(purpose.as_bytes())
+            .finalize()
+            .into()
+    }
+
     /// Whether `sealed` was sealed by a key other than the active one (so it needs re-sealing
     /// after a rotation).
     pub fn is_stale(&self, sealed: &str) -> bool {

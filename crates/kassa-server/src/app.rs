@@ -12,15 +12,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use kassa_core::time::{Clock, SystemClock};
-use kassa_store::{DatabaseUrl, Db, migrate};
+use kassa_store::{DatabaseUrl, Db};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigError, Settings};
-use crate::metrics::Metrics;
+use crate::http;
 use crate::state::AppState;
-use crate::worker::{JobHandler, ProbeHandler, Worker, WorkerConfig};
-use crate::{http, secrets};
+use crate::worker::maintenance;
 
 /// A built, not yet running server.
 pub struct Application {
@@ -51,33 +50,24 @@ impl Application {
                 )
             })?;
         prepare_data_dir(&settings.data_dir)?;
-        let url = settings.database_url()?;
-        let sqlite_lock = match &url {
-            DatabaseUrl::Sqlite(path) => Some(lock_sqlite(path)?),
+        let sqlite_lock = match settings.database_url()? {
+            DatabaseUrl::Sqlite(path) => Some(lock_sqlite(&path)?),
             DatabaseUrl::Postgres(_) => None,
         };
-        let db = connect(&settings, &url).await?;
-        let applied = migrate::run(&db)
-            .await
-            .context("applying database migrations")?;
-        if !applied.is_empty() {
-            tracing::info!(versions = ?applied, "applied database migrations");
-        }
-        let keyring = secrets::load_or_create(&settings)?;
-        let metrics = Arc::new(Metrics::default());
-        let worker = Worker::new(
-            db.clone(),
-            clock.clone(),
-            metrics.clone(),
-            WorkerConfig {
-                // With `jobs.workers = 0` no loop runs, but the step stays usable (tests, CLI).
-                concurrency: usize::try_from(settings.jobs.workers.max(1)).unwrap_or(1),
-                poll_interval: Duration::from_millis(settings.jobs.poll_interval_ms),
-                lease: Duration::from_secs(settings.jobs.lease_secs),
-            },
-            job_handlers(),
-        );
-        let recovered = worker
+        // Derived from the bound address, so that port 0 shows the real port.
+        let public_url = if settings.server.public_url.trim().is_empty() {
+            format!(
+                "http://{}",
+                listener
+                    .local_addr()
+                    .map_err(|e| ConfigError::option("server.listen", e.to_string()))?
+            )
+        } else {
+            settings.public_url()?
+        };
+        let state = AppState::open(settings, clock, public_url).await?;
+        let recovered = state
+            .worker
             .recover_at_startup()
             .await
             .context("recovering abandoned jobs")?;
@@ -87,27 +77,10 @@ impl Application {
                 "re-queued jobs that were running when the previous process stopped"
             );
         }
-        // Derived from the bound address, so that port 0 shows the real port.
-        let public_url: Arc<str> = if settings.server.public_url.trim().is_empty() {
-            format!(
-                "http://{}",
-                listener
-                    .local_addr()
-                    .map_err(|e| ConfigError::option("server.listen", e.to_string()))?
-            )
-            .into()
-        } else {
-            settings.public_url()?.into()
-        };
-        let state = AppState {
-            db,
-            settings: Arc::new(settings),
-            public_url,
-            keyring: Arc::new(keyring),
-            metrics,
-            clock,
-            worker,
-        };
+        let now = state.clock.now();
+        maintenance::schedule(&state.db, now, now)
+            .await
+            .context("scheduling maintenance")?;
         Ok(Self {
             listener,
             state,
@@ -177,11 +150,6 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
-}
-
-/// Every job kind this binary runs.
-fn job_handlers() -> Vec<Arc<dyn JobHandler>> {
-    vec![Arc::new(ProbeHandler)]
 }
 
 /// Creates the data folder if needed and checks that it is a writable directory.

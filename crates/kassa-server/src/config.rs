@@ -31,6 +31,10 @@ pub struct Settings {
     pub log: LogSettings,
     /// Secrets at rest.
     pub secrets: SecretSettings,
+    /// Merchant accounts and sign-in.
+    pub accounts: AccountSettings,
+    /// Outgoing e-mail.
+    pub mail: MailSettings,
 }
 
 /// `[server]`
@@ -43,6 +47,52 @@ pub struct ServerSettings {
     pub public_url: String,
     /// Bearer token that lets non-loopback clients read `/metrics`. Empty: loopback only.
     pub metrics_token: SecretString,
+    /// Take the client address from `X-Forwarded-For` (set only behind a reverse proxy that
+    /// overwrites the header).
+    pub trust_forwarded_for: bool,
+}
+
+/// `[accounts]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountSettings {
+    /// Whether anyone may sign up. When false, the operator creates owners with
+    /// `kassa admin create-user`, and owners invite their staff.
+    pub open_signup: bool,
+    /// Minutes without a request after which a session ends.
+    pub session_idle_minutes: u64,
+    /// Hours after sign-in after which a session ends, however active.
+    pub session_max_hours: u64,
+}
+
+impl Default for AccountSettings {
+    fn default() -> Self {
+        Self {
+            open_signup: true,
+            session_idle_minutes: 60,
+            session_max_hours: 24,
+        }
+    }
+}
+
+/// `[mail]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailSettings {
+    /// `smtp://user:pass@host:587?tls=required` (STARTTLS), `smtps://user:pass@host:465`, or
+    /// `smtp://host:25` without TLS. Empty: messages are written to `<data_dir>/outbox/`.
+    pub smtp_url: SecretString,
+    /// The sender, e.g. `Kassa <billing@example.com>`.
+    pub from: String,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            smtp_url: SecretString::default(),
+            from: "Kassa <kassa@localhost>".into(),
+        }
+    }
 }
 
 /// `[database]`
@@ -105,6 +155,8 @@ impl Default for Settings {
             jobs: JobSettings::default(),
             log: LogSettings::default(),
             secrets: SecretSettings::default(),
+            accounts: AccountSettings::default(),
+            mail: MailSettings::default(),
         }
     }
 }
@@ -115,6 +167,7 @@ impl Default for ServerSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: String::new(),
             metrics_token: SecretString::default(),
+            trust_forwarded_for: false,
         }
     }
 }
@@ -336,6 +389,7 @@ options! {
     "server.listen" => "KASSA_LISTEN" => server.listen;
     "server.public_url" => "KASSA_PUBLIC_URL" => server.public_url;
     "server.metrics_token" => "KASSA_METRICS_TOKEN" => server.metrics_token;
+    "server.trust_forwarded_for" => "KASSA_TRUST_FORWARDED_FOR" => server.trust_forwarded_for;
     "database.url" => "KASSA_DATABASE_URL" => database.url;
     "database.max_connections" => "KASSA_DATABASE_MAX_CONNECTIONS" => database.max_connections;
     "jobs.workers" => "KASSA_JOBS_WORKERS" => jobs.workers;
@@ -344,6 +398,11 @@ options! {
     "log.format" => "KASSA_LOG_FORMAT" => log.format;
     "log.level" => "KASSA_LOG_LEVEL" => log.level;
     "secrets.master_key" => "KASSA_MASTER_KEY" => secrets.master_key;
+    "accounts.open_signup" => "KASSA_OPEN_SIGNUP" => accounts.open_signup;
+    "accounts.session_idle_minutes" => "KASSA_SESSION_IDLE_MINUTES" => accounts.session_idle_minutes;
+    "accounts.session_max_hours" => "KASSA_SESSION_MAX_HOURS" => accounts.session_max_hours;
+    "mail.smtp_url" => "KASSA_SMTP_URL" => mail.smtp_url;
+    "mail.from" => "KASSA_MAIL_FROM" => mail.from;
 }
 
 /// Where an option's value came from.
@@ -457,6 +516,34 @@ impl Settings {
         }
         if self.jobs.lease_secs < 5 {
             return Err(ConfigError::option("jobs.lease_secs", "must be at least 5"));
+        }
+        if self.accounts.session_idle_minutes == 0 {
+            return Err(ConfigError::option(
+                "accounts.session_idle_minutes",
+                "must be at least 1",
+            ));
+        }
+        if self.accounts.session_max_hours == 0 {
+            return Err(ConfigError::option(
+                "accounts.session_max_hours",
+                "must be at least 1",
+            ));
+        }
+        let smtp = self.mail.smtp_url.expose();
+        if !(smtp.is_empty() || smtp.starts_with("smtp://") || smtp.starts_with("smtps://")) {
+            return Err(ConfigError::option(
+                "mail.smtp_url",
+                "must start with smtp:// or smtps://",
+            ));
+        }
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::option(
+                "mail.from",
+                format!(
+                    "{:?} is not a sender such as \"Kassa <billing@example.com>\"",
+                    self.mail.from
+                ),
+            ));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::option("log.level", format!("not a valid filter: {e}")))?;

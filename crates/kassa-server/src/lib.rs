@@ -2,11 +2,16 @@
 //! services, and the background job worker. The `kassa` binary wires it up; integration tests
 //! build it in-process with [`app::Application::build`] on port 0.
 
+pub mod accounts;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod http;
+pub mod i18n;
+pub mod mail;
 pub mod metrics;
 pub mod secrets;
 pub mod state;
 pub mod telemetry;
+pub mod web;
 pub mod worker;

@@ -1,14 +1,21 @@
-//! What every handler can reach.
+//! What every handler can reach, and how it is put together.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use anyhow::Context as _;
 use kassa_core::secret::Keyring;
 use kassa_core::time::Clock;
-use kassa_store::Db;
+use kassa_store::{Db, migrate};
 
+use crate::auth::password::Passwords;
 use crate::config::Settings;
+use crate::mail::MailHandler;
 use crate::metrics::Metrics;
-use crate::worker::Worker;
+use crate::web::cookies::CookiePolicy;
+use crate::worker::maintenance::MaintenanceHandler;
+use crate::worker::{JobHandler, ProbeHandler, Worker, WorkerConfig};
+use crate::{app, secrets};
 
 /// Shared application state; cloning is cheap.
 #[derive(Clone)]
@@ -27,4 +34,65 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The job worker (to wake it after enqueueing).
     pub worker: Worker,
+    /// Password hashing (bounded concurrency).
+    pub passwords: Passwords,
+    /// How cookies are set.
+    pub cookies: CookiePolicy,
+}
+
+impl AppState {
+    /// Opens what the application needs (data folder, database and migrations, master key,
+    /// job handlers) without binding a port. The server and the operator's commands share it.
+    pub async fn open(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        public_url: String,
+    ) -> anyhow::Result<AppState> {
+        settings.validate()?;
+        app::prepare_data_dir(&settings.data_dir)?;
+        let url = settings.database_url()?;
+        let db = app::connect(&settings, &url).await?;
+        let applied = migrate::run(&db)
+            .await
+            .context("applying database migrations")?;
+        if !applied.is_empty() {
+            tracing::info!(versions = ?applied, "applied database migrations");
+        }
+        let keyring = Arc::new(secrets::load_or_create(&settings)?);
+        let metrics = Arc::new(Metrics::default());
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let passwords = Passwords::new(cores)?;
+        let handlers: Vec<Arc<dyn JobHandler>> = vec![
+            Arc::new(ProbeHandler),
+            Arc::new(MailHandler::new(&settings, keyring.clone())?),
+            Arc::new(MaintenanceHandler {
+                db: db.clone(),
+                clock: clock.clone(),
+            }),
+        ];
+        let worker = Worker::new(
+            db.clone(),
+            clock.clone(),
+            metrics.clone(),
+            WorkerConfig {
+                // With `jobs.workers = 0` no loop runs, but the step stays usable (tests, CLI).
+                concurrency: usize::try_from(settings.jobs.workers.max(1)).unwrap_or(1),
+                poll_interval: Duration::from_millis(settings.jobs.poll_interval_ms),
+                lease: Duration::from_secs(settings.jobs.lease_secs),
+            },
+            handlers,
+        );
+        let cookies = CookiePolicy::for_public_url(&public_url);
+        Ok(AppState {
+            db,
+            settings: Arc::new(settings),
+            public_url: public_url.into(),
+            keyring,
+            metrics,
+            clock,
+            worker,
+            passwords,
+            cookies,
+        })
+    }
 }

@@ -131,10 +131,12 @@ pub async fn enqueue(
 
 type ClaimRow = (i64, String, String, i64, i64);
 
-/// Claims up to `limit` due jobs for `worker`, leasing them until `lease_until`.
+/// Claims up to `limit` due jobs of the given kinds for `worker`, leasing them until
+/// `lease_until`. Jobs of other kinds are left for workers that can run them.
 pub async fn claim(
     db: &Db,
     worker: &str,
+    kinds: &[&str],
     now: Timestamp,
     lease_until: Timestamp,
     limit: i64,
@@ -145,23 +147,30 @@ pub async fn claim(
     const PG: &str = "update job set state = 'running', attempts = attempts + 1, locked_by = $1, \
         locked_until = $2, updated_at = $3 \
         where job_id in (select job_id from job where state = 'queued' and run_at <= $3 \
+                         and kind in (select jsonb_array_elements_text($5::jsonb)) \
                          order by run_at, job_id limit $4 for update skip locked) \
         returning job_id, kind, payload, attempts, created_at";
     const SQLITE: &str = "update job set state = 'running', attempts = attempts + 1, locked_by = $1, \
         locked_until = $2, updated_at = $3 \
         where job_id in (select job_id from job where state = 'queued' and run_at <= $3 \
+                         and kind in (select value from json_each($5)) \
                          order by run_at, job_id limit $4) \
         returning job_id, kind, payload, attempts, created_at";
     let statement = match db.engine() {
         Engine::Sqlite => SQLITE,
         Engine::Postgres => PG,
     };
+    let kinds = serde_json::to_string(kinds).map_err(|e| StoreError::Corrupt {
+        column: "job.kind",
+        reason: e.to_string(),
+    })?;
     let mut conn = db.conn().await?;
     let rows: Vec<ClaimRow> = sql!(&mut conn, |c| sqlx::query_as(statement)
         .bind(worker)
         .bind(lease_until.as_micros())
         .bind(now.as_micros())
         .bind(limit)
+        .bind(&kinds)
         .fetch_all(c)
         .await)?;
     let mut jobs: Vec<ClaimedJob> = rows
@@ -440,4 +449,14 @@ pub async fn prune_done(db: &Db, before: Timestamp) -> Result<u64, StoreError> {
             .bind(before.as_micros())
     )?;
     Ok(done)
+}
+
+/// Unfinished (queued or running) jobs of `kind`.
+pub async fn unfinished_of_kind(conn: &mut impl AsConn, kind: &str) -> Result<i64, StoreError> {
+    Ok(sql!(conn, |c| sqlx::query_scalar(
+        "select count(*) from job where kind = $1 and state in ('queued', 'running')"
+    )
+    .bind(kind)
+    .fetch_one(c)
+    .await)?)
 }

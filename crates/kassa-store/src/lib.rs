@@ -13,10 +13,15 @@
 //!   writers never deadlock upgrading a read lock;
 //! - times are [`kassa_core::Timestamp`] stored as 64-bit microseconds, ids are typed.
 
+pub mod accounts;
+pub mod audit;
 mod db;
 mod error;
 pub mod jobs;
 pub mod migrate;
+pub mod rate_limit;
+pub mod sessions;
+pub mod tokens;
 
 pub use db::{AsConn, Conn, DatabaseUrl, Db, Engine, PoolConn, Tx, UrlError};
 pub use error::StoreError;

@@ -7,8 +7,13 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use kassa_core::JobId;
 use kassa_core::time::{Clock as _, SystemClock};
+use std::sync::Arc;
+
+use kassa_core::account::{Email, check_password};
+use kassa_server::accounts;
 use kassa_server::app::{self, Application};
 use kassa_server::config::{self, Loaded};
+use kassa_server::state::AppState;
 use kassa_server::telemetry;
 use kassa_server::worker::{self, Probe};
 use kassa_store::jobs::{self, JobState};
@@ -55,6 +60,29 @@ enum Command {
     /// Inspect and manage the background job queue.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Operator tasks on merchant accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Create a confirmed merchant owner. The password is read from standard input.
+    CreateUser {
+        /// The owner's e-mail address.
+        #[arg(long)]
+        email: String,
+        /// The business name (defaults to the e-mail address).
+        #[arg(long, default_value = "")]
+        business: String,
+    },
+    /// Turn off a user's two-factor authentication (lost phone and recovery codes) and sign
+    /// out all their sessions.
+    #[command(name = "reset-2fa")]
+    Reset2fa {
+        /// The user's e-mail address.
+        email: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -120,6 +148,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", loaded.show());
             Ok(())
         }
+        Command::Admin(cmd) => admin_command(loaded, cmd).await,
         Command::Jobs(cmd) => {
             let db = open_db(&loaded).await?;
             anyhow::ensure!(
@@ -195,6 +224,38 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = terminate => {}
     }
+}
+
+async fn admin_command(loaded: Loaded, cmd: AdminCommand) -> anyhow::Result<()> {
+    let public_url = loaded.settings.public_url()?;
+    let state = AppState::open(loaded.settings, Arc::new(SystemClock), public_url).await?;
+    match cmd {
+        AdminCommand::CreateUser { email, business } => {
+            let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            check_password(password, Some(&email)).map_err(|e| anyhow::anyhow!("password: {e}"))?;
+            match accounts::create_owner(&state, &email, password, &business).await? {
+                Some(id) => println!("created merchant owner {email} (user {id})"),
+                None => anyhow::bail!("an account with the e-mail {email} already exists"),
+            }
+        }
+        AdminCommand::Reset2fa { email } => {
+            let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("e-mail: {e}"))?;
+            anyhow::ensure!(
+                accounts::operator_reset_2fa(&state, &email).await?,
+                "no user has the e-mail {email}"
+            );
+            println!(
+                "two-factor authentication is off for {email}; all their sessions were signed out"
+            );
+        }
+    }
+    // Any notification e-mail is a queued job: the running (or next) `kassa serve` sends it.
+    Ok(())
 }
 
 async fn jobs_command(db: &Db, cmd: JobsCommand) -> anyhow::Result<()> {

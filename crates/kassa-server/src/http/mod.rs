@@ -1,18 +1,22 @@
 //! The HTTP surface: the router and the layers every request passes through.
 
 mod observe;
-mod ops;
+pub mod ops;
 
 use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::state::AppState;
+use crate::web;
+
+/// The id of the current request (as logged and returned in `X-Request-Id`).
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
 
 /// Builds the router with every route and layer.
 pub fn router(state: AppState) -> Router {
@@ -20,7 +24,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .fallback(not_found)
+        .route("/assets/{name}", get(web::assets::serve))
+        .route("/favicon.ico", get(web::assets::favicon))
+        .merge(web::router(state.clone()))
         // Layers run outside-in in reverse order of addition: `observe` sees every response,
         // including the 500 that CatchPanicLayer makes of a panic and the timeout's 503.
         .layer(TimeoutLayer::with_status_code(
@@ -33,8 +39,4 @@ pub fn router(state: AppState) -> Router {
             observe::observe,
         ))
         .with_state(state)
-}
-
-async fn not_found() -> impl IntoResponse {
-    (StatusCode::NOT_FOUND, "not found\n")
 }

@@ -36,6 +36,8 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         })
         .map_or_else(|| format!("{:016x}", rand::random::<u64>()), str::to_owned);
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    let mut req = req;
+    req.extensions_mut().insert(super::RequestId(id.clone()));
     let mut response = next.run(req).instrument(span.clone()).await;
     let elapsed = start.elapsed();
     let status = response.status();

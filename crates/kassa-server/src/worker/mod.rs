@@ -6,8 +6,12 @@
 //! the lease runs out and another worker takes the job over. On shutdown the worker stops
 //! claiming and lets the jobs it holds finish.
 //!
+//! A worker claims only the kinds it has handlers for, so an instance of an older version
+//! leaves newer kinds for the instances that know them.
+//!
 //! Tests call [`Worker::run_due`] (one step) or [`Worker::drain`] instead of sleeping.
 
+pub mod maintenance;
 mod probe;
 
 use std::collections::HashMap;
@@ -282,9 +286,11 @@ impl Worker {
             }
         }
         let lease_until = now.saturating_add(inner.config.lease);
+        let kinds: Vec<&str> = inner.handlers.keys().copied().collect();
         jobs::claim(
             &inner.db,
             &inner.id,
+            &kinds,
             now,
             lease_until,
             i64::try_from(limit).unwrap_or(i64::MAX),

@@ -1,9 +1,12 @@
 //! Test support: fresh databases per test on both engines, an in-process `TestApp` on port 0,
 //! and helpers to drive the real `kassa` binary.
 
+pub mod accounts;
 pub mod app;
 pub mod db;
 pub mod process;
+pub mod smtp;
+pub mod web;
 
 pub use app::TestApp;
 pub use db::TestDb;

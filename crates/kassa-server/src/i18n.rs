@@ -1,0 +1,266 @@
+//! Translations. Every text a person reads comes from `locales/<lang>.toml` through
+//! [`Tr::t`]; the catalogues are embedded in the binary. English is complete by definition;
+//! a test checks that every other language has exactly the same keys and that every key the
+//! code and templates use exists.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::sync::OnceLock;
+
+/// A supported language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Lang {
+    /// English (the default).
+    En,
+    /// Russian.
+    Ru,
+}
+
+impl Lang {
+    /// Every language, default first.
+    pub const ALL: [Lang; 2] = [Lang::En, Lang::Ru];
+
+    /// The code used in cookies, settings and `lang` attributes.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Ru => "ru",
+        }
+    }
+
+    /// The language's own name, for the switcher.
+    pub fn native_name(self) -> &'static str {
+        match self {
+            Lang::En => "English",
+            Lang::Ru => "Русский",
+        }
+    }
+
+    /// Parses a code (`en`, `ru`, `ru-RU`, …).
+    pub fn parse(code: &str) -> Option<Lang> {
+        let primary = code
+            .trim()
+            .split(['-', '_'])
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        Self::ALL.into_iter().find(|l| l.code() == primary)
+    }
+
+    /// The best language for an `Accept-Language` header, honouring q-values.
+    pub fn from_accept_language(header: &str) -> Option<Lang> {
+        let mut best: Option<(Lang, u32)> = None;
+        for part in header.split(',') {
+            let mut pieces = part.split(';');
+            let tag = pieces.next().unwrap_or_default();
+            let q = pieces
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .map_or(1000, |q| (q.clamp(0.0, 1.0) * 1000.0) as u32);
+            if let Some(lang) = Lang::parse(tag)
+                && q > 0
+                && best.is_none_or(|(_, bq)| q > bq)
+            {
+                best = Some((lang, q));
+            }
+        }
+        best.map(|(l, _)| l)
+    }
+
+    fn source(self) -> &'static str {
+        match self {
+            Lang::En => include_str!("../locales/en.toml"),
+            Lang::Ru => include_str!("../locales/ru.toml"),
+        }
+    }
+}
+
+type Catalog = HashMap<String, String>;
+
+fn flatten(prefix: &str, table: &toml::Table, out: &mut Catalog) {
+    for (k, v) in table {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            toml::Value::Table(t) => flatten(&key, t, out),
+            toml::Value::String(s) => {
+                out.insert(key, s.clone());
+            }
+            other => {
+                out.insert(key, other.to_string());
+            }
+        }
+    }
+}
+
+/// The parsed catalogue of `lang`. A catalogue that does not parse is empty (every lookup
+/// then falls back to English, then to the key); the catalogue test catches it first.
+pub fn catalog(lang: Lang) -> &'static Catalog {
+    static CATALOGS: OnceLock<HashMap<Lang, Catalog>> = OnceLock::new();
+    let all = CATALOGS.get_or_init(|| {
+        Lang::ALL
+            .into_iter()
+            .map(|l| {
+                let mut out = Catalog::new();
+                if let Ok(table) = l.source().parse::<toml::Table>() {
+                    flatten("", &table, &mut out);
+                }
+                (l, out)
+            })
+            .collect()
+    });
+    static EMPTY: OnceLock<Catalog> = OnceLock::new();
+    all.get(&lang)
+        .unwrap_or_else(|| EMPTY.get_or_init(Catalog::new))
+}
+
+/// Translates for one language; what templates call as `t.t("key")`.
+#[derive(Clone, Copy, Debug)]
+pub struct Tr {
+    /// The language.
+    pub lang: Lang,
+}
+
+impl Tr {
+    /// A translator for `lang`.
+    pub fn new(lang: Lang) -> Self {
+        Self { lang }
+    }
+
+    /// The text for `key`, falling back to English, then to the key itself.
+    pub fn t<'a>(&self, key: &'a str) -> &'a str
+    where
+        'static: 'a,
+    {
+        catalog(self.lang)
+            .get(key)
+            .or_else(|| catalog(Lang::En).get(key))
+            .map_or(key, String::as_str)
+    }
+
+    /// The text for `key` with `{name}` placeholders filled in.
+    pub fn f(&self, key: &str, args: &[(&str, &dyn Display)]) -> String {
+        let mut s = self.t(key).to_owned();
+        for (name, value) in args {
+            s = s.replace(&format!("{{{name}}}"), &value.to_string());
+        }
+        s
+    }
+
+    /// Shorthand for one placeholder.
+    pub fn f1(&self, key: &str, name: &str, value: &dyn Display) -> String {
+        self.f(key, &[(name, value)])
+    }
+
+    /// A timestamp as the user reads it: `2026-11-24 10:15 UTC`.
+    pub fn datetime(&self, t: kassa_core::Timestamp) -> String {
+        let d = t.to_datetime();
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+            d.year(),
+            u8::from(d.month()),
+            d.day(),
+            d.hour(),
+            d.minute()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn catalogues_parse_and_have_the_same_keys() {
+        for lang in Lang::ALL {
+            lang.source()
+                .parse::<toml::Table>()
+                .unwrap_or_else(|e| panic!("locales/{}.toml: {e}", lang.code()));
+        }
+        let en: BTreeSet<_> = catalog(Lang::En).keys().collect();
+        for lang in Lang::ALL {
+            let other: BTreeSet<_> = catalog(lang).keys().collect();
+            let missing: Vec<_> = en.difference(&other).collect();
+            let extra: Vec<_> = other.difference(&en).collect();
+            assert!(
+                missing.is_empty() && extra.is_empty(),
+                "{}: missing {missing:?}, extra {extra:?}",
+                lang.code()
+            );
+            for (k, v) in catalog(lang) {
+                assert!(!v.trim().is_empty(), "{}: {k} is empty", lang.code());
+                let placeholders = |s: &str| {
+                    s.match_indices('{')
+                        .map(|(i, _)| s[i..].split('}').next().unwrap_or("").to_owned())
+                        .collect::<BTreeSet<_>>()
+                };
+                assert_eq!(
+                    placeholders(v),
+                    placeholders(&catalog(Lang::En)[k]),
+                    "{}: placeholders of {k}",
+                    lang.code()
+                );
+            }
+        }
+    }
+
+    /// Every `t("…")`, `f("…"`, `f1("…"` key in the sources and templates exists in English.
+    #[test]
+    fn every_used_key_exists() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut used = BTreeSet::new();
+        let mut stack = vec![root.join("src"), root.join("templates")];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for call in ["t(\"", "f(\"", "f1(\"", "tkey!(\""] {
+                    for (i, _) in text.match_indices(call) {
+                        let rest = &text[i + call.len()..];
+                        let key = rest.split('"').next().unwrap_or_default();
+                        if key.contains('.') && !key.contains(' ') && !key.contains('{') {
+                            used.insert((key.to_owned(), path.display().to_string()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            used.len() > 20,
+            "the scan found too few keys: {}",
+            used.len()
+        );
+        let missing: Vec<_> = used
+            .iter()
+            .filter(|(k, _)| !catalog(Lang::En).contains_key(k))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "keys used but not in locales/en.toml: {missing:#?}"
+        );
+    }
+
+    #[test]
+    fn accept_language_prefers_higher_q() {
+        assert_eq!(
+            Lang::from_accept_language("ru-RU,ru;q=0.9,en-US;q=0.8"),
+            Some(Lang::Ru)
+        );
+        assert_eq!(
+            Lang::from_accept_language("de-DE,en;q=0.5,ru;q=0.7"),
+            Some(Lang::Ru)
+        );
+        assert_eq!(Lang::from_accept_language("fr"), None);
+        assert_eq!(Lang::from_accept_language("ru;q=0"), None);
+    }
+}

@@ -1,0 +1,304 @@
+//! The merchant dashboard: server-rendered pages behind sessions.
+//!
+//! Every page route is declared once in [`routes`] with the [`Access`] it needs; the router
+//! applies one access check per route from that table, and the authorisation test walks the
+//! same table. Handlers live in [`pages`], templates in `templates/`.
+
+pub mod assets;
+pub mod context;
+pub mod cookies;
+pub mod errors;
+pub mod forms;
+pub mod pages;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{MethodRouter, get, post};
+use kassa_core::account::Section;
+
+use self::context::WebCtx;
+use self::errors::WebError;
+use crate::state::AppState;
+
+/// Who may open a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (links from e-mails, the language switch, sign-out).
+    Anyone,
+    /// Only visitors who are not signed in (sign-in, sign-up, password reset); signed-in
+    /// users are sent to the dashboard.
+    Guest,
+    /// A session that passed the password and waits for the second factor.
+    SecondFactor,
+    /// Any signed-in user (their own account pages).
+    SignedIn,
+    /// A signed-in user whose role and grants allow the section.
+    Section(Section),
+}
+
+/// One dashboard route.
+pub struct PageRoute {
+    /// HTTP method.
+    pub method: Method,
+    /// Path pattern (axum syntax).
+    pub path: &'static str,
+    /// Who may use it.
+    pub access: Access,
+    handler: MethodRouter<AppState>,
+}
+
+fn route(
+    method: Method,
+    path: &'static str,
+    access: Access,
+    handler: MethodRouter<AppState>,
+) -> PageRoute {
+    PageRoute {
+        method,
+        path,
+        access,
+        handler,
+    }
+}
+
+/// Every dashboard route with its access rule. Adding a route here is the only way to add a
+/// page, so none can skip the check.
+pub fn routes() -> Vec<PageRoute> {
+    use Access::*;
+    use kassa_core::account::Section as S;
+    use pages::{account, activity, auth, home, staff};
+    let (g, p) = (Method::GET, Method::POST);
+    vec![
+        route(g.clone(), "/", Anyone, get(home::root)),
+        route(g.clone(), "/login", Guest, get(auth::login_form)),
+        route(p.clone(), "/login", Guest, post(auth::login)),
+        route(
+            g.clone(),
+            "/login/2fa",
+            SecondFactor,
+            get(auth::second_factor_form),
+        ),
+        route(
+            p.clone(),
+            "/login/2fa",
+            SecondFactor,
+            post(auth::second_factor),
+        ),
+        route(p.clone(), "/logout", Anyone, post(auth::logout)),
+        route(g.clone(), "/signup", Guest, get(auth::signup_form)),
+        route(p.clone(), "/signup", Guest, post(auth::signup)),
+        route(
+            g.clone(),
+            "/confirm-email/{token}",
+            Anyone,
+            get(auth::confirm_email),
+        ),
+        route(g.clone(), "/reset", Guest, get(auth::reset_request_form)),
+        route(p.clone(), "/reset", Guest, post(auth::reset_request)),
+        route(g.clone(), "/reset/{token}", Anyone, get(auth::reset_form)),
+        route(p.clone(), "/reset/{token}", Anyone, post(auth::reset)),
+        route(g.clone(), "/invite/{token}", Anyone, get(auth::invite_form)),
+        route(
+            p.clone(),
+            "/invite/{token}",
+            Anyone,
+            post(auth::accept_invite),
+        ),
+        route(p.clone(), "/language", Anyone, post(auth::set_language)),
+        route(g.clone(), "/dashboard", SignedIn, get(home::dashboard)),
+        route(g.clone(), "/account", SignedIn, get(account::profile_form)),
+        route(p.clone(), "/account", SignedIn, post(account::profile)),
+        route(
+            g.clone(),
+            "/account/password",
+            SignedIn,
+            get(account::password_form),
+        ),
+        route(
+            p.clone(),
+            "/account/password",
+            SignedIn,
+            post(account::password),
+        ),
+        route(
+            g.clone(),
+            "/account/email",
+            SignedIn,
+            get(account::email_form),
+        ),
+        route(p.clone(), "/account/email", SignedIn, post(account::email)),
+        route(
+            g.clone(),
+            "/account/email/confirm/{token}",
+            Anyone,
+            get(account::email_confirm),
+        ),
+        route(
+            g.clone(),
+            "/account/2fa",
+            SignedIn,
+            get(account::two_factor),
+        ),
+        route(
+            p.clone(),
+            "/account/2fa/setup",
+            SignedIn,
+            post(account::two_factor_setup),
+        ),
+        route(
+            p.clone(),
+            "/account/2fa/confirm",
+            SignedIn,
+            post(account::two_factor_confirm),
+        ),
+        route(
+            p.clone(),
+            "/account/2fa/disable",
+            SignedIn,
+            post(account::two_factor_disable),
+        ),
+        route(
+            p.clone(),
+            "/account/2fa/recovery-codes",
+            SignedIn,
+            post(account::recovery_codes),
+        ),
+        route(
+            g.clone(),
+            "/account/reauth",
+            SignedIn,
+            get(account::reauth_form),
+        ),
+        route(
+            p.clone(),
+            "/account/reauth",
+            SignedIn,
+            post(account::reauth),
+        ),
+        route(
+            g.clone(),
+            "/account/sessions",
+            SignedIn,
+            get(account::sessions),
+        ),
+        route(
+            p.clone(),
+            "/account/sessions/{id}/end",
+            SignedIn,
+            post(account::end_session),
+        ),
+        route(
+            p.clone(),
+            "/account/sessions/end-others",
+            SignedIn,
+            post(account::end_other_sessions),
+        ),
+        route(
+            g.clone(),
+            "/account/history",
+            SignedIn,
+            get(account::history),
+        ),
+        route(
+            g.clone(),
+            "/staff",
+            Section(S::ManageStaff),
+            get(staff::list),
+        ),
+        route(
+            p.clone(),
+            "/staff/invite",
+            Section(S::ManageStaff),
+            post(staff::invite),
+        ),
+        route(
+            g.clone(),
+            "/staff/{id}",
+            Section(S::ManageStaff),
+            get(staff::edit_form),
+        ),
+        route(
+            p.clone(),
+            "/staff/{id}",
+            Section(S::ManageStaff),
+            post(staff::edit),
+        ),
+        route(
+            p.clone(),
+            "/staff/{id}/revoke",
+            Section(S::ManageStaff),
+            post(staff::revoke),
+        ),
+        route(
+            g.clone(),
+            "/activity",
+            Section(S::ViewActivity),
+            get(activity::list),
+        ),
+    ]
+}
+
+/// The dashboard router, with the access check on every route and the context middleware
+/// around all of them.
+pub fn router(state: AppState) -> Router<AppState> {
+    let mut router = Router::new();
+    for r in routes() {
+        let access = r.access;
+        let handler =
+            r.handler
+                .route_layer(middleware::from_fn(move |req: Request, next: Next| {
+                    check_access(access, req, next)
+                }));
+        router = router.route(r.path, handler);
+    }
+    router
+        .fallback(|| async { WebError::NotFound })
+        .layer(middleware::from_fn_with_state(state, context::web_context))
+}
+
+/// The one access check every dashboard route goes through.
+async fn check_access(access: Access, req: Request, next: Next) -> Response {
+    let Some(ctx) = req.extensions().get::<WebCtx>() else {
+        return WebError::Internal("web context missing".into()).into_response();
+    };
+    let to_login = || {
+        let next = if req.method() == Method::GET {
+            format!("?next={}", urlencode(&ctx.path))
+        } else {
+            String::new()
+        };
+        Redirect::to(&format!("/login{next}")).into_response()
+    };
+    match access {
+        Access::Anyone => {}
+        Access::Guest => {
+            if ctx.signed_in().is_some() {
+                return Redirect::to("/dashboard").into_response();
+            }
+        }
+        Access::SecondFactor => {
+            if ctx.viewer.as_ref().is_none_or(|v| v.is_active()) {
+                return Redirect::to("/login").into_response();
+            }
+        }
+        Access::SignedIn => {
+            if ctx.signed_in().is_none() {
+                return to_login();
+            }
+        }
+        Access::Section(section) => match ctx.signed_in() {
+            None => return to_login(),
+            Some(v) if !v.grants.allows(section) => return WebError::Forbidden.into_response(),
+            Some(_) => {}
+        },
+    }
+    next.run(req).await
+}
+
+/// Percent-encodes a query value.
+pub fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
