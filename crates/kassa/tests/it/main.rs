@@ -11,6 +11,8 @@
 mod support;
 
 mod accounts;
+mod authz;
+mod browser;
 mod cli;
 mod jobs;
 mod ops;

@@ -7,6 +7,7 @@ pub mod db;
 pub mod process;
 pub mod smtp;
 pub mod web;
+pub mod webdriver;
 
 pub use app::TestApp;
 pub use db::TestDb;
