@@ -588,9 +588,19 @@ pub async fn request_reset(
     )
     .await?;
     let mut tx = st.db.begin().await?;
-    if let Some(user) = users::user_by_email(&mut tx, email).await?
-        && user.status == UserStatus::Active
-    {
+    let user = users::user_by_email(&mut tx, email).await?;
+    // Both paths write and commit (one sync to disk each), so the time to answer does not
+    // tell whether the address has an account; the user sees the request in their history.
+    login_event(
+        &mut tx,
+        user.as_ref().map(|u| u.id),
+        email.as_str(),
+        "reset_requested",
+        client,
+        now,
+    )
+    .await?;
+    if let Some(user) = user.filter(|u| u.status == UserStatus::Active) {
         let tr = Tr::new(Lang::parse(&user.locale).unwrap_or(lang));
         let tok = token::generate();
         tokens::issue(

@@ -96,6 +96,7 @@ engine_test!(
         assert!(r.has("The e-mail or the password is not correct."));
         let r = s.submit("/login", &[("email", "owner@shop.example"), ("password", "a brand new passphrase")]).await;
         assert_eq!(r.location.as_deref(), Some("/dashboard"));
+        assert!(s.get("/account/history").await.has("Password reset requested"), "the request shows in the history");
         app.drain_jobs().await;
         assert_eq!(mail.last_to("owner@shop.example").subject, "Your password was changed");
 
