@@ -60,3 +60,28 @@ typed_id!(
     /// A signed-in browser session.
     SessionId
 );
+
+typed_id!(
+    /// A merchant's project (a shop or site), with its own API key.
+    ProjectId
+);
+
+typed_id!(
+    /// An invoice.
+    InvoiceId
+);
+
+typed_id!(
+    /// A permanent deposit address of a project for one customer and currency.
+    StaticWalletId
+);
+
+typed_id!(
+    /// A transfer seen on a chain (one output or log).
+    TransferId
+);
+
+typed_id!(
+    /// A ledger account.
+    LedgerAccountId
+);

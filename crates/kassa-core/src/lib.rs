@@ -6,10 +6,18 @@
 //! types at the edge and call into them; nothing here knows about HTTP or SQL.
 
 pub mod account;
+pub mod currency;
 pub mod id;
+pub mod invoice;
+pub mod money;
 pub mod retry;
 pub mod secret;
 pub mod time;
 
-pub use id::{JobId, MerchantId, SessionId, UserId};
+pub use id::{
+    InvoiceId, JobId, LedgerAccountId, MerchantId, ProjectId, SessionId, StaticWalletId,
+    TransferId, UserId,
+};
+pub use money::Amount;
+pub use rust_decimal::Decimal;
 pub use time::Timestamp;

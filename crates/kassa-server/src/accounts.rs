@@ -564,7 +564,7 @@ pub async fn second_factor(
 
 /// Ends the session with this cookie token.
 pub async fn log_out(st: &AppState, session: &SessionRow) -> Result<()> {
-    let mut c = st.db.conn().await?;
+    let mut c = st.db.write().await?;
     sessions::revoke(&mut c, session.user_id, session.id, st.clock.now()).await?;
     Ok(())
 }
@@ -1396,6 +1396,8 @@ pub struct MemberUpdate {
     pub role: Role,
     /// Per section: `None` = the role's default, `Some(b)` = opened or closed.
     pub sections: Vec<(Section, Option<bool>)>,
+    /// Projects the member is limited to (empty: all of the merchant's).
+    pub projects: Vec<kassa_core::ProjectId>,
 }
 
 /// Why a member change was refused.
@@ -1435,6 +1437,21 @@ pub async fn update_member(
             users::set_section_override(&mut tx, target.id, *section, stored, now).await?;
         }
     }
+    let before_projects = kassa_store::projects::scope_of(&mut tx, target.id).await?;
+    // Only the merchant's own projects can be in a scope.
+    let own: Vec<kassa_core::ProjectId> =
+        kassa_store::projects::of_merchant(&mut tx, owner.merchant_id)
+            .await?
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+    let scope: Vec<kassa_core::ProjectId> = update
+        .projects
+        .iter()
+        .copied()
+        .filter(|p| own.contains(p))
+        .collect();
+    kassa_store::projects::set_scope(&mut tx, target.id, &scope, now).await?;
     let after = users::section_overrides(&mut tx, target.id).await?;
     let show = |o: &[(Section, bool)]| {
         o.iter()
@@ -1448,8 +1465,8 @@ pub async fn update_member(
         "staff.updated",
         target.id,
         json!({
-            "before": {"role": target.role.as_str(), "sections": show(&before)},
-            "after": {"role": update.role.as_str(), "sections": show(&after)},
+            "before": {"role": target.role.as_str(), "sections": show(&before), "projects": before_projects.iter().map(|p| p.get()).collect::<Vec<_>>()},
+            "after": {"role": update.role.as_str(), "sections": show(&after), "projects": scope.iter().map(|p| p.get()).collect::<Vec<_>>()},
         }),
         client,
         now,

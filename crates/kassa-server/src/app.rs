@@ -112,6 +112,8 @@ impl Application {
         let stop = CancellationToken::new();
         let worker = (state.settings.jobs.workers > 0)
             .then(|| tokio::spawn(state.worker.clone().run(stop.child_token())));
+        // Rates are fetched in the background; requests only read the cache.
+        let rates = tokio::spawn(state.pricing.rates.clone().run(stop.child_token()));
         let router = http::router(state.clone());
         let signal = {
             let stop = stop.clone();
@@ -135,6 +137,7 @@ impl Application {
             () = grace => tracing::warn!("requests still open after 30 s; closing them"),
         }
         stop.cancel();
+        let _ = rates.await;
         if let Some(worker) = worker
             && let Err(e) = worker.await
         {

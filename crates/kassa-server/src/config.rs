@@ -35,6 +35,10 @@ pub struct Settings {
     pub accounts: AccountSettings,
     /// Outgoing e-mail.
     pub mail: MailSettings,
+    /// Fees charged on payments.
+    pub fees: FeeSettings,
+    /// Exchange-rate sources.
+    pub rates: kassa_rates::RatesConfig,
 }
 
 /// `[server]`
@@ -50,6 +54,75 @@ pub struct ServerSettings {
     /// Take the client address from `X-Forwarded-For` (set only behind a reverse proxy that
     /// overwrites the header).
     pub trust_forwarded_for: bool,
+    /// Let postbacks and webhooks reach loopback and private addresses (a shop on the same
+    /// network; tests). Off by default: merchant-supplied URLs must be public.
+    pub allow_private_targets: bool,
+}
+
+/// `[fees]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeeSettings {
+    /// Service fee in percent of each payment, e.g. `1.9`.
+    pub service_percent: String,
+    /// The cost of moving funds out of a deposit address, in USD per network:
+    /// `NETWORK=USD` pairs separated by commas.
+    pub transfer_usd: String,
+}
+
+impl Default for FeeSettings {
+    fn default() -> Self {
+        Self {
+            service_percent: "1.9".into(),
+            transfer_usd: "TRC20=1.4,ERC20=2.5,BSC=0.15,ARB=0.1,OPT=0.1,BASE=0.1,SOL=0.01,TON=0.05,BTC=0,LTC=0".into(),
+        }
+    }
+}
+
+impl FeeSettings {
+    /// The service fee percentage.
+    pub fn service_percent(&self) -> Result<rust_decimal::Decimal, ConfigError> {
+        kassa_core::money::parse_decimal(&self.service_percent)
+            .filter(|d| !d.is_sign_negative() && *d < rust_decimal::Decimal::from(100))
+            .ok_or_else(|| {
+                ConfigError::option(
+                    "fees.service_percent",
+                    format!("{:?} is not a percentage below 100", self.service_percent),
+                )
+            })
+    }
+
+    /// The transfer fee in USD per network code; networks not listed cost nothing.
+    pub fn transfer_usd(
+        &self,
+    ) -> Result<BTreeMap<&'static str, rust_decimal::Decimal>, ConfigError> {
+        let mut out = BTreeMap::new();
+        for pair in self
+            .transfer_usd
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let bad = || {
+                ConfigError::option(
+                    "fees.transfer_usd",
+                    format!("{pair:?} is not NETWORK=USD (e.g. TRC20=1.4)"),
+                )
+            };
+            let (net, usd) = pair.split_once('=').ok_or_else(bad)?;
+            let network = kassa_core::currency::network(net).ok_or_else(|| {
+                ConfigError::option(
+                    "fees.transfer_usd",
+                    format!("unknown network {:?}", net.trim()),
+                )
+            })?;
+            let usd = kassa_core::money::parse_decimal(usd)
+                .filter(|d| !d.is_sign_negative())
+                .ok_or_else(bad)?;
+            out.insert(network.code, usd);
+        }
+        Ok(out)
+    }
 }
 
 /// `[accounts]`
@@ -157,6 +230,8 @@ impl Default for Settings {
             secrets: SecretSettings::default(),
             accounts: AccountSettings::default(),
             mail: MailSettings::default(),
+            fees: FeeSettings::default(),
+            rates: kassa_rates::RatesConfig::default(),
         }
     }
 }
@@ -168,6 +243,7 @@ impl Default for ServerSettings {
             public_url: String::new(),
             metrics_token: SecretString::default(),
             trust_forwarded_for: false,
+            allow_private_targets: false,
         }
     }
 }
@@ -390,6 +466,7 @@ options! {
     "server.public_url" => "KASSA_PUBLIC_URL" => server.public_url;
     "server.metrics_token" => "KASSA_METRICS_TOKEN" => server.metrics_token;
     "server.trust_forwarded_for" => "KASSA_TRUST_FORWARDED_FOR" => server.trust_forwarded_for;
+    "server.allow_private_targets" => "KASSA_ALLOW_PRIVATE_TARGETS" => server.allow_private_targets;
     "database.url" => "KASSA_DATABASE_URL" => database.url;
     "database.max_connections" => "KASSA_DATABASE_MAX_CONNECTIONS" => database.max_connections;
     "jobs.workers" => "KASSA_JOBS_WORKERS" => jobs.workers;
@@ -403,6 +480,14 @@ options! {
     "accounts.session_max_hours" => "KASSA_SESSION_MAX_HOURS" => accounts.session_max_hours;
     "mail.smtp_url" => "KASSA_SMTP_URL" => mail.smtp_url;
     "mail.from" => "KASSA_MAIL_FROM" => mail.from;
+    "fees.service_percent" => "KASSA_SERVICE_FEE_PERCENT" => fees.service_percent;
+    "fees.transfer_usd" => "KASSA_TRANSFER_FEES_USD" => fees.transfer_usd;
+    "rates.sources" => "KASSA_RATES_SOURCES" => rates.sources;
+    "rates.coinbase_url" => "KASSA_RATES_COINBASE_URL" => rates.coinbase_url;
+    "rates.coingecko_url" => "KASSA_RATES_COINGECKO_URL" => rates.coingecko_url;
+    "rates.binance_url" => "KASSA_RATES_BINANCE_URL" => rates.binance_url;
+    "rates.refresh_secs" => "KASSA_RATES_REFRESH_SECS" => rates.refresh_secs;
+    "rates.max_age_secs" => "KASSA_RATES_MAX_AGE_SECS" => rates.max_age_secs;
 }
 
 /// Where an option's value came from.
@@ -544,6 +629,17 @@ impl Settings {
                     self.mail.from
                 ),
             ));
+        }
+        self.fees.service_percent()?;
+        self.fees.transfer_usd()?;
+        if let Err(e) = self.rates.validate() {
+            let field = e.split(':').next().unwrap_or_default().trim();
+            let key = OPTIONS
+                .iter()
+                .map(|o| o.key)
+                .find(|k| k.strip_prefix("rates.") == Some(field))
+                .unwrap_or("rates.sources");
+            return Err(ConfigError::option(key, e));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::option("log.level", format!("not a valid filter: {e}")))?;

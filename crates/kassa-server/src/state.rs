@@ -8,10 +8,17 @@ use kassa_core::secret::Keyring;
 use kassa_core::time::Clock;
 use kassa_store::{Db, migrate};
 
+use std::sync::OnceLock;
+
+use kassa_rates::Rates;
+
 use crate::auth::password::Passwords;
-use crate::config::Settings;
+use crate::config::{ConfigError, Settings};
+use crate::invoices::{ExpireHandler, ReminderHandler};
 use crate::mail::MailHandler;
 use crate::metrics::Metrics;
+use crate::postbacks::PostbackHandler;
+use crate::pricing::Pricing;
 use crate::web::cookies::CookiePolicy;
 use crate::worker::maintenance::MaintenanceHandler;
 use crate::worker::{JobHandler, ProbeHandler, Worker, WorkerConfig};
@@ -38,6 +45,10 @@ pub struct AppState {
     pub passwords: Passwords,
     /// How cookies are set.
     pub cookies: CookiePolicy,
+    /// Exchange rates and fees.
+    pub pricing: Arc<Pricing>,
+    /// The SSRF-guarded HTTP client for merchant URLs (postbacks).
+    pub outbound: reqwest::Client,
 }
 
 impl AppState {
@@ -58,7 +69,24 @@ impl AppState {
         if !applied.is_empty() {
             tracing::info!(versions = ?applied, "applied database migrations");
         }
+        crate::net::install_tls_provider();
         let keyring = Arc::new(secrets::load_or_create(&settings)?);
+        let rates = Arc::new(
+            Rates::from_config(&settings.rates, clock.clone())
+                .map_err(|e| ConfigError::option("rates.sources", e))?,
+        );
+        let pricing = Arc::new(Pricing::new(
+            rates,
+            settings.fees.service_percent()?,
+            settings.fees.transfer_usd()?,
+            Vec::new(),
+        ));
+        let outbound = crate::net::guarded_client(
+            settings.server.allow_private_targets,
+            crate::postbacks::TIMEOUT,
+        );
+        // Handlers that need the whole state get it once it exists.
+        let late: Arc<OnceLock<AppState>> = Arc::new(OnceLock::new());
         let metrics = Arc::new(Metrics::default());
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         let passwords = Passwords::new(cores)?;
@@ -68,6 +96,16 @@ impl AppState {
             Arc::new(MaintenanceHandler {
                 db: db.clone(),
                 clock: clock.clone(),
+            }),
+            Arc::new(ExpireHandler {
+                state: late.clone(),
+            }),
+            Arc::new(ReminderHandler {
+                state: late.clone(),
+            }),
+            Arc::new(PostbackHandler {
+                state: late.clone(),
+                client: outbound.clone(),
             }),
         ];
         let worker = Worker::new(
@@ -83,7 +121,7 @@ impl AppState {
             handlers,
         );
         let cookies = CookiePolicy::for_public_url(&public_url);
-        Ok(AppState {
+        let state = AppState {
             db,
             settings: Arc::new(settings),
             public_url: public_url.into(),
@@ -93,6 +131,10 @@ impl AppState {
             worker,
             passwords,
             cookies,
-        })
+            pricing,
+            outbound,
+        };
+        let _ = late.set(state.clone());
+        Ok(state)
     }
 }

@@ -4,7 +4,10 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -131,11 +134,30 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
+/// How long a writer waits for the SQLite write lock (as SQLite's own busy timeout).
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The in-process SQLite write lock. SQLite runs one writer at a time; left to SQLite, writers
+/// on different connections that find the lock taken sleep in its busy handler with growing
+/// pauses (up to 100 ms each), which starves some of them for seconds under load. Taking
+/// this fair (first come, first served) lock before `BEGIN IMMEDIATE` queues writers instead,
+/// so none waits longer than the writers ahead of it.
+#[derive(Clone, Debug, Default)]
+pub struct WriteLock(Arc<Mutex<()>>);
+
+impl WriteLock {
+    async fn acquire(&self) -> Result<OwnedMutexGuard<()>, StoreError> {
+        tokio::time::timeout(BUSY_TIMEOUT, self.0.clone().lock_owned())
+            .await
+            .map_err(|_| StoreError::Busy(BUSY_TIMEOUT))
+    }
+}
+
 /// A pool of connections to one database.
 #[derive(Clone, Debug)]
 pub enum Db {
-    /// SQLite.
-    Sqlite(SqlitePool),
+    /// SQLite, with its write lock.
+    Sqlite(SqlitePool, WriteLock),
     /// PostgreSQL.
     Postgres(PgPool),
 }
@@ -152,13 +174,13 @@ impl Db {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Full)
                     .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(10));
+                    .busy_timeout(BUSY_TIMEOUT);
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max_connections.max(1))
                     .acquire_timeout(Duration::from_secs(15))
                     .connect_with(options)
                     .await?;
-                Ok(Db::Sqlite(pool))
+                Ok(Db::Sqlite(pool, WriteLock::default()))
             }
             DatabaseUrl::Postgres(url) => {
                 let options = PgConnectOptions::from_str(url)?;
@@ -175,24 +197,47 @@ impl Db {
     /// The engine behind this pool.
     pub fn engine(&self) -> Engine {
         match self {
-            Db::Sqlite(_) => Engine::Sqlite,
+            Db::Sqlite(..) => Engine::Sqlite,
             Db::Postgres(_) => Engine::Postgres,
         }
     }
 
-    /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite).
+    /// Starts a write transaction (on SQLite: the write lock, then `BEGIN IMMEDIATE`). Never
+    /// start one while holding another on SQLite: it would wait for itself (and fail with
+    /// [`StoreError::Busy`]).
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(p, lock) => {
+                let guard = lock.acquire().await?;
+                Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, guard)
+            }
             Db::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
 
-    /// Takes a connection from the pool for reads or single autocommit statements.
+    /// Takes a connection from the pool for reads.
     pub async fn conn(&self) -> Result<PoolConn, StoreError> {
         Ok(match self {
-            Db::Sqlite(p) => PoolConn::Sqlite(p.acquire().await?),
+            Db::Sqlite(p, _) => PoolConn::Sqlite(p.acquire().await?),
             Db::Postgres(p) => PoolConn::Postgres(p.acquire().await?),
+        })
+    }
+
+    /// Takes a connection for single autocommit writes (on SQLite, holding the write lock
+    /// until it is dropped).
+    pub async fn write(&self) -> Result<WriteConn, StoreError> {
+        Ok(match self {
+            Db::Sqlite(p, lock) => {
+                let guard = lock.acquire().await?;
+                WriteConn {
+                    conn: PoolConn::Sqlite(p.acquire().await?),
+                    _guard: Some(guard),
+                }
+            }
+            Db::Postgres(p) => WriteConn {
+                conn: PoolConn::Postgres(p.acquire().await?),
+                _guard: None,
+            },
         })
     }
 
@@ -209,7 +254,7 @@ impl Db {
     /// Closes every connection; later calls fail.
     pub async fn close(&self) {
         match self {
-            Db::Sqlite(p) => p.close().await,
+            Db::Sqlite(p, _) => p.close().await,
             Db::Postgres(p) => p.close().await,
         }
     }
@@ -218,8 +263,9 @@ impl Db {
 /// A write transaction on either engine. Dropping it without [`Tx::commit`] rolls back.
 #[derive(Debug)]
 pub enum Tx {
-    /// SQLite.
-    Sqlite(Transaction<'static, Sqlite>),
+    /// SQLite, holding the write lock (released after the transaction ends: fields drop in
+    /// order).
+    Sqlite(Transaction<'static, Sqlite>, OwnedMutexGuard<()>),
     /// PostgreSQL.
     Postgres(Transaction<'static, Postgres>),
 }
@@ -228,7 +274,7 @@ impl Tx {
     /// Commits.
     pub async fn commit(self) -> Result<(), StoreError> {
         match self {
-            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Sqlite(t, _guard) => t.commit().await?,
             Tx::Postgres(t) => t.commit().await?,
         }
         Ok(())
@@ -237,7 +283,7 @@ impl Tx {
     /// Rolls back explicitly (dropping does the same, later).
     pub async fn rollback(self) -> Result<(), StoreError> {
         match self {
-            Tx::Sqlite(t) => t.rollback().await?,
+            Tx::Sqlite(t, _guard) => t.rollback().await?,
             Tx::Postgres(t) => t.rollback().await?,
         }
         Ok(())
@@ -253,12 +299,35 @@ pub enum PoolConn {
     Postgres(PoolConnection<Postgres>),
 }
 
+/// A connection for single writes; see [`Db::write`].
+#[derive(Debug)]
+pub struct WriteConn {
+    conn: PoolConn,
+    _guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl AsConn for WriteConn {
+    fn as_conn(&mut self) -> Conn<'_> {
+        self.conn.as_conn()
+    }
+}
+
 /// A borrowed connection of either engine; what [`crate::sql!`] dispatches on.
 pub enum Conn<'a> {
     /// SQLite.
     Sqlite(&'a mut SqliteConnection),
     /// PostgreSQL.
     Postgres(&'a mut PgConnection),
+}
+
+impl Conn<'_> {
+    /// The engine of this connection.
+    pub fn engine(&self) -> Engine {
+        match self {
+            Conn::Sqlite(_) => Engine::Sqlite,
+            Conn::Postgres(_) => Engine::Postgres,
+        }
+    }
 }
 
 /// Anything a repository can run statements on: a [`Tx`] or a [`PoolConn`].
@@ -270,7 +339,7 @@ pub trait AsConn: Send {
 impl AsConn for Tx {
     fn as_conn(&mut self) -> Conn<'_> {
         match self {
-            Tx::Sqlite(t) => Conn::Sqlite(t),
+            Tx::Sqlite(t, _) => Conn::Sqlite(t),
             Tx::Postgres(t) => Conn::Postgres(t),
         }
     }

@@ -13,6 +13,9 @@ pub enum StoreError {
     /// Applying migrations failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The SQLite write lock was not free within the busy timeout.
+    #[error("the database stayed busy for {0:?}")]
+    Busy(std::time::Duration),
     /// A stored value could not be decoded into its domain type.
     #[error("corrupt stored value in {column}: {reason}")]
     Corrupt {

@@ -164,7 +164,7 @@ pub async fn claim(
         column: "job.kind",
         reason: e.to_string(),
     })?;
-    let mut conn = db.conn().await?;
+    let mut conn = db.write().await?;
     let rows: Vec<ClaimRow> = sql!(&mut conn, |c| sqlx::query_as(statement)
         .bind(worker)
         .bind(lease_until.as_micros())
@@ -194,7 +194,7 @@ pub async fn heartbeat(
     worker: &str,
     lease_until: Timestamp,
 ) -> Result<bool, StoreError> {
-    let mut conn = db.conn().await?;
+    let mut conn = db.write().await?;
     let done = exec!(&mut conn, sqlx::query(
         "update job set locked_until = $1 where job_id = $2 and locked_by = $3 and state = 'running'"
     )
@@ -427,7 +427,7 @@ pub async fn attempts(conn: &mut impl AsConn, id: JobId) -> Result<Vec<AttemptRo
 /// Puts a failed job back in the queue with a fresh attempt budget. Returns false if the job
 /// does not exist or has not failed.
 pub async fn retry(db: &Db, id: JobId, now: Timestamp) -> Result<bool, StoreError> {
-    let mut conn = db.conn().await?;
+    let mut conn = db.write().await?;
     let done = exec!(
         &mut conn,
         sqlx::query(
@@ -442,7 +442,7 @@ pub async fn retry(db: &Db, id: JobId, now: Timestamp) -> Result<bool, StoreErro
 
 /// Deletes finished jobs (and their attempts) last changed before `before`.
 pub async fn prune_done(db: &Db, before: Timestamp) -> Result<u64, StoreError> {
-    let mut conn = db.conn().await?;
+    let mut conn = db.write().await?;
     let done = exec!(
         &mut conn,
         sqlx::query("delete from job where state = 'done' and updated_at < $1")

@@ -14,16 +14,21 @@
 //! - times are [`kassa_core::Timestamp`] stored as 64-bit microseconds, ids are typed.
 
 pub mod accounts;
+mod amount;
 pub mod audit;
 mod db;
 mod error;
+pub mod invoices;
 pub mod jobs;
+pub mod ledger;
 pub mod migrate;
+pub mod projects;
 pub mod rate_limit;
 pub mod sessions;
 pub mod tokens;
 
-pub use db::{AsConn, Conn, DatabaseUrl, Db, Engine, PoolConn, Tx, UrlError};
+pub use amount::DbAmount;
+pub use db::{AsConn, Conn, DatabaseUrl, Db, Engine, PoolConn, Tx, UrlError, WriteConn};
 pub use error::StoreError;
 
 /// Runs `body` with `c` bound to the engine's concrete connection type

@@ -63,6 +63,9 @@ enum Command {
     /// Operator tasks on merchant accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Load benchmarks against an in-process server on a throwaway database.
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -75,6 +78,22 @@ enum AdminCommand {
         /// The business name (defaults to the e-mail address).
         #[arg(long, default_value = "")]
         business: String,
+    },
+    /// Create a project for a merchant owner and print its keys as JSON
+    /// (`{"shop_id", "api_key", "secret_key"}`); the API key is shown only here.
+    CreateProject {
+        /// The owner's e-mail address.
+        #[arg(long)]
+        owner: String,
+        /// The project's name.
+        #[arg(long)]
+        name: String,
+        /// Where postbacks go.
+        #[arg(long, default_value = "")]
+        notify_url: String,
+        /// `json` or `form`.
+        #[arg(long, default_value = "json")]
+        postback_format: String,
     },
     /// Turn off a user's two-factor authentication (lost phone and recovery codes) and sign
     /// out all their sessions.
@@ -149,6 +168,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin(cmd) => admin_command(loaded, cmd).await,
+        Command::Bench(cmd) => {
+            anyhow::ensure!(
+                cli.global.listen.is_none()
+                    && cli.global.data_dir.is_none()
+                    && cli.global.database_url.is_none()
+                    && cli.global.public_url.is_none(),
+                "kassa bench runs its own server on a throwaway database: choose it with --engine and --postgres-url instead of --listen, --data-dir, --database-url or --public-url"
+            );
+            crate::bench::run(loaded.settings, cmd).await
+        }
         Command::Jobs(cmd) => {
             let db = open_db(&loaded).await?;
             anyhow::ensure!(
@@ -242,6 +271,58 @@ async fn admin_command(loaded: Loaded, cmd: AdminCommand) -> anyhow::Result<()> 
                 Some(id) => println!("created merchant owner {email} (user {id})"),
                 None => anyhow::bail!("an account with the e-mail {email} already exists"),
             }
+        }
+        AdminCommand::CreateProject {
+            owner,
+            name,
+            notify_url,
+            postback_format,
+        } => {
+            let email = Email::parse(&owner).map_err(|e| anyhow::anyhow!("--owner: {e}"))?;
+            anyhow::ensure!(
+                matches!(postback_format.as_str(), "json" | "form"),
+                "--postback-format: use json or form"
+            );
+            anyhow::ensure!(
+                !name.trim().is_empty() && name.chars().count() <= 100,
+                "--name: give a name of at most 100 characters"
+            );
+            if !notify_url.is_empty() {
+                let url = reqwest::Url::parse(&notify_url)
+                    .map_err(|e| anyhow::anyhow!("--notify-url: {e}"))?;
+                anyhow::ensure!(
+                    matches!(url.scheme(), "http" | "https"),
+                    "--notify-url: use an http(s) URL"
+                );
+            }
+            let mut c = state.db.conn().await?;
+            let user = kassa_store::accounts::user_by_email(&mut c, &email)
+                .await?
+                .with_context(|| format!("no user has the e-mail {email}"))?;
+            anyhow::ensure!(
+                user.role == kassa_core::account::Role::Owner,
+                "{email} is not a merchant owner"
+            );
+            drop(c);
+            let mut settings = kassa_server::projects::default_settings(name.trim());
+            settings.notify_url = notify_url;
+            settings.postback_format = postback_format;
+            let operator = accounts::Client {
+                ip: "cli".into(),
+                user_agent: "kassa admin".into(),
+            };
+            let created = kassa_server::projects::create(
+                &state,
+                user.merchant_id,
+                None,
+                &settings,
+                &operator,
+            )
+            .await?;
+            println!(
+                "{}",
+                serde_json::json!({"shop_id": created.shop_id, "api_key": created.api_key, "secret_key": created.secret_key})
+            );
         }
         AdminCommand::Reset2fa { email } => {
             let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("e-mail: {e}"))?;

@@ -2,6 +2,7 @@
 //! Every failure ends in one line on standard error and a non-zero exit code (2 for bad
 //! configuration, 1 for anything else).
 
+mod bench;
 mod cli;
 
 use std::process::ExitCode;

@@ -114,7 +114,7 @@ impl Limit {
         key: &str,
         now: Timestamp,
     ) -> Result<Result<(), RetryAfter>, StoreError> {
-        let mut c = db.conn().await?;
+        let mut c = db.write().await?;
         let n = rate_limit::hit(&mut c, &self.bucket(key), self.window_start(now)).await?;
         Ok(if n > self.max {
             Err(self.retry_after(now))
@@ -125,7 +125,7 @@ impl Limit {
 
     /// Forgets the count for `key` (after a success).
     pub async fn clear(&self, db: &Db, key: &str) -> Result<(), StoreError> {
-        let mut c = db.conn().await?;
+        let mut c = db.write().await?;
         rate_limit::clear(&mut c, &self.bucket(key)).await
     }
 }

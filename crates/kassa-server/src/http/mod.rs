@@ -25,7 +25,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/assets/{name}", get(web::assets::serve))
+        .route("/assets/icons/{kind}/{name}", get(web::assets::icon))
         .route("/favicon.ico", get(web::assets::favicon))
+        .route("/logos/{file}", get(web::pages::projects::logo))
+        .merge(crate::api::router())
         .merge(web::router(state.clone()))
         // Layers run outside-in in reverse order of addition: `observe` sees every response,
         // including the 500 that CatchPanicLayer makes of a panic and the timeout's 503.

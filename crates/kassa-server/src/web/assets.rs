@@ -43,8 +43,29 @@ pub fn version() -> &'static str {
     })
 }
 
-/// `GET /assets/{name}`
+/// `GET /assets/{name}` and `/assets/icons/{kind}/{name}`.
 pub async fn serve(Path(name): Path<String>) -> Response {
+    serve_named(&name)
+}
+
+/// `GET /assets/icons/{kind}/{name}`: the currency and network icons.
+pub async fn icon(Path((kind, name)): Path<(String, String)>) -> Response {
+    let path = format!("icons/{kind}/{name}");
+    match ICONS.iter().find(|(n, _)| *n == path) {
+        Some((_, svg)) => (
+            [
+                (header::CONTENT_TYPE, "image/svg+xml"),
+                (header::CACHE_CONTROL, "public, max-age=86400"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            *svg,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
+    }
+}
+
+fn serve_named(name: &str) -> Response {
     match ASSETS.iter().find(|(n, _, _)| *n == name) {
         Some((_, mime, bytes)) => (
             [
@@ -61,5 +82,7 @@ pub async fn serve(Path(name): Path<String>) -> Response {
 
 /// `GET /favicon.ico`: browsers ask for it regardless; answer with the icon.
 pub async fn favicon() -> Response {
-    serve(Path("icon.svg".to_owned())).await
+    serve_named("icon.svg")
 }
+
+include!(concat!(env!("OUT_DIR"), "/icons.rs"));

@@ -168,7 +168,8 @@ async fn resolve(st: &AppState, token_value: &str) -> Result<Option<Viewer>, Web
     let business = users::merchant_name(&mut c, user.merchant_id).await?;
     // Keep the idle timer running without writing on every request.
     if now.duration_since(session.last_seen_at) > Duration::from_secs(60) {
-        sessions::touch(&mut c, session.id, now).await?;
+        drop(c);
+        sessions::touch(&mut st.db.write().await?, session.id, now).await?;
     }
     Ok(Some(Viewer {
         session,
@@ -503,6 +504,7 @@ impl Page {
             return Vec::new();
         };
         let mut items = vec![("/dashboard", "nav.dashboard", None)];
+        items.push(("/projects", "nav.projects", Some(Section::ViewProjects)));
         items.push(("/staff", "nav.staff", Some(Section::ManageStaff)));
         items.push(("/activity", "nav.activity", Some(Section::ViewActivity)));
         items

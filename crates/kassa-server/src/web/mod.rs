@@ -69,7 +69,7 @@ fn route(
 pub fn routes() -> Vec<PageRoute> {
     use Access::*;
     use kassa_core::account::Section as S;
-    use pages::{account, activity, auth, home, staff};
+    use pages::{account, activity, auth, home, projects, staff};
     let (g, p) = (Method::GET, Method::POST);
     vec![
         route(g.clone(), "/", Anyone, get(home::root)),
@@ -237,6 +237,85 @@ pub fn routes() -> Vec<PageRoute> {
             "/activity",
             Section(S::ViewActivity),
             get(activity::list),
+        ),
+        route(
+            g.clone(),
+            "/projects",
+            Section(S::ViewProjects),
+            get(projects::list),
+        ),
+        route(
+            g.clone(),
+            "/projects/new",
+            Section(S::EditProjects),
+            get(projects::new_form),
+        ),
+        route(
+            p.clone(),
+            "/projects/new",
+            Section(S::EditProjects),
+            post(projects::create),
+        ),
+        route(
+            g.clone(),
+            "/projects/{id}",
+            Section(S::ViewProjects),
+            get(projects::show),
+        ),
+        route(
+            p.clone(),
+            "/projects/{id}",
+            Section(S::EditProjects),
+            post(projects::update),
+        ),
+        route(
+            p.clone(),
+            "/projects/{id}/logo",
+            Section(S::EditProjects),
+            post(projects::upload_logo)
+                .layer(axum::extract::DefaultBodyLimit::max(3 * 1024 * 1024)),
+        ),
+        route(
+            p.clone(),
+            "/projects/{id}/logo/delete",
+            Section(S::EditProjects),
+            post(projects::delete_logo),
+        ),
+        route(
+            p.clone(),
+            "/projects/{id}/mode",
+            Section(S::EditProjects),
+            post(projects::set_mode),
+        ),
+        route(
+            p.clone(),
+            "/projects/{id}/archive",
+            Section(S::EditProjects),
+            post(projects::archive),
+        ),
+        route(
+            g.clone(),
+            "/projects/{id}/integration",
+            Section(S::ApiKeys),
+            get(projects::integration),
+        ),
+        route(
+            p.clone(),
+            "/projects/{id}/api-key",
+            Section(S::ApiKeys),
+            post(projects::regenerate_key),
+        ),
+        route(
+            p.clone(),
+            "/projects/{id}/secret",
+            Section(S::ApiKeys),
+            post(projects::regenerate_secret),
+        ),
+        route(
+            p.clone(),
+            "/projects/{id}/test-postback",
+            Section(S::ApiKeys),
+            post(projects::test_postback),
         ),
     ]
 }

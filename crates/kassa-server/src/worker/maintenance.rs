@@ -45,7 +45,7 @@ impl MaintenanceHandler {
         let now = self.clock.now();
         let ago = |days: u64| now.saturating_sub(Duration::from_secs(days * DAY));
         let jobs_pruned = jobs::prune_done(&self.db, ago(14)).await?;
-        let mut c = self.db.conn().await?;
+        let mut c = self.db.write().await?;
         let sessions_pruned = sessions::prune(&mut c, ago(30)).await?;
         let tokens_pruned = tokens::prune(&mut c, ago(7)).await?;
         let counters_pruned = rate_limit::prune(&mut c, ago(1)).await?;

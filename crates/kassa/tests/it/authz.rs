@@ -29,6 +29,9 @@ enum Expect {
 
 const STAFF: Expect = Expect::Roles([1, 0, 0, 0, 0, 0]);
 const ACTIVITY: Expect = Expect::Roles([1, 1, 0, 0, 0, 0]);
+const VIEW_PROJECTS: Expect = Expect::Roles([1, 1, 1, 1, 1, 1]);
+const EDIT_PROJECTS: Expect = Expect::Roles([1, 1, 1, 0, 0, 0]);
+const API_KEYS: Expect = Expect::Roles([1, 1, 1, 0, 0, 0]);
 
 /// Written from product.md, not from the code.
 const EXPECTED: &[(&str, &str, Expect)] = &[
@@ -73,6 +76,19 @@ const EXPECTED: &[(&str, &str, Expect)] = &[
     ("POST", "/staff/{id}", STAFF),
     ("POST", "/staff/{id}/revoke", STAFF),
     ("GET", "/activity", ACTIVITY),
+    ("GET", "/projects", VIEW_PROJECTS),
+    ("GET", "/projects/new", EDIT_PROJECTS),
+    ("POST", "/projects/new", EDIT_PROJECTS),
+    ("GET", "/projects/{id}", VIEW_PROJECTS),
+    ("POST", "/projects/{id}", EDIT_PROJECTS),
+    ("POST", "/projects/{id}/logo", EDIT_PROJECTS),
+    ("POST", "/projects/{id}/logo/delete", EDIT_PROJECTS),
+    ("POST", "/projects/{id}/mode", EDIT_PROJECTS),
+    ("POST", "/projects/{id}/archive", EDIT_PROJECTS),
+    ("GET", "/projects/{id}/integration", API_KEYS),
+    ("POST", "/projects/{id}/api-key", API_KEYS),
+    ("POST", "/projects/{id}/secret", API_KEYS),
+    ("POST", "/projects/{id}/test-postback", API_KEYS),
 ];
 
 /// What happened.
@@ -123,6 +139,8 @@ fn sample_form(path: &str) -> Vec<(&'static str, &'static str)> {
         "/account" => vec![("name", "Tester"), ("lang", "en")],
         "/staff/invite" => vec![("email", "someone.new@shop.example"), ("role", "viewer")],
         "/staff/{id}" => vec![("role", "viewer"), ("section", "view_projects")],
+        "/projects/new" => vec![("name", "Another shop")],
+        "/projects/{id}/mode" => vec![("mode", "test")],
         _ => vec![],
     }
 }
@@ -164,15 +182,23 @@ engine_test!(
             emails.push(email);
         }
         let target = staff(&app, a, "target@a.example", Role::Viewer).await;
+        let a_project = crate::support::accounts::project(&app, a, "Shop A").await;
         let b = owner(&app, "owner@b.example").await;
         let b_member = staff(&app, b, "member@b.example", Role::Viewer).await;
+        let b_project = crate::support::accounts::project(&app, b, "Shop B").await;
         let b_owner_session = sign_in(&app, "owner@b.example").await;
         b_owner_session.get("/dashboard").await;
 
         let bogus_token = "A".repeat(43);
         // A session id that is nobody's: ending it is refused by the page, not the access check.
         let concrete = |path: &str| {
-            let id = if path.starts_with("/account/sessions/") { "999999".to_owned() } else { target.to_string() };
+            let id = if path.starts_with("/account/sessions/") {
+                "999999".to_owned()
+            } else if path.starts_with("/projects/") {
+                a_project.to_string()
+            } else {
+                target.to_string()
+            };
             path.replace("{token}", &bogus_token).replace("{id}", &id)
         };
         let mut failures = Vec::new();
@@ -217,6 +243,12 @@ engine_test!(
         assert_eq!(owner_a.post(&format!("/staff/{b_member}"), &[("role", "admin")]).await.status, StatusCode::NOT_FOUND);
         owner_a.get("/account").await;
         assert_eq!(owner_a.post(&format!("/staff/{b_member}/revoke"), &[]).await.status, StatusCode::NOT_FOUND);
+        // …nor another merchant's projects, for any of their pages.
+        for path in ["/projects/{id}", "/projects/{id}/integration"] {
+            assert_eq!(owner_a.get(&path.replace("{id}", &b_project.to_string())).await.status, StatusCode::NOT_FOUND, "{path}");
+        }
+        owner_a.get("/account").await;
+        assert_eq!(owner_a.post(&format!("/projects/{b_project}/archive"), &[]).await.status, StatusCode::NOT_FOUND);
         // Another user's session cannot be ended either (B's owner stays signed in).
         let mut c = app.state.db.conn().await.unwrap();
         let b_session: i64 = kassa_store::sql!(&mut c, |c| sqlx::query_scalar(

@@ -23,12 +23,16 @@ async fn serve_with_no_configuration_starts_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     // Exactly the README's start command, but on a free port.
     let server = Server::start(dir.path(), &["--listen", "127.0.0.1:0"], &[]);
-    let r = reqwest::get(format!("{}/healthz", server.url))
+    let http = crate::support::http_client();
+    let r = http
+        .get(format!("{}/healthz", server.url))
+        .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(
-        reqwest::get(format!("{}/readyz", server.url))
+        http.get(format!("{}/readyz", server.url))
+            .send()
             .await
             .unwrap()
             .status(),

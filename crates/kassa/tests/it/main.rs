@@ -11,8 +11,12 @@
 mod support;
 
 mod accounts;
+mod api;
 mod authz;
+mod bench;
 mod browser;
 mod cli;
+mod invoices;
 mod jobs;
 mod ops;
+mod projects;

@@ -90,6 +90,7 @@ pub async fn list(
     let area = match f.area.as_str() {
         "account" => Some("account.".to_owned()),
         "staff" => Some("staff.".to_owned()),
+        "projects" => Some("project.".to_owned()),
         _ => None,
     };
     let filter = ActivityFilter {

@@ -109,6 +109,7 @@ struct EditPage<'a> {
     member: &'a UserRow,
     roles: Vec<(&'static str, String)>,
     sections: Vec<SectionRow>,
+    projects: Vec<(i64, String, bool)>,
 }
 
 struct SectionRow {
@@ -151,12 +152,20 @@ pub async fn edit_form(
         })
         .collect();
     let roles = role_options(page.tr);
+    let mut c = st.db.conn().await?;
+    let scope = kassa_store::projects::scope_of(&mut c, member.id).await?;
+    let projects = kassa_store::projects::of_merchant(&mut c, me.user.merchant_id)
+        .await?
+        .into_iter()
+        .map(|p| (p.id.get(), p.settings.name, scope.contains(&p.id)))
+        .collect();
     Ok(html(
         EditPage {
             page: &page,
             member: &member,
             roles,
             sections,
+            projects,
         }
         .render()?,
     ))
@@ -199,11 +208,21 @@ pub async fn edit(
             )
         })
         .collect();
+    let projects = pairs
+        .iter()
+        .filter(|(k, _)| k == "project")
+        .filter_map(|(_, v)| v.parse::<i64>().ok())
+        .map(kassa_core::ProjectId::new)
+        .collect();
     match accounts::update_member(
         &st,
         &me.user,
         member.id,
-        &MemberUpdate { role, sections },
+        &MemberUpdate {
+            role,
+            sections,
+            projects,
+        },
         &ctx.client,
     )
     .await?

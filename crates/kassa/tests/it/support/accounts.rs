@@ -131,3 +131,39 @@ pub async fn enable_2fa(app: &TestApp, s: &Session) -> (String, Vec<String>) {
 pub async fn signed_in(s: &Session) -> bool {
     s.get("/dashboard").await.status == StatusCode::OK
 }
+
+/// Creates a project (test mode) for the merchant of `owner`; returns its id.
+pub async fn project(app: &TestApp, owner: UserId, name: &str) -> kassa_core::ProjectId {
+    project_with_keys(app, owner, name, "").await.id
+}
+
+/// Creates a project with a notification URL and returns its keys.
+pub async fn project_with_keys(
+    app: &TestApp,
+    owner: UserId,
+    name: &str,
+    notify_url: &str,
+) -> kassa_server::projects::Created {
+    project_with_settings(app, owner, name, |s| s.notify_url = notify_url.to_owned()).await
+}
+
+/// Creates a project (test mode) after letting `adjust` change its default settings.
+pub async fn project_with_settings(
+    app: &TestApp,
+    owner: UserId,
+    name: &str,
+    adjust: impl FnOnce(&mut kassa_store::projects::ProjectSettings),
+) -> kassa_server::projects::Created {
+    let mut c = app.state.db.conn().await.expect("conn");
+    let o = users::user_by_id(&mut c, owner).await.expect("owner");
+    drop(c);
+    let mut settings = kassa_server::projects::default_settings(name);
+    adjust(&mut settings);
+    let client = kassa_server::accounts::Client {
+        ip: "127.0.0.1".into(),
+        user_agent: "test".into(),
+    };
+    kassa_server::projects::create(&app.state, o.merchant_id, Some(owner), &settings, &client)
+        .await
+        .expect("create project")
+}

@@ -39,6 +39,7 @@ pub fn test_settings(db: &TestDb) -> Settings {
     s.database.url = kassa_core::secret::SecretString::new(db.url_text());
     s.database.max_connections = 8;
     s.jobs.workers = 0;
+    s.server.allow_private_targets = true;
     s
 }
 

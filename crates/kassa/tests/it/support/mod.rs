@@ -2,9 +2,11 @@
 //! and helpers to drive the real `kassa` binary.
 
 pub mod accounts;
+pub mod api;
 pub mod app;
 pub mod db;
 pub mod process;
+pub mod receiver;
 pub mod smtp;
 pub mod web;
 pub mod webdriver;
@@ -57,4 +59,11 @@ where
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// A plain HTTP client for tests that talk to a separate process. Kassa builds reqwest with
+/// rustls and no default crypto provider, so the provider is installed first.
+pub fn http_client() -> reqwest::Client {
+    kassa_server::net::install_tls_provider();
+    reqwest::Client::new()
 }

@@ -170,6 +170,21 @@ impl Session {
         self.finish(r).await
     }
 
+    /// `POST path` with a raw body of `content_type` (multipart uploads).
+    pub async fn post_bytes(&self, path: &str, content_type: &str, body: Vec<u8>) -> Resp {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header("user-agent", &self.user_agent)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        self.finish(r).await
+    }
+
     /// Opens `path` to pick up its CSRF token, then posts the form to it.
     pub async fn submit(&self, path: &str, form: &[(&str, &str)]) -> Resp {
         let page = self.get(path).await;

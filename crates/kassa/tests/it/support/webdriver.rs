@@ -66,7 +66,7 @@ impl Browser {
             .spawn()
             .expect("start chromedriver");
         let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
+        let http = super::http_client();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(r) = http.get(format!("{base}/status")).send().await

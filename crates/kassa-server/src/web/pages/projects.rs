@@ -1,0 +1,727 @@
+//! Projects in the dashboard: the list, creation (the API key is shown once), settings with
+//! checkout branding and payment options, the logo, going live, archiving, and the
+//! integration page (keys, snippets, a test postback).
+
+use askama::Template;
+use axum::extract::{Multipart, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use kassa_core::account::{Role, Section};
+use kassa_core::currency::{self, Crypto};
+use kassa_core::money::parse_decimal;
+use kassa_core::{Decimal, ProjectId};
+use kassa_store::projects::{self, ProjectRow, ProjectSettings};
+use serde::Deserialize;
+
+use super::FormData;
+use crate::accounts;
+use crate::i18n::{Lang, Tr};
+use crate::projects as svc;
+use crate::state::AppState;
+use crate::web::context::{Me, Page, Viewer, WebCtx, html, redirect_with_flash, require_section};
+use crate::web::errors::WebError;
+use crate::web::forms::FieldErrors;
+
+/// Back to a project's settings page with a flash message.
+fn to_settings(st: &AppState, id: i64, kind: char, key: &str) -> Response {
+    redirect_with_flash(st, &format!("/projects/{id}"), kind, key)
+}
+
+/// Loads a project the viewer may see: their merchant's, and in their project scope.
+/// Anything else is "not found".
+pub async fn visible_project(st: &AppState, me: &Viewer, id: i64) -> Result<ProjectRow, WebError> {
+    let mut c = st.db.conn().await?;
+    let p = projects::in_merchant(&mut c, me.user.merchant_id, ProjectId::new(id)).await?;
+    if !svc::may_see(&mut c, me.user.id, me.user.role == Role::Owner, p.id).await? {
+        return Err(WebError::NotFound);
+    }
+    Ok(p)
+}
+
+#[derive(Template)]
+#[template(path = "projects/list.html")]
+struct ListPage<'a> {
+    page: &'a Page,
+    projects: Vec<ProjectRow>,
+}
+
+/// `GET /projects`
+pub async fn list(
+    State(st): State<AppState>,
+    ctx: WebCtx,
+    Me(me): Me,
+) -> Result<Response, WebError> {
+    let mut c = st.db.conn().await?;
+    let projects = svc::visible_to(
+        &mut c,
+        me.user.merchant_id,
+        me.user.id,
+        me.user.role == Role::Owner,
+    )
+    .await?;
+    let page = Page::new(&ctx, "projects.title");
+    Ok(html(
+        ListPage {
+            page: &page,
+            projects,
+        }
+        .render()?,
+    ))
+}
+
+/// The settings form as submitted.
+#[derive(Deserialize, Default, Clone)]
+pub struct SettingsInput {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    site_url: String,
+    #[serde(default)]
+    success_url: String,
+    #[serde(default)]
+    fail_url: String,
+    #[serde(default)]
+    notify_url: String,
+    #[serde(default)]
+    postback_format: String,
+    #[serde(default)]
+    brand_color: String,
+    #[serde(default)]
+    page_language: String,
+    #[serde(default)]
+    service_fee_side: String,
+    #[serde(default)]
+    transfer_fee_side: String,
+    #[serde(default)]
+    invoice_lifetime_minutes: String,
+    #[serde(default)]
+    tolerance_kind: String,
+    #[serde(default)]
+    tolerance_value: String,
+    #[serde(default)]
+    email_required: Option<String>,
+    #[serde(default)]
+    currencies: Vec<String>,
+}
+
+impl SettingsInput {
+    fn from_settings(s: &ProjectSettings) -> Self {
+        SettingsInput {
+            name: s.name.clone(),
+            description: s.description.clone(),
+            site_url: s.site_url.clone(),
+            success_url: s.success_url.clone(),
+            fail_url: s.fail_url.clone(),
+            notify_url: s.notify_url.clone(),
+            postback_format: s.postback_format.clone(),
+            brand_color: s.brand_color.clone(),
+            page_language: s.page_language.clone(),
+            service_fee_side: s.service_fee_side.clone(),
+            transfer_fee_side: s.transfer_fee_side.clone(),
+            invoice_lifetime_minutes: s.invoice_lifetime_minutes.to_string(),
+            tolerance_kind: s.tolerance_kind.clone(),
+            tolerance_value: s.tolerance_value.clone(),
+            email_required: s.email_required.then(|| "on".into()),
+            currencies: s
+                .currencies
+                .split(',')
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        }
+    }
+
+    fn accepts(&self, code: &str) -> bool {
+        self.currencies.is_empty() || self.currencies.iter().any(|c| c == code)
+    }
+}
+
+/// Checks a URL field: empty, or an absolute http(s) URL.
+fn url_field(tr: Tr, errors: &mut FieldErrors, field: &'static str, value: &str) -> String {
+    let v = value.trim();
+    if v.is_empty() {
+        return String::new();
+    }
+    match url::Url::parse(v) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() && v.len() <= 500 => {
+            v.to_owned()
+        }
+        _ => {
+            errors.add(tr, field, "projects.bad_url");
+            v.to_owned()
+        }
+    }
+}
+
+/// Validates the settings form into settings, or errors next to the fields.
+fn parse_settings(tr: Tr, input: &SettingsInput) -> Result<ProjectSettings, FieldErrors> {
+    let mut e = FieldErrors::new();
+    let name = input.name.trim();
+    if name.is_empty() {
+        e.add(tr, "name", "projects.name_empty");
+    } else if name.chars().count() > 100 {
+        e.add(tr, "name", "form.name.too_long");
+    }
+    if input.description.chars().count() > 1000 {
+        e.add(tr, "description", "projects.description_long");
+    }
+    let site_url = url_field(tr, &mut e, "site_url", &input.site_url);
+    let success_url = url_field(tr, &mut e, "success_url", &input.success_url);
+    let fail_url = url_field(tr, &mut e, "fail_url", &input.fail_url);
+    let notify_url = url_field(tr, &mut e, "notify_url", &input.notify_url);
+    let postback_format = match input.postback_format.as_str() {
+        "json" | "form" => input.postback_format.clone(),
+        _ => {
+            e.add(tr, "postback_format", "projects.choose");
+            "json".into()
+        }
+    };
+    let color = input.brand_color.trim().to_ascii_lowercase();
+    if !(color.len() == 7
+        && color.starts_with('#')
+        && color[1..].bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        e.add(tr, "brand_color", "projects.bad_color");
+    }
+    if Lang::parse(&input.page_language).is_none() {
+        e.add(tr, "page_language", "projects.choose");
+    }
+    for (field, v) in [
+        ("service_fee_side", &input.service_fee_side),
+        ("transfer_fee_side", &input.transfer_fee_side),
+    ] {
+        if !matches!(v.as_str(), "client" | "merchant") {
+            e.add(tr, field, "projects.choose");
+        }
+    }
+    let lifetime = input
+        .invoice_lifetime_minutes
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|m| (1..=31 * 24 * 60).contains(m));
+    if lifetime.is_none() {
+        e.add(tr, "invoice_lifetime_minutes", "projects.bad_lifetime");
+    }
+    let tolerance_value = match input.tolerance_kind.as_str() {
+        "none" => "0".to_owned(),
+        "percent" | "usd" => match parse_decimal(&input.tolerance_value) {
+            Some(d)
+                if d >= Decimal::ZERO
+                    && (input.tolerance_kind == "usd" || d <= Decimal::from(100)) =>
+            {
+                d.normalize().to_string()
+            }
+            _ => {
+                e.add(tr, "tolerance_value", "projects.bad_tolerance");
+                input.tolerance_value.clone()
+            }
+        },
+        _ => {
+            e.add(tr, "tolerance_kind", "projects.choose");
+            "0".into()
+        }
+    };
+    let mut codes = Vec::new();
+    for c in &input.currencies {
+        match currency::crypto(c) {
+            Some(c) => codes.push(c.code),
+            None => e.add(tr, "currencies", "projects.bad_currency"),
+        }
+    }
+    if !e.is_empty() {
+        return Err(e);
+    }
+    Ok(ProjectSettings {
+        name: name.to_owned(),
+        description: input.description.trim().to_owned(),
+        site_url,
+        success_url,
+        fail_url,
+        notify_url,
+        postback_format,
+        brand_color: color,
+        page_language: input.page_language.clone(),
+        // Every currency ticked means "all", including ones added later.
+        currencies: if codes.len() == currency::CRYPTOS.len() {
+            String::new()
+        } else {
+            codes.join(",")
+        },
+        service_fee_side: input.service_fee_side.clone(),
+        transfer_fee_side: input.transfer_fee_side.clone(),
+        invoice_lifetime_minutes: lifetime.unwrap_or(1440),
+        tolerance_kind: input.tolerance_kind.clone(),
+        tolerance_value,
+        email_required: input.email_required.is_some(),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "projects/new.html")]
+struct NewPage<'a> {
+    page: &'a Page,
+    f: &'a SettingsInput,
+    errors: &'a FieldErrors,
+}
+
+/// `GET /projects/new`
+pub async fn new_form(ctx: WebCtx) -> Result<Response, WebError> {
+    let page = Page::new(&ctx, "projects.new.title");
+    let f = SettingsInput::from_settings(&svc::default_settings(""));
+    Ok(html(
+        NewPage {
+            page: &page,
+            f: &f,
+            errors: &FieldErrors::new(),
+        }
+        .render()?,
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "projects/created.html")]
+struct KeysPage<'a> {
+    page: &'a Page,
+    project: &'a ProjectRow,
+    api_key: &'a str,
+    secret_key: &'a str,
+    first: bool,
+}
+
+/// `POST /projects/new`: creates the project and shows its API key once.
+pub async fn create(
+    State(st): State<AppState>,
+    ctx: WebCtx,
+    Me(me): Me,
+    FormData(input): FormData<SettingsInput>,
+) -> Result<Response, WebError> {
+    let tr = Tr::new(ctx.lang);
+    let mut merged = SettingsInput::from_settings(&svc::default_settings(&input.name));
+    merged.site_url = input.site_url.clone();
+    merged.notify_url = input.notify_url.clone();
+    merged.description = input.description.clone();
+    let settings = match parse_settings(tr, &merged) {
+        Ok(s) => s,
+        Err(errors) => {
+            let page = Page::new(&ctx, "projects.new.title");
+            return Ok(html(
+                NewPage {
+                    page: &page,
+                    f: &merged,
+                    errors: &errors,
+                }
+                .render()?,
+            ));
+        }
+    };
+    let created = svc::create(
+        &st,
+        me.user.merchant_id,
+        Some(me.user.id),
+        &settings,
+        &ctx.client,
+    )
+    .await?;
+    let project = projects::by_id(&mut st.db.conn().await?, created.id).await?;
+    let page = Page::new(&ctx, "projects.created.title");
+    Ok(html(
+        KeysPage {
+            page: &page,
+            project: &project,
+            api_key: &created.api_key,
+            secret_key: &created.secret_key,
+            first: true,
+        }
+        .render()?,
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "projects/show.html")]
+struct ShowPage<'a> {
+    page: &'a Page,
+    project: &'a ProjectRow,
+    f: &'a SettingsInput,
+    errors: &'a FieldErrors,
+    can_edit: bool,
+    can_keys: bool,
+    cryptos: Vec<&'static Crypto>,
+    public_url: &'a str,
+    live_ready: bool,
+}
+
+fn show_page(
+    st: &AppState,
+    ctx: &WebCtx,
+    me: &Viewer,
+    project: &ProjectRow,
+    f: &SettingsInput,
+    errors: &FieldErrors,
+) -> Result<Response, WebError> {
+    let page = Page::new(ctx, "projects.settings.title");
+    let body = ShowPage {
+        page: &page,
+        project,
+        f,
+        errors,
+        can_edit: me.grants.allows(Section::EditProjects),
+        can_keys: me.grants.allows(Section::ApiKeys),
+        cryptos: currency::cryptos_in_order(),
+        public_url: &st.public_url,
+        live_ready: st.pricing.any_live_network(),
+    }
+    .render()?;
+    Ok(html(body))
+}
+
+/// `GET /projects/{id}`
+pub async fn show(
+    State(st): State<AppState>,
+    ctx: WebCtx,
+    Me(me): Me,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let project = visible_project(&st, &me, id).await?;
+    show_page(
+        &st,
+        &ctx,
+        &me,
+        &project,
+        &SettingsInput::from_settings(&project.settings),
+        &FieldErrors::new(),
+    )
+}
+
+/// `POST /projects/{id}`
+pub async fn update(
+    State(st): State<AppState>,
+    ctx: WebCtx,
+    Me(me): Me,
+    Path(id): Path<i64>,
+    body: String,
+) -> Result<Response, WebError> {
+    let project = visible_project(&st, &me, id).await?;
+    // Checkboxes repeat a key; serde_urlencoded cannot collect that into a Vec, so read pairs.
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let input = SettingsInput {
+        name: get("name"),
+        description: get("description"),
+        site_url: get("site_url"),
+        success_url: get("success_url"),
+        fail_url: get("fail_url"),
+        notify_url: get("notify_url"),
+        postback_format: get("postback_format"),
+        brand_color: get("brand_color"),
+        page_language: get("page_language"),
+        service_fee_side: get("service_fee_side"),
+        transfer_fee_side: get("transfer_fee_side"),
+        invoice_lifetime_minutes: get("invoice_lifetime_minutes"),
+        tolerance_kind: get("tolerance_kind"),
+        tolerance_value: get("tolerance_value"),
+        email_required: pairs
+            .iter()
+            .any(|(k, _)| k == "email_required")
+            .then(|| "on".into()),
+        currencies: pairs
+            .iter()
+            .filter(|(k, _)| k == "currencies")
+            .map(|(_, v)| v.clone())
+            .collect(),
+    };
+    if input.currencies.is_empty() {
+        let mut errors = FieldErrors::new();
+        errors.add(Tr::new(ctx.lang), "currencies", "projects.no_currency");
+        return show_page(&st, &ctx, &me, &project, &input, &errors);
+    }
+    match parse_settings(Tr::new(ctx.lang), &input) {
+        Ok(settings) => {
+            svc::update(&st, &project, me.user.id, &settings, &ctx.client).await?;
+            Ok(to_settings(&st, id, 's', "flash.saved"))
+        }
+        Err(errors) => show_page(&st, &ctx, &me, &project, &input, &errors),
+    }
+}
+
+/// `POST /projects/{id}/logo` (multipart; the CSRF token rides in the query string).
+pub async fn upload_logo(
+    State(st): State<AppState>,
+    ctx: WebCtx,
+    Me(me): Me,
+    Path(id): Path<i64>,
+    mut form: Multipart,
+) -> Result<Response, WebError> {
+    let project = visible_project(&st, &me, id).await?;
+    let mut bytes = None;
+    while let Ok(Some(field)) = form.next_field().await {
+        if field.name() == Some("logo") {
+            match field.bytes().await {
+                Ok(b) => bytes = Some(b),
+                Err(_) => {
+                    return Ok(to_settings(&st, id, 'e', "projects.logo.too_large"));
+                }
+            }
+        }
+    }
+    let Some(bytes) = bytes.filter(|b| !b.is_empty()) else {
+        return Ok(to_settings(&st, id, 'e', "projects.logo.missing"));
+    };
+    match svc::process_logo(&bytes) {
+        Ok(png) => {
+            svc::set_logo(&st, &project, me.user.id, Some(&png), &ctx.client).await?;
+            Ok(to_settings(&st, id, 's', "projects.logo.saved"))
+        }
+        Err(e) => {
+            let key = match e {
+                svc::LogoError::TooLarge => "projects.logo.too_large",
+                svc::LogoError::NotAnImage => "projects.logo.not_image",
+                svc::LogoError::Broken => "projects.logo.broken",
+                svc::LogoError::TooManyPixels => "projects.logo.too_many_pixels",
+            };
+            Ok(to_settings(&st, id, 'e', key))
+        }
+    }
+}
+
+/// `POST /projects/{id}/logo/delete`
+pub async fn delete_logo(
+    State(st): State<AppState>,
+    ctx: WebCtx,
+    Me(me): Me,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let project = visible_project(&st, &me, id).await?;
+    svc::set_logo(&st, &project, me.user.id, None, &ctx.client).await?;
+    Ok(to_settings(&st, id, 's', "projects.logo.removed"))
+}
+
+/// `GET /logos/{shop_id}.png`: a project's logo, as re-encoded at upload. Served with
+/// `nosniff` and a sandboxing CSP so it can only ever be an image.
+pub async fn logo(State(st): State<AppState>, Path(file): Path<String>) -> Response {
+    let Some(shop_id) = file.strip_suffix(".png") else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let Ok(mut c) = st.db.conn().await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    let Ok(Some(p)) = projects::by_shop_id(&mut c, shop_id).await else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match projects::logo(&mut c, p.id).await {
+        Ok(Some(png)) => (
+            [
+                (header::CONTENT_TYPE, "image/png"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; sandbox",
+                ),
+                (header::CACHE_CONTROL, "public, max-age=86400"),
+            ],
+            png,
+        )
+            .into_response(),
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// The live/test switch.
+#[derive(Deserialize)]
+pub struct ModeInput {
+    #[serde(default)]
+    mode: String,
+}
+
+/// `POST /projects/{id}/mode`: going live is an explicit action (and back to test).
+pub async fn set_mode(
+    State(st): State<AppState>,
+    ctx: WebCtx,
+    Me(me): Me,
+    Path(id): Path<i64>,
+    FormData(input): FormData<ModeInput>,
+) -> Result<Response, WebError> {
+    let project = visible_project(&st, &me, id).await?;
+    let test = match input.mode.as_str() {
+        "live" => false,
+        "test" => true,
+        _ => return Err(WebError::BadRequest),
+    };
+    svc::set_test_mode(&st, &project, me.user.id, test, &ctx.client).await?;
+    let flash = if test {
+        "projects.mode.now_test"
+    } else {
+        "projects.mode.now_live"
+    };
+    Ok(to_settings(&st, id, 's', flash))
+}
+
+/// `POST /projects/{id}/archive` (and restore).
+pub async fn archive(
+    State(st): State<AppState>,
+    ctx: WebCtx,
+    Me(me): Me,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let project = visible_project(&st, &me, id).await?;
+    let archive = project.archived_at.is_none();
+    svc::set_archived(&st, &project, me.user.id, archive, &ctx.client).await?;
+    let flash = if archive {
+        "projects.archived"
+    } else {
+        "projects.restored"
+    };
+    Ok(to_settings(&st, id, 's', flash))
+}
+
+#[derive(Template)]
+#[template(path = "projects/integration.html")]
+struct IntegrationPage<'a> {
+    page: &'a Page,
+    project: &'a ProjectRow,
+    secret_key: &'a str,
+    public_url: &'a str,
+    test_result: Option<TestResult>,
+}
+
+struct TestResult {
+    ok: bool,
+    status: String,
+    excerpt: String,
+    latency_ms: u128,
+}
+
+async fn integration_page(
+    st: &AppState,
+    ctx: &WebCtx,
+    project: &ProjectRow,
+    test_result: Option<TestResult>,
+) -> Result<Response, WebError> {
+    let secret = svc::secret_key(st, project)?;
+    let page = Page::new(ctx, "integration.title");
+    Ok(html(
+        IntegrationPage {
+            page: &page,
+            project,
+            secret_key: &secret,
+            public_url: &st.public_url,
+            test_result,
+        }
+        .render()?,
+    ))
+}
+
+/// `GET /projects/{id}/integration`
+pub async fn integration(
+    State(st): State<AppState>,
+    ctx: WebCtx,
+    Me(me): Me,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let project = visible_project(&st, &me, id).await?;
+    integration_page(&st, &ctx, &project, None).await
+}
+
+/// `POST /projects/{id}/api-key`: a new API key (the old one stops working); needs a recent
+/// re-authentication.
+pub async fn regenerate_key(
+    State(st): State<AppState>,
+    ctx: WebCtx,
+    Me(me): Me,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let project = visible_project(&st, &me, id).await?;
+    require_section(&me, Section::ApiKeys)?;
+    if !accounts::recently_authenticated(&st, &me.session) {
+        let back = format!("/projects/{id}/integration");
+        return Ok(redirect_with_flash(
+            &st,
+            &format!("/account/reauth?next={}", crate::web::urlencode(&back)),
+            'i',
+            "flash.reauth_needed",
+        ));
+    }
+    let key = svc::regenerate_api_key(&st, &project, me.user.id, &ctx.client).await?;
+    let secret = svc::secret_key(&st, &project)?;
+    let project = projects::by_id(&mut st.db.conn().await?, project.id).await?;
+    let page = Page::new(&ctx, "projects.new_key.title");
+    Ok(html(
+        KeysPage {
+            page: &page,
+            project: &project,
+            api_key: &key,
+            secret_key: &secret,
+            first: false,
+        }
+        .render()?,
+    ))
+}
+
+/// `POST /projects/{id}/secret`: a new postback secret.
+pub async fn regenerate_secret(
+    State(st): State<AppState>,
+    ctx: WebCtx,
+    Me(me): Me,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let project = visible_project(&st, &me, id).await?;
+    svc::regenerate_secret(&st, &project, me.user.id, &ctx.client).await?;
+    Ok(redirect_with_flash(
+        &st,
+        &format!("/projects/{id}/integration"),
+        's',
+        "integration.secret_changed",
+    ))
+}
+
+/// `POST /projects/{id}/test-postback`: sends a sample postback now and shows the answer.
+pub async fn test_postback(
+    State(st): State<AppState>,
+    ctx: WebCtx,
+    Me(me): Me,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let project = visible_project(&st, &me, id).await?;
+    if project.settings.notify_url.trim().is_empty() {
+        return Ok(redirect_with_flash(
+            &st,
+            &format!("/projects/{id}/integration"),
+            'e',
+            "integration.no_notify_url",
+        ));
+    }
+    let sample = crate::postbacks::sample_fields(&st, &project);
+    let d = crate::postbacks::send(&st, &st.outbound, &project, "TESTTEST", sample).await;
+    let status = d.status.map_or_else(
+        || d.error.clone().unwrap_or_default(),
+        |s| format!("HTTP {s}"),
+    );
+    let result = TestResult {
+        ok: d.ok(),
+        status,
+        excerpt: d.excerpt,
+        latency_ms: d.latency.as_millis(),
+    };
+    integration_page(&st, &ctx, &project, Some(result)).await
+}
+
+/// The route to the logo upload carries the CSRF token in its query (multipart bodies are not
+/// read by the CSRF check).
+impl ShowPage<'_> {
+    fn logo_action(&self) -> String {
+        format!(
+            "/projects/{}/logo?_csrf={}",
+            self.project.id, self.page.csrf
+        )
+    }
+}

@@ -1,0 +1,127 @@
+//! `kassa bench invoice-create` through the real binary: it runs, every creation succeeds and
+//! the JSON summary adds up. Speed is not asserted here; the target is the benchmark's own
+//! business (`--check`).
+
+use serde_json::Value;
+
+use crate::support::db::{postgres_admin_url, postgres_skipped};
+use crate::support::process::run_in;
+
+fn bench(engine: &str) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let postgres = postgres_admin_url();
+    let out = run_in(
+        dir.path(),
+        &[
+            "bench",
+            "invoice-create",
+            "--engine",
+            engine,
+            "--postgres-url",
+            &postgres,
+            "--requests",
+            "200",
+            "--concurrency",
+            "8",
+            "--json",
+        ],
+        &[("RUST_LOG", "warn")],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "kassa bench failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    // Nothing is left behind: no working folder in the current directory.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+fn check(summary: &Value, engine: &str) {
+    assert_eq!(summary["benchmark"], "invoice-create");
+    assert_eq!(summary["target"]["min_throughput"], 1000.0);
+    assert_eq!(summary["target"]["max_p99_ms"], 50.0);
+    let results = summary["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "{summary:#}");
+    let r = &results[0];
+    assert_eq!(r["engine"], engine);
+    assert_eq!(r["requests"], 200, "{r:#}");
+    assert_eq!(r["ok"], 200, "{r:#}");
+    assert_eq!(r["errors"], 0, "{r:#}");
+    assert_eq!(r["db_mismatch"], false, "{r:#}");
+    assert_eq!(r["error_samples"].as_array().unwrap().len(), 0, "{r:#}");
+    assert_eq!(r["concurrency"], 8);
+    assert_eq!(r["currency"], "USDT_TRC20");
+    // Warm-up (a tenth by default) plus the measured requests, each one an invoice.
+    let warmup = r["warmup"].as_i64().unwrap();
+    assert_eq!(warmup, 20);
+    assert_eq!(r["invoices_in_db"].as_i64().unwrap(), warmup + 200);
+    // Each invoice queued its expiry job.
+    assert!(r["jobs_queued"].as_i64().unwrap() >= warmup + 200, "{r:#}");
+
+    let wall = r["wall_s"].as_f64().unwrap();
+    let throughput = r["throughput"].as_f64().unwrap();
+    assert!(wall > 0.0 && wall < 600.0, "{r:#}");
+    assert!(
+        (throughput * wall - 200.0).abs() < 1.0,
+        "throughput is requests per second of wall time: {r:#}"
+    );
+    let l = &r["latency_ms"];
+    let (p50, p90, p99, max, mean) = (
+        l["p50"].as_f64().unwrap(),
+        l["p90"].as_f64().unwrap(),
+        l["p99"].as_f64().unwrap(),
+        l["max"].as_f64().unwrap(),
+        l["mean"].as_f64().unwrap(),
+    );
+    assert!(0.0 < p50 && p50 <= p90 && p90 <= p99 && p99 <= max, "{r:#}");
+    assert!(p50 <= max && mean <= max && mean > 0.0, "{r:#}");
+    assert!(max <= wall * 1000.0, "no request outlasts the run: {r:#}");
+    assert!(r["meets_target"].is_boolean());
+}
+
+#[test]
+fn invoice_create_on_sqlite() {
+    let summary = bench("sqlite");
+    check(&summary, "sqlite");
+    // The temporary folder with the database is gone.
+    let file = summary["results"][0]["database"].as_str().unwrap();
+    assert!(file.ends_with("kassa.db"), "{file}");
+    assert!(
+        !std::path::Path::new(file).exists(),
+        "{file} was left behind"
+    );
+}
+
+#[test]
+fn invoice_create_on_postgres() {
+    if postgres_skipped() {
+        return;
+    }
+    let summary = bench("postgres");
+    check(&summary, "postgres");
+    // The throwaway database is gone.
+    let name = summary["results"][0]["database"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(name.starts_with("kassa_bench_"), "{name}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let exists: bool = rt.block_on(async {
+        use sqlx::Connection as _;
+        let mut c = sqlx::PgConnection::connect(&postgres_admin_url())
+            .await
+            .unwrap();
+        sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    });
+    assert!(!exists, "the benchmark database {name} was left behind");
+}
