@@ -68,6 +68,8 @@ pub struct NewInvoiceRequest {
     pub locale: Lang,
     /// E-mail the payment link here.
     pub send_link_to: Option<String>,
+    /// And again every this long while it waits for payment (needs `send_link_to`).
+    pub remind_every: Option<Duration>,
 }
 
 /// Why an invoice could not be created or a currency not chosen.
@@ -466,6 +468,14 @@ pub async fn create(
         .await?;
         if let Some(m) = &letter {
             mail::enqueue(&mut tx, &st.keyring, m, now).await?;
+        }
+        if let (Some(period), Some(to)) = (req.remind_every, &req.send_link_to) {
+            let remind = Remind {
+                invoice_id: id.get(),
+                to: to.clone(),
+                period_secs: period.as_secs(),
+            };
+            worker::enqueue(&mut tx, &remind, now.saturating_add(period), now).await?;
         }
         tx.commit().await?;
         if letter.is_some() {
@@ -1187,30 +1197,6 @@ pub struct Remind {
 
 impl Job for Remind {
     const KIND: &'static str = "invoice.remind";
-}
-
-/// Schedules the first reminder one `period` from now.
-pub async fn schedule_reminder(
-    st: &AppState,
-    row: &InvoiceRow,
-    to: &str,
-    period: Duration,
-) -> Result<(), InvoiceError> {
-    let now = st.clock.now();
-    let mut tx = st.db.begin().await?;
-    worker::enqueue(
-        &mut tx,
-        &Remind {
-            invoice_id: row.id.get(),
-            to: to.to_owned(),
-            period_secs: period.as_secs(),
-        },
-        now.saturating_add(period),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
 }
 
 /// The payment-request e-mail for invoice `uuid` of `amount` `currency`.

@@ -272,16 +272,12 @@ pub async fn create(
         allowed: add.allowed,
         preselect: add.preselect,
         locale,
-        send_link_to: add.send_to.clone(),
+        send_link_to: add.send_to,
+        remind_every: add.period,
     };
     let row = crate::invoices::create(&st, &p, req)
         .await
         .map_err(invoice_error)?;
-    if let (Some(period), Some(to)) = (add.period, add.send_to) {
-        crate::invoices::schedule_reminder(&st, &row, &to, period)
-            .await
-            .map_err(invoice_error)?;
-    }
     success(objects::created(&st, &p, &row))
 }
 
@@ -570,6 +566,7 @@ pub async fn v1_create(
         preselect: None,
         locale: Lang::parse(&p.settings.page_language).unwrap_or(Lang::En),
         send_link_to: None,
+        remind_every: None,
     };
     let row = crate::invoices::create(&st, &p, req)
         .await

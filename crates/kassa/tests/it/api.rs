@@ -1002,6 +1002,7 @@ engine_test!(
                 preselect: None,
                 locale: Lang::En,
                 send_link_to: None,
+                remind_every: None,
             },
         )
         .await

@@ -675,3 +675,40 @@ async fn every_currency_and_network_icon_is_served_as_svg() {
         );
     }
 }
+
+engine_test!(
+    async fn the_payment_link_is_emailed_and_repeated_until_paid(engine) {
+        let (app, mail) = app_with_mail(engine).await;
+        let o = owner(&app, "o@shop.example").await;
+        let p = project_with_settings(&app, o, "Corner Shop", |s| s.page_language = "ru".into()).await;
+        let inv = create_invoice(&app, &p, json!({"amount": "15", "currency": "EUR", "add_fields": {"email_to_send": "payer@example.com", "period": "day", "cryptocurrency": "USDT_TRC20", "time_to_pay": {"hours": 72}}})).await;
+        let uuid = inv["uuid"].as_str().unwrap().to_owned();
+        let link = format!("{}/pay/{}", app.state.public_url, uuid.trim_start_matches("INV-"));
+        app.drain_jobs().await;
+        let letters = mail.to("payer@example.com");
+        assert_eq!(letters.len(), 1);
+        assert_eq!(letters[0].subject, "Запрос на оплату от Corner Shop", "in the project's page language");
+        assert!(letters[0].text.contains(&link), "{}", letters[0].text);
+        assert!(letters[0].text.contains("15 EUR"), "{}", letters[0].text);
+
+        // A day later, again; once paid, no more.
+        app.clock.advance(Duration::from_secs(86_400 + 60));
+        app.drain_jobs().await;
+        assert_eq!(mail.to("payer@example.com").len(), 2, "reminded after a day");
+        let (_, due) = due(&app, &uuid).await;
+        pay(&app, &p, &uuid, json!({"amount": due})).await;
+        app.clock.advance(Duration::from_secs(86_400 + 60));
+        app.drain_jobs().await;
+        assert_eq!(mail.to("payer@example.com").len(), 2, "no reminder for a paid invoice");
+        // Nor for an expired one.
+        create_invoice(&app, &p, json!({"amount": 1, "add_fields": {"email_to_send": "late@example.com", "period": "day"}})).await;
+        app.drain_jobs().await;
+        app.clock.advance(Duration::from_secs(86_400 + 60));
+        app.drain_jobs().await;
+        assert_eq!(mail.to("late@example.com").len(), 1, "the invoice expired after 24 h");
+
+        // period without email_to_send is refused.
+        let (status, v) = api(&app, &p.api_key, "/v2/invoice/create", json!({"shop_id": p.shop_id, "amount": 1, "add_fields": {"period": "week"}})).await;
+        assert_eq!((status, &v["result"]["period"]), (StatusCode::BAD_REQUEST, &json!("period needs email_to_send.")));
+    }
+);
