@@ -19,6 +19,7 @@
 
 pub mod address;
 pub mod simulated;
+pub mod uri;
 
 pub use address::{AddressError, validate};
 

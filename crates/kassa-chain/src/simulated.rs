@@ -54,6 +54,8 @@ type HmacSha256 = Hmac<Sha256>;
 const ADDRESS: &[u8] = b"kassa/simulated/address";
 /// The purpose label of transaction ids.
 const TRANSACTION: &[u8] = b"kassa/simulated/transaction";
+/// Domain separation for simulated token contracts.
+const TOKEN: &[u8] = b"kassa/simulated/token";
 
 /// The chain whose format simulated addresses of `network` use: testnet where the network has
 /// a distinct testnet format, mainnet where it has none. Validate them with this chain.
@@ -92,6 +94,20 @@ pub fn deposit_address(seed: &[u8; 32], network: &Network, index: u64) -> String
         }
         .to_user_friendly(),
     }
+}
+
+/// The contract of a token on the simulated chain of its (EVM) network, for payment URIs of
+/// test invoices; `None` for native coins and other families.
+pub fn token_contract(seed: &[u8; 32], crypto: &kassa_core::currency::Crypto) -> Option<String> {
+    (crypto.network.family == Family::Evm && !crypto.native).then(|| {
+        evm::encode(&first_20(&block(
+            seed,
+            TOKEN,
+            crypto.network,
+            u64::from(crypto.id),
+            0,
+        )))
+    })
 }
 
 /// The id of simulated transfer number `counter` on `network`, shaped like the network's real

@@ -67,10 +67,26 @@ impl Lang {
         best.map(|(l, _)| l)
     }
 
-    fn source(self) -> &'static str {
+    /// The catalogue files of the language: the main one and one per area (each area's
+    /// keys live under its own top-level table, so the files never overlap).
+    fn sources(self) -> [(&'static str, &'static str); 3] {
         match self {
-            Lang::En => include_str!("../locales/en.toml"),
-            Lang::Ru => include_str!("../locales/ru.toml"),
+            Lang::En => [
+                ("en.toml", include_str!("../locales/en.toml")),
+                ("en.pay.toml", include_str!("../locales/en.pay.toml")),
+                (
+                    "en.invoices.toml",
+                    include_str!("../locales/en.invoices.toml"),
+                ),
+            ],
+            Lang::Ru => [
+                ("ru.toml", include_str!("../locales/ru.toml")),
+                ("ru.pay.toml", include_str!("../locales/ru.pay.toml")),
+                (
+                    "ru.invoices.toml",
+                    include_str!("../locales/ru.invoices.toml"),
+                ),
+            ],
         }
     }
 }
@@ -105,8 +121,10 @@ pub fn catalog(lang: Lang) -> &'static Catalog {
             .into_iter()
             .map(|l| {
                 let mut out = Catalog::new();
-                if let Ok(table) = l.source().parse::<toml::Table>() {
-                    flatten("", &table, &mut out);
+                for (_, source) in l.sources() {
+                    if let Ok(table) = source.parse::<toml::Table>() {
+                        flatten("", &table, &mut out);
+                    }
                 }
                 (l, out)
             })
@@ -178,10 +196,20 @@ mod tests {
 
     #[test]
     fn catalogues_parse_and_have_the_same_keys() {
+        let mut tables: HashMap<String, &str> = HashMap::new();
         for lang in Lang::ALL {
-            lang.source()
-                .parse::<toml::Table>()
-                .unwrap_or_else(|e| panic!("locales/{}.toml: {e}", lang.code()));
+            for (file, source) in lang.sources() {
+                let table = source
+                    .parse::<toml::Table>()
+                    .unwrap_or_else(|e| panic!("locales/{file}: {e}"));
+                // Two files of one language must not define the same top-level table.
+                for key in table.keys() {
+                    let id = format!("{}:{key}", lang.code());
+                    if let Some(other) = tables.insert(id, file) {
+                        panic!("locales/{file} and locales/{other} both define [{key}]");
+                    }
+                }
+            }
         }
         let en: BTreeSet<_> = catalog(Lang::En).keys().collect();
         for lang in Lang::ALL {

@@ -64,8 +64,8 @@ pub struct NewInvoiceRequest {
     pub allowed: Vec<&'static Crypto>,
     /// The currency to lock now (host-to-host integrations).
     pub preselect: Option<&'static Crypto>,
-    /// Payment page language.
-    pub locale: Lang,
+    /// Payment page language; `None`: the payer's browser decides (then the project's).
+    pub locale: Option<Lang>,
     /// E-mail the payment link here.
     pub send_link_to: Option<String>,
     /// And again every this long while it waits for payment (needs `send_link_to`).
@@ -117,6 +117,11 @@ impl From<LedgerError> for InvoiceError {
             })),
         }
     }
+}
+
+/// The project's default payment-page language.
+pub fn project_lang(project: &ProjectRow) -> Lang {
+    Lang::parse(&project.settings.page_language).unwrap_or(Lang::En)
 }
 
 /// A new public invoice id: 8 characters `A-Z0-9`.
@@ -386,7 +391,7 @@ pub async fn create(
         let letter = match &req.send_link_to {
             None => None,
             Some(to) => {
-                let tr = Tr::new(req.locale);
+                let tr = Tr::new(req.locale.unwrap_or_else(|| project_lang(project)));
                 let letter = invoice_letter(st, project, &uuid, &price_amount, price_currency, tr);
                 Some(letter.render(to, tr).map_err(ServiceError::from)?)
             }
@@ -414,7 +419,7 @@ pub async fn create(
                 order_id: &req.order_id,
                 email: &req.email,
                 description: &req.description,
-                locale: req.locale.code(),
+                locale: req.locale.map_or("", Lang::code),
                 static_wallet_id: None,
                 expires_at: expire_at,
                 locked: match (&locked, &address) {
@@ -862,7 +867,7 @@ async fn static_wallet_invoice(
             order_id: &w.identify,
             email: "",
             description: "",
-            locale: &project.settings.page_language,
+            locale: "",
             static_wallet_id: Some(wallet),
             expires_at: now.saturating_add(LIFETIME_RANGE.1),
             locked: Some(LockedQuote {
@@ -1248,7 +1253,7 @@ impl ReminderHandler {
             && now < row.expires_at;
         if waiting {
             let project = kassa_store::projects::by_id(&mut tx, row.project_id).await?;
-            let tr = Tr::new(Lang::parse(&row.locale).unwrap_or(Lang::En));
+            let tr = Tr::new(Lang::parse(&row.locale).unwrap_or_else(|| project_lang(&project)));
             let m = invoice_letter(
                 st,
                 &project,

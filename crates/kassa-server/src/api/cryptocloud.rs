@@ -258,11 +258,13 @@ pub async fn create(
     if add.preselect.is_none() && add.allowed.is_empty() {
         check_payable(&st, &p)?;
     }
-    // No locale: the project's page language; an unknown one: English.
-    let locale = match q.locale.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
-        Some(l) => Lang::parse(l).unwrap_or(Lang::En),
-        None => Lang::parse(&p.settings.page_language).unwrap_or(Lang::En),
-    };
+    // No locale: the payer's browser decides on the page; an unknown one: English.
+    let locale = q
+        .locale
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| Lang::parse(l).unwrap_or(Lang::En));
     let req = NewInvoiceRequest {
         price,
         order_id,
@@ -564,7 +566,7 @@ pub async fn v1_create(
         lifetime: None,
         allowed: Vec::new(),
         preselect: None,
-        locale: Lang::parse(&p.settings.page_language).unwrap_or(Lang::En),
+        locale: None,
         send_link_to: None,
         remind_every: None,
     };

@@ -51,19 +51,7 @@ pub fn otpauth_uri(secret: &[u8], account: &str) -> String {
 
 /// The URI as a QR code, as an SVG document.
 pub fn qr_svg(uri: &str) -> String {
-    qrcode::QrCode::new(uri.as_bytes())
-        .map(|code| {
-            code.render::<qrcode::render::svg::Color<'_>>()
-                .min_dimensions(200, 200)
-                .quiet_zone(true)
-                .build()
-        })
-        // An XML prolog has no place inside an HTML page.
-        .map(|svg| {
-            svg.find("<svg")
-                .map_or(svg.clone(), |i| svg[i..].to_owned())
-        })
-        .unwrap_or_default()
+    crate::web::qr::svg(uri, "QR code for the authenticator app")
 }
 
 /// The time step of `code` if it is valid at `now` (within one step either way).

@@ -10,6 +10,7 @@ pub mod cookies;
 pub mod errors;
 pub mod forms;
 pub mod pages;
+pub mod qr;
 
 use axum::Router;
 use axum::extract::Request;

@@ -1000,7 +1000,7 @@ engine_test!(
                 lifetime: None,
                 allowed: Vec::new(),
                 preselect: None,
-                locale: Lang::En,
+                locale: Some(Lang::En),
                 send_link_to: None,
                 remind_every: None,
             },
