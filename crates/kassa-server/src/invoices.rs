@@ -6,16 +6,21 @@
 //! - [`choose_currency`]: the payer picks a currency; the rate is locked;
 //! - [`record_transfer`]: the one path every incoming transfer takes — simulated ones in test
 //!   mode and, later, those the chain watchers find;
-//! - expiry (a job), [`cancel`], [`confirm_partial`], and static wallets.
+//! - expiry (a job), [`cancel`], [`confirm_partial`], and static wallets;
+//! - the dashboard's actions ([`create_as`], [`cancel_as`], [`confirm_partial_as`],
+//!   [`simulate_as`], [`resend_postback`], [`send_link`]): the same changes, named on the
+//!   timeline and written to the activity log in the transaction of the change.
 
 use std::time::Duration;
 
+use kassa_core::account::Email;
 use kassa_core::currency::{self, Crypto, Fiat, Network};
 use kassa_core::invoice::{
     Change, InvoiceState, Quote, QuoteError, QuoteInput, Side, Status, Tolerance,
 };
 use kassa_core::money::{Amount, Rounding, parse_decimal};
-use kassa_core::{Decimal, InvoiceId, StaticWalletId, Timestamp};
+use kassa_core::{Decimal, InvoiceId, MerchantId, StaticWalletId, Timestamp, UserId};
+use kassa_store::audit::{self, Activity};
 use kassa_store::invoices::{
     self, InvoiceRow, LockedQuote, NewInvoice, NewTransfer, Owner, StateUpdate, StaticWalletRow,
     TransferState,
@@ -26,7 +31,7 @@ use kassa_store::{StoreError, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::accounts::ServiceError;
+use crate::accounts::{Client, ServiceError};
 use crate::i18n::{Lang, Tr};
 use crate::mail::{self, Letter};
 use crate::state::AppState;
@@ -117,6 +122,105 @@ impl From<LedgerError> for InvoiceError {
             })),
         }
     }
+}
+
+/// A signed-in user acting on invoices from the dashboard. Their actions are named on the
+/// invoice's timeline and written to the activity log in the transaction of the change; API
+/// calls have no actor and no activity entry.
+#[derive(Clone, Copy, Debug)]
+pub struct Actor<'a> {
+    /// The user.
+    pub user: UserId,
+    /// Their e-mail, as the timeline names them.
+    pub email: &'a str,
+    /// Where the request came from.
+    pub client: &'a Client,
+}
+
+impl Actor<'_> {
+    /// Who did it, for a timeline event's details.
+    fn sign(&self, details: &mut serde_json::Value) {
+        if let Some(m) = details.as_object_mut() {
+            m.insert("by".into(), json!("dashboard"));
+            m.insert("user".into(), json!(self.email));
+        }
+    }
+
+    /// Timeline details naming the actor.
+    fn timeline(&self) -> serde_json::Value {
+        let mut d = json!({});
+        self.sign(&mut d);
+        d
+    }
+}
+
+/// Why a dashboard action on an invoice was refused, beyond what [`InvoiceError`] says.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// A postback is only sent for a confirmed invoice.
+    #[error("the invoice is not confirmed")]
+    NotConfirmed,
+    /// The project has no notification URL to send a postback to.
+    #[error("the project has no notification URL")]
+    NoNotifyUrl,
+    /// The invoice no longer waits for payment (paid, cancelled or expired).
+    #[error("the invoice no longer waits for payment")]
+    NotPayable,
+    /// Payments are only simulated for test invoices.
+    #[error("only test invoices can be confirmed without payment")]
+    NotTest,
+    /// What the invoice services refuse.
+    #[error(transparent)]
+    Invoice(#[from] InvoiceError),
+}
+
+impl From<StoreError> for ActionError {
+    fn from(e: StoreError) -> Self {
+        ActionError::Invoice(e.into())
+    }
+}
+
+impl From<ServiceError> for ActionError {
+    fn from(e: ServiceError) -> Self {
+        ActionError::Invoice(e.into())
+    }
+}
+
+/// Writes a dashboard action on invoice `uuid` to the activity log, inside the transaction of
+/// the change. The details name the invoice as people see it (`INV-…`).
+async fn log_action(
+    tx: &mut Tx,
+    actor: &Actor<'_>,
+    merchant: MerchantId,
+    uuid: &str,
+    action: &str,
+    mut details: serde_json::Value,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    if let Some(m) = details.as_object_mut() {
+        m.insert("invoice".into(), json!(format!("INV-{uuid}")));
+    }
+    audit::record_activity(
+        tx,
+        &Activity {
+            merchant_id: merchant,
+            actor: Some(actor.user),
+            action,
+            target_type: "invoice",
+            target_id: uuid,
+            details: &details,
+            ip: &actor.client.ip,
+        },
+        now,
+    )
+    .await
+}
+
+/// A dashboard action to write to the activity log with the change it causes.
+struct Logged<'a> {
+    actor: &'a Actor<'a>,
+    action: &'static str,
+    details: serde_json::Value,
 }
 
 /// The project's default payment-page language.
@@ -331,6 +435,17 @@ pub async fn create(
     project: &ProjectRow,
     req: NewInvoiceRequest,
 ) -> Result<InvoiceRow, InvoiceError> {
+    create_as(st, project, req, None).await
+}
+
+/// Creates an invoice for `project`; made from the dashboard by `actor`, it is named on the
+/// timeline and written to the activity log in the same transaction.
+pub async fn create_as(
+    st: &AppState,
+    project: &ProjectRow,
+    req: NewInvoiceRequest,
+    actor: Option<&Actor<'_>>,
+) -> Result<InvoiceRow, InvoiceError> {
     if project.archived_at.is_some() {
         return Err(InvoiceError::Archived);
     }
@@ -441,10 +556,11 @@ pub async fn create(
             Err(e) if e.is_unique_violation() => continue,
             Err(e) => return Err(e.into()),
         };
-        let mut events = vec![(
-            "created",
-            json!({"price": price_amount, "currency": price_currency}),
-        )];
+        let mut created = json!({"price": price_amount, "currency": price_currency});
+        if let Some(a) = actor {
+            a.sign(&mut created);
+        }
+        let mut events = vec![("created", created)];
         if let (Some((c, quote, rate, source)), Some((index, address))) = (&locked, &address) {
             invoices::insert_address(
                 &mut tx,
@@ -461,7 +577,26 @@ pub async fn create(
                 json!({"currency": c.code, "address": address, "amount": quote.due.to_decimal_string(c.decimals), "rate_usd": rate, "rate_source": source}),
             ));
         }
+        if let (Some(_), Some(to)) = (&letter, &req.send_link_to) {
+            events.push(("link_sent", json!({"to": to})));
+        }
         invoices::add_events(&mut tx, id, &events, now).await?;
+        if let Some(a) = actor {
+            let mut details = json!({"price": format!("{price_amount} {price_currency}")});
+            if let (Some(m), Some(to)) = (details.as_object_mut(), &req.send_link_to) {
+                m.insert("link_sent_to".into(), json!(to));
+            }
+            log_action(
+                &mut tx,
+                a,
+                project.merchant_id,
+                &uuid,
+                "invoice.created",
+                details,
+                now,
+            )
+            .await?;
+        }
         worker::enqueue(
             &mut tx,
             &Expire {
@@ -545,6 +680,18 @@ pub async fn choose_currency(
     invoice: InvoiceId,
     crypto: &'static Crypto,
 ) -> Result<InvoiceRow, InvoiceError> {
+    choose_currency_for(st, project, invoice, crypto, None).await
+}
+
+/// [`choose_currency`], storing the e-mail the payer gave on the payment page in the same
+/// transaction.
+pub async fn choose_currency_for(
+    st: &AppState,
+    project: &ProjectRow,
+    invoice: InvoiceId,
+    crypto: &'static Crypto,
+    payer_email: Option<&str>,
+) -> Result<InvoiceRow, InvoiceError> {
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     let row = invoices::lock(&mut tx, invoice).await?;
@@ -556,6 +703,9 @@ pub async fn choose_currency(
     }
     if row.currency.as_deref() != Some(crypto.code) {
         lock_quote(&mut tx, st, &row, crypto, now).await?;
+    }
+    if let Some(email) = payer_email.filter(|e| *e != row.email) {
+        invoices::set_email(&mut tx, invoice, email, now).await?;
     }
     let row = invoices::by_id(&mut tx, invoice).await?;
     tx.commit().await?;
@@ -725,6 +875,16 @@ pub async fn record_transfer(
     st: &AppState,
     t: &TransferReport<'_>,
 ) -> Result<Recorded, InvoiceError> {
+    record_transfer_logged(st, t, None).await
+}
+
+/// [`record_transfer`], writing `logged` to the activity log with the change (a payment
+/// simulated from the dashboard).
+async fn record_transfer_logged(
+    st: &AppState,
+    t: &TransferReport<'_>,
+    logged: Option<&Logged<'_>>,
+) -> Result<Recorded, InvoiceError> {
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     let Some((owner, test)) = invoices::owner_of(&mut tx, t.network.code, t.address).await? else {
@@ -809,6 +969,18 @@ pub async fn record_transfer(
         now,
     )
     .await?;
+    if let Some(l) = logged {
+        log_action(
+            &mut tx,
+            l.actor,
+            row.merchant_id,
+            &row.uuid,
+            l.action,
+            l.details.clone(),
+            now,
+        )
+        .await?;
+    }
     tx.commit().await?;
     st.worker.wake();
     Ok(Recorded::Invoice(invoice_id))
@@ -900,6 +1072,17 @@ pub async fn simulate_payment(
     amount: Amount,
     confirmed: bool,
 ) -> Result<Recorded, InvoiceError> {
+    simulate_payment_logged(st, row, amount, confirmed, None).await
+}
+
+/// [`simulate_payment`], writing `logged` to the activity log with the payment's last step.
+async fn simulate_payment_logged(
+    st: &AppState,
+    row: &InvoiceRow,
+    amount: Amount,
+    confirmed: bool,
+    logged: Option<&Logged<'_>>,
+) -> Result<Recorded, InvoiceError> {
     let (Some(code), Some(address)) = (row.currency.as_deref(), row.address.as_deref()) else {
         return Err(kassa_core::invoice::InvalidTransition::NoCurrency.into());
     };
@@ -919,12 +1102,13 @@ pub async fn simulate_payment(
         confirmations: 0,
         test: true,
     };
-    record_transfer(st, &report).await?;
     if confirmed {
+        record_transfer(st, &report).await?;
         report.confirmed = true;
         report.confirmations = 1;
-        return record_transfer(st, &report).await;
+        return record_transfer_logged(st, &report, logged).await;
     }
+    record_transfer_logged(st, &report, logged).await?;
     Ok(Recorded::Invoice(row.id))
 }
 
@@ -938,6 +1122,24 @@ pub enum Simulated {
     Partial,
     /// What is still due plus a tenth of the amount due.
     Over,
+}
+
+impl Simulated {
+    /// The form value: `full`, `partial` or `over`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Simulated::Full => "full",
+            Simulated::Partial => "partial",
+            Simulated::Over => "over",
+        }
+    }
+
+    /// Parses the form value.
+    pub fn parse(s: &str) -> Option<Simulated> {
+        [Simulated::Full, Simulated::Partial, Simulated::Over]
+            .into_iter()
+            .find(|o| o.as_str() == s.trim())
+    }
 }
 
 /// The payment `outcome` needs on `row`, which must have a locked quote; `None` when nothing
@@ -962,12 +1164,47 @@ pub async fn simulate(
     row: &InvoiceRow,
     outcome: Simulated,
 ) -> Result<Recorded, InvoiceError> {
+    simulate_logged(st, row, outcome, None).await
+}
+
+/// [`simulate`] from the dashboard: test invoices only, written to the activity log with the
+/// confirming payment.
+pub async fn simulate_as(
+    st: &AppState,
+    row: &InvoiceRow,
+    outcome: Simulated,
+    actor: &Actor<'_>,
+) -> Result<Recorded, ActionError> {
+    if !row.test {
+        return Err(ActionError::NotTest);
+    }
+    Ok(simulate_logged(st, row, outcome, Some(actor)).await?)
+}
+
+async fn simulate_logged(
+    st: &AppState,
+    row: &InvoiceRow,
+    outcome: Simulated,
+    actor: Option<&Actor<'_>>,
+) -> Result<Recorded, InvoiceError> {
     if row.quote.is_none() {
         return Err(kassa_core::invoice::InvalidTransition::NoCurrency.into());
     }
     let amount =
         simulated_amount(row, outcome).ok_or(kassa_core::invoice::InvalidTransition::NothingDue)?;
-    simulate_payment(st, row, amount, true).await
+    let logged = actor.map(|a| {
+        let code = row.currency.as_deref().unwrap_or_default();
+        let decimals = currency::crypto(code).map_or(0, |c| c.decimals);
+        Logged {
+            actor: a,
+            action: "invoice.simulated",
+            details: json!({
+                "outcome": outcome.as_str(),
+                "amount": format!("{} {code}", amount.to_decimal_string(decimals)),
+            }),
+        }
+    });
+    simulate_payment_logged(st, row, amount, true, logged.as_ref()).await
 }
 
 /// Cancels a `created` invoice without payments.
@@ -976,7 +1213,24 @@ pub async fn cancel(
     invoice: InvoiceId,
     by: &str,
 ) -> Result<InvoiceRow, InvoiceError> {
-    merchant_action(st, invoice, "canceled", by, InvoiceState::cancel).await
+    merchant_action(st, invoice, "canceled", by, None, InvoiceState::cancel).await
+}
+
+/// [`cancel`] from the dashboard, written to the activity log.
+pub async fn cancel_as(
+    st: &AppState,
+    invoice: InvoiceId,
+    actor: &Actor<'_>,
+) -> Result<InvoiceRow, InvoiceError> {
+    merchant_action(
+        st,
+        invoice,
+        "canceled",
+        "dashboard",
+        Some(actor),
+        InvoiceState::cancel,
+    )
+    .await
 }
 
 /// The merchant accepts a partial payment.
@@ -990,18 +1244,37 @@ pub async fn confirm_partial(
         invoice,
         "partial_confirmed",
         by,
+        None,
         InvoiceState::confirm_partial,
     )
     .await
 }
 
-/// Runs an action of the merchant's (`by` names who) on an invoice and persists it with its
-/// event.
+/// [`confirm_partial`] from the dashboard, written to the activity log.
+pub async fn confirm_partial_as(
+    st: &AppState,
+    invoice: InvoiceId,
+    actor: &Actor<'_>,
+) -> Result<InvoiceRow, InvoiceError> {
+    merchant_action(
+        st,
+        invoice,
+        "partial_confirmed",
+        "dashboard",
+        Some(actor),
+        InvoiceState::confirm_partial,
+    )
+    .await
+}
+
+/// Runs an action of the merchant's (`by` names who; a dashboard `actor` is also written to the
+/// activity log as `invoice.<kind>`) on an invoice and persists it with its event.
 async fn merchant_action(
     st: &AppState,
     invoice: InvoiceId,
     kind: &'static str,
     by: &str,
+    actor: Option<&Actor<'_>>,
     action: fn(&mut InvoiceState) -> Result<Change, kassa_core::invoice::InvalidTransition>,
 ) -> Result<InvoiceRow, InvoiceError> {
     let now = st.clock.now();
@@ -1017,11 +1290,22 @@ async fn merchant_action(
             state: &state,
             change: &change,
             received_now: Amount::ZERO,
-            events: vec![event(kind, json!({"by": by}))],
+            events: vec![event(
+                kind,
+                actor.map_or_else(|| json!({"by": by}), Actor::timeline),
+            )],
         },
         now,
     )
     .await?;
+    if let Some(a) = actor {
+        let details = json!({
+            "before": {"status": change.from.as_str()},
+            "after": {"status": change.to.as_str()},
+        });
+        let name = format!("invoice.{kind}");
+        log_action(&mut tx, a, row.merchant_id, &row.uuid, &name, details, now).await?;
+    }
     tx.commit().await?;
     st.worker.wake();
     Ok(invoices::by_id(&mut st.db.conn().await?, invoice).await?)
@@ -1229,6 +1513,94 @@ fn invoice_letter(
         )),
         footer: tr.t("mail.invoice.footer").to_owned(),
     }
+}
+
+/// Whether an invoice still waits for payment: open, unconfirmed and not expired.
+pub fn waits_for_payment(row: &InvoiceRow, now: Timestamp) -> bool {
+    matches!(row.status, Status::Created | Status::Partial)
+        && row.confirmed.is_none()
+        && now < row.expires_at
+}
+
+/// Sends the postback of a confirmed invoice again (from the dashboard): a fresh
+/// `postback.send` job, in one transaction with a timeline event and the activity entry.
+pub async fn resend_postback(
+    st: &AppState,
+    invoice: InvoiceId,
+    actor: &Actor<'_>,
+) -> Result<(), ActionError> {
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let row = invoices::lock(&mut tx, invoice).await?;
+    if row.confirmed.is_none() {
+        return Err(ActionError::NotConfirmed);
+    }
+    let project = kassa_store::projects::by_id(&mut tx, row.project_id).await?;
+    let url = project.settings.notify_url.trim();
+    if url.is_empty() {
+        return Err(ActionError::NoNotifyUrl);
+    }
+    invoices::add_event(&mut tx, row.id, "postback_resent", &actor.timeline(), now).await?;
+    crate::postbacks::enqueue(&mut tx, st, &row, now).await?;
+    log_action(
+        &mut tx,
+        actor,
+        row.merchant_id,
+        &row.uuid,
+        "invoice.postback_resent",
+        json!({"url": url}),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    st.worker.wake();
+    Ok(())
+}
+
+/// E-mails the payment link of an invoice that waits for payment to `to` (from the
+/// dashboard), in the invoice's language. The letter is a `mail.send` job in one transaction
+/// with a timeline event and the activity entry.
+pub async fn send_link(
+    st: &AppState,
+    project: &ProjectRow,
+    invoice: InvoiceId,
+    to: &Email,
+    actor: &Actor<'_>,
+) -> Result<(), ActionError> {
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let row = invoices::lock(&mut tx, invoice).await?;
+    if !waits_for_payment(&row, now) {
+        return Err(ActionError::NotPayable);
+    }
+    let tr = Tr::new(Lang::parse(&row.locale).unwrap_or_else(|| project_lang(project)));
+    let m = invoice_letter(
+        st,
+        project,
+        &row.uuid,
+        &row.price_amount,
+        &row.price_currency,
+        tr,
+    )
+    .render(to.as_str(), tr)
+    .map_err(ServiceError::from)?;
+    mail::enqueue(&mut tx, &st.keyring, &m, now).await?;
+    let mut details = json!({"to": to.as_str()});
+    actor.sign(&mut details);
+    invoices::add_event(&mut tx, row.id, "link_sent", &details, now).await?;
+    log_action(
+        &mut tx,
+        actor,
+        row.merchant_id,
+        &row.uuid,
+        "invoice.link_sent",
+        json!({"to": to.as_str()}),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    st.worker.wake();
+    Ok(())
 }
 
 /// Runs `invoice.remind` jobs.

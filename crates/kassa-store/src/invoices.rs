@@ -363,6 +363,23 @@ pub async fn by_uuid_in_project(
     .await
 }
 
+/// Stores the payer's e-mail (given on the payment page).
+pub async fn set_email(
+    conn: &mut impl AsConn,
+    id: InvoiceId,
+    email: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    exec!(
+        conn,
+        sqlx::query("update invoice set email = $1, updated_at = $2 where invoice_id = $3")
+            .bind(email)
+            .bind(now.as_micros())
+            .bind(id.get())
+    )?;
+    Ok(())
+}
+
 /// Stores the chosen currency, deposit address and locked quote.
 #[allow(clippy::too_many_arguments)]
 pub async fn set_quote(

@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route("/favicon.ico", get(web::assets::favicon))
         .route("/logos/{file}", get(web::pages::projects::logo))
         .merge(crate::api::router())
+        .merge(web::pay::router())
         .merge(web::router(state.clone()))
         // Layers run outside-in in reverse order of addition: `observe` sees every response,
         // including the 500 that CatchPanicLayer makes of a panic and the timeout's 503.

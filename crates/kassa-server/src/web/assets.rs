@@ -20,6 +20,16 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../assets/app.js"),
     ),
     (
+        "pay.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../assets/pay.css"),
+    ),
+    (
+        "pay.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/pay.js"),
+    ),
+    (
         "icon.svg",
         "image/svg+xml",
         include_bytes!("../../assets/icon.svg"),

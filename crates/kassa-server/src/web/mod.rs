@@ -10,6 +10,7 @@ pub mod cookies;
 pub mod errors;
 pub mod forms;
 pub mod pages;
+pub mod pay;
 pub mod qr;
 
 use axum::Router;
@@ -70,7 +71,7 @@ fn route(
 pub fn routes() -> Vec<PageRoute> {
     use Access::*;
     use kassa_core::account::Section as S;
-    use pages::{account, activity, auth, home, projects, staff};
+    use pages::{account, activity, auth, home, invoices, projects, staff};
     let (g, p) = (Method::GET, Method::POST);
     vec![
         route(g.clone(), "/", Anyone, get(home::root)),
@@ -317,6 +318,60 @@ pub fn routes() -> Vec<PageRoute> {
             "/projects/{id}/test-postback",
             Section(S::ApiKeys),
             post(projects::test_postback),
+        ),
+        route(
+            g.clone(),
+            "/projects/{id}/invoices",
+            Section(S::ViewPayments),
+            get(invoices::list),
+        ),
+        route(
+            g.clone(),
+            "/projects/{id}/invoices/new",
+            Section(S::CreateInvoices),
+            get(invoices::new_form),
+        ),
+        route(
+            p.clone(),
+            "/projects/{id}/invoices/new",
+            Section(S::CreateInvoices),
+            post(invoices::create),
+        ),
+        route(
+            g.clone(),
+            "/projects/{id}/invoices/{uuid}",
+            Section(S::ViewPayments),
+            get(invoices::show),
+        ),
+        route(
+            p.clone(),
+            "/projects/{id}/invoices/{uuid}/cancel",
+            Section(S::InvoiceActions),
+            post(invoices::cancel),
+        ),
+        route(
+            p.clone(),
+            "/projects/{id}/invoices/{uuid}/confirm-partial",
+            Section(S::InvoiceActions),
+            post(invoices::confirm_partial),
+        ),
+        route(
+            p.clone(),
+            "/projects/{id}/invoices/{uuid}/resend-postback",
+            Section(S::InvoiceActions),
+            post(invoices::resend_postback),
+        ),
+        route(
+            p.clone(),
+            "/projects/{id}/invoices/{uuid}/simulate",
+            Section(S::InvoiceActions),
+            post(invoices::simulate),
+        ),
+        route(
+            p.clone(),
+            "/projects/{id}/invoices/{uuid}/send-link",
+            Section(S::CreateInvoices),
+            post(invoices::send_link),
         ),
     ]
 }

@@ -1262,9 +1262,11 @@ engine_test!(
             s.page_language = "ru".into();
         })
         .await;
+        // No locale: none is stored, and the page follows the payer's browser, then the
+        // project's default language.
         for (query, default_en, default_ru) in [
-            ("", "en", "ru"),
-            ("?locale=", "en", "ru"),
+            ("", "", ""),
+            ("?locale=", "", ""),
             ("?locale=ru", "ru", "ru"),
             ("?locale=en", "en", "en"),
             // Unknown (or not translated) locales fall back to English.
@@ -1284,6 +1286,12 @@ engine_test!(
                 assert_eq!(row.locale, expected, "{query}");
             }
         }
+        let r = russian
+            .post("/v2/invoice/create", json!({"shop_id": russian.shop_id, "amount": 1}))
+            .await
+            .success();
+        let page = app.get(&format!("/pay/{}", uuid_of(&r).trim_start_matches("INV-"))).await;
+        assert!(page.text().await.unwrap().contains("<html lang=\"ru\">"), "the project's default language");
     }
 );
 

@@ -32,6 +32,13 @@ const ACTIVITY: Expect = Expect::Roles([1, 1, 0, 0, 0, 0]);
 const VIEW_PROJECTS: Expect = Expect::Roles([1, 1, 1, 1, 1, 1]);
 const EDIT_PROJECTS: Expect = Expect::Roles([1, 1, 1, 0, 0, 0]);
 const API_KEYS: Expect = Expect::Roles([1, 1, 1, 0, 0, 0]);
+/// "view payments, invoices, statistics".
+const VIEW_PAYMENTS: Expect = Expect::Roles([1, 1, 1, 1, 1, 1]);
+/// "create invoices" (e-mailing an invoice's payment link is part of it, F-INV-1).
+const CREATE_INVOICES: Expect = Expect::Roles([1, 1, 1, 1, 1, 0]);
+/// "cancel invoice, confirm partial payment, resend postback" (and confirming a test invoice,
+/// the other invoice action of F-PAY-4).
+const INVOICE_ACTIONS: Expect = Expect::Roles([1, 1, 0, 1, 1, 0]);
 
 /// Written from product.md, not from the code.
 const EXPECTED: &[(&str, &str, Expect)] = &[
@@ -89,7 +96,60 @@ const EXPECTED: &[(&str, &str, Expect)] = &[
     ("POST", "/projects/{id}/api-key", API_KEYS),
     ("POST", "/projects/{id}/secret", API_KEYS),
     ("POST", "/projects/{id}/test-postback", API_KEYS),
+    ("GET", "/projects/{id}/invoices", VIEW_PAYMENTS),
+    ("GET", "/projects/{id}/invoices/new", CREATE_INVOICES),
+    ("POST", "/projects/{id}/invoices/new", CREATE_INVOICES),
+    ("GET", "/projects/{id}/invoices/{uuid}", VIEW_PAYMENTS),
+    (
+        "POST",
+        "/projects/{id}/invoices/{uuid}/cancel",
+        INVOICE_ACTIONS,
+    ),
+    (
+        "POST",
+        "/projects/{id}/invoices/{uuid}/confirm-partial",
+        INVOICE_ACTIONS,
+    ),
+    (
+        "POST",
+        "/projects/{id}/invoices/{uuid}/resend-postback",
+        INVOICE_ACTIONS,
+    ),
+    (
+        "POST",
+        "/projects/{id}/invoices/{uuid}/simulate",
+        INVOICE_ACTIONS,
+    ),
+    (
+        "POST",
+        "/projects/{id}/invoices/{uuid}/send-link",
+        CREATE_INVOICES,
+    ),
 ];
+
+/// A fresh test invoice of 10 USD in `project`; returns its public id.
+async fn invoice_in(app: &crate::support::TestApp, project: kassa_core::ProjectId) -> String {
+    let p = kassa_store::projects::by_id(&mut app.state.db.conn().await.unwrap(), project)
+        .await
+        .unwrap();
+    let usd = kassa_core::currency::fiat("USD").unwrap();
+    let req = kassa_server::invoices::NewInvoiceRequest {
+        price: kassa_server::invoices::fiat_price(usd, kassa_core::Decimal::from(10)).unwrap(),
+        order_id: "authz".into(),
+        email: String::new(),
+        description: String::new(),
+        lifetime: None,
+        allowed: Vec::new(),
+        preselect: None,
+        locale: None,
+        send_link_to: None,
+        remind_every: None,
+    };
+    kassa_server::invoices::create(&app.state, &p, req)
+        .await
+        .unwrap()
+        .uuid
+}
 
 /// What happened.
 #[derive(Debug, PartialEq, Eq)]
@@ -141,6 +201,15 @@ fn sample_form(path: &str) -> Vec<(&'static str, &'static str)> {
         "/staff/{id}" => vec![("role", "viewer"), ("section", "view_projects")],
         "/projects/new" => vec![("name", "Another shop")],
         "/projects/{id}/mode" => vec![("mode", "test")],
+        "/projects/{id}/invoices/new" => vec![
+            ("amount", "10"),
+            ("currency", "USD"),
+            ("allowed", "USDT_TRC20"),
+        ],
+        "/projects/{id}/invoices/{uuid}/simulate" => {
+            vec![("outcome", "partial"), ("currency", "USDT_TRC20")]
+        }
+        "/projects/{id}/invoices/{uuid}/send-link" => vec![("email", "payer@shop.example")],
         _ => vec![],
     }
 }
@@ -186,6 +255,8 @@ engine_test!(
         let b = owner(&app, "owner@b.example").await;
         let b_member = staff(&app, b, "member@b.example", Role::Viewer).await;
         let b_project = crate::support::accounts::project(&app, b, "Shop B").await;
+        let a_invoice = invoice_in(&app, a_project).await;
+        let b_invoice = invoice_in(&app, b_project).await;
         let b_owner_session = sign_in(&app, "owner@b.example").await;
         b_owner_session.get("/dashboard").await;
 
@@ -199,7 +270,7 @@ engine_test!(
             } else {
                 target.to_string()
             };
-            path.replace("{token}", &bogus_token).replace("{id}", &id)
+            path.replace("{token}", &bogus_token).replace("{id}", &id).replace("{uuid}", &a_invoice)
         };
         let mut failures = Vec::new();
         // GETs first, then POSTs, sign-out last: the visitor's session survives the walk.
@@ -249,6 +320,28 @@ engine_test!(
         }
         owner_a.get("/account").await;
         assert_eq!(owner_a.post(&format!("/projects/{b_project}/archive"), &[]).await.status, StatusCode::NOT_FOUND);
+        // …nor another merchant's invoices, under their project or passed off as one's own.
+        for path in [
+            format!("/projects/{b_project}/invoices"),
+            format!("/projects/{b_project}/invoices/new"),
+            format!("/projects/{b_project}/invoices/{b_invoice}"),
+            format!("/projects/{a_project}/invoices/{b_invoice}"),
+        ] {
+            assert_eq!(owner_a.get(&path).await.status, StatusCode::NOT_FOUND, "{path}");
+        }
+        for action in ["cancel", "confirm-partial", "resend-postback", "simulate", "send-link"] {
+            for project in [b_project, a_project] {
+                owner_a.get("/account").await;
+                let path = format!("/projects/{project}/invoices/{b_invoice}/{action}");
+                let form = sample_form(&format!("/projects/{{id}}/invoices/{{uuid}}/{action}"));
+                assert_eq!(owner_a.post(&path, &form).await.status, StatusCode::NOT_FOUND, "{path}");
+            }
+        }
+        owner_a.get("/account").await;
+        let r = owner_a.post(&format!("/projects/{b_project}/invoices/new"), &sample_form("/projects/{id}/invoices/new")).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let b_row = kassa_store::invoices::by_uuid(&mut app.state.db.conn().await.unwrap(), &b_invoice).await.unwrap().unwrap();
+        assert_eq!(b_row.status, kassa_core::invoice::Status::Created, "B's invoice untouched");
         // Another user's session cannot be ended either (B's owner stays signed in).
         let mut c = app.state.db.conn().await.unwrap();
         let b_session: i64 = kassa_store::sql!(&mut c, |c| sqlx::query_scalar(

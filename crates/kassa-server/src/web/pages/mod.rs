@@ -4,6 +4,7 @@ pub mod account;
 pub mod activity;
 pub mod auth;
 pub mod home;
+pub mod invoices;
 pub mod projects;
 pub mod staff;
 

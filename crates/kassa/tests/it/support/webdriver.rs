@@ -282,6 +282,32 @@ impl Browser {
         }
     }
 
+    /// Runs `script` (a function body) in the page and returns its result.
+    pub async fn execute(&self, script: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+    }
+
+    /// Whether an element matching `css` is on the page now (no waiting).
+    pub async fn exists(&self, css: &str) -> bool {
+        let url = format!("{}/session/{}/elements", self.base, self.session);
+        let r: Value = self
+            .http
+            .post(&url)
+            .json(&json!({"using": "css selector", "value": css}))
+            .send()
+            .await
+            .expect("find elements")
+            .json()
+            .await
+            .expect("json");
+        r["value"].as_array().is_some_and(|a| !a.is_empty())
+    }
+
     /// Resizes the window.
     pub async fn resize(&self, width: u32, height: u32) {
         self.call(
