@@ -935,8 +935,40 @@ async fn record_transfer_logged(
         }
     };
     let row = invoices::lock(&mut tx, invoice_id).await?;
-    let mut state = state_of(&row);
     let amount_text = t.amount.to_decimal_string(t.currency.decimals);
+    if row.currency.as_deref() != Some(t.currency.code) {
+        // Another coin or token than the invoice asks for (sent to an address of a currency
+        // the payer switched away from, or a token the address was not given out for). It is
+        // recorded and shown, never dropped, but it cannot count towards a quote in another
+        // currency: the merchant settles it by hand.
+        if t.confirmed {
+            invoices::set_transfer_state(
+                &mut tx,
+                transfer_id,
+                TransferState::Confirmed,
+                t.confirmations,
+                None,
+                now,
+            )
+            .await?;
+        }
+        let kind = if t.confirmed {
+            "other_currency_confirmed"
+        } else {
+            "other_currency_seen"
+        };
+        invoices::add_event(
+            &mut tx,
+            row.id,
+            kind,
+            &json!({"txid": t.txid, "index": t.index, "amount": amount_text, "currency": t.currency.code, "address": t.address}),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(Recorded::Invoice(invoice_id));
+    }
+    let mut state = state_of(&row);
     let (change, received_now, event_kind) = if t.confirmed {
         invoices::set_transfer_state(
             &mut tx,

@@ -487,6 +487,64 @@ engine_test!(
 );
 
 engine_test!(
+    async fn coins_of_another_currency_are_recorded_but_never_counted(engine) {
+        let app = TestApp::spawn(engine).await;
+        let o = owner(&app, "o@switch.example").await;
+        let p = project_with_settings(&app, o, "Shop", |_| {}).await;
+        let inv = create_invoice(&app, &p, json!({"amount": 100})).await;
+        let uuid = inv["uuid"].as_str().unwrap().to_owned();
+        let bare = uuid.trim_start_matches("INV-").to_owned();
+        // The payer picks BTC, then switches to LTC before paying: a new address.
+        let pick = |code: &'static str| {
+            let (app, bare) = (&app, bare.clone());
+            async move {
+                let r = app.client.post(format!("{}/pay/{bare}", app.base)).form(&[("currency", code)]).send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::SEE_OTHER);
+            }
+        };
+        pick("BTC").await;
+        let btc_address = row(&app, &uuid).await.address.unwrap();
+        pick("LTC").await;
+        let r = row(&app, &uuid).await;
+        assert_eq!(r.currency.as_deref(), Some("LTC"));
+        assert_ne!(r.address.as_deref(), Some(btc_address.as_str()));
+
+        // BTC still arrives at the old address: recorded and shown, never counted as LTC.
+        let btc = currency::crypto("BTC").unwrap();
+        let mut t = TransferReport {
+            network: btc.network,
+            txid: "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0",
+            index: 1,
+            address: &btc_address,
+            amount: Amount::parse("0.01", 8).unwrap(),
+            currency: btc,
+            confirmed: false,
+            confirmations: 0,
+            test: true,
+        };
+        assert_eq!(record_transfer(&app.state, &t).await.unwrap(), Recorded::Invoice(r.id));
+        t.confirmed = true;
+        t.confirmations = 2;
+        assert_eq!(record_transfer(&app.state, &t).await.unwrap(), Recorded::Invoice(r.id));
+        assert_eq!(record_transfer(&app.state, &t).await.unwrap(), Recorded::Duplicate);
+        let after = row(&app, &uuid).await;
+        assert_eq!((after.status, after.received, after.processing), (Status::Created, Amount::ZERO, Amount::ZERO));
+        let mut c = app.state.db.conn().await.unwrap();
+        let transfers = store::transfers_of(&mut c, r.id).await.unwrap();
+        assert_eq!(transfers.len(), 1);
+        assert_eq!(transfers[0].state, store::TransferState::Confirmed);
+        let kinds: Vec<String> = store::events(&mut c, r.id).await.unwrap().into_iter().map(|e| e.0).collect();
+        assert!(kinds.contains(&"other_currency_seen".to_owned()) && kinds.contains(&"other_currency_confirmed".to_owned()), "{kinds:?}");
+        drop(c);
+
+        // The LTC payment the invoice asks for still completes it.
+        let (due, _) = due(&app, &uuid).await;
+        pay(&app, &p, &uuid, json!({"amount": due.to_decimal_string(8)})).await;
+        assert_eq!(info(&app, &p, &uuid).await["status"], "paid");
+    }
+);
+
+engine_test!(
     async fn live_confirmations_post_balanced_ledger_entries(engine) {
         let app = TestApp::spawn(engine).await;
         let o = owner(&app, "o@shop.example").await;

@@ -767,6 +767,14 @@ fn event_text(tr: Tr, kind: &str, d: &Value) -> String {
             ],
         ),
         "payment_seen" => amount_args("invoices.event.payment_seen", "invoices.event.payment_seen"),
+        "other_currency_seen" => amount_args(
+            "invoices.event.other_currency_seen",
+            "invoices.event.other_currency_seen",
+        ),
+        "other_currency_confirmed" => amount_args(
+            "invoices.event.other_currency_confirmed",
+            "invoices.event.other_currency_confirmed",
+        ),
         "payment_confirmed" => amount_args(
             "invoices.event.payment_confirmed_late",
             "invoices.event.payment_confirmed",
@@ -1106,6 +1114,14 @@ mod tests {
                 (
                     "payment_confirmed",
                     json!({"txid": "ab", "amount": "1", "currency": "BTC", "late": true}),
+                ),
+                (
+                    "other_currency_seen",
+                    json!({"txid": "cd", "amount": "2", "currency": "LTC", "late": false}),
+                ),
+                (
+                    "other_currency_confirmed",
+                    json!({"txid": "cd", "amount": "2", "currency": "LTC", "late": false}),
                 ),
                 (
                     "status_changed",
