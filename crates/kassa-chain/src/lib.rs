@@ -1,7 +1,7 @@
 //! Kassa's networks layer.
 //!
 //! Everything that knows how a blockchain network spells and checks its data lives here: address
-//! codecs now, and later key derivation (one deposit address per invoice), node clients and the
+//! codecs, key derivation (one deposit address per invoice), node clients, and later the
 //! watchers that see payments arrive. The crate sits between `kassa-server` and the pure domain:
 //!
 //! ```text
@@ -9,15 +9,23 @@
 //! ```
 //!
 //! It depends only downward, on `kassa-core` (for the network catalogue,
-//! [`kassa_core::currency::Network`]), never on the store or the server. So far it does no I/O and
-//! has no async code: [`address`] encodes and validates addresses of every network family, and
-//! [`simulated`] is the stand-in network that test mode uses instead of a real chain.
+//! [`kassa_core::currency::Network`], and amounts), never on the store or the server:
+//!
+//! - [`address`] encodes and validates addresses of every network family;
+//! - [`hd`] holds Bitcoin and Litecoin keys: BIP39 recovery phrases, BIP32 derivation, BIP84
+//!   accounts (hot, or watch-only from an `xpub`/`zpub`/`tpub`/`vpub`), P2WPKH addresses and
+//!   signing keys;
+//! - [`rpc`] is the async JSON-RPC client for Bitcoin Core and Litecoin Core nodes (the only
+//!   I/O here), reading amounts exactly into base units;
+//! - [`simulated`] is the stand-in network that test mode uses instead of a real chain.
 //!
 //! Deliberately light on dependencies: small codec crates (`bech32`, `bs58`, `sha3` for
-//! Keccak-256) rather than chain SDKs, so that the gateway's build stays small until a network
-//! really needs an SDK.
+//! Keccak-256), and for UTXO keys `bitcoin` 0.32 (BIP32, secp256k1) and `bip39`, rather than
+//! full chain SDKs.
 
 pub mod address;
+pub mod hd;
+pub mod rpc;
 pub mod simulated;
 pub mod uri;
 

@@ -15,6 +15,7 @@ mod api;
 mod authz;
 mod bench;
 mod browser;
+mod chain_utxo;
 mod cli;
 mod invoice_pages;
 mod invoices;

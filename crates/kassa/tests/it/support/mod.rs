@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod api;
 pub mod app;
 pub mod db;
+pub mod litecoind;
 pub mod process;
 pub mod receiver;
 pub mod smtp;

@@ -1,0 +1,1195 @@
+//! A thin client for the JSON-RPC interface of Bitcoin Core and its relatives (Litecoin Core
+//! 0.21 included): HTTP POST with basic auth, one request per call, typed answers for the calls
+//! a watcher and a wallet need, and [`RpcClient::call`] for anything else.
+//!
+//! Amounts arrive as JSON numbers in coins with eight decimals (`1.23456789`). They are read
+//! from the number's own text into integer base units ([`parse_json_amount`]), never through
+//! `f64`: the typed answers carry [`Amount`]s, and a JSON value that `serde_json` has turned into
+//! a float (as in [`RpcClient::call`]) should not be used for money.
+//!
+//! The two families differ in small ways, which the types absorb: Litecoin Core 0.21 (like
+//! Bitcoin Core before 22) lists output addresses as `scriptPubKey.addresses[]`, newer Bitcoin
+//! Core as `scriptPubKey.address`; Litecoin adds `ismweb` flags, which are ignored.
+
+use std::error::Error as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use kassa_core::money::{Amount, AmountError};
+use kassa_core::secret::SecretString;
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+/// Decimal places of amounts in the node's JSON (BTC and LTC both have 8).
+pub const DECIMALS: u32 = 8;
+
+/// How long a call may take by default, connection and answer included.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Error codes of Bitcoin Core's RPC interface that callers act on (`src/rpc/protocol.h`).
+pub mod codes {
+    /// A generic error (e.g. a wallet that already exists).
+    pub const MISC_ERROR: i64 = -1;
+    /// A transaction, block or address that does not exist.
+    pub const INVALID_ADDRESS_OR_KEY: i64 = -5;
+    /// A parameter out of range (e.g. `getblockhash` above the tip).
+    pub const INVALID_PARAMETER: i64 = -8;
+    /// The transaction was rejected by the mempool.
+    pub const VERIFY_REJECTED: i64 = -26;
+    /// The transaction is already in the chain.
+    pub const VERIFY_ALREADY_IN_CHAIN: i64 = -27;
+    /// The node is still starting (loading the block index, verifying blocks).
+    pub const IN_WARMUP: i64 = -28;
+    /// The method does not exist (or is disabled in this build).
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+}
+
+/// Why a call failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RpcError {
+    /// The client could not be built from its settings (an unusable URL).
+    #[error("bad node RPC settings: {0}")]
+    Config(String),
+    /// The request did not get an answer: connection refused, reset, DNS, TLS, ….
+    #[error("cannot reach the node: {0}")]
+    Transport(String),
+    /// No complete answer within the client's timeout.
+    #[error("the node did not answer within {} ms", .0.as_millis())]
+    Timeout(Duration),
+    /// An HTTP error status without a JSON-RPC error in the body (401 for wrong credentials,
+    /// 403 for a refused client address, 404 for a wrong wallet path, …).
+    #[error("the node answered HTTP {status}{}", if body.is_empty() { String::new() } else { format!(": {body}") })]
+    Http {
+        /// The status code.
+        status: u16,
+        /// The start of the body, if any.
+        body: String,
+    },
+    /// The node ran the call and reported an error.
+    #[error("{method} failed: {message} (RPC error {code})")]
+    Rpc {
+        /// The method called.
+        method: String,
+        /// The node's error code (see [`codes`]).
+        code: i64,
+        /// The node's message.
+        message: String,
+    },
+    /// The answer is not the JSON expected for the method.
+    #[error("unexpected answer to {method}: {message}")]
+    BadJson {
+        /// The method called.
+        method: String,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+impl RpcError {
+    /// The node's error code, for an [`RpcError::Rpc`].
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            RpcError::Rpc { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// A client for one node (or one of its wallets: [`RpcClient::for_wallet`]). Calls may run
+/// concurrently; share the client with an `Arc`.
+pub struct RpcClient {
+    http: reqwest::Client,
+    url: reqwest::Url,
+    user: String,
+    password: SecretString,
+    timeout: Duration,
+    next_id: AtomicU64,
+}
+
+impl std::fmt::Debug for RpcClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpcClient")
+            .field("url", &self.url.as_str())
+            .field("user", &self.user)
+            .field("password", &self.password)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl RpcClient {
+    /// A client for the node at `url` (`http://127.0.0.1:8332`) with the [`DEFAULT_TIMEOUT`].
+    pub fn new(url: &str, user: &str, password: SecretString) -> Result<RpcClient, RpcError> {
+        Self::with_timeout(url, user, password, DEFAULT_TIMEOUT)
+    }
+
+    /// A client whose every call (connect, send, read the answer) must finish within `timeout`.
+    pub fn with_timeout(
+        url: &str,
+        user: &str,
+        password: SecretString,
+        timeout: Duration,
+    ) -> Result<RpcClient, RpcError> {
+        let url = reqwest::Url::parse(url.trim())
+            .map_err(|e| RpcError::Config(format!("node URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(RpcError::Config(
+                "node URL must be http:// or https:// with a host".into(),
+            ));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(RpcError::Config(
+                "put the RPC user and password in their own settings, not in the URL".into(),
+            ));
+        }
+        // reqwest is built without a default TLS crypto provider; ring is the one Kassa uses,
+        // and installing it a second time is a no-op.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .no_proxy()
+            .user_agent(concat!("Kassa/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| RpcError::Config(describe(&e)))?;
+        Ok(RpcClient {
+            http,
+            url,
+            user: user.to_owned(),
+            password,
+            timeout,
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// A client for the node wallet `name` (`<url>/wallet/<name>`), sharing this client's
+    /// connections. Kassa derives its own keys; node wallets are for tests and tools.
+    pub fn for_wallet(&self, name: &str) -> RpcClient {
+        let mut url = self.url.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().push("wallet").push(name);
+        }
+        RpcClient {
+            http: self.http.clone(),
+            url,
+            user: self.user.clone(),
+            password: self.password.clone(),
+            timeout: self.timeout,
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// The node URL (without credentials).
+    pub fn url(&self) -> &str {
+        self.url.as_str()
+    }
+
+    /// Calls `method` with `params` and returns the result as a JSON value. Numbers in it have
+    /// gone through `f64`: read amounts with a typed call or [`RpcClient::call_as`] instead.
+    pub async fn call(&self, method: &str, params: Value) -> Result<Value, RpcError> {
+        self.call_as(method, params).await
+    }
+
+    /// Calls `method` with `params` (a JSON array, or `null` for none) and reads the result as
+    /// `T`. `T` may hold [`Amount`]s read with [`amount`] / [`optional_amount`], since the result
+    /// is parsed from the answer's text.
+    pub async fn call_as<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: Value,
+    ) -> Result<T, RpcError> {
+        let (id, status, bytes) = self.post(method, params).await?;
+        let result = envelope_result(method, status, &bytes, id)?;
+        serde_json::from_str(result).map_err(|e| RpcError::BadJson {
+            method: method.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Sends one request; returns its id, the HTTP status and the body.
+    async fn post(&self, method: &str, params: Value) -> Result<(u64, u16, Vec<u8>), RpcError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let params = if params.is_null() { json!([]) } else { params };
+        let request = json!({"jsonrpc": "1.0", "id": id, "method": method, "params": params});
+        let failed = |e: reqwest::Error| {
+            if e.is_timeout() {
+                RpcError::Timeout(self.timeout)
+            } else {
+                RpcError::Transport(describe(&e))
+            }
+        };
+        let response = self
+            .http
+            .post(self.url.clone())
+            .basic_auth(&self.user, Some(self.password.expose()))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(request.to_string())
+            .send()
+            .await
+            .map_err(failed)?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(failed)?;
+        Ok((id, status, bytes.to_vec()))
+    }
+
+    // --- Chain state --------------------------------------------------------------------
+
+    /// `getblockchaininfo`: the chain's name, height, tip and sync state.
+    pub async fn get_blockchain_info(&self) -> Result<BlockchainInfo, RpcError> {
+        self.call_as("getblockchaininfo", json!([])).await
+    }
+
+    /// `getblockcount`: the height of the tip.
+    pub async fn get_block_count(&self) -> Result<u64, RpcError> {
+        self.call_as("getblockcount", json!([])).await
+    }
+
+    /// `getbestblockhash`: the hash of the tip.
+    pub async fn get_best_block_hash(&self) -> Result<String, RpcError> {
+        self.call_as("getbestblockhash", json!([])).await
+    }
+
+    /// `getblockhash`: the hash of the main-chain block at `height`
+    /// ([`codes::INVALID_PARAMETER`] above the tip).
+    pub async fn get_block_hash(&self, height: u64) -> Result<String, RpcError> {
+        self.call_as("getblockhash", json!([height])).await
+    }
+
+    /// `getblock <hash> 2`: the block with every transaction decoded.
+    pub async fn get_block(&self, hash: &str) -> Result<Block, RpcError> {
+        self.call_as("getblock", json!([hash, 2])).await
+    }
+
+    // --- Mempool and transactions ---------------------------------------------------------
+
+    /// `getrawmempool`: the ids of the transactions in the mempool.
+    pub async fn get_raw_mempool(&self) -> Result<Vec<String>, RpcError> {
+        self.call_as("getrawmempool", json!([])).await
+    }
+
+    /// `getrawtransaction <txid> true`: a transaction in the mempool, or in a block when the
+    /// node has `-txindex` (or `blockhash` names its block).
+    pub async fn get_raw_transaction(
+        &self,
+        txid: &str,
+        blockhash: Option<&str>,
+    ) -> Result<RawTransaction, RpcError> {
+        let params = match blockhash {
+            Some(block) => json!([txid, true, block]),
+            None => json!([txid, true]),
+        };
+        self.call_as("getrawtransaction", params).await
+    }
+
+    /// `sendrawtransaction <hex>`: broadcasts a signed transaction and returns its txid.
+    pub async fn send_raw_transaction(&self, hex: &str) -> Result<String, RpcError> {
+        self.call_as("sendrawtransaction", json!([hex])).await
+    }
+
+    /// `estimatesmartfee <blocks> [mode]`: a fee rate for confirmation within `conf_target`
+    /// blocks. Without enough data the node answers no rate and says why in `errors`.
+    pub async fn estimate_smart_fee(
+        &self,
+        conf_target: u16,
+        mode: Option<EstimateMode>,
+    ) -> Result<FeeEstimate, RpcError> {
+        let params = match mode {
+            Some(mode) => json!([conf_target, mode.as_str()]),
+            None => json!([conf_target]),
+        };
+        self.call_as("estimatesmartfee", params).await
+    }
+
+    // --- Addresses and descriptors ----------------------------------------------------------
+
+    /// `validateaddress`: whether the node reads `address` as valid on its chain, and what it
+    /// pays to.
+    pub async fn validate_address(&self, address: &str) -> Result<AddressInfo, RpcError> {
+        self.call_as("validateaddress", json!([address])).await
+    }
+
+    /// `getdescriptorinfo`: the descriptor in canonical form and its checksum.
+    pub async fn get_descriptor_info(&self, descriptor: &str) -> Result<DescriptorInfo, RpcError> {
+        self.call_as("getdescriptorinfo", json!([descriptor])).await
+    }
+
+    /// `deriveaddresses`: the addresses of a descriptor (with its `#checksum`); `range` is the
+    /// inclusive index range of a ranged descriptor.
+    pub async fn derive_addresses(
+        &self,
+        descriptor: &str,
+        range: Option<(u32, u32)>,
+    ) -> Result<Vec<String>, RpcError> {
+        let params = match range {
+            Some((start, end)) => json!([descriptor, [start, end]]),
+            None => json!([descriptor]),
+        };
+        self.call_as("deriveaddresses", params).await
+    }
+}
+
+/// Reads the JSON-RPC envelope and returns the text of `result`, or the error it carries.
+fn envelope_result<'a>(
+    method: &str,
+    status: u16,
+    body: &'a [u8],
+    id: u64,
+) -> Result<&'a str, RpcError> {
+    #[derive(Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow, default)]
+        result: Option<&'a RawValue>,
+        #[serde(default)]
+        error: Option<ErrorObject>,
+        #[serde(default)]
+        id: Value,
+    }
+    #[derive(Deserialize)]
+    struct ErrorObject {
+        code: i64,
+        message: String,
+    }
+    let http_error = || RpcError::Http {
+        status,
+        body: String::from_utf8_lossy(&body[..body.len().min(200)])
+            .trim()
+            .to_owned(),
+    };
+    let success = (200..300).contains(&status);
+    let envelope: Envelope<'a> = match std::str::from_utf8(body)
+        .map_err(|e| e.to_string())
+        .and_then(|text| serde_json::from_str(text).map_err(|e| e.to_string()))
+    {
+        Ok(envelope) => envelope,
+        Err(_) if !success => return Err(http_error()),
+        Err(message) => {
+            return Err(RpcError::BadJson {
+                method: method.to_owned(),
+                message,
+            });
+        }
+    };
+    if let Some(error) = envelope.error {
+        return Err(RpcError::Rpc {
+            method: method.to_owned(),
+            code: error.code,
+            message: error.message,
+        });
+    }
+    if !success {
+        return Err(http_error());
+    }
+    if envelope.id != json!(id) {
+        return Err(RpcError::BadJson {
+            method: method.to_owned(),
+            message: format!("answer to request {} instead of {id}", envelope.id),
+        });
+    }
+    Ok(envelope.result.map_or("null", RawValue::get))
+}
+
+/// A reqwest error with its causes, which its own text leaves out ("error sending request":
+/// connection refused).
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let c_text = c.to_string();
+        if !text.contains(&c_text) {
+            text.push_str(": ");
+            text.push_str(&c_text);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+// ---------------------------------------------------------------------------------------------
+// Amounts
+// ---------------------------------------------------------------------------------------------
+
+/// Reads a JSON number in coins (`0.1`, `1.23456789`, `1e-08`, `2.1E+7`) as base units with
+/// `decimals` places, exactly. Negative numbers, more precision than `decimals` (after
+/// dropping trailing zeros), strings and anything but a JSON number are refused.
+pub fn parse_json_amount(text: &str, decimals: u32) -> Result<Amount, AmountError> {
+    let t = text.trim();
+    if t.starts_with('-') {
+        return Err(AmountError::Negative);
+    }
+    let (mantissa, exponent) = match t.find(['e', 'E']) {
+        Some(i) => (&t[..i], Some(&t[i + 1..])),
+        None => (t, None),
+    };
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((_, "")) => return Err(AmountError::NotANumber),
+        Some((int, frac)) => (int, frac),
+        None => (mantissa, ""),
+    };
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() || !all_digits(int) || !all_digits(frac) {
+        return Err(AmountError::NotANumber);
+    }
+    // The exponent as a sign and digits; its size is only known to matter when it is huge.
+    let (exp_negative, exp_digits) = match exponent {
+        None => (false, "0"),
+        Some(e) => {
+            let (negative, digits) = match e.as_bytes().first() {
+                Some(b'-') => (true, &e[1..]),
+                Some(b'+') => (false, &e[1..]),
+                _ => (false, e),
+            };
+            if digits.is_empty() || !all_digits(digits) {
+                return Err(AmountError::NotANumber);
+            }
+            (negative, digits)
+        }
+    };
+    let digits = format!("{int}{frac}");
+    let digits = digits.trim_start_matches('0');
+    if digits.is_empty() {
+        return Ok(Amount::ZERO);
+    }
+    let exp_digits = exp_digits.trim_start_matches('0');
+    if exp_digits.len() > 6 {
+        // |exponent| ≥ 10^6 with a non-zero mantissa: far outside any amount.
+        return Err(if exp_negative {
+            AmountError::TooPrecise
+        } else {
+            AmountError::TooLarge
+        });
+    }
+    let exp: i64 = if exp_digits.is_empty() {
+        0
+    } else {
+        exp_digits.parse().map_err(|_| AmountError::NotANumber)?
+    };
+    let exp = if exp_negative { -exp } else { exp };
+    // value = digits × 10^(exp − |frac|); in base units, × 10^decimals more.
+    let shift = exp - frac.len() as i64 + i64::from(decimals);
+    let units = |s: &str| -> Result<u128, AmountError> {
+        if s.len() > 39 {
+            return Err(AmountError::TooLarge);
+        }
+        s.parse::<u128>().map_err(|_| AmountError::TooLarge)
+    };
+    if shift >= 0 {
+        let scale = u32::try_from(shift)
+            .ok()
+            .and_then(|s| 10u128.checked_pow(s))
+            .ok_or(AmountError::TooLarge)?;
+        units(digits)?
+            .checked_mul(scale)
+            .map(Amount::from_base)
+            .ok_or(AmountError::TooLarge)
+    } else {
+        // The last `cut` digits are below one base unit: they must all be zero.
+        let cut = usize::try_from(-shift).map_err(|_| AmountError::TooPrecise)?;
+        if cut >= digits.len() {
+            return Err(AmountError::TooPrecise);
+        }
+        let (kept, dropped) = digits.split_at(digits.len() - cut);
+        if dropped.bytes().any(|b| b != b'0') {
+            return Err(AmountError::TooPrecise);
+        }
+        units(kept).map(Amount::from_base)
+    }
+}
+
+/// Deserializes a JSON number in coins into base units (see [`parse_json_amount`]). For
+/// `#[serde(deserialize_with = "kassa_chain::rpc::amount")]`; the input must be JSON text
+/// (`serde_json::from_str`/`from_slice`), not a `serde_json::Value`.
+pub fn amount<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Amount, D::Error> {
+    let raw = Box::<RawValue>::deserialize(deserializer)?;
+    parse_json_amount(raw.get(), DECIMALS)
+        .map_err(|e| D::Error::custom(format_args!("amount {}: {e}", raw.get())))
+}
+
+/// Like [`amount`], for a field that may be missing or `null` (use with `#[serde(default)]`).
+pub fn optional_amount<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Amount>, D::Error> {
+    match Option::<Box<RawValue>>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(raw) => parse_json_amount(raw.get(), DECIMALS)
+            .map(Some)
+            .map_err(|e| D::Error::custom(format_args!("amount {}: {e}", raw.get()))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Answers
+// ---------------------------------------------------------------------------------------------
+
+/// `getblockchaininfo` (the fields Kassa reads).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct BlockchainInfo {
+    /// `main`, `test`, `regtest`, `signet`.
+    pub chain: String,
+    /// Height of the tip.
+    pub blocks: u64,
+    /// Height of the best known header.
+    pub headers: u64,
+    /// Hash of the tip.
+    pub bestblockhash: String,
+    /// Whether the node is still catching up.
+    #[serde(default)]
+    pub initialblockdownload: bool,
+    /// Whether old blocks are pruned.
+    #[serde(default)]
+    pub pruned: bool,
+}
+
+/// A block from `getblock <hash> 2`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Block {
+    /// The block hash.
+    pub hash: String,
+    /// Its height.
+    pub height: u64,
+    /// Confirmations: 1 for the tip, −1 for a block no longer in the main chain.
+    pub confirmations: i64,
+    /// The parent's hash (absent for the genesis block).
+    #[serde(default)]
+    pub previousblockhash: Option<String>,
+    /// The main-chain child's hash, if any.
+    #[serde(default)]
+    pub nextblockhash: Option<String>,
+    /// The header's timestamp (Unix seconds).
+    pub time: u64,
+    /// The transactions, coinbase first.
+    pub tx: Vec<Transaction>,
+}
+
+/// A decoded transaction inside a block.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Transaction {
+    /// The transaction id (without witness).
+    pub txid: String,
+    /// The witness hash (`wtxid`).
+    #[serde(default)]
+    pub hash: Option<String>,
+    /// Inputs.
+    pub vin: Vec<TxIn>,
+    /// Outputs.
+    pub vout: Vec<TxOut>,
+}
+
+/// A transaction input: the output it spends, or a coinbase.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct TxIn {
+    /// The coinbase script (hex), for a block's first transaction.
+    #[serde(default)]
+    pub coinbase: Option<String>,
+    /// The spent output's transaction.
+    #[serde(default)]
+    pub txid: Option<String>,
+    /// The spent output's index.
+    #[serde(default)]
+    pub vout: Option<u32>,
+    /// nSequence (below `0xfffffffe` signals replace-by-fee).
+    #[serde(default)]
+    pub sequence: u32,
+}
+
+impl TxIn {
+    /// The spent output `(txid, vout)`, or `None` for a coinbase.
+    pub fn previous_output(&self) -> Option<(&str, u32)> {
+        Some((self.txid.as_deref()?, self.vout?))
+    }
+}
+
+/// A transaction output.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct TxOut {
+    /// The value in base units (satoshi, litoshi).
+    #[serde(deserialize_with = "amount")]
+    pub value: Amount,
+    /// The output's index in its transaction.
+    pub n: u32,
+    /// What the output pays to.
+    #[serde(rename = "scriptPubKey")]
+    pub script_pub_key: ScriptPubKey,
+}
+
+/// An output script as the node decodes it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct ScriptPubKey {
+    /// The script (hex).
+    pub hex: String,
+    /// `witness_v0_keyhash`, `witness_v0_scripthash`, `witness_v1_taproot`, `pubkeyhash`,
+    /// `scripthash`, `nulldata`, `nonstandard`, ….
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The address (Bitcoin Core 22 and later).
+    #[serde(default)]
+    pub address: Option<String>,
+    /// The addresses (Litecoin Core 0.21, Bitcoin Core before 22).
+    #[serde(default)]
+    pub addresses: Vec<String>,
+}
+
+impl ScriptPubKey {
+    /// The single address the output pays to, from either field; `None` for scripts without
+    /// one (`nulldata`, bare multisig, non-standard).
+    pub fn single_address(&self) -> Option<&str> {
+        match (&self.address, self.addresses.as_slice()) {
+            (Some(address), _) => Some(address),
+            (None, [address]) => Some(address),
+            _ => None,
+        }
+    }
+}
+
+/// A transaction from `getrawtransaction <txid> true`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct RawTransaction {
+    /// The transaction id.
+    pub txid: String,
+    /// The witness hash.
+    #[serde(default)]
+    pub hash: Option<String>,
+    /// The serialized transaction (hex).
+    pub hex: String,
+    /// Inputs.
+    pub vin: Vec<TxIn>,
+    /// Outputs.
+    pub vout: Vec<TxOut>,
+    /// The block it is in (absent while in the mempool).
+    #[serde(default)]
+    pub blockhash: Option<String>,
+    /// Confirmations (absent or 0 while in the mempool).
+    #[serde(default)]
+    pub confirmations: Option<u64>,
+    /// The block's time (Unix seconds), once mined.
+    #[serde(default)]
+    pub blocktime: Option<u64>,
+}
+
+/// `validateaddress`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct AddressInfo {
+    /// Whether the address is valid on the node's chain.
+    pub isvalid: bool,
+    /// The address, normalised.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// The output script it pays to (hex).
+    #[serde(default, rename = "scriptPubKey")]
+    pub script_pub_key: Option<String>,
+    /// Whether it pays to a script hash (P2SH, P2WSH).
+    #[serde(default)]
+    pub isscript: Option<bool>,
+    /// Whether it is a segwit address.
+    #[serde(default)]
+    pub iswitness: Option<bool>,
+    /// The witness version, for segwit addresses.
+    #[serde(default)]
+    pub witness_version: Option<u8>,
+    /// The witness program (hex), for segwit addresses.
+    #[serde(default)]
+    pub witness_program: Option<String>,
+}
+
+/// `getdescriptorinfo`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct DescriptorInfo {
+    /// The descriptor in canonical form, with its checksum.
+    pub descriptor: String,
+    /// The checksum of the descriptor as given.
+    pub checksum: String,
+    /// Whether it has a `*` (ranged).
+    pub isrange: bool,
+    /// Whether the node could sign for it with the keys it holds.
+    pub issolvable: bool,
+    /// Whether it holds private keys.
+    pub hasprivatekeys: bool,
+}
+
+/// `estimatesmartfee`'s fee estimation mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EstimateMode {
+    /// Reacts to short-term drops in fees.
+    Economical,
+    /// Looks at a longer history: higher, safer rates.
+    Conservative,
+}
+
+impl EstimateMode {
+    const fn as_str(self) -> &'static str {
+        match self {
+            EstimateMode::Economical => "ECONOMICAL",
+            EstimateMode::Conservative => "CONSERVATIVE",
+        }
+    }
+}
+
+/// `estimatesmartfee`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct FeeEstimate {
+    /// The fee rate in base units per 1000 virtual bytes (the node answers coins per kvB),
+    /// when the node has one.
+    #[serde(default, deserialize_with = "optional_amount")]
+    pub feerate: Option<Amount>,
+    /// Why there is no estimate.
+    #[serde(default)]
+    pub errors: Vec<String>,
+    /// The confirmation target the estimate is for.
+    pub blocks: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::http::{HeaderMap, StatusCode};
+
+    use super::*;
+
+    fn sat(units: u128) -> Result<Amount, AmountError> {
+        Ok(Amount::from_base(units))
+    }
+
+    #[test]
+    fn amounts_are_exact() {
+        let cases = [
+            ("0.1", sat(10_000_000)),
+            ("0.10000000", sat(10_000_000)),
+            ("1.23456789", sat(123_456_789)),
+            ("20999999.99999999", sat(2_099_999_999_999_999)),
+            ("21000000", sat(2_100_000_000_000_000)),
+            ("84000000.00000000", sat(8_400_000_000_000_000)),
+            ("0.00000001", sat(1)),
+            ("1e-8", sat(1)),
+            ("1e-08", sat(1)),
+            ("1E-8", sat(1)),
+            ("1.0e-8", sat(1)),
+            ("10e-9", sat(1)),
+            ("1.5e2", sat(15_000_000_000)),
+            ("2.1E+7", sat(2_100_000_000_000_000)),
+            ("0.0001", sat(10_000)),
+            ("1.23456789000", sat(123_456_789)),
+            ("0", sat(0)),
+            ("0.0", sat(0)),
+            ("0e-99999999999", sat(0)),
+            ("0.00000000", sat(0)),
+            // f64 would give 0.30000000000000004 for 0.1 + 0.2; sums of exact units do not.
+            ("0.3", sat(30_000_000)),
+            (" 1.5 ", sat(150_000_000)),
+            // Refused.
+            ("1e-9", Err(AmountError::TooPrecise)),
+            ("0.000000001", Err(AmountError::TooPrecise)),
+            ("1.234567891", Err(AmountError::TooPrecise)),
+            ("5e-99999999999", Err(AmountError::TooPrecise)),
+            ("-0.1", Err(AmountError::Negative)),
+            ("\"0.1\"", Err(AmountError::NotANumber)),
+            ("null", Err(AmountError::NotANumber)),
+            ("1.", Err(AmountError::NotANumber)),
+            (".5", Err(AmountError::NotANumber)),
+            ("1e", Err(AmountError::NotANumber)),
+            ("1e+", Err(AmountError::NotANumber)),
+            ("", Err(AmountError::NotANumber)),
+            ("1,5", Err(AmountError::NotANumber)),
+            ("1e99999999999", Err(AmountError::TooLarge)),
+            ("1e40", Err(AmountError::TooLarge)),
+            (
+                "123456789012345678901234567890123456789012",
+                Err(AmountError::TooLarge),
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_json_amount(text, DECIMALS), want, "{text:?}");
+        }
+        // Other precisions.
+        assert_eq!(parse_json_amount("1.5", 2), sat(150));
+        assert_eq!(parse_json_amount("1.505", 2), Err(AmountError::TooPrecise));
+        assert_eq!(parse_json_amount("12", 0), sat(12));
+        // Every amount of 8 decimals survives printing and reading.
+        for units in [1u128, 7, 99_999_999, 100_000_000, 2_099_999_999_999_999] {
+            let text = Amount::from_base(units).to_decimal_string(8);
+            assert_eq!(parse_json_amount(&text, 8), sat(units), "{text}");
+        }
+    }
+
+    #[test]
+    fn amounts_deserialize_from_json_text() {
+        #[derive(Deserialize)]
+        struct Out {
+            #[serde(deserialize_with = "amount")]
+            value: Amount,
+            #[serde(default, deserialize_with = "optional_amount")]
+            fee: Option<Amount>,
+        }
+        let out: Out =
+            serde_json::from_str(r#"{"value": 20999999.99999999, "fee": 1e-05}"#).unwrap();
+        assert_eq!(out.value, Amount::from_base(2_099_999_999_999_999));
+        assert_eq!(out.fee, Some(Amount::from_base(1_000)));
+        // Where the f64 route loses a unit: 0.29 × 1e8 is 28999999.999999996 in binary.
+        let out: Out = serde_json::from_str(r#"{"value": 0.29}"#).unwrap();
+        assert_eq!(out.value, Amount::from_base(29_000_000));
+        let float: f64 = serde_json::from_str("0.29").unwrap();
+        assert_eq!((float * 1e8) as u128, 28_999_999);
+        let out: Out = serde_json::from_str(r#"{"value": 0.1, "fee": null}"#).unwrap();
+        assert_eq!(out.fee, None);
+        let out: Out = serde_json::from_str(r#"{"value": 0.1}"#).unwrap();
+        assert_eq!(out.fee, None);
+        let err = serde_json::from_str::<Out>(r#"{"value": "0.1"}"#)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("not a number"), "{err}");
+        assert!(serde_json::from_str::<Out>(r#"{"value": -1}"#).is_err());
+    }
+
+    /// A block as Litecoin Core 0.21 prints it (`addresses[]`, `ismweb`, `reqSigs`), trimmed.
+    const LTC_BLOCK: &str = r#"{
+      "hash": "5d1a2f6c2bd4b1d4c1e4d06c0f1b4bd0d5f1ec1f6fd2c1a1d8cd3cbb4e9c6a11",
+      "confirmations": 1, "strippedsize": 300, "size": 400, "weight": 1300, "height": 102,
+      "version": 536870912, "versionHex": "20000000",
+      "merkleroot": "9c2b0a3d1c1e1f0e0d0c0b0a09080706050403020100ffeeddccbbaa99887766",
+      "tx": [
+        {"txid": "aa01", "hash": "aa01w", "version": 2, "size": 100, "vsize": 100, "weight": 400,
+         "locktime": 0,
+         "vin": [{"coinbase": "016600", "sequence": 4294967295}],
+         "vout": [
+           {"value": 50.00003760, "n": 0, "ismweb": false,
+            "scriptPubKey": {"asm": "0 c0cebcd6", "hex": "0014c0cebcd6c3d3ca8c75dc5ec62ebe55330ef910e2",
+              "reqSigs": 1, "type": "witness_v0_keyhash",
+              "addresses": ["rltc1q-coinbase"]}},
+           {"value": 0.00000000, "n": 1, "ismweb": false,
+            "scriptPubKey": {"asm": "OP_RETURN aa21a9ed", "hex": "6a24aa21a9ed", "type": "nulldata"}}
+         ], "hex": "02000000"},
+        {"txid": "bb02", "hash": "bb02w", "version": 2, "size": 222, "vsize": 141, "weight": 561,
+         "locktime": 101,
+         "vin": [{"txid": "cc03", "vout": 0, "scriptSig": {"asm": "", "hex": ""},
+                  "txinwitness": ["3044", "02aa"], "sequence": 4294967293, "ismweb": false}],
+         "vout": [
+           {"value": 1.23456789, "n": 0, "ismweb": false,
+            "scriptPubKey": {"asm": "0 b4", "hex": "0014b4", "reqSigs": 1, "type": "witness_v0_keyhash",
+              "addresses": ["rltc1qkassa"]}},
+           {"value": 20999999.99999999, "n": 1, "ismweb": false,
+            "scriptPubKey": {"asm": "0 c5", "hex": "0014c5", "reqSigs": 1, "type": "witness_v0_keyhash",
+              "addresses": ["rltc1qchange"]}}
+         ], "hex": "02000000"}
+      ],
+      "time": 1764000000, "mediantime": 1763999999, "nonce": 1, "bits": "207fffff",
+      "difficulty": 4.656542373906925e-10, "chainwork": "00cc", "nTx": 2,
+      "previousblockhash": "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    }"#;
+
+    /// The same shapes as Bitcoin Core 22+ prints them (`address`, no `ismweb`).
+    const BTC_TX: &str = r#"{
+      "txid": "dd04", "hash": "dd04w", "version": 2, "size": 222, "vsize": 141, "weight": 561,
+      "locktime": 0, "hex": "0200",
+      "vin": [{"txid": "ee05", "vout": 3, "scriptSig": {"asm": "", "hex": ""}, "sequence": 4294967295}],
+      "vout": [{"value": 0.1, "n": 0, "scriptPubKey": {"asm": "0 c0", "desc": "addr(bcrt1q)#x",
+        "hex": "0014c0", "address": "bcrt1q-payment", "type": "witness_v0_keyhash"}}],
+      "blockhash": "0a0b", "confirmations": 3, "time": 1764000000, "blocktime": 1764000000
+    }"#;
+
+    #[test]
+    fn litecoin_blocks_parse_exactly() {
+        let block: Block = serde_json::from_str(LTC_BLOCK).unwrap();
+        assert_eq!(block.height, 102);
+        assert_eq!(
+            block.previousblockhash.as_deref(),
+            Some("0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0")
+        );
+        assert_eq!(block.tx.len(), 2);
+        let coinbase = &block.tx[0];
+        assert_eq!(coinbase.vin[0].previous_output(), None);
+        assert_eq!(coinbase.vout[0].value, Amount::from_base(5_000_003_760));
+        assert_eq!(
+            coinbase.vout[0].script_pub_key.single_address(),
+            Some("rltc1q-coinbase")
+        );
+        assert_eq!(coinbase.vout[1].script_pub_key.single_address(), None);
+        assert_eq!(coinbase.vout[1].script_pub_key.kind, "nulldata");
+        let payment = &block.tx[1];
+        assert_eq!(payment.txid, "bb02");
+        assert_eq!(payment.vin[0].previous_output(), Some(("cc03", 0)));
+        assert_eq!(payment.vin[0].sequence, 0xffff_fffd);
+        assert_eq!(payment.vout[0].value, Amount::from_base(123_456_789));
+        assert_eq!(payment.vout[1].n, 1);
+        assert_eq!(
+            payment.vout[1].value,
+            Amount::from_base(2_099_999_999_999_999)
+        );
+    }
+
+    #[test]
+    fn bitcoin_core_single_address_field() {
+        let tx: RawTransaction = serde_json::from_str(BTC_TX).unwrap();
+        assert_eq!(tx.confirmations, Some(3));
+        assert_eq!(tx.vout[0].value, Amount::from_base(10_000_000));
+        assert_eq!(
+            tx.vout[0].script_pub_key.single_address(),
+            Some("bcrt1q-payment")
+        );
+    }
+
+    // --- A fake node over HTTP --------------------------------------------------------------
+
+    type Reply = Arc<dyn Fn(&Value) -> (StatusCode, String) + Send + Sync>;
+    /// The requests a fake node saw: the `Authorization` header and the JSON body.
+    type Seen = Arc<Mutex<Vec<(Option<String>, Value)>>>;
+
+    struct FakeNode {
+        url: String,
+        seen: Seen,
+    }
+
+    async fn fake_node(reply: Reply) -> FakeNode {
+        let seen: Seen = Arc::default();
+        let log = seen.clone();
+        let app = axum::Router::new().fallback(axum::routing::post(
+            move |headers: HeaderMap, body: String| {
+                let reply = reply.clone();
+                let log = log.clone();
+                async move {
+                    let request: Value = serde_json::from_str(&body).unwrap();
+                    let auth = headers
+                        .get("authorization")
+                        .map(|v| v.to_str().unwrap().to_owned());
+                    log.lock().unwrap().push((auth, request.clone()));
+                    if request["method"] == "sleep" {
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                    }
+                    reply(&request)
+                }
+            },
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        FakeNode { url, seen }
+    }
+
+    fn ok(request: &Value, result: &str) -> (StatusCode, String) {
+        (
+            StatusCode::OK,
+            format!(
+                r#"{{"result":{result},"error":null,"id":{}}}"#,
+                request["id"]
+            ),
+        )
+    }
+
+    fn client(url: &str) -> RpcClient {
+        RpcClient::with_timeout(
+            url,
+            "kassa",
+            SecretString::new("s3cret"),
+            Duration::from_millis(500),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn typed_calls_send_auth_and_parse_answers() {
+        let node = fake_node(Arc::new(|request: &Value| {
+            let method = request["method"].as_str().unwrap();
+            match method {
+                "getblockcount" => ok(request, "102"),
+                "getbestblockhash" | "getblockhash" => ok(request, r#""00ff""#),
+                "getblock" => ok(request, LTC_BLOCK),
+                "getrawtransaction" => ok(request, BTC_TX),
+                "getrawmempool" => ok(request, r#"["bb02","dd04"]"#),
+                "getblockchaininfo" => ok(
+                    request,
+                    r#"{"chain":"regtest","blocks":102,"headers":102,"bestblockhash":"00ff",
+                        "difficulty":4.6e-10,"verificationprogress":1,"initialblockdownload":false,
+                        "pruned":false,"warnings":""}"#,
+                ),
+                "estimatesmartfee" => ok(request, r#"{"feerate":0.00010000,"blocks":2}"#),
+                "validateaddress" => ok(
+                    request,
+                    r#"{"isvalid":true,"address":"rltc1q","scriptPubKey":"0014c0","isscript":false,
+                        "iswitness":true,"witness_version":0,"witness_program":"c0"}"#,
+                ),
+                "getdescriptorinfo" => ok(
+                    request,
+                    r#"{"descriptor":"wpkh(tpub/0/*)#abcd","checksum":"abcd","isrange":true,
+                        "issolvable":true,"hasprivatekeys":false}"#,
+                ),
+                "deriveaddresses" => ok(request, r#"["a","b"]"#),
+                "sendrawtransaction" => ok(request, r#""dd04""#),
+                "nothing" => ok(request, "null"),
+                _ => (StatusCode::NOT_FOUND, format!(
+                    r#"{{"result":null,"error":{{"code":-32601,"message":"Method not found"}},"id":{}}}"#,
+                    request["id"]
+                )),
+            }
+        }))
+        .await;
+        let rpc = client(&node.url);
+        assert_eq!(rpc.get_block_count().await.unwrap(), 102);
+        assert_eq!(rpc.get_best_block_hash().await.unwrap(), "00ff");
+        assert_eq!(rpc.get_block_hash(7).await.unwrap(), "00ff");
+        let block = rpc.get_block("00ff").await.unwrap();
+        assert_eq!(
+            block.tx[1].vout[1].value,
+            Amount::from_base(2_099_999_999_999_999)
+        );
+        assert_eq!(rpc.get_raw_mempool().await.unwrap(), ["bb02", "dd04"]);
+        let tx = rpc.get_raw_transaction("dd04", None).await.unwrap();
+        assert_eq!(tx.vin[0].previous_output(), Some(("ee05", 3)));
+        let info = rpc.get_blockchain_info().await.unwrap();
+        assert_eq!((info.chain.as_str(), info.blocks), ("regtest", 102));
+        let fee = rpc
+            .estimate_smart_fee(2, Some(EstimateMode::Conservative))
+            .await
+            .unwrap();
+        assert_eq!(fee.feerate, Some(Amount::from_base(10_000)));
+        let address = rpc.validate_address("rltc1q").await.unwrap();
+        assert_eq!(address.witness_version, Some(0));
+        let descriptor = rpc.get_descriptor_info("wpkh(tpub/0/*)").await.unwrap();
+        assert_eq!(descriptor.checksum, "abcd");
+        assert_eq!(
+            rpc.derive_addresses("wpkh(tpub/0/*)#abcd", Some((0, 1)))
+                .await
+                .unwrap(),
+            ["a", "b"]
+        );
+        assert_eq!(rpc.send_raw_transaction("0200").await.unwrap(), "dd04");
+        assert_eq!(rpc.call("nothing", Value::Null).await.unwrap(), Value::Null);
+        let missing = rpc.call("nosuchmethod", json!([])).await.unwrap_err();
+        assert_eq!(missing.code(), Some(codes::METHOD_NOT_FOUND));
+        assert_eq!(
+            missing.to_string(),
+            "nosuchmethod failed: Method not found (RPC error -32601)"
+        );
+
+        let seen = node.seen.lock().unwrap();
+        // Basic auth with the configured user and password on every request.
+        assert!(
+            seen.iter()
+                .all(|(auth, _)| auth.as_deref() == Some("Basic a2Fzc2E6czNjcmV0"))
+        );
+        let params = |method: &str| {
+            seen.iter()
+                .find(|(_, r)| r["method"] == method)
+                .map(|(_, r)| r["params"].clone())
+                .unwrap()
+        };
+        assert_eq!(params("getblock"), json!(["00ff", 2]));
+        assert_eq!(params("getrawtransaction"), json!(["dd04", true]));
+        assert_eq!(params("estimatesmartfee"), json!([2, "CONSERVATIVE"]));
+        assert_eq!(
+            params("deriveaddresses"),
+            json!(["wpkh(tpub/0/*)#abcd", [0, 1]])
+        );
+        assert_eq!(params("nothing"), json!([]));
+        assert!(seen.iter().all(|(_, r)| r["jsonrpc"] == "1.0"));
+    }
+
+    #[tokio::test]
+    async fn failures_are_told_apart() {
+        let node = fake_node(Arc::new(|request: &Value| {
+            match request["method"].as_str().unwrap() {
+                "unauthorized" => (StatusCode::UNAUTHORIZED, String::new()),
+                "notfound" => (StatusCode::NOT_FOUND, "<html>no wallet</html>".into()),
+                "rpcerror" => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!(
+                        r#"{{"result":null,"error":{{"code":-5,"message":"Block not found"}},"id":{}}}"#,
+                        request["id"]
+                    ),
+                ),
+                "garbage" => (StatusCode::OK, "{not json".into()),
+                "wrongshape" => ok(request, r#"{"unexpected":true}"#),
+                "wrongid" => (StatusCode::OK, r#"{"result":1,"error":null,"id":999999}"#.into()),
+                "badamount" => ok(
+                    request,
+                    r#"{"feerate":0.000000001,"blocks":2}"#,
+                ),
+                _ => ok(request, "0"),
+            }
+        }))
+        .await;
+        let rpc = client(&node.url);
+        assert_eq!(
+            rpc.call("unauthorized", json!([])).await.unwrap_err(),
+            RpcError::Http {
+                status: 401,
+                body: String::new()
+            }
+        );
+        assert!(matches!(
+            rpc.call("notfound", json!([])).await.unwrap_err(),
+            RpcError::Http { status: 404, body } if body.contains("no wallet")
+        ));
+        assert_eq!(
+            rpc.call("rpcerror", json!([])).await.unwrap_err(),
+            RpcError::Rpc {
+                method: "rpcerror".into(),
+                code: codes::INVALID_ADDRESS_OR_KEY,
+                message: "Block not found".into()
+            }
+        );
+        assert!(matches!(
+            rpc.call("garbage", json!([])).await.unwrap_err(),
+            RpcError::BadJson { method, .. } if method == "garbage"
+        ));
+        assert!(matches!(
+            rpc.call_as::<Block>("wrongshape", json!([]))
+                .await
+                .unwrap_err(),
+            RpcError::BadJson { .. }
+        ));
+        assert!(matches!(
+            rpc.call("wrongid", json!([])).await.unwrap_err(),
+            RpcError::BadJson { message, .. } if message.contains("999999")
+        ));
+        assert!(matches!(
+            rpc.call_as::<FeeEstimate>("badamount", json!([])).await.unwrap_err(),
+            RpcError::BadJson { message, .. } if message.contains("decimal places")
+        ));
+        // A node that does not answer in time.
+        let started = std::time::Instant::now();
+        assert_eq!(
+            rpc.call("sleep", json!([])).await.unwrap_err(),
+            RpcError::Timeout(Duration::from_millis(500))
+        );
+        assert!(started.elapsed() < Duration::from_secs(3));
+        // Nothing listening.
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap()
+        };
+        let err = client(&format!("http://{closed}"))
+            .get_block_count()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, RpcError::Transport(m) if m.to_lowercase().contains("refused")),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn wallet_paths_and_settings() {
+        let node = fake_node(Arc::new(|request: &Value| ok(request, "1"))).await;
+        let rpc = client(&format!("{}/", node.url));
+        let wallet = rpc.for_wallet("kassa test");
+        assert_eq!(wallet.url(), format!("{}/wallet/kassa%20test", node.url));
+        assert_eq!(
+            wallet.call("getbalance", json!([])).await.unwrap(),
+            json!(1)
+        );
+        for bad in ["", "127.0.0.1:8332", "ftp://node", "http://u:p@127.0.0.1:1"] {
+            assert!(
+                matches!(
+                    RpcClient::new(bad, "u", SecretString::new("p")),
+                    Err(RpcError::Config(_))
+                ),
+                "{bad}"
+            );
+        }
+        let debug = format!("{rpc:?}");
+        assert!(
+            debug.contains("[redacted]") && !debug.contains("s3cret"),
+            "{debug}"
+        );
+    }
+}
