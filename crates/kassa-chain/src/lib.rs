@@ -17,6 +17,9 @@
 //!   signing keys;
 //! - [`rpc`] is the async JSON-RPC client for Bitcoin Core and Litecoin Core nodes (the only
 //!   I/O here), reading amounts exactly into base units;
+//! - [`spend`] builds and signs withdrawals from a hot wallet: destination checks, coin
+//!   selection, fees from exact sizes, BIP143 P2WPKH signatures (pure, apart from a fee
+//!   estimate helper);
 //! - [`simulated`] is the stand-in network that test mode uses instead of a real chain.
 //!
 //! Deliberately light on dependencies: small codec crates (`bech32`, `bs58`, `sha3` for
@@ -27,6 +30,7 @@ pub mod address;
 pub mod hd;
 pub mod rpc;
 pub mod simulated;
+pub mod spend;
 pub mod uri;
 
 pub use address::{AddressError, validate};

@@ -108,6 +108,20 @@ pub struct RpcClient {
     next_id: AtomicU64,
 }
 
+impl Clone for RpcClient {
+    /// Another handle on the same node (sharing the HTTP connection pool).
+    fn clone(&self) -> Self {
+        Self {
+            http: self.http.clone(),
+            url: self.url.clone(),
+            user: self.user.clone(),
+            password: self.password.clone(),
+            timeout: self.timeout,
+            next_id: AtomicU64::new(self.next_id.load(std::sync::atomic::Ordering::Relaxed)),
+        }
+    }
+}
+
 impl std::fmt::Debug for RpcClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RpcClient")

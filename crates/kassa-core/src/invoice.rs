@@ -74,6 +74,19 @@ impl Status {
             _ => false,
         }
     }
+
+    /// Whether a payment leaving the chain (a reorganisation) may take the status back to
+    /// `to`: down the payment ladder, never to or from `canceled` by the merchant's hand.
+    pub fn may_revert_to(self, to: Status) -> bool {
+        use Status::*;
+        match (self, to) {
+            (a, b) if a == b => true,
+            (Overpaid, Paid | Partial | Created | Canceled) => true,
+            (Paid, Partial | Created | Canceled) => true,
+            (Partial, Created | Canceled) => true,
+            _ => false,
+        }
+    }
 }
 
 /// Who pays a fee.
@@ -399,6 +412,23 @@ pub struct Change {
     pub pending: Amount,
 }
 
+/// What taking a confirmed payment back changed, for the service to persist: the ledger
+/// postings of the payment are undone in the opposite direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reversal {
+    /// Status before.
+    pub from: Status,
+    /// Status after.
+    pub to: Status,
+    /// The invoice was confirmed and no longer is.
+    pub unconfirmed_now: bool,
+    /// Settled money to move back from the merchant's credit and the fee accounts into
+    /// pending.
+    pub unsettle: Settlement,
+    /// The payment itself, to move from pending back out of the merchant's books.
+    pub amount: Amount,
+}
+
 impl InvoiceState {
     /// A new invoice, waiting for payment until `expires_at`.
     pub fn new(expires_at: Timestamp) -> Self {
@@ -517,6 +547,62 @@ impl InvoiceState {
         Ok(change)
     }
 
+    /// A payment that was only seen went away (replaced in the mempool, evicted, or its
+    /// block left the chain before it counted): it is no longer processing. Nothing else
+    /// changes.
+    pub fn payment_dropped(&mut self, amount: Amount) {
+        self.processing = self.processing.saturating_sub(amount);
+    }
+
+    /// A confirmed payment left the chain (a reorganisation deeper than the confirmation
+    /// rule). It no longer counts: the status is worked out again from what remains, an
+    /// invoice confirmed by payments that are no longer enough stops being confirmed, and the
+    /// settlement shrinks accordingly. A merchant's acceptance of a partial payment stands
+    /// for what is left; an invoice left with nothing is `created` again, or `canceled` when
+    /// it has expired. `now` decides expiry.
+    pub fn payment_reversed(&mut self, amount: Amount, now: Timestamp) -> Reversal {
+        let from = self.status;
+        let settled_before = self.settled();
+        let was_confirmed = self.confirmed.is_some();
+        let amount = amount.min(self.received);
+        self.received = self.received.saturating_sub(amount);
+        let due = self.quote.map_or(Amount::ZERO, |q| q.due);
+        let tolerance = self.quote.map_or(Amount::ZERO, |q| q.tolerance);
+        let nothing = self.received.is_zero();
+        self.confirmed = match self.confirmed {
+            _ if nothing => None,
+            Some(Confirmation::Merchant) => Some(Confirmation::Merchant),
+            Some(_) if self.received >= due => Some(Confirmation::Payment),
+            Some(_) if due.saturating_sub(self.received) <= tolerance => {
+                Some(Confirmation::Tolerance)
+            }
+            _ => None,
+        };
+        self.status = if nothing {
+            if now >= self.expires_at || from == Status::Canceled {
+                Status::Canceled
+            } else {
+                Status::Created
+            }
+        } else if self.received > due {
+            Status::Overpaid
+        } else if self.confirmed.is_some() {
+            Status::Paid
+        } else {
+            Status::Partial
+        };
+        if nothing {
+            self.paid_late = false;
+        }
+        Reversal {
+            from,
+            to: self.status,
+            unconfirmed_now: was_confirmed && self.confirmed.is_none(),
+            unsettle: settled_before.minus(&self.settled()),
+            amount,
+        }
+    }
+
     /// Expiry time has come: an invoice nobody started paying is cancelled; a partial one
     /// stays partial (the merchant decides); one with a payment in flight waits for it.
     pub fn expire(&mut self, now: Timestamp) -> Option<Change> {
@@ -631,6 +717,45 @@ mod tests {
     }
 
     #[test]
+    fn a_reorg_takes_a_confirmed_payment_back() {
+        let q = Quote::compute(&input(Side::Merchant, Side::Merchant)).unwrap();
+        let mut inv = InvoiceState::new(Timestamp::from_micros(1_000));
+        inv.choose_currency(q, Timestamp::EPOCH).unwrap();
+        let half = Amount::from_base(q.due.base() / 2);
+        let rest = q.due.saturating_sub(half);
+        inv.payment_confirmed(half, Timestamp::EPOCH, false)
+            .unwrap();
+        let paid = inv
+            .payment_confirmed(rest, Timestamp::EPOCH, false)
+            .unwrap();
+        assert!(paid.confirmed_now);
+        assert_eq!(inv.status, Status::Paid);
+        // The second payment's block leaves the chain: partial again, everything unsettled.
+        let r = inv.payment_reversed(rest, Timestamp::EPOCH);
+        assert_eq!((r.from, r.to), (Status::Paid, Status::Partial));
+        assert!(r.unconfirmed_now);
+        assert_eq!(r.unsettle, q.settle(q.due));
+        assert_eq!(r.amount, rest);
+        assert_eq!((inv.received, inv.confirmed), (half, None));
+        // It is mined again: paid again, settled again.
+        let again = inv
+            .payment_confirmed(rest, Timestamp::EPOCH, false)
+            .unwrap();
+        assert!(again.confirmed_now);
+        assert_eq!(again.settle, q.settle(q.due));
+        // Both leave after expiry: cancelled, nothing settled.
+        inv.payment_reversed(rest, Timestamp::from_micros(2_000));
+        let r = inv.payment_reversed(half, Timestamp::from_micros(2_000));
+        assert_eq!(r.to, Status::Canceled);
+        assert_eq!(inv.received, Amount::ZERO);
+        assert_eq!(inv.settled(), Settlement::default());
+        // A seen payment that goes away is simply no longer processing.
+        inv.payment_seen(half).unwrap();
+        inv.payment_dropped(half);
+        assert_eq!(inv.processing, Amount::ZERO);
+    }
+
+    #[test]
     fn tolerance_confirms_small_shortfalls() {
         let mut i = input(Side::Merchant, Side::Merchant);
         i.tolerance = Tolerance::Usd(dec("0.5"));
@@ -736,6 +861,10 @@ mod tests {
         Expire,
         Cancel,
         MerchantConfirm,
+        /// The n-th confirmed payment (mod the count) leaves the chain.
+        Reverse(usize),
+        /// The n-th seen payment (mod the count) is dropped from the mempool.
+        Drop(usize),
     }
 
     fn step() -> impl Strategy<Value = Step> {
@@ -745,6 +874,8 @@ mod tests {
             Just(Step::Expire),
             Just(Step::Cancel),
             Just(Step::MerchantConfirm),
+            (0usize..8).prop_map(Step::Reverse),
+            (0usize..8).prop_map(Step::Drop),
         ]
     }
 
@@ -768,25 +899,56 @@ mod tests {
             inv.choose_currency(q, Timestamp::EPOCH).unwrap();
             let mut confirmed_sum = 0u128;
             let mut seen: Vec<u64> = Vec::new();
+            let mut confirmed: Vec<u64> = Vec::new();
             let mut settled = Settlement::default();
             let mut pending = 0u128;
             for s in steps {
                 let before = inv.status;
-                let change = match s {
-                    Step::Seen(a) => { seen.push(a); inv.payment_seen(Amount::from_base(u128::from(a))).ok() }
-                    Step::Confirm(a, late) => {
-                        let was = seen.iter().position(|x| *x == a);
-                        if let Some(p) = was { seen.remove(p); }
-                        confirmed_sum += u128::from(a);
-                        let at = if late { expiry } else { Timestamp::EPOCH };
-                        inv.payment_confirmed(Amount::from_base(u128::from(a)), at, was.is_some()).ok()
+                if let Step::Reverse(n) = s {
+                    if confirmed.is_empty() { continue; }
+                    let a = confirmed.remove(n % confirmed.len());
+                    confirmed_sum -= u128::from(a);
+                    let r = inv.payment_reversed(Amount::from_base(u128::from(a)), Timestamp::EPOCH);
+                    prop_assert!(before.may_revert_to(inv.status), "reorg {:?} -> {:?}", before, inv.status);
+                    prop_assert_eq!(r.amount.base(), u128::from(a));
+                    // Settled money goes back to pending, then the payment leaves pending.
+                    settled = Settlement {
+                        credit: settled.credit.checked_sub(r.unsettle.credit).unwrap(),
+                        service_fee: settled.service_fee.checked_sub(r.unsettle.service_fee).unwrap(),
+                        transfer_fee: settled.transfer_fee.checked_sub(r.unsettle.transfer_fee).unwrap(),
+                    };
+                    pending = (pending + r.unsettle.total().base()).checked_sub(u128::from(a)).unwrap();
+                    // What stays settled is whatever the remaining payments settle; an
+                    // unconfirmed invoice keeps its confirmed payments pending.
+                    if inv.confirmed.is_none() {
+                        pending = confirmed_sum;
+                        prop_assert_eq!(settled, Settlement::default());
                     }
-                    Step::Expire => inv.expire(expiry),
-                    Step::Cancel => inv.cancel().ok(),
-                    Step::MerchantConfirm => inv.confirm_partial().ok(),
-                };
-                prop_assert!(before.may_become(inv.status), "{:?} -> {:?}", before, inv.status);
-                if let Some(c) = change {
+                } else {
+                    let change = match s {
+                        Step::Seen(a) => { seen.push(a); inv.payment_seen(Amount::from_base(u128::from(a))).ok() }
+                        Step::Confirm(a, late) => {
+                            let was = seen.iter().position(|x| *x == a);
+                            if let Some(p) = was { seen.remove(p); }
+                            confirmed_sum += u128::from(a);
+                            confirmed.push(a);
+                            let at = if late { expiry } else { Timestamp::EPOCH };
+                            inv.payment_confirmed(Amount::from_base(u128::from(a)), at, was.is_some()).ok()
+                        }
+                        Step::Drop(n) => {
+                            if !seen.is_empty() {
+                                let a = seen.remove(n % seen.len());
+                                inv.payment_dropped(Amount::from_base(u128::from(a)));
+                            }
+                            None
+                        }
+                        Step::Expire => inv.expire(expiry),
+                        Step::Cancel => inv.cancel().ok(),
+                        Step::MerchantConfirm => inv.confirm_partial().ok(),
+                        Step::Reverse(_) => None,
+                    };
+                    prop_assert!(before.may_become(inv.status), "{:?} -> {:?}", before, inv.status);
+                    if let Some(c) = change {
                     pending += c.pending.base();
                     // Pending money becomes settled once the invoice is confirmed.
                     if c.confirmed_now { pending = 0; }
@@ -795,9 +957,12 @@ mod tests {
                         service_fee: settled.service_fee.checked_add(c.settle.service_fee).unwrap(),
                         transfer_fee: settled.transfer_fee.checked_add(c.settle.transfer_fee).unwrap(),
                     };
+                    }
                 }
-                // No payment is dropped.
+                // No payment is dropped: what counts is exactly what is confirmed on the chain,
+                // and what is processing is exactly what is seen.
                 prop_assert_eq!(inv.received.base(), confirmed_sum);
+                prop_assert_eq!(inv.processing.base(), seen.iter().map(|a| u128::from(*a)).sum::<u128>());
                 if inv.confirmed.is_some() {
                     // Credited = Σ confirmed − fees, and the books balance.
                     prop_assert_eq!(settled, q.settle(inv.received));

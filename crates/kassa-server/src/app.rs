@@ -114,6 +114,18 @@ impl Application {
             .then(|| tokio::spawn(state.worker.clone().run(stop.child_token())));
         // Rates are fetched in the background; requests only read the cache.
         let rates = tokio::spawn(state.pricing.rates.clone().run(stop.child_token()));
+        // One watcher per network that takes live payments (on PostgreSQL one process
+        // watches a network at a time; the others stand by).
+        let watchers: Vec<_> = state
+            .chains
+            .utxo()
+            .iter()
+            .map(|c| {
+                let w =
+                    crate::watcher::Watcher::new(state.clone(), crate::watcher::UtxoWatch::of(c));
+                tokio::spawn(w.run(stop.child_token()))
+            })
+            .collect();
         let router = http::router(state.clone());
         let signal = {
             let stop = stop.clone();
@@ -138,6 +150,9 @@ impl Application {
         }
         stop.cancel();
         let _ = rates.await;
+        for w in watchers {
+            let _ = w.await;
+        }
         if let Some(worker) = worker
             && let Err(e) = worker.await
         {

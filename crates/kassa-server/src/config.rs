@@ -11,6 +11,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use kassa_core::currency::{BTC_NET, LTC_NET, Network};
 use kassa_core::secret::SecretString;
 use kassa_store::DatabaseUrl;
 use serde::Deserialize;
@@ -39,6 +40,8 @@ pub struct Settings {
     pub fees: FeeSettings,
     /// Exchange-rate sources.
     pub rates: kassa_rates::RatesConfig,
+    /// The operator's nodes and wallets, per network.
+    pub chains: ChainSettings,
 }
 
 /// `[server]`
@@ -209,6 +212,258 @@ pub struct SecretSettings {
     pub master_key: SecretString,
 }
 
+/// `[chains]`: the UTXO networks the operator runs a node for (`[chains.btc]`,
+/// `[chains.ltc]`). A network whose `rpc_url` is empty is not configured: it takes no live
+/// payments and is not offered to live projects.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(from = "RawChains")]
+pub struct ChainSettings {
+    /// `[chains.btc]`: Bitcoin.
+    pub btc: UtxoChainSettings,
+    /// `[chains.ltc]`: Litecoin.
+    pub ltc: UtxoChainSettings,
+}
+
+/// `[chains.<network>]` of a UTXO network (BTC, LTC).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UtxoChainSettings {
+    /// `mainnet`, `testnet` or `regtest`: which chain the node follows (it decides the
+    /// address prefixes and the BIP84 coin type).
+    pub chain: String,
+    /// The node's JSON-RPC URL, e.g. `http://127.0.0.1:9332`. Empty: not configured.
+    pub rpc_url: String,
+    /// The node's RPC user (`rpcuser`).
+    pub rpc_user: String,
+    /// The node's RPC password (`rpcpassword`).
+    pub rpc_password: SecretString,
+    /// Confirmations a payment needs before it counts (at least 1).
+    pub confirmations: u32,
+    /// How often the watcher asks the node for new blocks and mempool transactions, in
+    /// milliseconds.
+    pub poll_interval_ms: u64,
+    /// A watch-only wallet: the account's extended public key (`m/84'/coin'/0'`, as
+    /// xpub/zpub/tpub/vpub/Ltub/ttub). Empty: the hot wallet made by `kassa wallet init`.
+    pub xpub: String,
+}
+
+impl UtxoChainSettings {
+    fn with_confirmations(confirmations: u32) -> Self {
+        Self {
+            chain: "mainnet".into(),
+            rpc_url: String::new(),
+            rpc_user: String::new(),
+            rpc_password: SecretString::default(),
+            confirmations,
+            poll_interval_ms: 1000,
+            xpub: String::new(),
+        }
+    }
+
+    /// Whether the network is configured (it has a node URL).
+    pub fn is_configured(&self) -> bool {
+        !self.rpc_url.trim().is_empty()
+    }
+
+    /// The chain, if `chain` names one.
+    pub fn chain(&self) -> Option<kassa_chain::Chain> {
+        parse_chain(&self.chain)
+    }
+
+    /// The configured watch-only wallet's key, if any (trimmed).
+    pub fn xpub(&self) -> Option<&str> {
+        Some(self.xpub.trim()).filter(|x| !x.is_empty())
+    }
+}
+
+/// Reads a chain name: `mainnet`, `testnet` or `regtest` (any letter case).
+pub fn parse_chain(name: &str) -> Option<kassa_chain::Chain> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "mainnet" => Some(kassa_chain::Chain::Mainnet),
+        "testnet" => Some(kassa_chain::Chain::Testnet),
+        "regtest" => Some(kassa_chain::Chain::Regtest),
+        _ => None,
+    }
+}
+
+/// The configuration (and storage) spelling of a chain.
+pub fn chain_name(chain: kassa_chain::Chain) -> &'static str {
+    match chain {
+        kassa_chain::Chain::Mainnet => "mainnet",
+        kassa_chain::Chain::Testnet => "testnet",
+        kassa_chain::Chain::Regtest => "regtest",
+    }
+}
+
+impl Default for ChainSettings {
+    fn default() -> Self {
+        Self {
+            btc: UtxoChainSettings::with_confirmations(2),
+            ltc: UtxoChainSettings::with_confirmations(6),
+        }
+    }
+}
+
+impl ChainSettings {
+    /// The UTXO networks with their settings, configured or not.
+    pub fn utxo(&self) -> [(&'static Network, &UtxoChainSettings); 2] {
+        [(&BTC_NET, &self.btc), (&LTC_NET, &self.ltc)]
+    }
+
+    /// The settings of `network`, if it is a UTXO network Kassa can run.
+    pub fn of(&self, network: &Network) -> Option<&UtxoChainSettings> {
+        self.utxo()
+            .into_iter()
+            .find(|(n, _)| n.code == network.code)
+            .map(|(_, s)| s)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (network, s) in self.utxo() {
+            let key = |field: &str| chain_key(network, field);
+            let chain = s.chain().ok_or_else(|| {
+                ConfigError::option(
+                    key("chain"),
+                    format!("{:?} is not mainnet, testnet or regtest", s.chain),
+                )
+            })?;
+            if !s.is_configured() {
+                let stray = [
+                    ("xpub", s.xpub.trim().is_empty()),
+                    ("rpc_user", s.rpc_user.is_empty()),
+                    ("rpc_password", s.rpc_password.is_empty()),
+                ]
+                .into_iter()
+                .find(|(_, empty)| !empty);
+                if let Some((field, _)) = stray {
+                    return Err(ConfigError::option(
+                        key("rpc_url"),
+                        format!(
+                            "is empty but {} is set: give the node's URL to take {} payments, or remove the section",
+                            key(field),
+                            network.code
+                        ),
+                    ));
+                }
+                continue;
+            }
+            check_rpc_url(s.rpc_url.trim()).map_err(|m| ConfigError::option(key("rpc_url"), m))?;
+            if s.confirmations == 0 {
+                return Err(ConfigError::option(
+                    key("confirmations"),
+                    "must be at least 1",
+                ));
+            }
+            if s.poll_interval_ms < 10 {
+                return Err(ConfigError::option(
+                    key("poll_interval_ms"),
+                    "must be at least 10",
+                ));
+            }
+            if let (Some(xpub), Some(coin)) = (s.xpub(), kassa_chain::hd::Coin::of(network)) {
+                kassa_chain::hd::WatchOnlyWallet::from_account_xpub(coin, chain, xpub).map_err(
+                    |e| {
+                        ConfigError::option(
+                            key("xpub"),
+                            format!(
+                                "not a {} {} account key: {e}",
+                                network.code,
+                                chain_name(chain)
+                            ),
+                        )
+                    },
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The TOML key of option `field` of `network` (`chains.ltc.rpc_url`).
+pub fn chain_key(network: &Network, field: &str) -> &'static str {
+    OPTIONS
+        .iter()
+        .map(|o| o.key)
+        .find(|k| {
+            k.strip_prefix("chains.")
+                .and_then(|rest| rest.split_once('.'))
+                .is_some_and(|(n, f)| n.eq_ignore_ascii_case(network.code) && f == field)
+        })
+        .unwrap_or("chains")
+}
+
+fn check_rpc_url(text: &str) -> Result<(), String> {
+    let url = url::Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "{text:?} must be http:// or https:// with a host, e.g. http://127.0.0.1:9332"
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "put the user and password in rpc_user and rpc_password, not in the URL".into(),
+        );
+    }
+    Ok(())
+}
+
+/// `[chains]` as written: every field optional, so that an omitted one takes its network's
+/// default (confirmations differ per network).
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawChains {
+    btc: RawUtxoChain,
+    ltc: RawUtxoChain,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawUtxoChain {
+    chain: Option<String>,
+    rpc_url: Option<String>,
+    rpc_user: Option<String>,
+    rpc_password: Option<SecretString>,
+    confirmations: Option<u32>,
+    poll_interval_ms: Option<u64>,
+    xpub: Option<String>,
+}
+
+impl RawUtxoChain {
+    fn over(self, mut s: UtxoChainSettings) -> UtxoChainSettings {
+        if let Some(v) = self.chain {
+            s.chain = v;
+        }
+        if let Some(v) = self.rpc_url {
+            s.rpc_url = v;
+        }
+        if let Some(v) = self.rpc_user {
+            s.rpc_user = v;
+        }
+        if let Some(v) = self.rpc_password {
+            s.rpc_password = v;
+        }
+        if let Some(v) = self.confirmations {
+            s.confirmations = v;
+        }
+        if let Some(v) = self.poll_interval_ms {
+            s.poll_interval_ms = v;
+        }
+        if let Some(v) = self.xpub {
+            s.xpub = v;
+        }
+        s
+    }
+}
+
+impl From<RawChains> for ChainSettings {
+    fn from(raw: RawChains) -> Self {
+        let d = ChainSettings::default();
+        ChainSettings {
+            btc: raw.btc.over(d.btc),
+            ltc: raw.ltc.over(d.ltc),
+        }
+    }
+}
+
 /// Log line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -232,6 +487,7 @@ impl Default for Settings {
             mail: MailSettings::default(),
             fees: FeeSettings::default(),
             rates: kassa_rates::RatesConfig::default(),
+            chains: ChainSettings::default(),
         }
     }
 }
@@ -488,6 +744,20 @@ options! {
     "rates.binance_url" => "KASSA_RATES_BINANCE_URL" => rates.binance_url;
     "rates.refresh_secs" => "KASSA_RATES_REFRESH_SECS" => rates.refresh_secs;
     "rates.max_age_secs" => "KASSA_RATES_MAX_AGE_SECS" => rates.max_age_secs;
+    "chains.btc.chain" => "KASSA_CHAINS_BTC_CHAIN" => chains.btc.chain;
+    "chains.btc.rpc_url" => "KASSA_CHAINS_BTC_RPC_URL" => chains.btc.rpc_url;
+    "chains.btc.rpc_user" => "KASSA_CHAINS_BTC_RPC_USER" => chains.btc.rpc_user;
+    "chains.btc.rpc_password" => "KASSA_CHAINS_BTC_RPC_PASSWORD" => chains.btc.rpc_password;
+    "chains.btc.confirmations" => "KASSA_CHAINS_BTC_CONFIRMATIONS" => chains.btc.confirmations;
+    "chains.btc.poll_interval_ms" => "KASSA_CHAINS_BTC_POLL_INTERVAL_MS" => chains.btc.poll_interval_ms;
+    "chains.btc.xpub" => "KASSA_CHAINS_BTC_XPUB" => chains.btc.xpub;
+    "chains.ltc.chain" => "KASSA_CHAINS_LTC_CHAIN" => chains.ltc.chain;
+    "chains.ltc.rpc_url" => "KASSA_CHAINS_LTC_RPC_URL" => chains.ltc.rpc_url;
+    "chains.ltc.rpc_user" => "KASSA_CHAINS_LTC_RPC_USER" => chains.ltc.rpc_user;
+    "chains.ltc.rpc_password" => "KASSA_CHAINS_LTC_RPC_PASSWORD" => chains.ltc.rpc_password;
+    "chains.ltc.confirmations" => "KASSA_CHAINS_LTC_CONFIRMATIONS" => chains.ltc.confirmations;
+    "chains.ltc.poll_interval_ms" => "KASSA_CHAINS_LTC_POLL_INTERVAL_MS" => chains.ltc.poll_interval_ms;
+    "chains.ltc.xpub" => "KASSA_CHAINS_LTC_XPUB" => chains.ltc.xpub;
 }
 
 /// Where an option's value came from.
@@ -643,6 +913,7 @@ impl Settings {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::option("log.level", format!("not a valid filter: {e}")))?;
+        self.chains.validate()?;
         Ok(())
     }
 
@@ -696,7 +967,7 @@ impl Loaded {
         }
         let mut section = "";
         for o in OPTIONS {
-            let (sect, name) = o.key.split_once('.').unwrap_or(("", o.key));
+            let (sect, name) = o.key.rsplit_once('.').unwrap_or(("", o.key));
             if sect != section {
                 out.push_str(&format!("\n[{sect}]\n"));
                 section = sect;
@@ -784,6 +1055,203 @@ mod tests {
         );
     }
 
+    /// BIP84's published account key (m/84'/0'/0' of the "abandon … about" phrase).
+    const BIP84_ZPUB: &str = "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs";
+
+    /// The Litecoin regtest account key of the "abandon … about" phrase, as `format`.
+    fn regtest_key(format: kassa_chain::hd::XpubFormat) -> String {
+        use kassa_chain::hd::{Coin, HotWallet, Mnemonic};
+        let phrase = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+        let hot = HotWallet::from_mnemonic(
+            &Mnemonic::parse(phrase).unwrap(),
+            "",
+            Coin::Litecoin,
+            kassa_chain::Chain::Regtest,
+        )
+        .unwrap();
+        hot.watch_only().account_xpub_as(format).unwrap()
+    }
+
+    fn regtest_vpub() -> String {
+        regtest_key(kassa_chain::hd::XpubFormat::Vpub)
+    }
+
+    fn load_env(vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        load(
+            None,
+            &|k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+            &[],
+        )
+    }
+
+    #[test]
+    fn chains_are_off_by_default_with_per_network_confirmations() {
+        let l = load(None, &no_env, &[]).unwrap();
+        let c = &l.settings.chains;
+        assert!(!c.btc.is_configured() && !c.ltc.is_configured());
+        assert_eq!((c.btc.confirmations, c.ltc.confirmations), (2, 6));
+        assert_eq!(
+            (c.btc.poll_interval_ms, c.ltc.poll_interval_ms),
+            (1000, 1000)
+        );
+        assert_eq!(c.ltc.chain(), Some(kassa_chain::Chain::Mainnet));
+        assert_eq!(c.ltc.xpub(), None);
+    }
+
+    #[test]
+    fn chain_sections_load_from_file_and_environment() {
+        let dir = std::env::temp_dir().join(format!("kassa-config-test3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("k.toml");
+        std::fs::write(
+            &file,
+            "[chains.ltc]\nchain = \"regtest\"\nrpc_url = \"http://127.0.0.1:19443\"\nrpc_user = \"u\"\nrpc_password = \"node-pw-1\"\n\n[chains.btc]\nconfirmations = 3\n",
+        )
+        .unwrap();
+        let vpub = regtest_vpub();
+        let env = |k: &str| match k {
+            "KASSA_CHAINS_LTC_XPUB" => Some(vpub.clone()),
+            "KASSA_CHAINS_LTC_POLL_INTERVAL_MS" => Some("250".to_owned()),
+            _ => None,
+        };
+        let l = load(Some(&file), &env, &[]).unwrap();
+        let ltc = &l.settings.chains.ltc;
+        assert!(ltc.is_configured());
+        assert_eq!(ltc.chain(), Some(kassa_chain::Chain::Regtest));
+        assert_eq!(
+            ltc.confirmations, 6,
+            "an omitted field keeps its network's default"
+        );
+        assert_eq!(ltc.poll_interval_ms, 250);
+        assert_eq!(ltc.xpub(), Some(vpub.as_str()));
+        assert_eq!(ltc.rpc_password.expose(), "node-pw-1");
+        let btc = &l.settings.chains.btc;
+        assert!(!btc.is_configured());
+        assert_eq!(btc.confirmations, 3);
+        assert_eq!(l.sources["chains.ltc.rpc_url"], Source::File);
+        assert_eq!(l.sources["chains.ltc.xpub"], Source::Env);
+        assert_eq!(
+            l.settings.chains.of(&kassa_core::currency::LTC_NET),
+            Some(ltc)
+        );
+        assert_eq!(l.settings.chains.of(&kassa_core::currency::TRC20), None);
+
+        // `config show`: one section per network, the password redacted (also in Debug).
+        let shown = l.show();
+        assert!(shown.contains("\n[chains.ltc]\n"), "{shown}");
+        assert!(shown.contains("\n[chains.btc]\n"), "{shown}");
+        assert!(
+            shown.contains("rpc_password = \"[redacted]\"") && shown.contains("# file"),
+            "{shown}"
+        );
+        assert!(shown.contains("# env KASSA_CHAINS_LTC_XPUB"), "{shown}");
+        let all = format!("{shown}{:?}", l.settings);
+        assert!(!all.contains("node-pw-1"), "{all}");
+
+        // A misspelt field in a chain section is refused like anywhere else.
+        std::fs::write(&file, "[chains.ltc]\nrpc_ur = \"http://x\"\n").unwrap();
+        let err = load(Some(&file), &no_env, &[]).unwrap_err().to_string();
+        assert!(err.contains("unknown field `rpc_ur`"), "{err}");
+        std::fs::write(&file, "[chains.doge]\nrpc_url = \"http://x\"\n").unwrap();
+        let err = load(Some(&file), &no_env, &[]).unwrap_err().to_string();
+        assert!(err.contains("unknown field `doge`"), "{err}");
+        // A bad chain name in the file names the option, as from the environment.
+        std::fs::write(&file, "[chains.btc]\nchain = \"signet\"\n").unwrap();
+        let err = load(Some(&file), &no_env, &[]).unwrap_err().to_string();
+        assert!(
+            err.starts_with("chains.btc.chain (KASSA_CHAINS_BTC_CHAIN): \"signet\" is not mainnet, testnet or regtest"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn chain_errors_name_the_option() {
+        let url = ("KASSA_CHAINS_LTC_RPC_URL", "http://127.0.0.1:9332");
+        let regtest = ("KASSA_CHAINS_LTC_CHAIN", "regtest");
+        let vpub = regtest_vpub();
+        let ttub = regtest_key(kassa_chain::hd::XpubFormat::Ttub);
+        let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+            (
+                vec![("KASSA_CHAINS_LTC_CHAIN", "main")],
+                "chains.ltc.chain (KASSA_CHAINS_LTC_CHAIN): \"main\" is not mainnet, testnet or regtest",
+            ),
+            (
+                vec![("KASSA_CHAINS_BTC_RPC_URL", "localhost:8332")],
+                "chains.btc.rpc_url (KASSA_CHAINS_BTC_RPC_URL): \"localhost:8332\" must be http:// or https://",
+            ),
+            (
+                vec![("KASSA_CHAINS_BTC_RPC_URL", "not a url")],
+                "chains.btc.rpc_url (KASSA_CHAINS_BTC_RPC_URL): \"not a url\" is not a URL",
+            ),
+            (
+                vec![("KASSA_CHAINS_LTC_RPC_URL", "http://user:pw@127.0.0.1:9332")],
+                "chains.ltc.rpc_url (KASSA_CHAINS_LTC_RPC_URL): put the user and password in rpc_user and rpc_password",
+            ),
+            (
+                vec![url, ("KASSA_CHAINS_LTC_CONFIRMATIONS", "0")],
+                "chains.ltc.confirmations (KASSA_CHAINS_LTC_CONFIRMATIONS): must be at least 1",
+            ),
+            (
+                vec![url, ("KASSA_CHAINS_LTC_CONFIRMATIONS", "six")],
+                "chains.ltc.confirmations (KASSA_CHAINS_LTC_CONFIRMATIONS): \"six\" is not a whole number",
+            ),
+            (
+                vec![url, ("KASSA_CHAINS_LTC_POLL_INTERVAL_MS", "5")],
+                "chains.ltc.poll_interval_ms (KASSA_CHAINS_LTC_POLL_INTERVAL_MS): must be at least 10",
+            ),
+            // A mainnet key for a regtest node: another chain.
+            (
+                vec![url, regtest, ("KASSA_CHAINS_LTC_XPUB", BIP84_ZPUB)],
+                "chains.ltc.xpub (KASSA_CHAINS_LTC_XPUB): not a LTC regtest account key: this extended key belongs to another network or chain",
+            ),
+            // A test-chain key for mainnet.
+            (
+                vec![url, ("KASSA_CHAINS_LTC_XPUB", vpub.as_str())],
+                "chains.ltc.xpub (KASSA_CHAINS_LTC_XPUB): not a LTC mainnet account key: this extended key belongs to another network or chain",
+            ),
+            // Litecoin's own spelling is not a Bitcoin key.
+            (
+                vec![
+                    ("KASSA_CHAINS_BTC_RPC_URL", "http://127.0.0.1:8332"),
+                    ("KASSA_CHAINS_BTC_CHAIN", "regtest"),
+                    ("KASSA_CHAINS_BTC_XPUB", ttub.as_str()),
+                ],
+                "chains.btc.xpub (KASSA_CHAINS_BTC_XPUB): not a BTC regtest account key: this extended key belongs to another network or chain",
+            ),
+            (
+                vec![url, ("KASSA_CHAINS_LTC_XPUB", "xpub-of-nobody")],
+                "chains.ltc.xpub (KASSA_CHAINS_LTC_XPUB): not a LTC mainnet account key: this is not an extended public key",
+            ),
+            // Settings for a node without its URL: not silently ignored.
+            (
+                vec![("KASSA_CHAINS_LTC_XPUB", BIP84_ZPUB)],
+                "chains.ltc.rpc_url (KASSA_CHAINS_LTC_RPC_URL): is empty but chains.ltc.xpub is set",
+            ),
+            (
+                vec![("KASSA_CHAINS_BTC_RPC_PASSWORD", "pw")],
+                "chains.btc.rpc_url (KASSA_CHAINS_BTC_RPC_URL): is empty but chains.btc.rpc_password is set",
+            ),
+        ];
+        for (vars, expected) in cases {
+            let err = load_env(&vars).unwrap_err().to_string();
+            assert!(
+                err.starts_with(expected),
+                "{vars:?}: expected {expected:?}, got {err:?}"
+            );
+            assert_eq!(err.lines().count(), 1, "{err}");
+        }
+        // The same key in its other spellings is accepted; so is a mainnet zpub for LTC.
+        load_env(&[url, regtest, ("KASSA_CHAINS_LTC_XPUB", vpub.as_str())]).unwrap();
+        load_env(&[url, ("KASSA_CHAINS_LTC_XPUB", BIP84_ZPUB)]).unwrap();
+        load_env(&[url, regtest, ("KASSA_CHAINS_LTC_XPUB", ttub.as_str())]).unwrap();
+        load_env(&[url, ("KASSA_CHAINS_LTC_CHAIN", "RegTest")]).unwrap();
+    }
+
     #[test]
     fn unknown_file_keys_are_refused() {
         let dir = std::env::temp_dir().join(format!("kassa-config-test2-{}", std::process::id()));
@@ -814,7 +1282,7 @@ mod tests {
         let l = load(Some(Path::new(example)), &no_env, &[]).unwrap();
         let defaults = load(None, &no_env, &[]).unwrap();
         for o in OPTIONS {
-            let (_, name) = o.key.split_once('.').unwrap_or(("", o.key));
+            let (_, name) = o.key.rsplit_once('.').unwrap_or(("", o.key));
             assert!(
                 text.contains(&format!("{name} =")),
                 "kassa.example.toml does not mention {}",

@@ -392,8 +392,15 @@ fn quote_for(
     Ok((quote, rate.usd, rate.source))
 }
 
-/// Takes the next derivation index and derives the deposit address on `network` (inside the
-/// transaction that records it). Only test addresses exist so far.
+/// Takes the next derivation index and derives the deposit address on `network`, inside the
+/// transaction that records it (a rollback gives the index back; a commit uses it up, so no
+/// address is handed out twice).
+///
+/// - Test addresses come from the simulated network, indexed by a global counter.
+/// - Live addresses come from the operator's wallet of the network: the wallet's next receive
+///   index `i` (`chain_wallet.next_index`, taken atomically) and the BIP84 address
+///   `m/84'/coin'/0'/0/i` of its account key. The index returned is `i`. A network that does
+///   not take live payments (not configured, or without a wallet) is unavailable.
 async fn derive_address(
     tx: &mut Tx,
     st: &AppState,
@@ -401,8 +408,20 @@ async fn derive_address(
     test: bool,
 ) -> Result<(i64, String), InvoiceError> {
     if !test {
-        // Live addresses come from the operator's wallet of the network (not configured yet).
-        return Err(InvoiceError::CurrencyUnavailable(network.code.into()));
+        let chain = st
+            .chains
+            .get(network)
+            .ok_or_else(|| InvoiceError::CurrencyUnavailable(network.code.into()))?;
+        let index = kassa_store::wallets::take_next_index(tx, network.code, st.clock.now())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let address = chain
+            .receive_address(index)
+            .map_err(|e| StoreError::Corrupt {
+                column: "chain_wallet.next_index",
+                reason: format!("{} receive index {index}: {e}", network.code),
+            })?;
+        return Ok((index, address));
     }
     let index = invoices::next_derivation_index(tx).await?;
     let seed = st.keyring.derive_key("simulated-network");
@@ -985,6 +1004,21 @@ async fn record_transfer_logged(
             "payment_confirmed",
         )
     } else {
+        if existing
+            .as_ref()
+            .is_some_and(|e| e.state == TransferState::Orphaned)
+        {
+            // Seen again after its block left the chain: it is back in the mempool.
+            invoices::set_transfer_state(
+                &mut tx,
+                transfer_id,
+                TransferState::Seen,
+                t.confirmations,
+                None,
+                now,
+            )
+            .await?;
+        }
         (state.payment_seen(t.amount)?, Amount::ZERO, "payment_seen")
     };
     let details = json!({"txid": t.txid, "index": t.index, "amount": amount_text, "currency": t.currency.code, "late": state.paid_late});
@@ -1094,6 +1128,143 @@ async fn static_wallet_invoice(
     )
     .await?;
     Ok(id)
+}
+
+/// A recorded transfer no longer stands: its block left the chain (a reorganisation), or,
+/// never confirmed, it was replaced or evicted from the mempool. In one transaction: the
+/// transfer is marked orphaned, the invoice gives the payment back (a seen one stops
+/// processing; a confirmed one stops counting, with the settlement and ledger postings undone
+/// in the opposite direction), the timeline says so, and the activity log tells the merchant.
+/// Idempotent: a transfer already orphaned, or never recorded, changes nothing (`None`).
+pub async fn transfer_gone(
+    st: &AppState,
+    network: &Network,
+    txid: &str,
+    index: i64,
+) -> Result<Option<InvoiceId>, InvoiceError> {
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let Some(t) = invoices::transfer(&mut tx, network.code, txid, index).await? else {
+        return Ok(None);
+    };
+    let Some(invoice_id) = t.invoice_id.filter(|_| t.state != TransferState::Orphaned) else {
+        return Ok(None);
+    };
+    invoices::set_transfer_state(&mut tx, t.id, TransferState::Orphaned, 0, None, now).await?;
+    let row = invoices::lock(&mut tx, invoice_id).await?;
+    let amount_text = row
+        .currency
+        .as_deref()
+        .and_then(currency::crypto)
+        .map_or_else(
+            || t.amount.base().to_string(),
+            |c| t.amount.to_decimal_string(c.decimals),
+        );
+    let counted = row
+        .currency
+        .as_deref()
+        .and_then(currency::crypto)
+        .is_some_and(|c| c.network.code == network.code);
+    let details =
+        json!({"txid": txid, "index": index, "amount": amount_text, "currency": row.currency});
+    if !counted {
+        // Coins of another currency were never counted; they only leave the timeline.
+        invoices::add_event(&mut tx, row.id, "other_currency_gone", &details, now).await?;
+        tx.commit().await?;
+        return Ok(Some(invoice_id));
+    }
+    let mut state = state_of(&row);
+    let mut events: Vec<(&'static str, serde_json::Value)> = Vec::new();
+    let finished_at;
+    if t.state == TransferState::Seen {
+        state.payment_dropped(t.amount);
+        events.push(("payment_dropped", details.clone()));
+        finished_at = row.finished_at;
+    } else {
+        let r = state.payment_reversed(t.amount, now);
+        // Still confirmed or cancelled: it stays finished; otherwise it waits for payment again.
+        finished_at = if state.confirmed.is_some() || state.status == Status::Canceled {
+            row.finished_at.or(Some(now))
+        } else {
+            None
+        };
+        if !row.test {
+            let code = row.currency.as_deref().unwrap_or_default();
+            let merchant = Some(row.merchant_id);
+            let journal = format!("invoice {} reversal", row.uuid);
+            let acct = |kind, merchant| Account {
+                kind,
+                merchant,
+                currency: code,
+            };
+            // Undo the settlement (credit and fees back to pending), then the payment.
+            for (from, amount) in [
+                (acct(Kind::MerchantAvailable, merchant), r.unsettle.credit),
+                (acct(Kind::ServiceFees, None), r.unsettle.service_fee),
+                (acct(Kind::NetworkFees, None), r.unsettle.transfer_fee),
+            ] {
+                ledger::post(
+                    &mut tx,
+                    &journal,
+                    Some(row.id),
+                    &from,
+                    &acct(Kind::MerchantPending, merchant),
+                    amount,
+                    now,
+                )
+                .await?;
+            }
+            ledger::post(
+                &mut tx,
+                &journal,
+                Some(row.id),
+                &acct(Kind::MerchantPending, merchant),
+                &acct(Kind::Custody, None),
+                r.amount,
+                now,
+            )
+            .await?;
+        }
+        events.push(("payment_reversed", details.clone()));
+        if r.from != r.to {
+            events.push((
+                "status_changed",
+                json!({"from": r.from.as_str(), "to": r.to.as_str()}),
+            ));
+        }
+        audit::record_activity(
+            &mut tx,
+            &Activity {
+                merchant_id: row.merchant_id,
+                actor: None,
+                action: "invoice.payment_reversed",
+                target_type: "invoice",
+                target_id: &row.uuid,
+                details: &json!({"invoice": format!("INV-{}", row.uuid), "txid": txid, "amount": amount_text, "currency": row.currency, "status": r.to.as_str()}),
+                ip: "",
+            },
+            now,
+        )
+        .await?;
+    }
+    invoices::save_state(
+        &mut tx,
+        row.id,
+        &StateUpdate {
+            status: state.status,
+            confirmed: state.confirmed,
+            paid_late: state.paid_late,
+            received: state.received,
+            processing: state.processing,
+            settled: state.settled(),
+            finished_at,
+        },
+        now,
+    )
+    .await?;
+    invoices::add_events(&mut tx, row.id, &events, now).await?;
+    tx.commit().await?;
+    Ok(Some(invoice_id))
 }
 
 /// Simulates a payment (test invoices only): the same path a chain transfer takes, with a
@@ -1361,19 +1532,9 @@ pub async fn static_wallet(
     {
         return Ok(w);
     }
-    if !test {
-        // Live addresses come from the operator's wallet of the network (not configured yet).
-        return Err(InvoiceError::CurrencyUnavailable(crypto.code.into()));
-    }
     let uuid = crate::projects::random_string(UUID_ALPHABET, 32);
     // The address is derived first (it needs no owner row to be computed), then both rows go in.
-    let index = invoices::next_derivation_index(&mut tx).await?;
-    let seed = st.keyring.derive_key("simulated-network");
-    let address = kassa_chain::simulated::deposit_address(
-        &seed,
-        crypto.network,
-        u64::try_from(index).unwrap_or(0),
-    );
+    let (index, address) = derive_address(&mut tx, st, crypto.network, test).await?;
     let id = match invoices::insert_static_wallet(
         &mut tx,
         &uuid,

@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 use kassa_rates::Rates;
 
 use crate::auth::password::Passwords;
+use crate::chains::{self, Chains};
 use crate::config::{ConfigError, Settings};
 use crate::invoices::{ExpireHandler, ReminderHandler};
 use crate::mail::MailHandler;
@@ -49,6 +50,9 @@ pub struct AppState {
     pub pricing: Arc<Pricing>,
     /// The SSRF-guarded HTTP client for merchant URLs (postbacks).
     pub outbound: reqwest::Client,
+    /// The UTXO networks that take live payments: configured (`[chains.<network>]`) and with
+    /// a wallet. Their deposit addresses and watchers come from here.
+    pub chains: Arc<Chains>,
 }
 
 impl AppState {
@@ -75,11 +79,12 @@ impl AppState {
             Rates::from_config(&settings.rates, clock.clone())
                 .map_err(|e| ConfigError::option("rates.sources", e))?,
         );
+        let chains = Arc::new(chains::load(&settings, &db, clock.now()).await?);
         let pricing = Arc::new(Pricing::new(
             rates,
             settings.fees.service_percent()?,
             settings.fees.transfer_usd()?,
-            Vec::new(),
+            chains.live_networks(),
         ));
         let outbound = crate::net::guarded_client(
             settings.server.allow_private_targets,
@@ -133,6 +138,7 @@ impl AppState {
             cookies,
             pricing,
             outbound,
+            chains,
         };
         let _ = late.set(state.clone());
         Ok(state)

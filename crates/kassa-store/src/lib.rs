@@ -16,6 +16,7 @@
 pub mod accounts;
 mod amount;
 pub mod audit;
+pub mod chain;
 mod db;
 mod error;
 pub mod invoices;
@@ -26,6 +27,7 @@ pub mod projects;
 pub mod rate_limit;
 pub mod sessions;
 pub mod tokens;
+pub mod wallets;
 
 pub use amount::DbAmount;
 pub use db::{AsConn, Conn, DatabaseUrl, Db, Engine, PoolConn, Tx, UrlError, WriteConn};

@@ -39,6 +39,31 @@ pub enum BenchCommand {
     /// address is derived for every invoice) against an in-process server on a throwaway
     /// database. Build with `--release` for meaningful figures.
     InvoiceCreate(InvoiceCreateArgs),
+    /// Benchmark the chain watcher's matching of block outputs against the deposit
+    /// addresses (`--addresses` of them, one million by default) on a throwaway database:
+    /// outputs looked up per second, as the watcher does it (one indexed query per 400).
+    ChainMatch(ChainMatchArgs),
+}
+
+/// Options of `kassa bench chain-match`.
+#[derive(Args, Debug)]
+pub struct ChainMatchArgs {
+    /// The database engine(s) to run on.
+    #[arg(long, value_enum, default_value_t = EngineChoice::Sqlite)]
+    engine: EngineChoice,
+    /// The PostgreSQL server (a throwaway database is created there and dropped).
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    postgres_url: String,
+    /// Watched deposit addresses.
+    #[arg(long, default_value_t = 1_000_000)]
+    addresses: u64,
+    /// Block outputs to match (1 in 100 pays a watched address).
+    #[arg(long, default_value_t = 200_000)]
+    outputs: u64,
 }
 
 /// Which engines to benchmark.
@@ -92,6 +117,7 @@ pub struct InvoiceCreateArgs {
 pub async fn run(base: Settings, cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::InvoiceCreate(args) => invoice_create(base, args).await,
+        BenchCommand::ChainMatch(args) => chain_match(base, args).await,
     }
 }
 
@@ -775,6 +801,185 @@ async fn create_one(load: &Load, order_id: &str) -> Result<(), String> {
     {
         return Err(format!("unexpected answer: {}", shown()));
     }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// chain-match
+// ---------------------------------------------------------------------------------------------
+
+async fn chain_match(base: Settings, args: ChainMatchArgs) -> anyhow::Result<()> {
+    let engines = match args.engine {
+        EngineChoice::Sqlite => vec![Engine::Sqlite],
+        EngineChoice::Postgres => vec![Engine::Postgres],
+        EngineChoice::Both => vec![Engine::Sqlite, Engine::Postgres],
+    };
+    println!(
+        "kassa bench chain-match: {} outputs against {} watched LTC addresses ({} build, {} cores)",
+        args.outputs,
+        args.addresses,
+        profile(),
+        cores()
+    );
+    for engine in engines {
+        let dir = TempDir::new()?;
+        match engine {
+            Engine::Sqlite => {
+                let file = dir.path().join("kassa.db").display().to_string();
+                chain_match_on(
+                    &base,
+                    engine,
+                    dir.path(),
+                    &format!("sqlite://{file}"),
+                    &args,
+                )
+                .await?;
+            }
+            Engine::Postgres => {
+                let name = format!("kassa_bench_{}", unique_suffix());
+                let mut admin = PgConnection::connect(&args.postgres_url)
+                    .await
+                    .context("connecting to PostgreSQL")?;
+                admin
+                    .execute(sqlx::AssertSqlSafe(format!("create database \"{name}\"")))
+                    .await
+                    .with_context(|| format!("creating the database {name}"))?;
+                let _ = admin.close().await;
+                let guard = DropDatabase {
+                    admin_url: args.postgres_url.clone(),
+                    name: Some(name.clone()),
+                };
+                let url = with_database(&args.postgres_url, &name);
+                let result = chain_match_on(&base, engine, dir.path(), &url, &args).await;
+                guard.drop_now().await;
+                result?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn chain_match_on(
+    base: &Settings,
+    engine: Engine,
+    data_dir: &Path,
+    database_url: &str,
+    args: &ChainMatchArgs,
+) -> anyhow::Result<()> {
+    use kassa_store::chain;
+    let mut settings = base.clone();
+    settings.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.server.public_url = String::new();
+    settings.data_dir = data_dir.to_owned();
+    settings.database.url = SecretString::new(database_url);
+    let app = Application::build(settings)
+        .await
+        .context("starting the server")?;
+    let state = app.state().clone();
+    // One invoice owns every address (the lookup does not care who owns them).
+    let (shop_id, _) = merchant_project(&state).await?;
+    let mut c = state.db.conn().await?;
+    let project = kassa_store::projects::by_shop_id(&mut c, &shop_id)
+        .await?
+        .context("the benchmark project")?;
+    drop(c);
+    let usdt = kassa_core::currency::crypto("USDT_TRC20").context("USDT_TRC20")?;
+    let invoice = kassa_server::invoices::create(
+        &state,
+        &project,
+        kassa_server::invoices::NewInvoiceRequest {
+            price: kassa_server::invoices::Price::Crypto(
+                usdt,
+                kassa_core::money::Amount::from_base(1_000_000),
+            ),
+            order_id: String::new(),
+            email: String::new(),
+            description: String::new(),
+            lifetime: None,
+            allowed: Vec::new(),
+            preselect: None,
+            locale: None,
+            send_link_to: None,
+            remind_every: None,
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("creating the owner invoice: {e}"))?;
+    let net = &kassa_core::currency::LTC_NET;
+    let watched_seed = [7u8; 32];
+    let other_seed = [9u8; 32];
+    let address = |seed: &[u8; 32], i: u64| kassa_chain::simulated::deposit_address(seed, net, i);
+
+    let load_started = Instant::now();
+    let now = state.clock.now();
+    let batch = 20_000u64;
+    let mut i = 0;
+    while i < args.addresses {
+        let end = (i + batch).min(args.addresses);
+        let rows: Vec<(String, i64)> = (i..end)
+            .map(|n| {
+                (
+                    address(&watched_seed, n),
+                    i64::try_from(n).unwrap_or(i64::MAX),
+                )
+            })
+            .collect();
+        let mut tx = state.db.begin().await?;
+        chain::insert_deposit_addresses(
+            &mut tx,
+            net.code,
+            &rows,
+            kassa_store::invoices::Owner::Invoice(invoice.id),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        i = end;
+    }
+    let loaded_in = load_started.elapsed();
+
+    // Block outputs: one in a hundred pays a watched address.
+    let outputs: Vec<String> = (0..args.outputs)
+        .map(|n| {
+            if n % 100 == 0 {
+                address(&watched_seed, (n * 7919) % args.addresses.max(1))
+            } else {
+                address(&other_seed, n)
+            }
+        })
+        .collect();
+    let expected = outputs.len().div_ceil(100);
+    let mut c = state.db.conn().await?;
+    let started = Instant::now();
+    let mut found = 0usize;
+    let mut per_query = Vec::new();
+    for chunk in outputs.chunks(400) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        let t = Instant::now();
+        found += chain::owned_among(&mut c, net.code, &refs).await?.len();
+        per_query.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
+    }
+    let wall = started.elapsed();
+    drop(c);
+    per_query.sort_unstable();
+    let rate = outputs.len() as f64 / wall.as_secs_f64().max(1e-9);
+    let ms = |us: Option<u64>| us.map_or(f64::NAN, |u| u as f64 / 1000.0);
+    println!(
+        "{engine:?}: {} addresses loaded in {:.1} s; {} outputs matched in {:.2} s = {:.0} outputs/s; \
+         per query of 400: p50 {:.2} ms, p99 {:.2} ms; hits {found}/{expected}",
+        args.addresses,
+        loaded_in.as_secs_f64(),
+        outputs.len(),
+        wall.as_secs_f64(),
+        rate,
+        ms(percentile(&per_query, 0.50)),
+        ms(percentile(&per_query, 0.99)),
+    );
+    anyhow::ensure!(
+        found == expected,
+        "matched {found} outputs, expected {expected}"
+    );
+    state.db.close().await;
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use kassa_core::account::{Email, check_password};
 use kassa_server::accounts;
 use kassa_server::app::{self, Application};
+use kassa_server::chains;
 use kassa_server::config::{self, Loaded};
 use kassa_server::state::AppState;
 use kassa_server::telemetry;
@@ -66,6 +67,25 @@ enum Command {
     /// Load benchmarks against an in-process server on a throwaway database.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
+    /// The operator's wallets of the UTXO networks (btc, ltc).
+    #[command(subcommand)]
+    Wallet(WalletCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum WalletCommand {
+    /// Create the hot wallet of a configured network: a new 24-word recovery phrase, stored
+    /// sealed with the master key and shown only this once.
+    Init {
+        /// The network: btc or ltc.
+        network: String,
+    },
+    /// Show a network's wallet: kind, chain, account key, next receive index (never the
+    /// recovery phrase).
+    Show {
+        /// The network: btc or ltc.
+        network: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -168,6 +188,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin(cmd) => admin_command(loaded, cmd).await,
+        Command::Wallet(cmd) => wallet_command(loaded, cmd).await,
         Command::Bench(cmd) => {
             anyhow::ensure!(
                 cli.global.listen.is_none()
@@ -337,6 +358,82 @@ async fn admin_command(loaded: Loaded, cmd: AdminCommand) -> anyhow::Result<()> 
     }
     // Any notification e-mail is a queued job: the running (or next) `kassa serve` sends it.
     Ok(())
+}
+
+async fn wallet_command(loaded: Loaded, cmd: WalletCommand) -> anyhow::Result<()> {
+    let name = match &cmd {
+        WalletCommand::Init { network } | WalletCommand::Show { network } => network.clone(),
+    };
+    let network = chains::utxo_network(&name)?;
+    let public_url = loaded.settings.public_url()?;
+    let state = AppState::open(loaded.settings, Arc::new(SystemClock), public_url).await?;
+    let code = network.code;
+    let lower = code.to_ascii_lowercase();
+    match cmd {
+        WalletCommand::Init { .. } => {
+            let (mnemonic, hot) = chains::init_hot_wallet(
+                &state.settings,
+                &state.db,
+                &state.keyring,
+                network,
+                state.clock.now(),
+            )
+            .await?;
+            let watch = hot.watch_only();
+            let chain = kassa_server::config::chain_name(watch.chain());
+            let keys = chains::key_lines(watch)?;
+            let path = keys.first().map_or("", |(_, p)| p.as_str());
+            println!(
+                "Created the {code} hot wallet ({chain}). Its recovery phrase is stored sealed with the master key."
+            );
+            println!();
+            println!(
+                "WRITE DOWN THESE 24 WORDS NOW, IN ORDER, AND KEEP THEM OFFLINE. They are shown only"
+            );
+            println!(
+                "this once. Anyone who has them can spend every coin paid to this wallet; with them"
+            );
+            println!("(and no passphrase) any BIP84 wallet restores it at {path}.");
+            println!();
+            println!("    {}", mnemonic.phrase().as_str());
+            println!();
+            drop(mnemonic);
+            print_wallet_keys(&keys);
+            println!("next receive index: 0");
+            println!("Restart `kassa serve` for {code} to take live payments.");
+        }
+        WalletCommand::Show { .. } => {
+            let (row, _, watch) = chains::stored_wallet(&state.db, network).await?;
+            println!("network: {code} ({})", row.chain);
+            println!(
+                "kind: {}",
+                match row.kind {
+                    kassa_store::wallets::WalletKind::Hot =>
+                        "hot (recovery phrase sealed in the database)",
+                    kassa_store::wallets::WalletKind::Watch =>
+                        "watch (public key only; signs nothing)",
+                }
+            );
+            print_wallet_keys(&chains::key_lines(&watch)?);
+            println!("next receive index: {}", row.next_index);
+            println!("created: {}", row.created_at);
+            println!(
+                "taking live payments: {}",
+                if state.chains.get(network).is_some() {
+                    "yes".to_owned()
+                } else {
+                    format!("no ({lower} is not configured)")
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_wallet_keys(lines: &[(&'static str, String)]) {
+    for (label, value) in lines {
+        println!("{label}: {value}");
+    }
 }
 
 async fn jobs_command(db: &Db, cmd: JobsCommand) -> anyhow::Result<()> {

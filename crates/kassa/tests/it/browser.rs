@@ -35,11 +35,11 @@ async fn sign_up_confirm_enable_2fa_and_sign_in_with_totp() {
     b.type_into("#f-password", PASSWORD).await;
     b.type_into("#f-password_repeat", PASSWORD).await;
     b.click("button[type=submit]").await;
-    assert!(
-        b.text("main")
-            .await
-            .contains("We sent a confirmation link to owner@moonlight.example")
-    );
+    b.wait_for_text(
+        "main",
+        "We sent a confirmation link to owner@moonlight.example",
+    )
+    .await;
     b.screenshot(&shots, "02-check-inbox").await;
 
     // Open the link from the e-mail the SMTP listener caught.

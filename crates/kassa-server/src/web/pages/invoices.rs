@@ -771,6 +771,18 @@ fn event_text(tr: Tr, kind: &str, d: &Value) -> String {
             "invoices.event.other_currency_seen",
             "invoices.event.other_currency_seen",
         ),
+        "payment_dropped" => amount_args(
+            "invoices.event.payment_dropped",
+            "invoices.event.payment_dropped",
+        ),
+        "payment_reversed" => amount_args(
+            "invoices.event.payment_reversed",
+            "invoices.event.payment_reversed",
+        ),
+        "other_currency_gone" => amount_args(
+            "invoices.event.other_currency_gone",
+            "invoices.event.other_currency_gone",
+        ),
         "other_currency_confirmed" => amount_args(
             "invoices.event.other_currency_confirmed",
             "invoices.event.other_currency_confirmed",
@@ -1114,6 +1126,18 @@ mod tests {
                 (
                     "payment_confirmed",
                     json!({"txid": "ab", "amount": "1", "currency": "BTC", "late": true}),
+                ),
+                (
+                    "payment_dropped",
+                    json!({"txid": "ef", "amount": "2", "currency": "LTC"}),
+                ),
+                (
+                    "payment_reversed",
+                    json!({"txid": "ef", "amount": "2", "currency": "LTC"}),
+                ),
+                (
+                    "other_currency_gone",
+                    json!({"txid": "ef", "amount": "2", "currency": "LTC"}),
                 ),
                 (
                     "other_currency_seen",

@@ -72,6 +72,9 @@ impl Litecoind {
                 // A wallet made by `createwallet` fills its key pool first (1000 keys each for
                 // receiving and change by default); tests need a handful.
                 "-keypool=5".into(),
+                // Litecoin Core refuses replacements unless asked; Bitcoin Core takes opt-in
+                // (BIP 125) replacements by default, and the watcher must handle them.
+                "-mempoolreplacement=1".into(),
                 "-printtoconsole=0".into(),
                 "-server=1".into(),
             ])

@@ -260,6 +260,23 @@ impl Browser {
             .to_owned()
     }
 
+    /// Waits up to 5 s for the element matching `css` to contain `needle` (after a click
+    /// that navigates, the old page may still be there for a moment).
+    pub async fn wait_for_text(&self, css: &str, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if self.exists(css).await && self.text(css).await.contains(needle) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} never contained {needle:?}:\n{}",
+                self.source().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits up to 5 s for the URL path to be `path`.
     pub async fn wait_for_path(&self, path: &str) {
         let deadline = Instant::now() + Duration::from_secs(5);

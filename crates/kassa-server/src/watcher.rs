@@ -1,0 +1,458 @@
+//! The chain watcher of a UTXO network (BTC, LTC): it follows the node block by block and
+//! reports every transfer to a deposit address through [`invoices::record_transfer`], the one
+//! payment path.
+//!
+//! One [`Watcher::step`] is one round, which tests drive directly (no sleeping):
+//!
+//! 1. **Reorganisation check.** The cursor (height and hash of the last block processed) is
+//!    compared with the node's block at that height. When they differ, the watcher walks back
+//!    through the stored hashes to the last block both chains share, gives back every transfer
+//!    mined above it ([`invoices::transfer_gone`]: credit and ledger undone), and rewinds.
+//! 2. **Blocks.** Every block after the cursor, in order, never skipping one however long the
+//!    watcher was away: each output's address is looked up among the deposit addresses (one
+//!    indexed query per chunk of outputs), matches are recorded once per (txid, output) with
+//!    their confirmations, and only then does the cursor move. A crash between the two means
+//!    the block is processed again, which records nothing twice.
+//! 3. **Confirmations.** Transfers mined but short of the network's rule are counted again
+//!    from the tip and confirmed when they reach it.
+//! 4. **Mempool.** New transactions are read once; outputs to deposit addresses show as
+//!    "seen" before their first confirmation. A seen transfer that is neither in the mempool
+//!    nor in a block once the watcher is at the tip was replaced or evicted, and stops
+//!    counting as processing.
+//!
+//! On PostgreSQL exactly one process runs a network's watcher ([`chain::try_lock_watcher`]);
+//! the others wait and take over when it dies.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use kassa_chain::rpc::{RpcClient, RpcError, Transaction};
+use kassa_core::currency::{Crypto, Network};
+use kassa_store::StoreError;
+use kassa_store::chain;
+use tokio_util::sync::CancellationToken;
+
+use crate::invoices::{self, InvoiceError, TransferReport};
+use crate::state::AppState;
+
+/// Reorganisations deeper than this many blocks are not followed (their hashes are pruned).
+pub const KEEP_BLOCKS: i64 = 288;
+/// Outputs looked up per query.
+const LOOKUP_CHUNK: usize = 400;
+
+/// What a network's watcher needs.
+pub struct UtxoWatch {
+    /// The network.
+    pub network: &'static Network,
+    /// Its coin.
+    pub coin: &'static Crypto,
+    /// The node.
+    pub rpc: RpcClient,
+    /// Confirmations a payment needs to count.
+    pub confirmations: i64,
+    /// Pause between rounds.
+    pub poll: Duration,
+    /// The chain the node must follow (`getblockchaininfo`'s `main`, `test` or `regtest`);
+    /// `None` skips the check.
+    pub expect_chain: Option<&'static str>,
+}
+
+impl UtxoWatch {
+    /// The watch of a configured network.
+    pub fn of(c: &crate::chains::UtxoChain) -> Self {
+        Self {
+            network: c.network,
+            coin: c.currency,
+            rpc: c.rpc.clone(),
+            confirmations: i64::from(c.confirmations),
+            poll: c.poll_interval,
+            expect_chain: Some(match c.chain {
+                kassa_chain::Chain::Mainnet => "main",
+                kassa_chain::Chain::Testnet => "test",
+                kassa_chain::Chain::Regtest => "regtest",
+            }),
+        }
+    }
+}
+
+/// Why a round failed (the next round tries again).
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// The node.
+    #[error("node: {0}")]
+    Node(#[from] RpcError),
+    /// The database.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    /// Recording a transfer.
+    #[error("recording a transfer: {0}")]
+    Invoice(#[from] InvoiceError),
+    /// The node follows another chain than the configuration says (its addresses would
+    /// never match, or worse).
+    #[error("the node is on the {node} chain, but chains.{network}.chain says {configured}")]
+    WrongChain {
+        /// Network code, lower case.
+        network: String,
+        /// What the node reports.
+        node: String,
+        /// What the configuration expects.
+        configured: &'static str,
+    },
+}
+
+/// What one round did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Round {
+    /// Blocks processed.
+    pub blocks: u64,
+    /// Transfers to deposit addresses recorded (new, or a change of state).
+    pub recorded: u64,
+    /// Transfers given back (reorganisation, replacement).
+    pub gone: u64,
+    /// Blocks rolled back by a reorganisation.
+    pub rolled_back: u64,
+    /// The height the watcher stands at.
+    pub height: i64,
+}
+
+/// A network's watcher.
+pub struct Watcher {
+    st: AppState,
+    w: UtxoWatch,
+    /// Mempool transactions already read (so each is fetched once).
+    mempool_read: HashSet<String>,
+    /// The node's chain was checked.
+    chain_checked: bool,
+}
+
+struct Output<'a> {
+    txid: &'a str,
+    n: u32,
+    address: &'a str,
+    amount: kassa_core::Amount,
+}
+
+fn outputs(txs: &[Transaction]) -> Vec<Output<'_>> {
+    txs.iter()
+        .flat_map(|tx| {
+            tx.vout.iter().filter_map(move |o| {
+                o.script_pub_key.single_address().map(|address| Output {
+                    txid: &tx.txid,
+                    n: o.n,
+                    address,
+                    amount: o.value,
+                })
+            })
+        })
+        .collect()
+}
+
+fn height_of(h: u64) -> i64 {
+    i64::try_from(h).unwrap_or(i64::MAX)
+}
+
+fn block_number(h: i64) -> u64 {
+    u64::try_from(h).unwrap_or(0)
+}
+
+impl Watcher {
+    /// A watcher for `w` (no I/O until the first round).
+    pub fn new(st: AppState, w: UtxoWatch) -> Self {
+        Self {
+            st,
+            w,
+            mempool_read: HashSet::new(),
+            chain_checked: false,
+        }
+    }
+
+    /// The network it watches.
+    pub fn network(&self) -> &'static Network {
+        self.w.network
+    }
+
+    fn report<'a>(&self, o: &Output<'a>, confirmations: i64) -> TransferReport<'a> {
+        TransferReport {
+            network: self.w.network,
+            txid: o.txid,
+            index: i64::from(o.n),
+            address: o.address,
+            amount: o.amount,
+            currency: self.w.coin,
+            confirmed: confirmations >= self.w.confirmations,
+            confirmations,
+            test: false,
+        }
+    }
+
+    /// The outputs among `outs` paid to our deposit addresses.
+    async fn ours<'a>(&self, outs: Vec<Output<'a>>) -> Result<Vec<Output<'a>>, WatchError> {
+        let mut owned = HashSet::new();
+        for chunk in outs.chunks(LOOKUP_CHUNK) {
+            let addresses: Vec<&str> = chunk.iter().map(|o| o.address).collect();
+            let mut c = self.st.db.conn().await?;
+            owned.extend(chain::owned_among(&mut c, self.w.network.code, &addresses).await?);
+        }
+        Ok(outs
+            .into_iter()
+            .filter(|o| owned.contains(o.address))
+            .collect())
+    }
+
+    /// One round: reorganisation check, new blocks, confirmations, mempool.
+    pub async fn step(&mut self) -> Result<Round, WatchError> {
+        let net = self.w.network.code;
+        if !self.chain_checked {
+            if let Some(expected) = self.w.expect_chain {
+                let info = self.w.rpc.get_blockchain_info().await?;
+                if info.chain != expected {
+                    return Err(WatchError::WrongChain {
+                        network: net.to_ascii_lowercase(),
+                        node: info.chain,
+                        configured: expected,
+                    });
+                }
+            }
+            self.chain_checked = true;
+        }
+        let mut round = Round::default();
+        let tip = height_of(self.w.rpc.get_block_count().await?);
+        let cursor = chain::cursor(&mut self.st.db.conn().await?, net).await?;
+        let mut cursor = match cursor {
+            Some(c) => c,
+            None => {
+                // First start: payments can only go to addresses handed out from now on.
+                let hash = self.w.rpc.get_block_hash(block_number(tip)).await?;
+                let now = self.st.clock.now();
+                chain::advance(&mut self.st.db.write().await?, net, tip, &hash, now).await?;
+                chain::Cursor { height: tip, hash }
+            }
+        };
+
+        // 1. Reorganisation.
+        let node_hash = if cursor.height <= tip {
+            Some(
+                self.w
+                    .rpc
+                    .get_block_hash(block_number(cursor.height))
+                    .await?,
+            )
+        } else {
+            None
+        };
+        if node_hash.as_deref() != Some(cursor.hash.as_str()) {
+            let (fork, fork_hash) = self.fork_point(cursor.height.min(tip)).await?;
+            round.rolled_back = block_number(cursor.height.saturating_sub(fork));
+            tracing::warn!(
+                network = net,
+                from = cursor.height,
+                to = fork,
+                "chain reorganisation: rolling back"
+            );
+            let mut c = self.st.db.conn().await?;
+            let open = chain::open_transfers(&mut c, net, fork.saturating_add(1)).await?;
+            drop(c);
+            for t in open
+                .iter()
+                .filter(|t| t.block_height.is_some_and(|h| h > fork))
+            {
+                if invoices::transfer_gone(&self.st, self.w.network, &t.txid, t.output_index)
+                    .await?
+                    .is_some()
+                {
+                    round.gone += 1;
+                }
+            }
+            let now = self.st.clock.now();
+            chain::rewind(&mut self.st.db.write().await?, net, fork, &fork_hash, now).await?;
+            cursor = chain::Cursor {
+                height: fork,
+                hash: fork_hash,
+            };
+        }
+
+        // 2. New blocks, in order.
+        while cursor.height < tip {
+            let h = cursor.height.saturating_add(1);
+            let hash = self.w.rpc.get_block_hash(block_number(h)).await?;
+            let block = self.w.rpc.get_block(&hash).await?;
+            if block.previousblockhash.as_deref() != Some(cursor.hash.as_str()) {
+                // The chain changed under us; the next round rolls back.
+                break;
+            }
+            let confirmations = tip.saturating_sub(h).saturating_add(1);
+            for o in self.ours(outputs(&block.tx)).await? {
+                let r = self.report(&o, confirmations);
+                if matches!(
+                    invoices::record_transfer(&self.st, &r).await?,
+                    invoices::Recorded::Invoice(_)
+                ) {
+                    round.recorded += 1;
+                }
+                let now = self.st.clock.now();
+                chain::set_mined(
+                    &mut self.st.db.write().await?,
+                    net,
+                    o.txid,
+                    i64::from(o.n),
+                    Some((h, &hash)),
+                    confirmations,
+                    now,
+                )
+                .await?;
+            }
+            let now = self.st.clock.now();
+            chain::advance(&mut self.st.db.write().await?, net, h, &hash, now).await?;
+            cursor = chain::Cursor { height: h, hash };
+            round.blocks += 1;
+        }
+        round.height = cursor.height;
+        let synced = cursor.height == tip;
+
+        // 3. Confirmations of mined transfers, and 4. the mempool.
+        let mempool: Vec<String> = self.w.rpc.get_raw_mempool().await?;
+        let in_mempool: HashSet<&str> = mempool.iter().map(String::as_str).collect();
+        let mut c = self.st.db.conn().await?;
+        let open = chain::open_transfers(&mut c, net, tip.saturating_sub(KEEP_BLOCKS)).await?;
+        drop(c);
+        for t in open.iter().filter(|t| t.state == "seen") {
+            match t.block_height {
+                Some(h) => {
+                    let confirmations = tip.saturating_sub(h).saturating_add(1);
+                    let o = Output {
+                        txid: &t.txid,
+                        n: u32::try_from(t.output_index).unwrap_or(0),
+                        address: &t.address,
+                        amount: t.amount,
+                    };
+                    let r = self.report(&o, confirmations);
+                    if r.confirmed {
+                        invoices::record_transfer(&self.st, &r).await?;
+                        round.recorded += 1;
+                    }
+                    let now = self.st.clock.now();
+                    let hash = t.block_hash.as_deref().unwrap_or_default();
+                    chain::set_mined(
+                        &mut self.st.db.write().await?,
+                        net,
+                        &t.txid,
+                        t.output_index,
+                        Some((h, hash)),
+                        confirmations,
+                        now,
+                    )
+                    .await?;
+                }
+                None if synced && !in_mempool.contains(t.txid.as_str()) => {
+                    // Neither mined (every block up to the tip is processed) nor waiting:
+                    // replaced (RBF) or evicted.
+                    let gone =
+                        invoices::transfer_gone(&self.st, self.w.network, &t.txid, t.output_index)
+                            .await?;
+                    round.gone += u64::from(gone.is_some());
+                }
+                None => {}
+            }
+        }
+        for txid in &mempool {
+            if self.mempool_read.contains(txid) {
+                continue;
+            }
+            let tx = match self.w.rpc.get_raw_transaction(txid, None).await {
+                Ok(tx) => tx,
+                // Left the mempool between the two calls.
+                Err(e) if e.code() == Some(kassa_chain::rpc::codes::INVALID_ADDRESS_OR_KEY) => {
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let as_tx = Transaction {
+                txid: tx.txid.clone(),
+                hash: tx.hash.clone(),
+                vin: Vec::new(),
+                vout: tx.vout.clone(),
+            };
+            let txs = [as_tx];
+            for o in self.ours(outputs(&txs)).await? {
+                let r = self.report(&o, 0);
+                if matches!(
+                    invoices::record_transfer(&self.st, &r).await?,
+                    invoices::Recorded::Invoice(_)
+                ) {
+                    round.recorded += 1;
+                }
+            }
+            self.mempool_read.insert(txid.clone());
+        }
+        self.mempool_read
+            .retain(|t| in_mempool.contains(t.as_str()));
+
+        let mut w = self.st.db.write().await?;
+        chain::prune_blocks(&mut w, net, tip, KEEP_BLOCKS).await?;
+        Ok(round)
+    }
+
+    /// The last height at or below `from` where our stored hash equals the node's.
+    async fn fork_point(&self, from: i64) -> Result<(i64, String), WatchError> {
+        let net = self.w.network.code;
+        let mut h = from;
+        loop {
+            let node = self.w.rpc.get_block_hash(block_number(h)).await?;
+            let stored = chain::block_hash(&mut self.st.db.conn().await?, net, h).await?;
+            match stored {
+                Some(s) if s == node => return Ok((h, node)),
+                // Deeper than the hashes kept: continue from the node's block there.
+                None => return Ok((h, node)),
+                Some(_) if h <= 0 => return Ok((0, node)),
+                Some(_) => h -= 1,
+            }
+        }
+    }
+
+    /// Runs rounds until `stop`, holding the network's watcher lock (waiting for it while
+    /// another process has it).
+    pub async fn run(mut self, stop: CancellationToken) {
+        let net = self.w.network.code;
+        let _lock = loop {
+            match chain::try_lock_watcher(&self.st.db, net).await {
+                Ok(Some(lock)) => break lock,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(network = net, error = %e, "watcher lock"),
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        };
+        tracing::info!(network = net, "watching the chain");
+        let mut failures: HashMap<String, u32> = HashMap::new();
+        loop {
+            match self.step().await {
+                Ok(r) if r.blocks > 0 || r.recorded > 0 || r.gone > 0 => {
+                    tracing::info!(
+                        network = net,
+                        height = r.height,
+                        blocks = r.blocks,
+                        recorded = r.recorded,
+                        gone = r.gone,
+                        "chain round"
+                    );
+                    failures.clear();
+                }
+                Ok(_) => failures.clear(),
+                Err(e) => {
+                    let n = failures.entry(e.to_string()).or_insert(0);
+                    *n += 1;
+                    // The same failure is logged once, then every 60th time.
+                    if *n == 1 || n.is_multiple_of(60) {
+                        tracing::warn!(network = net, error = %e, times = *n, "chain round failed");
+                    }
+                }
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(self.w.poll) => {}
+            }
+        }
+    }
+}
