@@ -407,3 +407,64 @@ async fn broadcast_to_seen_is_measured() {
     );
     r.app.stop().await;
 }
+
+engine_test!(
+    async fn kassa_serve_watches_a_configured_network_by_itself(engine) {
+        if litecoind_skipped() {
+            return;
+        }
+        let node = Litecoind::start().await;
+        let payer = node.create_wallet("payer").await;
+        let miner = node.new_address(&payer).await;
+        node.mine(150, &miner).await;
+        let url = node.rpc.url().to_owned();
+        let configure = |s: &mut kassa_server::config::Settings| {
+            s.chains.ltc.chain = "regtest".into();
+            s.chains.ltc.rpc_url = url.clone();
+            s.chains.ltc.rpc_user = "kassa".into();
+            s.chains.ltc.rpc_password = kassa_core::secret::SecretString::new("regtest-only");
+            s.chains.ltc.confirmations = 2;
+            s.chains.ltc.poll_interval_ms = 50;
+        };
+        // The operator's `kassa wallet init ltc`, then `kassa serve`.
+        let tdb = crate::support::TestDb::new(engine).await;
+        {
+            let mut s = crate::support::app::test_settings(&tdb);
+            configure(&mut s);
+            let st = kassa_server::state::AppState::open(
+                s.clone(),
+                std::sync::Arc::new(kassa_core::time::SystemClock),
+                "http://127.0.0.1".into(),
+            )
+            .await
+            .unwrap();
+            kassa_server::chains::init_hot_wallet(&s, &st.db, &st.keyring, ltc().network, kassa_core::time::Clock::now(&kassa_core::time::SystemClock))
+                .await
+                .unwrap();
+            st.db.close().await;
+        }
+        let app = TestApp::spawn_on(tdb, configure).await;
+        let s = shop(&app, "owner@serve-ltc.example", "").await;
+        s.go_live(&app).await;
+        let inv = s.create(10.0, json!({"add_fields": {"cryptocurrency": "LTC"}})).await;
+        let uuid = inv["uuid"].as_str().unwrap().to_owned();
+        let address = inv["address"].as_str().unwrap().to_owned();
+        assert!(address.starts_with("rltc1q"), "{address}");
+        let row = crate::support::api::stored_invoice(&app, &uuid).await;
+        let due = row.quote.unwrap().due;
+
+        node.send(&payer, &address, due).await;
+        crate::support::wait_until(10, "the payment seen by the server's watcher", || async {
+            !crate::support::api::stored_invoice(&app, &uuid).await.processing.is_zero()
+        })
+        .await;
+        node.mine(2, &miner).await;
+        crate::support::wait_until(10, "the invoice paid", || async {
+            s.invoice(&uuid).await["status"] == "paid"
+        })
+        .await;
+        let page = app.get(&format!("/pay/{}", uuid.trim_start_matches("INV-"))).await;
+        assert!(page.text().await.unwrap().contains("Payment received"));
+        app.stop().await;
+    }
+);
