@@ -27,6 +27,7 @@
 //! full chain SDKs.
 
 pub mod address;
+pub mod explorer;
 pub mod hd;
 pub mod rpc;
 pub mod simulated;

@@ -568,6 +568,8 @@ struct QuoteView {
 
 struct TransferView {
     txid: String,
+    /// The transaction's page on a public explorer (live transfers on a real chain).
+    explorer: Option<String>,
     amount: String,
     confirmations: i64,
     block: String,
@@ -658,7 +660,13 @@ fn quote_view(tr: Tr, row: &InvoiceRow, c: &Crypto) -> Option<QuoteView> {
     })
 }
 
-fn transfer_view(tr: Tr, t: &TransferRow, c: Option<&Crypto>) -> TransferView {
+fn transfer_view(st: &AppState, tr: Tr, t: &TransferRow, c: Option<&Crypto>) -> TransferView {
+    let explorer = kassa_core::currency::network(&t.network)
+        .filter(|_| !t.test)
+        .and_then(|n| {
+            let chain = st.chains.get(n).map(|c| c.chain)?;
+            kassa_chain::explorer::transaction_url(n, chain, &t.txid)
+        });
     let (state, state_code) = match t.state {
         TransferState::Seen => ("invoices.transfer.seen_state", "seen"),
         TransferState::Confirmed => ("invoices.transfer.confirmed_state", "confirmed"),
@@ -666,6 +674,7 @@ fn transfer_view(tr: Tr, t: &TransferRow, c: Option<&Crypto>) -> TransferView {
     };
     TransferView {
         txid: t.txid.clone(),
+        explorer,
         amount: c.map_or_else(|| t.amount.to_string(), |c| crypto_text(t.amount, c)),
         confirmations: t.confirmations,
         block: t.block_height.map_or_else(String::new, |h| h.to_string()),
@@ -926,7 +935,7 @@ pub async fn show(
         qr,
         transfers: transfers
             .iter()
-            .map(|t| transfer_view(tr, t, crypto))
+            .map(|t| transfer_view(&st, tr, t, crypto))
             .collect(),
         timeline: events
             .iter()
