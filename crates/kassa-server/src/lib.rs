@@ -23,4 +23,5 @@ pub mod state;
 pub mod telemetry;
 pub mod watcher;
 pub mod web;
+pub mod withdrawals;
 pub mod worker;

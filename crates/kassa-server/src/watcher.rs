@@ -19,6 +19,9 @@
 //!    "seen" before their first confirmation. A seen transfer that is neither in the mempool
 //!    nor in a block once the watcher is at the tip was replaced or evicted, and stops
 //!    counting as processing.
+//! 5. **Withdrawals.** The blocks processed note the hot wallet's withdrawals they contain;
+//!    [`crate::withdrawals::follow`] then counts their confirmations, or fails one that is in
+//!    no block and refused by the node (funds returned).
 //!
 //! On PostgreSQL exactly one process runs a network's watcher ([`chain::try_lock_watcher`]);
 //! the others wait and take over when it dies.
@@ -113,6 +116,10 @@ pub struct Round {
     pub rolled_back: u64,
     /// The height the watcher stands at.
     pub height: i64,
+    /// Withdrawals that reached the confirmation rule this round.
+    pub withdrawals_confirmed: usize,
+    /// Withdrawals failed (funds returned) this round.
+    pub withdrawals_failed: usize,
 }
 
 /// A network's watcher.
@@ -264,7 +271,10 @@ impl Watcher {
                 }
             }
             let now = self.st.clock.now();
-            chain::rewind(&mut self.st.db.write().await?, net, fork, &fork_hash, now).await?;
+            let mut w = self.st.db.write().await?;
+            kassa_store::withdrawals::unmine_above(&mut w, net, fork, now).await?;
+            chain::rewind(&mut w, net, fork, &fork_hash, now).await?;
+            drop(w);
             cursor = chain::Cursor {
                 height: fork,
                 hash: fork_hash,
@@ -301,8 +311,12 @@ impl Watcher {
                 )
                 .await?;
             }
+            let txids: Vec<&str> = block.tx.iter().map(|t| t.txid.as_str()).collect();
             let now = self.st.clock.now();
-            chain::advance(&mut self.st.db.write().await?, net, h, &hash, now).await?;
+            let mut w = self.st.db.write().await?;
+            kassa_store::withdrawals::note_mined(&mut w, net, &txids, h, &hash, now).await?;
+            chain::advance(&mut w, net, h, &hash, now).await?;
+            drop(w);
             cursor = chain::Cursor { height: h, hash };
             round.blocks += 1;
         }
@@ -389,6 +403,19 @@ impl Watcher {
 
         let mut w = self.st.db.write().await?;
         chain::prune_blocks(&mut w, net, tip, KEEP_BLOCKS).await?;
+        drop(w);
+
+        // 5. Withdrawals from the hot wallet: confirmations, or failure and refund. A network
+        // without a wallet Kassa can use (tests driving the watcher alone) has none.
+        if synced && self.st.chains.get(self.w.network).is_some() {
+            match crate::withdrawals::follow(&self.st, self.w.network).await {
+                Ok(f) => {
+                    round.withdrawals_confirmed = f.confirmed;
+                    round.withdrawals_failed = f.failed;
+                }
+                Err(e) => tracing::warn!(network = net, error = %e, "following withdrawals"),
+            }
+        }
         Ok(round)
     }
 

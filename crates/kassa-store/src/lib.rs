@@ -28,6 +28,7 @@ pub mod rate_limit;
 pub mod sessions;
 pub mod tokens;
 pub mod wallets;
+pub mod withdrawals;
 
 pub use amount::DbAmount;
 pub use db::{AsConn, Conn, DatabaseUrl, Db, Engine, PoolConn, Tx, UrlError, WriteConn};

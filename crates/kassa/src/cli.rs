@@ -86,6 +86,29 @@ enum WalletCommand {
         /// The network: btc or ltc.
         network: String,
     },
+    /// Pay part of a merchant's available balance out of the hot wallet to an address; prints
+    /// the withdrawal as JSON (`{"id", "txid", "amount", "fee", "fee_rate", "vsize", "state"}`).
+    Withdraw {
+        /// The network: btc or ltc.
+        network: String,
+        /// The merchant owner's e-mail address.
+        #[arg(long)]
+        merchant: String,
+        /// The destination address.
+        #[arg(long)]
+        to: String,
+        /// The amount the destination receives, in coins (e.g. 0.5); the fee comes on top.
+        #[arg(long)]
+        amount: String,
+        /// The lowest fee rate to pay, in sat/vB (the node's estimate when higher).
+        #[arg(long, default_value_t = 1)]
+        fee_floor: u64,
+    },
+    /// List a network's withdrawals, oldest first.
+    Withdrawals {
+        /// The network: btc or ltc.
+        network: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -362,7 +385,10 @@ async fn admin_command(loaded: Loaded, cmd: AdminCommand) -> anyhow::Result<()> 
 
 async fn wallet_command(loaded: Loaded, cmd: WalletCommand) -> anyhow::Result<()> {
     let name = match &cmd {
-        WalletCommand::Init { network } | WalletCommand::Show { network } => network.clone(),
+        WalletCommand::Init { network }
+        | WalletCommand::Show { network }
+        | WalletCommand::Withdraw { network, .. }
+        | WalletCommand::Withdrawals { network } => network.clone(),
     };
     let network = chains::utxo_network(&name)?;
     let public_url = loaded.settings.public_url()?;
@@ -425,6 +451,73 @@ async fn wallet_command(loaded: Loaded, cmd: WalletCommand) -> anyhow::Result<()
                     format!("no ({lower} is not configured)")
                 }
             );
+        }
+        WalletCommand::Withdraw {
+            merchant,
+            to,
+            amount,
+            fee_floor,
+            ..
+        } => {
+            let email = Email::parse(&merchant).map_err(|e| anyhow::anyhow!("--merchant: {e}"))?;
+            let decimals = state.chains.get(network).map_or(8, |c| c.currency.decimals);
+            let amount = kassa_core::Amount::parse(amount.trim(), decimals)
+                .ok()
+                .and_then(|a| u64::try_from(a.base()).ok())
+                .with_context(|| {
+                    format!("--amount: {amount:?} is not an amount of {code} (at most {decimals} decimals)")
+                })?;
+            let user = kassa_store::accounts::user_by_email(&mut state.db.conn().await?, &email)
+                .await?
+                .with_context(|| format!("no user has the e-mail {email}"))?;
+            anyhow::ensure!(
+                user.role == kassa_core::account::Role::Owner,
+                "{email} is not a merchant owner"
+            );
+            let made = kassa_server::withdrawals::withdraw(
+                &state,
+                user.merchant_id,
+                network,
+                &to,
+                amount,
+                kassa_chain::spend::FeeRate::from_sat_per_vb(fee_floor),
+            )
+            .await?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "id": made.id,
+                    "txid": made.txid,
+                    "amount": made.amount,
+                    "fee": made.fee,
+                    "fee_rate": made.fee_rate.to_string(),
+                    "vsize": made.vsize,
+                    "change_address": made.change.map(|c| c.2),
+                    "state": made.state.as_str(),
+                })
+            );
+        }
+        WalletCommand::Withdrawals { .. } => {
+            let rows =
+                kassa_store::withdrawals::list(&mut state.db.conn().await?, code, None).await?;
+            for w in rows {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "id": w.id,
+                        "merchant_id": w.merchant.get(),
+                        "destination": w.destination,
+                        "amount": w.amount.base(),
+                        "fee": w.fee.base(),
+                        "vsize": w.vsize,
+                        "txid": w.txid,
+                        "state": w.state.as_str(),
+                        "confirmations": w.confirmations,
+                        "error": w.error,
+                        "created_at": w.created_at.to_string(),
+                    })
+                );
+            }
         }
     }
     Ok(())

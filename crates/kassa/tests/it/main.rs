@@ -26,3 +26,4 @@ mod pay;
 mod projects;
 mod wallets;
 mod watcher;
+mod withdrawals;

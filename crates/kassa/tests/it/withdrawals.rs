@@ -1,0 +1,443 @@
+//! Withdrawals from the hot wallet against a real `litecoind -regtest`: a merchant's credited
+//! balance paid out (node accepts, `follow` confirms, the destination gets exactly the amount,
+//! the balance falls by amount + fee, the books balance, change is spendable later); a second
+//! withdrawal while the first is unconfirmed never reuses its inputs; an insufficient balance
+//! writes and broadcasts nothing; a transaction the node refuses is `failed` and its funds
+//! return exactly; `kassa wallet withdraw/withdrawals` through the binary.
+
+use std::collections::HashSet;
+
+use kassa_chain::rpc::{RpcClient, parse_json_amount};
+use kassa_chain::spend::{self, FeeRate, Outputs, Payment, Policy};
+use kassa_core::MerchantId;
+use kassa_core::currency::{self, Crypto};
+use kassa_core::money::Amount;
+use kassa_server::config::Settings;
+use kassa_server::withdrawals::{self as service, WithdrawError};
+use kassa_store::ledger;
+use kassa_store::withdrawals::{self as store, WithdrawalState};
+use serde_json::{Value, json};
+
+use crate::engine_test;
+use crate::support::api::{Shop, shop, stored_invoice};
+use crate::support::litecoind::{Litecoind, litecoind_skipped};
+use crate::support::process::run_in;
+use crate::support::{TestApp, TestDb, wait_until};
+
+const OWNER: &str = "owner@withdraw.example";
+
+fn ltc() -> &'static Crypto {
+    currency::crypto("LTC").unwrap()
+}
+
+fn sat(text: &str) -> u64 {
+    u64::try_from(Amount::parse(text, 8).unwrap().base()).unwrap()
+}
+
+fn configure(s: &mut Settings, url: &str) {
+    s.chains.ltc.chain = "regtest".into();
+    s.chains.ltc.rpc_url = url.into();
+    s.chains.ltc.rpc_user = "kassa".into();
+    s.chains.ltc.rpc_password = kassa_core::secret::SecretString::new("regtest-only");
+    s.chains.ltc.confirmations = 1;
+    s.chains.ltc.poll_interval_ms = 50;
+}
+
+/// A node with a funded payer, and a live app whose stored LTC hot wallet (made as
+/// `kassa wallet init ltc` makes it) takes payments, watched by the server's own watcher.
+struct Rig {
+    node: Litecoind,
+    payer: RpcClient,
+    miner: String,
+    app: TestApp,
+    shop: Shop,
+}
+
+impl Rig {
+    async fn new(engine: kassa_store::Engine) -> Rig {
+        let node = Litecoind::start().await;
+        let payer = node.create_wallet("payer").await;
+        let miner = node.new_address(&payer).await;
+        node.mine(150, &miner).await;
+        let url = node.rpc.url().to_owned();
+        let tdb = TestDb::new(engine).await;
+        {
+            let mut s = crate::support::app::test_settings(&tdb);
+            configure(&mut s, &url);
+            let st = kassa_server::state::AppState::open(
+                s.clone(),
+                std::sync::Arc::new(kassa_core::time::SystemClock),
+                "http://127.0.0.1".into(),
+            )
+            .await
+            .unwrap();
+            kassa_server::chains::init_hot_wallet(
+                &s,
+                &st.db,
+                &st.keyring,
+                ltc().network,
+                kassa_core::time::Clock::now(&kassa_core::time::SystemClock),
+            )
+            .await
+            .unwrap();
+            st.db.close().await;
+        }
+        let app = TestApp::spawn_on(tdb, |s| configure(s, &url)).await;
+        let shop = shop(&app, OWNER, "").await;
+        shop.go_live(&app).await;
+        Rig {
+            node,
+            payer,
+            miner,
+            app,
+            shop,
+        }
+    }
+
+    /// A live LTC invoice paid in full and confirmed (seen by the server's watcher); returns
+    /// the merchant.
+    async fn paid_invoice(&self, price: f64) -> MerchantId {
+        let inv = self
+            .shop
+            .create(price, json!({"add_fields": {"cryptocurrency": "LTC"}}))
+            .await;
+        let uuid = inv["uuid"].as_str().unwrap().to_owned();
+        let address = inv["address"].as_str().unwrap().to_owned();
+        let row = stored_invoice(&self.app, &uuid).await;
+        self.node
+            .send(&self.payer, &address, row.quote.unwrap().due)
+            .await;
+        self.node.mine(1, &self.miner).await;
+        wait_until(20, "the invoice paid", || async {
+            self.shop.invoice(&uuid).await["status"] == "paid"
+        })
+        .await;
+        row.merchant_id
+    }
+
+    async fn available(&self, merchant: MerchantId) -> u64 {
+        let b = ledger::balances(&mut self.app.state.db.conn().await.unwrap(), merchant)
+            .await
+            .unwrap();
+        let a = b
+            .get(&(ledger::Kind::MerchantAvailable, "LTC".to_owned()))
+            .copied()
+            .unwrap_or(Amount::ZERO);
+        u64::try_from(a.base()).unwrap()
+    }
+
+    async fn books_balance(&self) {
+        let mut c = self.app.state.db.conn().await.unwrap();
+        assert!(
+            ledger::verify(&mut c).await.unwrap().is_empty(),
+            "every account equals its entries"
+        );
+    }
+
+    async fn withdraw(
+        &self,
+        merchant: MerchantId,
+        to: &str,
+        amount: u64,
+    ) -> Result<service::Withdrawn, WithdrawError> {
+        service::withdraw(
+            &self.app.state,
+            merchant,
+            ltc().network,
+            to,
+            amount,
+            FeeRate::from_sat_per_vb(1),
+        )
+        .await
+    }
+
+    async fn follow(&self) -> service::FollowRound {
+        service::follow(&self.app.state, ltc().network)
+            .await
+            .unwrap()
+    }
+
+    /// Follows (as the server's watcher also does) until the withdrawals are in these states.
+    async fn wait_for_states(&self, want: &[(i64, WithdrawalState)]) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            self.follow().await;
+            let rows = self.rows().await;
+            let ok = want
+                .iter()
+                .all(|(id, st)| rows.iter().any(|w| w.id == *id && w.state == *st));
+            if ok {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "withdrawals never reached {want:?}: {rows:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn rows(&self) -> Vec<store::WithdrawalRow> {
+        store::list(&mut self.app.state.db.conn().await.unwrap(), "LTC", None)
+            .await
+            .unwrap()
+    }
+
+    async fn mempool(&self) -> Vec<String> {
+        self.node.rpc.get_raw_mempool().await.unwrap()
+    }
+
+    /// What the node's payer wallet received at `address` with at least one confirmation.
+    async fn received(&self, address: &str) -> u64 {
+        let v: Value = self
+            .payer
+            .call("getreceivedbyaddress", json!([address, 1]))
+            .await
+            .unwrap();
+        u64::try_from(parse_json_amount(&v.to_string(), 8).unwrap().base()).unwrap()
+    }
+
+    /// A transaction signed by Kassa's hot wallet spending `inputs` again: `amount` to `to`.
+    async fn respend(
+        &self,
+        inputs: &[spend::Utxo],
+        to: &str,
+        amount: u64,
+    ) -> spend::SignedWithdrawal {
+        let hot = kassa_server::chains::hot_wallet(
+            &self.app.state.db,
+            &self.app.state.keyring,
+            ltc().network,
+        )
+        .await
+        .unwrap();
+        let request = spend::Withdrawal {
+            outputs: Outputs::Pay(vec![Payment {
+                address: to.to_owned(),
+                amount,
+            }]),
+            fee_rate: FeeRate::from_sat_per_vb(1),
+            change_index: 900,
+            lock_time: 0,
+        };
+        spend::build(&hot, inputs, &request, &Policy::default()).unwrap()
+    }
+}
+
+fn outpoints(w: &service::Withdrawn) -> HashSet<(String, u32)> {
+    w.inputs
+        .iter()
+        .map(|u| (u.txid.to_string(), u.vout))
+        .collect()
+}
+
+engine_test!(
+    async fn withdrawals_pay_out_confirm_and_return_refused_funds(engine) {
+        if litecoind_skipped() {
+            return;
+        }
+        let r = Rig::new(engine).await;
+        let merchant = r.paid_invoice(1000.0).await;
+        assert_eq!(r.paid_invoice(1000.0).await, merchant);
+        let start = r.available(merchant).await;
+        assert!(start > sat("14"), "{start}");
+
+        // Paid out: the node accepts it; the balance falls by amount + fee at once.
+        let to1 = r.node.new_address(&r.payer).await;
+        let w1 = r.withdraw(merchant, &to1, sat("3")).await.unwrap();
+        assert_eq!(w1.state, WithdrawalState::Broadcast);
+        assert!(r.mempool().await.contains(&w1.txid), "the node took it");
+        assert_eq!(w1.fee, w1.vsize, "1 sat/vB on regtest (no estimate: the floor)");
+        assert_eq!(w1.inputs.len(), 1);
+        let change1 = w1.change.clone().expect("change");
+        assert!(change1.2.starts_with("rltc1q"), "{change1:?}");
+        assert_eq!(r.available(merchant).await, start - sat("3") - w1.fee);
+        r.books_balance().await;
+
+        // While it is unconfirmed, a second one spends other outputs (the node's UTXO set still
+        // lists the first one's input as unspent: it is excluded).
+        let to2 = r.node.new_address(&r.payer).await;
+        let w2 = r.withdraw(merchant, &to2, sat("3")).await.unwrap();
+        assert_eq!(w2.state, WithdrawalState::Broadcast);
+        assert!(outpoints(&w1).is_disjoint(&outpoints(&w2)), "{:?} / {:?}", w1.inputs, w2.inputs);
+        assert_ne!(w1.change.as_ref().map(|c| &c.2), w2.change.as_ref().map(|c| &c.2), "fresh change address");
+        r.follow().await;
+        assert!(r.rows().await.iter().all(|w| w.state == WithdrawalState::Broadcast), "both wait for a block");
+
+        // A transaction double-spending the unconfirmed second one (same fee): the node
+        // refuses it; the withdrawal is failed and its funds come back exactly.
+        let before = r.available(merchant).await;
+        let conflict = r.respend(&w2.inputs, &to2, sat("1")).await;
+        let refused = service::submit(&r.app.state, ltc().network, merchant, &to2, sat("1"), &conflict).await.unwrap();
+        assert_eq!(refused.state, WithdrawalState::Failed);
+        eprintln!("conflicting transaction refused: {:?}", refused.error);
+        assert!(refused.error.as_deref().unwrap().contains("RPC error -26"), "{:?}", refused.error);
+        assert_eq!(r.available(merchant).await, before, "funds returned exactly");
+        assert!(r.mempool().await.contains(&w2.txid), "the original stays");
+        r.books_balance().await;
+
+        // Mined: followed to confirmed; the destinations got exactly the amounts.
+        // (The server's own watcher follows them too; either may get there first.)
+        r.node.mine(1, &r.miner).await;
+        r.wait_for_states(&[(w1.id, WithdrawalState::Confirmed), (w2.id, WithdrawalState::Confirmed)]).await;
+        // The server's watcher found them in the block (no -txindex needed to count from it).
+        let db = r.app.state.db.clone();
+        crate::support::wait_until(10, "the watcher noting the withdrawals' block", || {
+            let db = db.clone();
+            async move {
+                let mut c = db.conn().await.unwrap();
+                store::mined_height(&mut c, w1.id).await.unwrap().is_some()
+                    && store::mined_height(&mut c, w2.id).await.unwrap().is_some()
+            }
+        })
+        .await;
+        assert_eq!(r.received(&to1).await, sat("3"));
+        assert_eq!(r.received(&to2).await, sat("3"));
+        let rows = r.rows().await;
+        let states: Vec<_> = rows.iter().map(|w| (w.id, w.state, w.confirmations)).collect();
+        assert_eq!(
+            states,
+            vec![(w1.id, WithdrawalState::Confirmed, 1), (w2.id, WithdrawalState::Confirmed, 1), (refused.id, WithdrawalState::Failed, 0)]
+        );
+        assert_eq!(r.follow().await, service::FollowRound::default(), "nothing left to follow");
+
+        // The change is ours: a larger withdrawal spends the first one's change.
+        let to3 = r.node.new_address(&r.payer).await;
+        let w3 = r.withdraw(merchant, &to3, sat("8")).await.unwrap();
+        assert!(outpoints(&w3).contains(&(w1.txid.clone(), change1.0)), "{:?}", w3.inputs);
+        r.node.mine(1, &r.miner).await;
+        r.wait_for_states(&[(w3.id, WithdrawalState::Confirmed)]).await;
+        assert_eq!(r.received(&to3).await, sat("8"));
+
+        // A confirmed withdrawal's inputs spent again: refused (missing inputs), returned.
+        let before = r.available(merchant).await;
+        let again = r.respend(&w1.inputs, &to1, sat("1")).await;
+        let refused2 = service::submit(&r.app.state, ltc().network, merchant, &to1, sat("1"), &again).await.unwrap();
+        assert_eq!(refused2.state, WithdrawalState::Failed, "{:?}", refused2.error);
+        assert_eq!(r.available(merchant).await, before);
+
+        // Stored but never accepted (as after a lost answer): followed, handed over again,
+        // refused; after the grace period it fails and its funds come back.
+        let before = r.available(merchant).await;
+        let lost = r.respend(&w3.inputs, &to3, sat("1")).await;
+        let chain = r.app.state.chains.get(ltc().network).unwrap().clone();
+        let mut tx = r.app.state.db.begin().await.unwrap();
+        let lost_id = service::record(&mut tx, &chain, merchant, &to3, sat("1"), &lost, r.app.now()).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(r.available(merchant).await, before - sat("1") - lost.fee);
+        r.follow().await;
+        let row = store::by_id(&mut r.app.state.db.conn().await.unwrap(), lost_id).await.unwrap().unwrap();
+        assert_eq!(row.state, WithdrawalState::Broadcast, "within the grace period it waits");
+        r.app.clock.advance(service::GRACE + std::time::Duration::from_secs(1));
+        r.wait_for_states(&[(lost_id, WithdrawalState::Failed)]).await;
+        let row = store::by_id(&mut r.app.state.db.conn().await.unwrap(), lost_id).await.unwrap().unwrap();
+        assert_eq!(row.state, WithdrawalState::Failed);
+        eprintln!("vanished withdrawal: {:?}", row.error);
+        assert_eq!(r.available(merchant).await, before, "funds returned exactly");
+
+        let spent = [&w1, &w2, &w3].iter().map(|w| w.amount + w.fee).sum::<u64>();
+        assert_eq!(r.available(merchant).await, start - spent);
+        r.books_balance().await;
+        eprintln!(
+            "withdrawal figures: w1 {} vB fee {} ({}), w2 {} vB fee {}, w3 {} inputs {} vB fee {}",
+            w1.vsize, w1.fee, w1.fee_rate, w2.vsize, w2.fee, w3.inputs.len(), w3.vsize, w3.fee
+        );
+        r.app.stop().await;
+    }
+);
+
+engine_test!(
+    async fn an_insufficient_balance_writes_and_sends_nothing(engine) {
+        if litecoind_skipped() {
+            return;
+        }
+        let r = Rig::new(engine).await;
+        let merchant = r.paid_invoice(1.0).await;
+        let available = r.available(merchant).await;
+        let wallet = |st: &kassa_server::state::AppState| {
+            let db = st.db.clone();
+            async move { kassa_store::wallets::get(&mut db.conn().await.unwrap(), "LTC").await.unwrap().unwrap().next_index }
+        };
+        let index = wallet(&r.app.state).await;
+        let to = r.node.new_address(&r.payer).await;
+
+        // More than the balance; then exactly the balance (the fee no longer fits).
+        for amount in [sat("5"), available] {
+            let err = r.withdraw(merchant, &to, amount).await.unwrap_err();
+            assert!(matches!(err, WithdrawError::InsufficientBalance { .. }), "{err}");
+            assert!(err.to_string().starts_with("insufficient balance: "), "{err}");
+            eprintln!("{err}");
+        }
+        assert!(r.rows().await.is_empty(), "no withdrawal stored");
+        assert!(r.mempool().await.is_empty(), "nothing broadcast");
+        assert_eq!(wallet(&r.app.state).await, index, "no change index used up");
+        assert_eq!(r.available(merchant).await, available);
+        r.books_balance().await;
+
+        // A merchant with nothing at all.
+        let other = crate::support::accounts::owner(&r.app, "nobody@withdraw.example").await;
+        let other = kassa_store::accounts::user_by_id(&mut r.app.state.db.conn().await.unwrap(), other)
+            .await
+            .unwrap()
+            .merchant_id;
+        let err = r.withdraw(other, &to, sat("0.1")).await.unwrap_err();
+        assert!(matches!(err, WithdrawError::InsufficientBalance { .. }), "{err}");
+        assert!(r.rows().await.is_empty());
+        r.app.stop().await;
+    }
+);
+
+engine_test!(
+    async fn kassa_wallet_withdraw_through_the_binary(engine) {
+        if litecoind_skipped() {
+            return;
+        }
+        let r = Rig::new(engine).await;
+        let merchant = r.paid_invoice(500.0).await;
+        let start = r.available(merchant).await;
+        let to = r.node.new_address(&r.payer).await;
+        let dir = r.app.db.dir().to_owned();
+        let url = r.app.db.url_text();
+        let env = [
+            ("KASSA_DATABASE_URL", url.as_str()),
+            ("KASSA_DATA_DIR", dir.to_str().unwrap()),
+            ("KASSA_CHAINS_LTC_RPC_URL", r.node.rpc.url()),
+            ("KASSA_CHAINS_LTC_CHAIN", "regtest"),
+            ("KASSA_CHAINS_LTC_RPC_USER", "kassa"),
+            ("KASSA_CHAINS_LTC_RPC_PASSWORD", "regtest-only"),
+            ("KASSA_CHAINS_LTC_CONFIRMATIONS", "1"),
+        ];
+        let out = run_in(&dir, &["wallet", "withdraw", "ltc", "--merchant", OWNER, "--to", &to, "--amount", "1.5", "--fee-floor", "2"], &env);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        let made: Value = serde_json::from_slice(&out.stdout).unwrap();
+        eprintln!("kassa wallet withdraw: {made}");
+        assert_eq!(made["amount"], sat("1.5"));
+        assert_eq!(made["state"], "broadcast");
+        assert_eq!(made["fee_rate"], "2 sat/vB");
+        let fee = made["fee"].as_u64().unwrap();
+        assert_eq!(fee, 2 * made["vsize"].as_u64().unwrap());
+        assert!(r.mempool().await.contains(&made["txid"].as_str().unwrap().to_owned()));
+        assert_eq!(r.available(merchant).await, start - sat("1.5") - fee);
+
+        // Refused: one line, non-zero exit, nothing written.
+        let out = run_in(&dir, &["wallet", "withdraw", "ltc", "--merchant", OWNER, "--to", &to, "--amount", "1000"], &env);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(err.starts_with("error: insufficient balance: "), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        let out = run_in(&dir, &["wallet", "withdraw", "ltc", "--merchant", OWNER, "--to", "bc1qnotours", "--amount", "0.1"], &env);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(err.starts_with("error: destination bc1qnotours"), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+
+        let out = run_in(&dir, &["wallet", "withdrawals", "ltc"], &env);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0]["txid"], made["txid"]);
+        assert_eq!(lines[0]["state"], "broadcast");
+        r.app.stop().await;
+    }
+);
