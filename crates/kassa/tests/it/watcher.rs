@@ -468,3 +468,49 @@ engine_test!(
         app.stop().await;
     }
 );
+
+/// On PostgreSQL one process watches a network: a second one is refused the lock while the
+/// first holds it, and takes over once the first is gone (its connection closed, as when the
+/// process dies).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_process_watches_a_network_and_another_takes_over() {
+    if crate::support::db::postgres_skipped() {
+        return;
+    }
+    let tdb = crate::support::TestDb::new(kassa_store::Engine::Postgres).await;
+    let url = kassa_store::DatabaseUrl::parse(&tdb.url_text()).unwrap();
+    let first = kassa_store::Db::connect(&url, 2).await.unwrap();
+    let second = kassa_store::Db::connect(&url, 2).await.unwrap();
+    let held = kassa_store::chain::try_lock_watcher(&first, "LTC")
+        .await
+        .unwrap();
+    assert!(held.is_some(), "the first process gets the lock");
+    assert!(
+        kassa_store::chain::try_lock_watcher(&second, "LTC")
+            .await
+            .unwrap()
+            .is_none(),
+        "the second waits"
+    );
+    assert!(
+        kassa_store::chain::try_lock_watcher(&second, "BTC")
+            .await
+            .unwrap()
+            .is_some(),
+        "another network is separate"
+    );
+    drop(held);
+    // The lock goes with its connection; the server notices the closed socket at once.
+    crate::support::wait_until(10, "the second process taking over", || {
+        let second = second.clone();
+        async move {
+            kassa_store::chain::try_lock_watcher(&second, "LTC")
+                .await
+                .unwrap()
+                .is_some()
+        }
+    })
+    .await;
+    first.close().await;
+    second.close().await;
+}
