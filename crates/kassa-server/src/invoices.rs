@@ -77,6 +77,25 @@ pub struct NewInvoiceRequest {
     pub remind_every: Option<Duration>,
 }
 
+impl NewInvoiceRequest {
+    /// A request for `price` with nothing else set: no order id, e-mail or description, the
+    /// project's lifetime and currencies, the payer's language, no e-mail to send.
+    pub fn priced(price: Price) -> Self {
+        Self {
+            price,
+            order_id: String::new(),
+            email: String::new(),
+            description: String::new(),
+            lifetime: None,
+            allowed: Vec::new(),
+            preselect: None,
+            locale: None,
+            send_link_to: None,
+            remind_every: None,
+        }
+    }
+}
+
 /// Why an invoice could not be created or a currency not chosen.
 #[derive(Debug, thiserror::Error)]
 pub enum InvoiceError {

@@ -906,21 +906,10 @@ async fn chain_match_on(
     let invoice = kassa_server::invoices::create(
         &state,
         &project,
-        kassa_server::invoices::NewInvoiceRequest {
-            price: kassa_server::invoices::Price::Crypto(
-                usdt,
-                kassa_core::money::Amount::from_base(1_000_000),
-            ),
-            order_id: String::new(),
-            email: String::new(),
-            description: String::new(),
-            lifetime: None,
-            allowed: Vec::new(),
-            preselect: None,
-            locale: None,
-            send_link_to: None,
-            remind_every: None,
-        },
+        kassa_server::invoices::NewInvoiceRequest::priced(kassa_server::invoices::Price::Crypto(
+            usdt,
+            kassa_core::money::Amount::from_base(1_000_000),
+        )),
     )
     .await
     .map_err(|e| anyhow::anyhow!("creating the owner invoice: {e}"))?;
@@ -1155,16 +1144,8 @@ async fn chain_seen(base: Settings, args: ChainSeenArgs) -> anyhow::Result<()> {
                 &state,
                 &project,
                 kassa_server::invoices::NewInvoiceRequest {
-                    price,
-                    order_id: String::new(),
-                    email: String::new(),
-                    description: String::new(),
-                    lifetime: None,
-                    allowed: Vec::new(),
                     preselect: Some(ltc),
-                    locale: None,
-                    send_link_to: None,
-                    remind_every: None,
+                    ..kassa_server::invoices::NewInvoiceRequest::priced(price)
                 },
             )
             .await

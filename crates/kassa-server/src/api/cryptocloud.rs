@@ -559,16 +559,9 @@ pub async fn v1_create(
         crate::invoices::Price::Crypto(c, _) => c.code,
     };
     let req = NewInvoiceRequest {
-        price,
         order_id,
         email,
-        description: String::new(),
-        lifetime: None,
-        allowed: Vec::new(),
-        preselect: None,
-        locale: None,
-        send_link_to: None,
-        remind_every: None,
+        ..NewInvoiceRequest::priced(price)
     };
     let row = crate::invoices::create(&st, &p, req)
         .await

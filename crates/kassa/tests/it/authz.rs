@@ -134,16 +134,10 @@ async fn invoice_in(app: &crate::support::TestApp, project: kassa_core::ProjectI
         .unwrap();
     let usd = kassa_core::currency::fiat("USD").unwrap();
     let req = kassa_server::invoices::NewInvoiceRequest {
-        price: kassa_server::invoices::fiat_price(usd, kassa_core::Decimal::from(10)).unwrap(),
         order_id: "authz".into(),
-        email: String::new(),
-        description: String::new(),
-        lifetime: None,
-        allowed: Vec::new(),
-        preselect: None,
-        locale: None,
-        send_link_to: None,
-        remind_every: None,
+        ..kassa_server::invoices::NewInvoiceRequest::priced(
+            kassa_server::invoices::fiat_price(usd, kassa_core::Decimal::from(10)).unwrap(),
+        )
     };
     kassa_server::invoices::create(&app.state, &p, req)
         .await

@@ -51,32 +51,7 @@ impl TestApp {
 
     /// Starts an app after letting `adjust` change the settings.
     pub async fn spawn_with(engine: Engine, adjust: impl FnOnce(&mut Settings)) -> TestApp {
-        let db = TestDb::new(engine).await;
-        let mut settings = test_settings(&db);
-        adjust(&mut settings);
-        let clock = Arc::new(ManualClock::new(SystemClock.now()));
-        let app = Application::build_with_clock(settings, clock.clone())
-            .await
-            .expect("build test app");
-        let addr = app.local_addr().expect("local addr");
-        let state = app.state().clone();
-        let (tx, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(app.run_until_stopped(async move {
-            let _ = rx.await;
-        }));
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        TestApp {
-            base: format!("http://{addr}"),
-            state,
-            clock,
-            client,
-            db,
-            shutdown: Some(tx),
-            handle: Some(handle),
-        }
+        Self::spawn_on(TestDb::new(engine).await, adjust).await
     }
 
     /// Starts an app on an existing database `db` (already holding what the test put there),
