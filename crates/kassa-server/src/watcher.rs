@@ -228,11 +228,22 @@ impl Watcher {
         let mut cursor = match cursor {
             Some(c) => c,
             None => {
-                // First start: payments can only go to addresses handed out from now on.
-                let hash = self.w.rpc.get_block_hash(block_number(tip)).await?;
+                // First start. With no live address handed out yet, nothing can have been paid
+                // before the tip. Otherwise (addresses were given out while the node could not
+                // be reached) start from the last block older than the first address.
+                let first =
+                    chain::first_live_address_at(&mut self.st.db.conn().await?, net).await?;
+                let start = match first {
+                    None => tip,
+                    Some(at) => self.height_before(at, tip).await?,
+                };
+                let hash = self.w.rpc.get_block_hash(block_number(start)).await?;
                 let now = self.st.clock.now();
-                chain::advance(&mut self.st.db.write().await?, net, tip, &hash, now).await?;
-                chain::Cursor { height: tip, hash }
+                chain::advance(&mut self.st.db.write().await?, net, start, &hash, now).await?;
+                chain::Cursor {
+                    height: start,
+                    hash,
+                }
             }
         };
 
@@ -417,6 +428,35 @@ impl Watcher {
             }
         }
         Ok(round)
+    }
+
+    /// The highest block at or below `tip` whose time is before `at` less two hours (block
+    /// times may run that far ahead of the clock), found by bisection over block headers.
+    async fn height_before(&self, at: kassa_core::Timestamp, tip: i64) -> Result<i64, WatchError> {
+        let limit = at.as_micros() / 1_000_000 - 2 * 3600;
+        let time_of = |h: i64| async move {
+            let hash = self.w.rpc.get_block_hash(block_number(h)).await?;
+            let header = self
+                .w
+                .rpc
+                .call("getblockheader", serde_json::json!([hash]))
+                .await?;
+            Ok::<i64, WatchError>(header["time"].as_i64().unwrap_or(0))
+        };
+        let (mut lo, mut hi) = (0i64, tip);
+        if time_of(0).await? >= limit {
+            return Ok(0);
+        }
+        // Invariant: block `lo` is older than the limit; blocks above `hi` are not.
+        while lo < hi {
+            let mid = lo + (hi - lo + 1) / 2;
+            if time_of(mid).await? < limit {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        Ok(lo)
     }
 
     /// The last height at or below `from` where our stored hash equals the node's.

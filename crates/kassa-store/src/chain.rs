@@ -26,6 +26,21 @@ pub async fn cursor(conn: &mut impl AsConn, network: &str) -> Result<Option<Curs
     Ok(r.map(|(height, hash)| Cursor { height, hash }))
 }
 
+/// When the first live deposit address of `network` was handed out, if any was.
+pub async fn first_live_address_at(
+    conn: &mut impl AsConn,
+    network: &str,
+) -> Result<Option<Timestamp>, StoreError> {
+    let at: Option<i64> = sql!(conn, |c| sqlx::query_scalar(
+        "select min(created_at) from deposit_address where network = $1 and test = $2"
+    )
+    .bind(network)
+    .bind(false)
+    .fetch_one(c)
+    .await)?;
+    Ok(at.map(Timestamp::from_micros))
+}
+
 /// Records block `height`/`hash` as processed and moves the cursor to it.
 pub async fn advance(
     conn: &mut impl AsConn,

@@ -45,6 +45,13 @@ struct Rig {
 
 impl Rig {
     async fn new(engine: kassa_store::Engine) -> Rig {
+        let mut r = Rig::unstarted(engine).await;
+        r.watcher.step().await.unwrap();
+        r
+    }
+
+    /// The rig before the watcher's first round.
+    async fn unstarted(engine: kassa_store::Engine) -> Rig {
         let node = Litecoind::start().await;
         let payer = node.create_wallet("payer").await;
         let miner = node.new_address(&payer).await;
@@ -63,8 +70,7 @@ impl Rig {
             poll: Duration::from_millis(100),
             expect_chain: Some("regtest"),
         };
-        let mut watcher = Watcher::new(app.state.clone(), watch);
-        watcher.step().await.unwrap();
+        let watcher = Watcher::new(app.state.clone(), watch);
         Rig {
             node,
             payer,
@@ -355,6 +361,24 @@ engine_test!(
         let row = r.row(&inv).await;
         assert_eq!((row.status, row.received, row.processing), (Status::Created, Amount::ZERO, Amount::ZERO));
         assert_eq!(r.balances(&inv).await, (Amount::ZERO, Amount::ZERO));
+        r.app.stop().await;
+    }
+);
+
+engine_test!(
+    async fn payments_before_the_watchers_first_round_are_found(engine) {
+        if litecoind_skipped() {
+            return;
+        }
+        // Addresses were handed out and paid while the watcher could not reach the node: its
+        // first round starts from before the first address, not from the tip.
+        let mut r = Rig::unstarted(engine).await;
+        let inv = r.invoice("10").await;
+        r.pay(&inv, "10").await;
+        r.mine(3).await;
+        let round = r.step().await;
+        assert!(round.blocks >= 3, "{round:?}");
+        assert_eq!(r.row(&inv).await.status, Status::Paid);
         r.app.stop().await;
     }
 );
