@@ -1216,9 +1216,20 @@ pub async fn transfer_gone(
                 merchant,
                 currency: code,
             };
-            // Undo the settlement (credit and fees back to pending), then the payment.
+            // Undo the settlement (credit and fees back to pending), then the payment. The
+            // merchant may have withdrawn the credit meanwhile: only what is still available
+            // comes back, and the shortfall stays in custody (which the chain no longer backs)
+            // with a loud event and activity entry for the operator to settle with the
+            // merchant. The watcher never stalls on it.
+            let balances = ledger::balances(&mut tx, row.merchant_id).await?;
+            let available = balances
+                .get(&(Kind::MerchantAvailable, code.to_owned()))
+                .copied()
+                .unwrap_or(Amount::ZERO);
+            let from_available = r.unsettle.credit.min(available);
+            let shortfall = r.unsettle.credit.saturating_sub(from_available);
             for (from, amount) in [
-                (acct(Kind::MerchantAvailable, merchant), r.unsettle.credit),
+                (acct(Kind::MerchantAvailable, merchant), from_available),
                 (acct(Kind::ServiceFees, None), r.unsettle.service_fee),
                 (acct(Kind::NetworkFees, None), r.unsettle.transfer_fee),
             ] {
@@ -1239,10 +1250,36 @@ pub async fn transfer_gone(
                 Some(row.id),
                 &acct(Kind::MerchantPending, merchant),
                 &acct(Kind::Custody, None),
-                r.amount,
+                r.amount.saturating_sub(shortfall),
                 now,
             )
             .await?;
+            if !shortfall.is_zero() {
+                let crypto = currency::crypto(code);
+                let short_text = crypto.map_or_else(
+                    || shortfall.base().to_string(),
+                    |c| shortfall.to_decimal_string(c.decimals),
+                );
+                tracing::error!(invoice = %row.uuid, shortfall = %short_text, currency = code, "a reversed payment was already withdrawn: the merchant owes the shortfall");
+                events.push((
+                    "reversal_shortfall",
+                    json!({"txid": txid, "amount": short_text, "currency": code}),
+                ));
+                audit::record_activity(
+                    &mut tx,
+                    &Activity {
+                        merchant_id: row.merchant_id,
+                        actor: None,
+                        action: "invoice.reversal_shortfall",
+                        target_type: "invoice",
+                        target_id: &row.uuid,
+                        details: &json!({"invoice": format!("INV-{}", row.uuid), "txid": txid, "amount": short_text, "currency": code}),
+                        ip: "",
+                    },
+                    now,
+                )
+                .await?;
+            }
         }
         events.push(("payment_reversed", details.clone()));
         if r.from != r.to {

@@ -441,3 +441,51 @@ engine_test!(
         r.app.stop().await;
     }
 );
+
+engine_test!(
+    async fn a_reorg_after_the_credit_was_withdrawn_leaves_a_recorded_shortfall(engine) {
+        if litecoind_skipped() {
+            return;
+        }
+        let r = Rig::new(engine).await;
+        let merchant = r.paid_invoice(100.0).await;
+        let payment_block = r.node.rpc.get_best_block_hash().await.unwrap();
+        let available = r.available(merchant).await;
+        // The merchant takes (almost) everything out before the reorganisation.
+        let to = r.node.new_address(&r.payer).await;
+        r.withdraw(merchant, &to, available - sat("0.001")).await.unwrap();
+        let left = r.available(merchant).await;
+        assert!(left < sat("0.001"), "{left}");
+
+        // The block with the payment leaves the chain (both transactions go back to the
+        // mempool); a longer chain without them wins.
+        r.node.rpc.call("invalidateblock", json!([payment_block])).await.unwrap();
+        for _ in 0..2 {
+            r.node.rpc.call("generateblock", json!([r.miner, []])).await.unwrap();
+        }
+        let db = r.app.state.db.clone();
+        wait_until(20, "the reversal with its shortfall", || {
+            let db = db.clone();
+            async move {
+                let mut c = db.conn().await.unwrap();
+                let activity = kassa_store::audit::activity_of(&mut c, merchant, &Default::default(), 50)
+                    .await
+                    .unwrap();
+                activity.iter().any(|a| a.action == "invoice.reversal_shortfall")
+            }
+        })
+        .await;
+        // What was still available came back; the books still balance; the watcher goes on.
+        assert_eq!(r.available(merchant).await, 0);
+        r.books_balance().await;
+        let inv = r.shop.create(5.0, json!({"add_fields": {"cryptocurrency": "LTC"}})).await;
+        let row = stored_invoice(&r.app, inv["uuid"].as_str().unwrap()).await;
+        r.node.send(&r.payer, row.address.as_deref().unwrap(), row.quote.unwrap().due).await;
+        r.node.mine(1, &r.miner).await;
+        wait_until(20, "a later invoice paid", || async {
+            r.shop.invoice(inv["uuid"].as_str().unwrap()).await["status"] == "paid"
+        })
+        .await;
+        r.app.stop().await;
+    }
+);

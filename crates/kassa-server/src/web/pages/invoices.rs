@@ -788,6 +788,10 @@ fn event_text(tr: Tr, kind: &str, d: &Value) -> String {
             "invoices.event.payment_reversed",
             "invoices.event.payment_reversed",
         ),
+        "reversal_shortfall" => amount_args(
+            "invoices.event.reversal_shortfall",
+            "invoices.event.reversal_shortfall",
+        ),
         "other_currency_gone" => amount_args(
             "invoices.event.other_currency_gone",
             "invoices.event.other_currency_gone",
@@ -1142,6 +1146,10 @@ mod tests {
                 ),
                 (
                     "payment_reversed",
+                    json!({"txid": "ef", "amount": "2", "currency": "LTC"}),
+                ),
+                (
+                    "reversal_shortfall",
                     json!({"txid": "ef", "amount": "2", "currency": "LTC"}),
                 ),
                 (
