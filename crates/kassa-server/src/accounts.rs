@@ -83,6 +83,30 @@ async fn limited(
     r.map_err(ServiceError::Limited)
 }
 
+/// Issues a single-use link token of `purpose` for `user` (stored hashed, valid for `ttl`)
+/// and returns the token for the e-mailed link.
+async fn issue_token(
+    conn: &mut impl AsConn,
+    user: UserId,
+    purpose: Purpose,
+    data: Option<&str>,
+    ttl: Duration,
+    now: Timestamp,
+) -> Result<String> {
+    let tok = token::generate();
+    tokens::issue(
+        conn,
+        user,
+        purpose,
+        &token::hash(&tok),
+        data,
+        now.saturating_add(ttl),
+        now,
+    )
+    .await?;
+    Ok(tok)
+}
+
 fn link(st: &AppState, path: &str, token: &str) -> String {
     format!("{}{path}{token}", st.public_url)
 }
@@ -245,17 +269,7 @@ async fn issue_confirmation(
     tr: Tr,
     now: Timestamp,
 ) -> Result<()> {
-    let tok = token::generate();
-    tokens::issue(
-        conn,
-        user,
-        Purpose::ConfirmEmail,
-        &token::hash(&tok),
-        None,
-        now.saturating_add(CONFIRM_TTL),
-        now,
-    )
-    .await?;
+    let tok = issue_token(conn, user, Purpose::ConfirmEmail, None, CONFIRM_TTL, now).await?;
     let letter = Letter {
         subject: tr.t("mail.confirm.subject").to_owned(),
         paragraphs: vec![
@@ -602,14 +616,12 @@ pub async fn request_reset(
     .await?;
     if let Some(user) = user.filter(|u| u.status == UserStatus::Active) {
         let tr = Tr::new(Lang::parse(&user.locale).unwrap_or(lang));
-        let tok = token::generate();
-        tokens::issue(
+        let tok = issue_token(
             &mut tx,
             user.id,
             Purpose::ResetPassword,
-            &token::hash(&tok),
             None,
-            now.saturating_add(RESET_TTL),
+            RESET_TTL,
             now,
         )
         .await?;
@@ -809,14 +821,12 @@ pub async fn request_email_change(
     let now = st.clock.now();
     let tr = Tr::new(Lang::parse(&user.locale).unwrap_or(Lang::En));
     let mut tx = st.db.begin().await?;
-    let tok = token::generate();
-    tokens::issue(
+    let tok = issue_token(
         &mut tx,
         user.id,
         Purpose::ChangeEmail,
-        &token::hash(&tok),
         Some(new_email.as_str()),
-        now.saturating_add(EMAIL_CHANGE_TTL),
+        EMAIL_CHANGE_TTL,
         now,
     )
     .await?;
@@ -1259,17 +1269,7 @@ pub async fn invite(
         }
     };
     let business = users::merchant_name(&mut tx, owner.merchant_id).await?;
-    let tok = token::generate();
-    tokens::issue(
-        &mut tx,
-        invitee,
-        Purpose::Invite,
-        &token::hash(&tok),
-        None,
-        now.saturating_add(INVITE_TTL),
-        now,
-    )
-    .await?;
+    let tok = issue_token(&mut tx, invitee, Purpose::Invite, None, INVITE_TTL, now).await?;
     let inviter = if owner.name.is_empty() {
         owner.email.clone()
     } else {

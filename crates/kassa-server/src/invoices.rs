@@ -1171,19 +1171,12 @@ pub async fn transfer_gone(
     };
     invoices::set_transfer_state(&mut tx, t.id, TransferState::Orphaned, 0, None, now).await?;
     let row = invoices::lock(&mut tx, invoice_id).await?;
-    let amount_text = row
-        .currency
-        .as_deref()
-        .and_then(currency::crypto)
-        .map_or_else(
-            || t.amount.base().to_string(),
-            |c| t.amount.to_decimal_string(c.decimals),
-        );
-    let counted = row
-        .currency
-        .as_deref()
-        .and_then(currency::crypto)
-        .is_some_and(|c| c.network.code == network.code);
+    let crypto = row.currency.as_deref().and_then(currency::crypto);
+    let amount_text = crypto.map_or_else(
+        || t.amount.base().to_string(),
+        |c| t.amount.to_decimal_string(c.decimals),
+    );
+    let counted = crypto.is_some_and(|c| c.network.code == network.code);
     let details =
         json!({"txid": txid, "index": index, "amount": amount_text, "currency": row.currency});
     if !counted {
@@ -1255,7 +1248,6 @@ pub async fn transfer_gone(
             )
             .await?;
             if !shortfall.is_zero() {
-                let crypto = currency::crypto(code);
                 let short_text = crypto.map_or_else(
                     || shortfall.base().to_string(),
                     |c| shortfall.to_decimal_string(c.decimals),
@@ -1648,12 +1640,8 @@ pub struct ExpireHandler {
 
 impl ExpireHandler {
     async fn expire(&self, payload: &str) -> Result<(), JobError> {
-        let job: Expire = serde_json::from_str(payload)
-            .map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
-        let st = self
-            .state
-            .get()
-            .ok_or_else(|| JobError::Retry("application not ready".into()))?;
+        let job: Expire = worker::parse_payload(payload)?;
+        let st = worker::app_state(&self.state)?;
         let now = st.clock.now();
         let mut tx = st.db.begin().await?;
         let row = invoices::lock(&mut tx, InvoiceId::new(job.invoice_id)).await?;
@@ -1860,12 +1848,8 @@ pub struct ReminderHandler {
 
 impl ReminderHandler {
     async fn remind(&self, payload: &str) -> Result<(), JobError> {
-        let job: Remind = serde_json::from_str(payload)
-            .map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
-        let st = self
-            .state
-            .get()
-            .ok_or_else(|| JobError::Retry("application not ready".into()))?;
+        let job: Remind = worker::parse_payload(payload)?;
+        let st = worker::app_state(&self.state)?;
         let now = st.clock.now();
         let mut tx = st.db.begin().await?;
         let row = invoices::by_id(&mut tx, InvoiceId::new(job.invoice_id)).await?;

@@ -202,12 +202,8 @@ pub struct PostbackHandler {
 
 impl PostbackHandler {
     async fn deliver(&self, ctx: &JobContext, payload: &str) -> Result<(), JobError> {
-        let job: Postback = serde_json::from_str(payload)
-            .map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
-        let st = self
-            .state
-            .get()
-            .ok_or_else(|| JobError::Retry("application not ready".into()))?;
+        let job: Postback = worker::parse_payload(payload)?;
+        let st = worker::app_state(&self.state)?;
         let mut c = st.db.conn().await?;
         let row = invoices::by_id(&mut c, InvoiceId::new(job.invoice_id)).await?;
         let project = projects::by_id(&mut c, row.project_id).await?;

@@ -29,7 +29,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use kassa_chain::rpc::{RpcClient, RpcError, Transaction};
+use kassa_chain::rpc::{RpcClient, RpcError, Transaction, TxOut};
 use kassa_core::currency::{Crypto, Network};
 use kassa_store::StoreError;
 use kassa_store::chain;
@@ -139,18 +139,21 @@ struct Output<'a> {
     amount: kassa_core::Amount,
 }
 
+/// The outputs of transaction `txid` that pay a single address.
+fn outputs_of<'a>(txid: &'a str, vout: &'a [TxOut]) -> impl Iterator<Item = Output<'a>> {
+    vout.iter().filter_map(move |o| {
+        o.script_pub_key.single_address().map(|address| Output {
+            txid,
+            n: o.n,
+            address,
+            amount: o.value,
+        })
+    })
+}
+
 fn outputs(txs: &[Transaction]) -> Vec<Output<'_>> {
     txs.iter()
-        .flat_map(|tx| {
-            tx.vout.iter().filter_map(move |o| {
-                o.script_pub_key.single_address().map(|address| Output {
-                    txid: &tx.txid,
-                    n: o.n,
-                    address,
-                    amount: o.value,
-                })
-            })
-        })
+        .flat_map(|tx| outputs_of(&tx.txid, &tx.vout))
         .collect()
 }
 
@@ -391,14 +394,7 @@ impl Watcher {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let as_tx = Transaction {
-                txid: tx.txid.clone(),
-                hash: tx.hash.clone(),
-                vin: Vec::new(),
-                vout: tx.vout.clone(),
-            };
-            let txs = [as_tx];
-            for o in self.ours(outputs(&txs)).await? {
+            for o in self.ours(outputs_of(&tx.txid, &tx.vout).collect()).await? {
                 let r = self.report(&o, 0);
                 if matches!(
                     invoices::record_transfer(&self.st, &r).await?,
@@ -419,7 +415,7 @@ impl Watcher {
         // 5. Withdrawals from the hot wallet: confirmations, or failure and refund. A network
         // without a wallet Kassa can use (tests driving the watcher alone) has none.
         if synced && self.st.chains.get(self.w.network).is_some() {
-            match crate::withdrawals::follow(&self.st, self.w.network).await {
+            match crate::withdrawals::follow_at(&self.st, self.w.network, tip, synced).await {
                 Ok(f) => {
                     round.withdrawals_confirmed = f.confirmed;
                     round.withdrawals_failed = f.failed;

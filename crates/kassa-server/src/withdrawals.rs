@@ -572,6 +572,21 @@ pub async fn follow(
     network: &'static Network,
 ) -> Result<FollowRound, WithdrawError> {
     let chain = live(st, network)?;
+    let tip = i64::try_from(chain.rpc.get_block_count().await?).unwrap_or(i64::MAX);
+    let cursor = kassa_store::chain::cursor(&mut st.db.conn().await?, network.code).await?;
+    let synced = cursor.is_some_and(|c| c.height >= tip);
+    follow_at(st, network, tip, synced).await
+}
+
+/// [`follow`] for a caller that knows the node's tip and whether the watcher has processed
+/// every block up to it (the watcher itself, at the end of a round).
+pub async fn follow_at(
+    st: &AppState,
+    network: &'static Network,
+    tip: i64,
+    synced: bool,
+) -> Result<FollowRound, WithdrawError> {
+    let chain = live(st, network)?;
     let open = store::list(
         &mut st.db.conn().await?,
         network.code,
@@ -579,12 +594,6 @@ pub async fn follow(
     )
     .await?;
     let mut round = FollowRound::default();
-    if open.is_empty() {
-        return Ok(round);
-    }
-    let tip = i64::try_from(chain.rpc.get_block_count().await?).unwrap_or(i64::MAX);
-    let cursor = kassa_store::chain::cursor(&mut st.db.conn().await?, network.code).await?;
-    let synced = cursor.is_some_and(|c| c.height >= tip);
     for w in open {
         match follow_one(st, &chain, &w, tip, synced).await? {
             WithdrawalState::Confirmed => round.confirmed += 1,

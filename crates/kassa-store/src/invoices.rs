@@ -580,24 +580,45 @@ pub async fn insert_address(
     owner: Owner,
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    insert_addresses(conn, network, &[(address, index)], test, owner, now).await
+}
+
+/// Records deposit addresses of one owner, `(address, derivation index)` each, 1,000 rows per
+/// statement (bulk loading: pre-derived pools, benchmarks).
+pub async fn insert_addresses(
+    conn: &mut impl AsConn,
+    network: &str,
+    addresses: &[(&str, i64)],
+    test: bool,
+    owner: Owner,
+    now: Timestamp,
+) -> Result<(), StoreError> {
     let (invoice, wallet) = match owner {
         Owner::Invoice(i) => (Some(i.get()), None),
         Owner::StaticWallet(w) => (None, Some(w.get())),
     };
-    exec!(
-        conn,
-        sqlx::query(
-            "insert into deposit_address (network, address, derivation_index, test, invoice_id, static_wallet_id, created_at) \
-             values ($1, $2, $3, $4, $5, $6, $7)"
-        )
-        .bind(network)
-        .bind(address)
-        .bind(index)
-        .bind(test)
-        .bind(invoice)
-        .bind(wallet)
-        .bind(now.as_micros())
-    )?;
+    for chunk in addresses.chunks(1000) {
+        // Placeholders only: the statement text depends on the number of rows, never on data.
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| format!("($1, ${}, ${}, $2, $3, $4, $5)", 6 + 2 * i, 7 + 2 * i))
+            .collect();
+        let q = sqlx::AssertSqlSafe(format!(
+            "insert into deposit_address (network, address, derivation_index, test, invoice_id, static_wallet_id, created_at) values {}",
+            rows.join(", ")
+        ));
+        exec!(conn, {
+            let mut query = sqlx::query(q)
+                .bind(network)
+                .bind(test)
+                .bind(invoice)
+                .bind(wallet)
+                .bind(now.as_micros());
+            for (address, index) in chunk {
+                query = query.bind(*address).bind(*index);
+            }
+            query
+        })?;
+    }
     Ok(())
 }
 

@@ -933,10 +933,12 @@ async fn chain_match_on(
             })
             .collect();
         let mut tx = state.db.begin().await?;
-        chain::insert_deposit_addresses(
+        let refs: Vec<(&str, i64)> = rows.iter().map(|(a, n)| (a.as_str(), *n)).collect();
+        kassa_store::invoices::insert_addresses(
             &mut tx,
             net.code,
-            &rows,
+            &refs,
+            false,
             kassa_store::invoices::Owner::Invoice(invoice.id),
             now,
         )

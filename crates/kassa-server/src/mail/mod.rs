@@ -148,8 +148,7 @@ impl MailHandler {
     }
 
     async fn deliver(&self, ctx: &JobContext, payload: &str) -> Result<(), JobError> {
-        let job: SendMail = serde_json::from_str(payload)
-            .map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+        let job: SendMail = worker::parse_payload(payload)?;
         let json = self
             .keyring
             .open(&seal_context(&job.to), &job.sealed)

@@ -76,6 +76,8 @@ enum PayError {
     Limited(std::time::Duration),
     /// A form that makes no sense (a tampered post).
     BadRequest,
+    /// No fresh exchange rate for the chosen currency right now (a rate source is down).
+    RatesUnavailable,
     /// The database or another internal failure (logged, never shown).
     Internal(String),
 }
@@ -124,6 +126,11 @@ impl PayError {
                 StatusCode::BAD_REQUEST,
                 "pay.bad_request.title",
                 "pay.bad_request.text",
+            ),
+            PayError::RatesUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "pay.rates.title",
+                "pay.rates.text",
             ),
             PayError::Internal(e) => {
                 tracing::error!(error = %e, "payment page failed");
@@ -366,20 +373,16 @@ fn confirming(transfers: &[TransferRow], needed: i64) -> Option<(i64, i64)> {
         .map(|n| (n, needed))
 }
 
-/// Confirmations a network's payments need before they count. Test invoices are confirmed by
-/// the simulator in one step. (Operators set these per network with the chain watchers.)
-fn confirmations_needed(crypto: &Crypto, test: bool) -> i64 {
+/// Confirmations a payment needs before it counts: the operator's rule for the network
+/// (`chains.<network>.confirmations`); test invoices are confirmed by the simulator in one
+/// step.
+fn confirmations_needed(st: &AppState, crypto: &Crypto, test: bool) -> i64 {
     if test {
         return 1;
     }
-    match crypto.network.code {
-        "BTC" => 2,
-        "LTC" => 6,
-        "TRC20" => 19,
-        "SOL" => 32,
-        "TON" => 1,
-        _ => 12,
-    }
+    st.chains
+        .get(crypto.network)
+        .map_or(1, |c| i64::from(c.confirmations))
 }
 
 /// A short fingerprint of everything the page shows that payments or the merchant change.
@@ -525,14 +528,15 @@ fn render(
     let phase = Phase::of(row, now, change, email_needed(project, row));
     let price = price_text(row);
     let chosen = row.currency.as_deref().and_then(currency::crypto);
+    let allowed = invoices::allowed_for(st, project, row);
     let choices = if phase == Phase::Choose {
         let picked = form
             .as_ref()
             .map(|(f, _, _)| f.currency.as_str())
             .filter(|c| !c.is_empty())
             .or(row.currency.as_deref());
-        invoices::allowed_for(st, project, row)
-            .into_iter()
+        allowed
+            .iter()
             .map(|c| Choice {
                 code: c.code,
                 symbol: c.symbol,
@@ -573,7 +577,7 @@ fn render(
                 .received
                 .checked_add(row.processing)
                 .unwrap_or(row.received);
-            let confirmations = confirming(transfers, confirmations_needed(c, row.test));
+            let confirmations = confirming(transfers, confirmations_needed(st, c, row.test));
             Some(PayCoin {
                 code: c.code,
                 symbol: c.symbol,
@@ -651,7 +655,7 @@ fn render(
         can_change: row.status == Status::Created
             && row.received.is_zero()
             && row.processing.is_zero()
-            && invoices::allowed_for(st, project, row).len() > 1,
+            && allowed.len() > 1,
         coin,
         expires_at_ms: row.expires_at.as_micros() / 1000,
         expires_text: tr.datetime(row.expires_at),
@@ -867,7 +871,7 @@ async fn submit_inner(
         | Err(InvoiceError::Transition(_))
         | Err(InvoiceError::CurrencyNotAllowed(_))
         | Err(InvoiceError::CurrencyUnavailable(_)) => Ok(Redirect::to(&back).into_response()),
-        Err(InvoiceError::NoRate(_)) => Err(PayError::Internal("no exchange rate".into())),
+        Err(InvoiceError::NoRate(_)) => Err(PayError::RatesUnavailable),
         Err(e) => Err(PayError::Internal(e.to_string())),
     }
 }

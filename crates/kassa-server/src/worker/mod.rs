@@ -48,6 +48,20 @@ pub enum JobError {
     Permanent(String),
 }
 
+/// Reads a job's JSON payload; one that does not parse never will, so it fails for good.
+pub fn parse_payload<T: serde::de::DeserializeOwned>(payload: &str) -> Result<T, JobError> {
+    serde_json::from_str(payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))
+}
+
+/// The application a handler was registered for (handlers are built before the state they
+/// need is complete; a job claimed in between is retried).
+pub fn app_state(
+    cell: &std::sync::OnceLock<crate::state::AppState>,
+) -> Result<&crate::state::AppState, JobError> {
+    cell.get()
+        .ok_or_else(|| JobError::Retry("application not ready".into()))
+}
+
 impl From<StoreError> for JobError {
     fn from(e: StoreError) -> Self {
         JobError::Retry(e.to_string())
