@@ -358,18 +358,21 @@ impl Watcher {
                         invoices::record_transfer(&self.st, &r).await?;
                         round.recorded += 1;
                     }
-                    let now = self.st.clock.now();
-                    let hash = t.block_hash.as_deref().unwrap_or_default();
-                    chain::set_mined(
-                        &mut self.st.db.write().await?,
-                        net,
-                        &t.txid,
-                        t.output_index,
-                        Some((h, hash)),
-                        confirmations,
-                        now,
-                    )
-                    .await?;
+                    // Written only when the count moved (the payment page shows n/N).
+                    if r.confirmed || confirmations != t.confirmations {
+                        let now = self.st.clock.now();
+                        let hash = t.block_hash.as_deref().unwrap_or_default();
+                        chain::set_mined(
+                            &mut self.st.db.write().await?,
+                            net,
+                            &t.txid,
+                            t.output_index,
+                            Some((h, hash)),
+                            confirmations,
+                            now,
+                        )
+                        .await?;
+                    }
                 }
                 None if synced && !in_mempool.contains(t.txid.as_str()) => {
                     // Neither mined (every block up to the tip is processed) nor waiting:

@@ -184,6 +184,8 @@ pub struct OpenTransfer {
     pub block_height: Option<i64>,
     /// That block's hash.
     pub block_hash: Option<String>,
+    /// Confirmations last recorded.
+    pub confirmations: i64,
 }
 
 type OpenTuple = (
@@ -194,6 +196,7 @@ type OpenTuple = (
     String,
     Option<i64>,
     Option<String>,
+    i64,
 );
 
 /// Live transfers on `network` that are seen but not confirmed, and confirmed ones mined at or
@@ -205,7 +208,7 @@ pub async fn open_transfers(
 ) -> Result<Vec<OpenTransfer>, StoreError> {
     let rows: Vec<OpenTuple> = sql!(conn, |c| {
         sqlx::query_as(
-        "select txid, output_index, address, amount, state, block_height, block_hash from chain_transfer \
+        "select txid, output_index, address, amount, state, block_height, block_hash, confirmations from chain_transfer \
          where network = $1 and test = $2 and (state = 'seen' or (state = 'confirmed' and block_height >= $3)) \
          order by chain_transfer_id"
     )
@@ -225,6 +228,7 @@ pub async fn open_transfers(
             state: t.4,
             block_height: t.5,
             block_hash: t.6,
+            confirmations: t.7,
         })
         .collect())
 }
