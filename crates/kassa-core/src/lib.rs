@@ -8,6 +8,7 @@
 pub mod account;
 pub mod currency;
 pub mod id;
+pub mod input;
 pub mod invoice;
 pub mod money;
 pub mod retry;

@@ -17,6 +17,7 @@ use kassa_store::tokens::{self, Purpose};
 use kassa_store::{AsConn, StoreError};
 use serde_json::json;
 
+use crate::auth::device;
 use crate::auth::limits::{self, RetryAfter};
 use crate::auth::password::HashError;
 use crate::auth::{token, totp};
@@ -341,11 +342,24 @@ pub fn idle_since(st: &AppState, now: Timestamp) -> Timestamp {
     ))
 }
 
-/// Signs in with e-mail and password.
-pub async fn log_in(st: &AppState, email: &str, password: &str, client: &Client) -> Result<LogIn> {
+/// Signs in with e-mail and password. `device` is the browser's device cookie, if it has one:
+/// a browser that signed in to this account before is held to its own failure count, so a
+/// stranger's wrong passwords cannot lock the owner out.
+pub async fn log_in(
+    st: &AppState,
+    email: &str,
+    password: &str,
+    client: &Client,
+    device: Option<&str>,
+) -> Result<LogIn> {
     let now = st.clock.now();
     let email_text = email.trim().to_lowercase();
     let key = limits::email_key(&email_text);
+    let (lockout, lockout_key) =
+        match device.and_then(|d| device::trusted_for(&st.keyring, d, &key)) {
+            Some(nonce) => (&limits::LOGIN_FAILURES_PER_DEVICE, nonce),
+            None => (&limits::LOGIN_FAILURES_PER_ACCOUNT, key.clone()),
+        };
     let parsed = Email::parse(&email_text).ok();
     let record = |user: Option<UserId>, outcome: &'static str| {
         let email_text = email_text.clone();
@@ -362,7 +376,7 @@ pub async fn log_in(st: &AppState, email: &str, password: &str, client: &Client)
         Some(e) => users::user_by_email(&mut st.db.conn().await?, e).await?,
         None => None,
     };
-    if let Err(e) = limited(&limits::LOGIN_FAILURES_PER_ACCOUNT, st, &key, now, false).await {
+    if let Err(e) = limited(lockout, st, &lockout_key, now, false).await {
         record(user.as_ref().map(|u| u.id), "locked").await?;
         return Err(e);
     }
@@ -376,10 +390,7 @@ pub async fn log_in(st: &AppState, email: &str, password: &str, client: &Client)
     let user = match user {
         Some(u) if ok => u,
         other => {
-            limits::LOGIN_FAILURES_PER_ACCOUNT
-                .hit(&st.db, &key, now)
-                .await?
-                .ok();
+            lockout.hit(&st.db, &lockout_key, now).await?.ok();
             let (id, outcome) = match other {
                 Some(u) => (Some(u.id), "bad_password"),
                 None => (None, "unknown_account"),
@@ -388,9 +399,7 @@ pub async fn log_in(st: &AppState, email: &str, password: &str, client: &Client)
             return Ok(LogIn::Failed);
         }
     };
-    limits::LOGIN_FAILURES_PER_ACCOUNT
-        .clear(&st.db, &key)
-        .await?;
+    lockout.clear(&st.db, &lockout_key).await?;
     if user.status != UserStatus::Active {
         record(Some(user.id), "disabled").await?;
         return Ok(LogIn::Disabled);

@@ -50,7 +50,7 @@ impl Lang {
     /// The best language for an `Accept-Language` header, honouring q-values.
     pub fn from_accept_language(header: &str) -> Option<Lang> {
         let mut best: Option<(Lang, u32)> = None;
-        for part in header.split(',') {
+        for part in header.split(',').take(32) {
             let mut pieces = part.split(';');
             let tag = pieces.next().unwrap_or_default();
             let q = pieces

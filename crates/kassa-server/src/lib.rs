@@ -8,6 +8,7 @@ pub mod app;
 pub mod auth;
 pub mod chains;
 pub mod config;
+pub mod heavy;
 pub mod http;
 pub mod i18n;
 pub mod invoices;

@@ -16,7 +16,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+        IpAddr::V6(v6) => match embedded_v4(v6) {
             Some(v4) => is_public_v4(v4),
             None => is_public_v6(v6),
         },
@@ -41,18 +41,42 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || o[0] >= 240)
 }
 
+/// The IPv4 address an IPv6 address stands for, where the connection would reach it:
+/// IPv4-mapped (`::ffff:0:0/96`), IPv4-translated (`::ffff:0:0:0/96`), IPv4-compatible
+/// (`::/96`, deprecated, but stacks still route it), NAT64's well-known prefix
+/// (`64:ff9b::/96`) and 6to4 (`2002::/16`, the IPv4 address in bits 16–48).
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let o = ip.octets();
+    let low = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+    match s {
+        [0, 0, 0, 0, 0, 0xffff, _, _]
+        | [0, 0, 0, 0, 0xffff, 0, _, _]
+        | [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(low),
+        // `::` and `::1` are themselves, not IPv4 addresses.
+        [0, 0, 0, 0, 0, 0, 0, 0 | 1] => None,
+        [0, 0, 0, 0, 0, 0, _, _] => Some(low),
+        [0x2002, ..] => Some(Ipv4Addr::new(o[2], o[3], o[4], o[5])),
+        _ => None,
+    }
+}
+
 fn is_public_v6(ip: Ipv6Addr) -> bool {
     let s = ip.segments();
     !(ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
-        // fc00::/7 unique local, fe80::/10 link local, 2001:db8::/32 documentation.
+        // fc00::/7 unique local, fe80::/10 link local, fec0::/10 site local (deprecated),
+        // 2001:db8::/32 documentation.
         || (s[0] & 0xfe00) == 0xfc00
         || (s[0] & 0xffc0) == 0xfe80
+        || (s[0] & 0xffc0) == 0xfec0
         || (s[0] == 0x2001 && s[1] == 0x0db8)
-        // ::/96 (IPv4-compatible, deprecated) and 64:ff9b::/96 (NAT64 to anything).
-        || (s[0..6] == [0, 0, 0, 0, 0, 0])
-        || (s[0] == 0x64 && s[1] == 0xff9b))
+        // 2001::/32 Teredo (tunnels to an address we cannot check), 64:ff9b:1::/48 local-use
+        // NAT64 (RFC 8215: to anything the operator's translator reaches), 100::/64 discard.
+        || (s[0] == 0x2001 && s[1] == 0)
+        || (s[0] == 0x64 && s[1] == 0xff9b)
+        || (s[0] == 0x100 && s[1..4] == [0, 0, 0]))
 }
 
 /// Why a target URL is refused.
@@ -78,11 +102,9 @@ pub fn check_url(url: &reqwest::Url, allow_private: bool) -> Result<(), TargetEr
         Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
         Some(url::Host::Domain(d)) => match d.parse::<IpAddr>() {
             Ok(ip) => ip,
-            // "localhost" never reaches DNS in some stacks; refuse it here too.
-            Err(_)
-                if d.eq_ignore_ascii_case("localhost")
-                    || d.to_ascii_lowercase().ends_with(".localhost") =>
-            {
+            // "localhost" never reaches DNS in some stacks; refuse it here too, with or without
+            // the trailing dot of a fully qualified name.
+            Err(_) if is_localhost(d) => {
                 return if allow_private {
                     Ok(())
                 } else {
@@ -96,6 +118,36 @@ pub fn check_url(url: &reqwest::Url, allow_private: bool) -> Result<(), TargetEr
         Ok(())
     } else {
         Err(TargetError::Private(ip.to_string()))
+    }
+}
+
+fn is_localhost(domain: &str) -> bool {
+    let d = domain.trim_end_matches('.').to_ascii_lowercase();
+    d == "localhost" || d.ends_with(".localhost")
+}
+
+/// Checks a merchant's URL when it is saved: the scheme, a literal address, and what the host
+/// name resolves to now (all of its addresses non-public → refused). A name that does not
+/// resolve now is accepted — it may only exist later — and the guarded client checks every
+/// connection at send time anyway; this check is there to tell the merchant early.
+pub async fn check_target(url: &reqwest::Url, allow_private: bool) -> Result<(), TargetError> {
+    check_url(url, allow_private)?;
+    if allow_private {
+        return Ok(());
+    }
+    let Some(url::Host::Domain(host)) = url.host() else {
+        return Ok(());
+    };
+    let lookup = tokio::net::lookup_host((host, 0));
+    let Ok(Ok(addrs)) = tokio::time::timeout(Duration::from_secs(3), lookup).await else {
+        return Ok(());
+    };
+    let addrs: Vec<SocketAddr> = addrs.collect();
+    match addrs.iter().find(|a| !is_public(a.ip())) {
+        Some(private) if addrs.iter().all(|a| !is_public(a.ip())) => {
+            Err(TargetError::Private(format!("{} ({host})", private.ip())))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -192,7 +244,16 @@ mod tests {
             "::ffff:169.254.169.254",
             "::ffff:10.0.0.1",
             "64:ff9b::a9fe:a9fe",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::808:808",
+            "::ffff:0:7f00:1",
+            "::ffff:0:a00:1",
             "::7f00:1",
+            "2002:7f00:1::",
+            "2002:a9fe:a9fe::1",
+            "2001:0:4136:e378::1",
+            "fec0::1",
+            "100::1",
             "2001:db8::1",
             "ff02::1",
         ] {
@@ -205,6 +266,9 @@ mod tests {
             "172.32.0.1",
             "2a00:1450:4001:80b::200e",
             "::ffff:8.8.8.8",
+            "::ffff:0:808:808",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
         ] {
             assert!(is_public(ip(open)), "{open} is public");
         }
@@ -220,6 +284,12 @@ mod tests {
             "http://2130706433/",
             "http://localhost/x",
             "http://a.localhost/",
+            "http://localhost./x",
+            "http://LOCALHOST../x",
+            "http://a.localhost./",
+            "http://[::ffff:0:7f00:1]/",
+            "http://[64:ff9b::7f00:1]/",
+            "http://127.0.0.1./",
         ] {
             assert!(check_url(&u(bad), false).is_err(), "{bad}");
             assert!(

@@ -360,6 +360,9 @@ pub async fn set_archived(
 /// Largest logo file accepted.
 pub const LOGO_MAX_BYTES: usize = 2 * 1024 * 1024;
 const LOGO_MAX_SIDE: u32 = 4096;
+/// Most memory one decode may take: a 4096 × 4096 image at 8 bits per RGBA channel. Deeper or
+/// larger images are refused from their header, before anything is allocated.
+const LOGO_MAX_DECODED: u64 = 4096 * 4096 * 4;
 const LOGO_STORED_SIDE: u32 = 512;
 
 /// Why a logo was refused.
@@ -374,14 +377,15 @@ pub enum LogoError {
     /// The file claims to be an image but does not decode (damaged, or a disguised file).
     #[error("the image could not be read")]
     Broken,
-    /// Too many pixels.
-    #[error("the image is larger than 4096 × 4096 pixels")]
+    /// Too many pixels, or too many bits per pixel, to decode within the memory allowed.
+    #[error("the image is larger than 4096 × 4096 pixels at 8 bits per channel")]
     TooManyPixels,
 }
 
 /// Validates an uploaded logo by decoding it (PNG or JPEG only, judged by content, not by
 /// name), and re-encodes it as a PNG of at most 512 px a side: whatever else the file carried
-/// (metadata, a second format appended as a polyglot) is not kept.
+/// (metadata, a second format appended as a polyglot) is not kept. CPU- and memory-heavy: call
+/// it through [`AppState::heavy`](crate::state::AppState), never on an async thread.
 pub fn process_logo(bytes: &[u8]) -> Result<Vec<u8>, LogoError> {
     if bytes.len() > LOGO_MAX_BYTES {
         return Err(LogoError::TooLarge);
@@ -394,18 +398,15 @@ pub fn process_logo(bytes: &[u8]) -> Result<Vec<u8>, LogoError> {
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(LOGO_MAX_SIDE);
     limits.max_image_height = Some(LOGO_MAX_SIDE);
-    limits.max_alloc = Some(256 * 1024 * 1024);
+    limits.max_alloc = Some(LOGO_MAX_DECODED);
     reader.limits(limits);
     let img = reader.decode().map_err(|e| match e {
         image::ImageError::Limits(_) => LogoError::TooManyPixels,
         _ => LogoError::Broken,
     })?;
     let img = if img.width() > LOGO_STORED_SIDE || img.height() > LOGO_STORED_SIDE {
-        img.resize(
-            LOGO_STORED_SIDE,
-            LOGO_STORED_SIDE,
-            image::imageops::FilterType::Lanczos3,
-        )
+        // Sampling straight into the small image: no full-size intermediate buffer.
+        img.thumbnail(LOGO_STORED_SIDE, LOGO_STORED_SIDE)
     } else {
         img
     };

@@ -15,6 +15,7 @@ use kassa_rates::Rates;
 use crate::auth::password::Passwords;
 use crate::chains::{self, Chains};
 use crate::config::{ConfigError, Settings};
+use crate::heavy::Heavy;
 use crate::invoices::{ExpireHandler, ReminderHandler};
 use crate::mail::MailHandler;
 use crate::metrics::Metrics;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub pricing: Arc<Pricing>,
     /// The SSRF-guarded HTTP client for merchant URLs (postbacks).
     pub outbound: reqwest::Client,
+    /// Image decoding and other heavy work, off the async threads and bounded.
+    pub heavy: Heavy,
     /// The UTXO networks that take live payments: configured (`[chains.<network>]`) and with
     /// a wallet. Their deposit addresses and watchers come from here.
     pub chains: Arc<Chains>,
@@ -138,6 +141,7 @@ impl AppState {
             cookies,
             pricing,
             outbound,
+            heavy: Heavy::new(1),
             chains,
         };
         let _ = late.set(state.clone());

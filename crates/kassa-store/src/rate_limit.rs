@@ -1,49 +1,56 @@
-//! Fixed-window rate-limit counters kept in the database, so that every Kassa process sharing
-//! a database enforces the same limits.
+//! Rate-limit state kept in the database, so that every Kassa process sharing a database
+//! enforces the same limits. One row per bucket holds its *theoretical arrival time* (the
+//! generic cell rate algorithm, a token bucket in one number): each admitted hit pushes it
+//! forward by the limit's interval, and a hit is admitted while that leaves it at most one
+//! window ahead of now. There are no window boundaries to game.
 
 use kassa_core::Timestamp;
 
 use crate::{AsConn, StoreError, exec, sql};
 
-/// Counts one hit in `bucket` for the window starting at `window_start` and returns the
-/// number of hits in that window, this one included.
-pub async fn hit(
+/// Admits one hit in `bucket` if `max(tat, now) + interval <= now + window`, moving the
+/// bucket's arrival time forward in the same statement. Returns the new arrival time, or
+/// `None` when the hit is refused (and nothing changed).
+pub async fn admit(
     conn: &mut impl AsConn,
     bucket: &str,
-    window_start: Timestamp,
-) -> Result<i64, StoreError> {
-    Ok(sql!(conn, |c| {
+    now: Timestamp,
+    interval_micros: i64,
+    window_micros: i64,
+) -> Result<Option<Timestamp>, StoreError> {
+    let tat: Option<i64> = sql!(conn, |c| {
         sqlx::query_scalar(
-        "insert into rate_limit (bucket, window_start, hits) values ($1, $2, 1) \
-         on conflict (bucket) do update set \
-           hits = case when rate_limit.window_start = excluded.window_start then rate_limit.hits + 1 else 1 end, \
-           window_start = excluded.window_start \
-         returning hits"
-    )
-    .bind(bucket)
-    .bind(window_start.as_micros())
-    .fetch_one(c)
-    .await
-    })?)
+            "insert into rate_limit (bucket, tat) values ($1, $2 + $3) \
+             on conflict (bucket) do update set \
+               tat = (case when rate_limit.tat > $2 then rate_limit.tat else $2 end) + $3 \
+             where (case when rate_limit.tat > $2 then rate_limit.tat else $2 end) + $3 <= $4 \
+             returning tat",
+        )
+        .bind(bucket)
+        .bind(now.as_micros())
+        .bind(interval_micros)
+        .bind(now.as_micros().saturating_add(window_micros))
+        .fetch_optional(c)
+        .await
+    })?;
+    Ok(tat.map(Timestamp::from_micros))
 }
 
-/// Hits counted so far in `bucket` for the window starting at `window_start`.
-pub async fn hits(
+/// The bucket's theoretical arrival time (`None`: never hit, or cleared).
+pub async fn arrival(
     conn: &mut impl AsConn,
     bucket: &str,
-    window_start: Timestamp,
-) -> Result<i64, StoreError> {
-    let n: Option<i64> = sql!(conn, |c| sqlx::query_scalar(
-        "select hits from rate_limit where bucket = $1 and window_start = $2"
+) -> Result<Option<Timestamp>, StoreError> {
+    let tat: Option<i64> = sql!(conn, |c| sqlx::query_scalar(
+        "select tat from rate_limit where bucket = $1"
     )
     .bind(bucket)
-    .bind(window_start.as_micros())
     .fetch_optional(c)
     .await)?;
-    Ok(n.unwrap_or(0))
+    Ok(tat.map(Timestamp::from_micros))
 }
 
-/// Forgets the counts of `bucket` (e.g. after a successful sign-in).
+/// Forgets `bucket` (e.g. after a successful sign-in).
 pub async fn clear(conn: &mut impl AsConn, bucket: &str) -> Result<(), StoreError> {
     exec!(
         conn,
@@ -52,10 +59,10 @@ pub async fn clear(conn: &mut impl AsConn, bucket: &str) -> Result<(), StoreErro
     Ok(())
 }
 
-/// Deletes counters of windows that started before `before`.
+/// Deletes buckets that drained before `before` (they admit as if never hit).
 pub async fn prune(conn: &mut impl AsConn, before: Timestamp) -> Result<u64, StoreError> {
     Ok(exec!(
         conn,
-        sqlx::query("delete from rate_limit where window_start < $1").bind(before.as_micros())
+        sqlx::query("delete from rate_limit where tat < $1").bind(before.as_micros())
     )?)
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use kassa_core::account::Email;
 use kassa_core::currency::{self, Crypto};
 use kassa_core::invoice::Status;
@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use time::{Date, Month, OffsetDateTime, Time};
 
-use super::input::{self, Body, object, text};
+use super::input::{self, ApiQuery, Body, object, text};
 use super::objects;
 use super::{ApiError, ApiProject, V1Project};
 use crate::i18n::Lang;
@@ -238,10 +238,13 @@ fn price_fields(
             "Ensure this field has no more than 200 characters.",
         ));
     }
-    let email = text(b, "email").unwrap_or_default().trim().to_owned();
-    if !email.is_empty() && Email::parse(&email).is_err() {
-        return Err(ApiError::field("email", "Enter a valid email address."));
-    }
+    let email = match text(b, "email").unwrap_or_default().trim() {
+        "" => String::new(),
+        given => Email::parse(given)
+            .map_err(|_| ApiError::field("email", "Enter a valid email address."))?
+            .as_str()
+            .to_owned(),
+    };
     Ok((price, order_id, email))
 }
 
@@ -249,7 +252,7 @@ fn price_fields(
 pub async fn create(
     State(st): State<AppState>,
     ApiProject(p): ApiProject,
-    Query(q): Query<LocaleQuery>,
+    ApiQuery(q): ApiQuery<LocaleQuery>,
     Body(b): Body,
 ) -> ApiResult {
     check_shop(&b, &p)?;
@@ -582,7 +585,7 @@ pub struct V1InfoQuery {
 pub async fn v1_info(
     State(st): State<AppState>,
     V1Project(p): V1Project,
-    Query(q): Query<V1InfoQuery>,
+    ApiQuery(q): ApiQuery<V1InfoQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let uuid = normalise_uuid(&q.uuid);
     if uuid.is_empty() {

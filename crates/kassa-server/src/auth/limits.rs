@@ -1,7 +1,9 @@
-//! Rate limits against guessing and abuse, counted in the database (so every instance
-//! shares them) in fixed windows. Buckets keyed by e-mail use a hash of the address, so the
-//! counter table holds no personal data, and count the same whether or not the account
-//! exists: hitting a limit reveals nothing about which accounts exist.
+//! Rate limits against guessing and abuse, kept in the database (so every instance shares
+//! them) as token buckets: `max` hits per `window` means a burst of `max`, then one more every
+//! `window / max` — at any moment, never more than `max` in the last `window`, with no window
+//! boundary to double up on. Buckets keyed by e-mail use a hash of the address, so the table
+//! holds no personal data, and count the same whether or not the account exists: hitting a
+//! limit reveals nothing about which accounts exist.
 
 use std::time::Duration;
 
@@ -27,9 +29,17 @@ pub const LOGIN_PER_IP: Limit = Limit {
     max: 30,
     window: Duration::from_secs(10 * MIN),
 };
-/// Failed sign-ins for one e-mail (a temporary lockout of that account).
+/// Failed sign-ins for one e-mail (a temporary lockout of that account for browsers it has
+/// not signed in from before; see [`super::device`]).
 pub const LOGIN_FAILURES_PER_ACCOUNT: Limit = Limit {
     name: "login-acct",
+    max: 10,
+    window: Duration::from_secs(15 * MIN),
+};
+/// Failed sign-ins from one browser that signed in to the account before (its device
+/// cookie's own count, instead of the account's).
+pub const LOGIN_FAILURES_PER_DEVICE: Limit = Limit {
+    name: "login-dev",
     max: 10,
     window: Duration::from_secs(15 * MIN),
 };
@@ -75,23 +85,32 @@ pub const REAUTH_FAILURES_PER_USER: Limit = Limit {
 pub struct RetryAfter(pub Duration);
 
 impl Limit {
-    fn window_start(&self, now: Timestamp) -> Timestamp {
-        let w = i64::try_from(self.window.as_micros())
-            .unwrap_or(i64::MAX)
-            .max(1);
-        Timestamp::from_micros(now.as_micros().div_euclid(w) * w)
+    fn interval_micros(&self) -> i64 {
+        let window = i64::try_from(self.window.as_micros()).unwrap_or(i64::MAX);
+        (window / self.max.max(1)).max(1)
     }
 
-    fn retry_after(&self, now: Timestamp) -> RetryAfter {
-        let end = self.window_start(now).saturating_add(self.window);
-        RetryAfter(end.duration_since(now).max(Duration::from_secs(1)))
+    fn window_micros(&self) -> i64 {
+        i64::try_from(self.window.as_micros()).unwrap_or(i64::MAX)
+    }
+
+    /// How long until a hit would be admitted, given the bucket's arrival time.
+    fn wait(&self, arrival: Option<Timestamp>, now: Timestamp) -> Option<RetryAfter> {
+        let arrival = arrival?.as_micros().max(now.as_micros());
+        let admitted_from = arrival
+            .saturating_add(self.interval_micros())
+            .saturating_sub(self.window_micros());
+        let wait = admitted_from.saturating_sub(now.as_micros());
+        (wait > 0).then(|| {
+            RetryAfter(Duration::from_micros(wait.unsigned_abs()).max(Duration::from_secs(1)))
+        })
     }
 
     fn bucket(&self, key: &str) -> String {
         format!("{}:{key}", self.name)
     }
 
-    /// Refuses when the window already holds `max` hits, without counting.
+    /// Refuses when a hit now would be refused, without counting one.
     pub async fn check(
         &self,
         db: &Db,
@@ -99,15 +118,11 @@ impl Limit {
         now: Timestamp,
     ) -> Result<Result<(), RetryAfter>, StoreError> {
         let mut c = db.conn().await?;
-        let n = rate_limit::hits(&mut c, &self.bucket(key), self.window_start(now)).await?;
-        Ok(if n >= self.max {
-            Err(self.retry_after(now))
-        } else {
-            Ok(())
-        })
+        let arrival = rate_limit::arrival(&mut c, &self.bucket(key)).await?;
+        Ok(self.wait(arrival, now).map_or(Ok(()), Err))
     }
 
-    /// Counts a hit; refuses when this hit goes over `max`.
+    /// Counts a hit if the bucket admits it; refuses (counting nothing) when it does not.
     pub async fn hit(
         &self,
         db: &Db,
@@ -115,12 +130,22 @@ impl Limit {
         now: Timestamp,
     ) -> Result<Result<(), RetryAfter>, StoreError> {
         let mut c = db.write().await?;
-        let n = rate_limit::hit(&mut c, &self.bucket(key), self.window_start(now)).await?;
-        Ok(if n > self.max {
-            Err(self.retry_after(now))
-        } else {
-            Ok(())
-        })
+        let bucket = self.bucket(key);
+        let admitted = rate_limit::admit(
+            &mut c,
+            &bucket,
+            now,
+            self.interval_micros(),
+            self.window_micros(),
+        )
+        .await?;
+        if admitted.is_some() {
+            return Ok(Ok(()));
+        }
+        let arrival = rate_limit::arrival(&mut c, &bucket).await?;
+        Ok(Err(self
+            .wait(arrival, now)
+            .unwrap_or(RetryAfter(Duration::from_secs(1)))))
     }
 
     /// Forgets the count for `key` (after a success).

@@ -3,11 +3,12 @@
 //! per request, and the request counters and latency histograms.
 
 use std::any::Any;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, Response, StatusCode};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderValue, Response, StatusCode, header};
 use axum::middleware::Next;
 use tracing::Instrument as _;
 
@@ -36,8 +37,18 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         })
         .map_or_else(|| format!("{:016x}", rand::random::<u64>()), str::to_owned);
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let client = super::ClientAddr::decide(
+        state.settings.server.trust_forwarded_for,
+        peer,
+        req.headers(),
+    );
     let mut req = req;
     req.extensions_mut().insert(super::RequestId(id.clone()));
+    req.extensions_mut().insert(client);
     let mut response = next.run(req).instrument(span.clone()).await;
     let elapsed = start.elapsed();
     let status = response.status();
@@ -56,6 +67,14 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     });
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, v);
+    }
+    if state.public_url.starts_with("https://") {
+        // Browsers that reached Kassa over HTTPS keep to it for a year (subdomains are the
+        // operator's business, so they are not included).
+        response.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
     }
     response
 }

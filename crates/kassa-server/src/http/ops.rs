@@ -1,14 +1,13 @@
 //! Operations endpoints: liveness, readiness and metrics.
 
-use std::net::SocketAddr;
-
-use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use kassa_store::{jobs, migrate};
 use serde_json::json;
 
+use super::ClientAddr;
 use crate::state::AppState;
 
 /// `GET /healthz`: the process is up and serving.
@@ -38,12 +37,13 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// `GET /metrics`: Prometheus text. Answered for loopback clients, and for anyone presenting
+/// `GET /metrics`: Prometheus text. Answered for loopback clients (the real client: behind a
+/// trusted proxy, the address it forwards, not the proxy's own), and for anyone presenting
 /// `Authorization: Bearer <server.metrics_token>` when one is configured; 404 otherwise, so
 /// business volumes do not leak to the internet.
 pub async fn metrics(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(client): Extension<ClientAddr>,
     headers: HeaderMap,
 ) -> Response {
     let token = state.settings.server.metrics_token.expose();
@@ -51,7 +51,7 @@ pub async fn metrics(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let allowed = peer.ip().is_loopback()
+    let allowed = client.is_loopback()
         || (!token.is_empty()
             && presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())));
     if !allowed {

@@ -220,3 +220,53 @@ impl JobHandler for MailHandler {
         Box::pin(self.deliver(ctx, payload))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use kassa_core::account::Email;
+    use lettre::Address;
+    use proptest::prelude::*;
+
+    /// Every address `Email::parse` accepts, the transport takes as an ASCII envelope address
+    /// (no SMTPUTF8 needed), so an accepted address never fails its mail job for its syntax.
+    fn check(input: &str) -> Result<(), TestCaseError> {
+        if let Ok(e) = Email::parse(input) {
+            prop_assert!(e.as_str().is_ascii(), "{e} is not ASCII");
+            prop_assert!(
+                e.as_str().parse::<Address>().is_ok(),
+                "lettre refuses {e} (from {input:?})"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn reported_addresses() {
+        for a in [
+            "😀@example.com",
+            "Info@Магазин.РФ",
+            "a+b@x.io",
+            "x@xn--p1ai.xn--p1ai",
+        ] {
+            check(a).unwrap();
+        }
+        assert!(Email::parse("😀@example.com").is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn accepted_addresses_are_deliverable(
+            local in "[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~\"(),:;<>@\\[\\] \\\\ёж😀-]{0,20}",
+            domain in "[a-zA-Z0-9.\\-_ёжрф😀\\[\\]:]{0,30}",
+        ) {
+            check(&format!("{local}@{domain}"))?;
+        }
+
+        #[test]
+        fn any_text_is_safe(s in "\\PC{0,80}") {
+            check(&s)?;
+        }
+    }
+}

@@ -3,14 +3,13 @@
 //! message taken; afterwards security headers are added and error markers are rendered as
 //! full pages in the visitor's language.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
@@ -25,6 +24,7 @@ use super::cookies::{self, Jar};
 use super::errors::{ErrorKind, WebError, render_error_page};
 use crate::accounts::{self, Client};
 use crate::auth::token;
+use crate::http::ClientAddr;
 use crate::http::ops::constant_time_eq;
 use crate::i18n::{Lang, Tr};
 use crate::state::AppState;
@@ -121,22 +121,13 @@ fn unreachable_hmac() -> Hmac<Sha256> {
     <Hmac<Sha256> as Mac>::new_from_slice(b"k").unwrap_or_else(|_| unreachable_hmac())
 }
 
-/// The client's address: the socket peer, or the last `X-Forwarded-For` entry when the
-/// operator says a proxy in front sets it.
-pub fn client_info(st: &AppState, peer: Option<SocketAddr>, headers: &HeaderMap) -> Client {
-    let forwarded = st
-        .settings
-        .server
-        .trust_forwarded_for
-        .then(|| headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()))
-        .flatten()
-        .and_then(|v| v.rsplit(',').next())
-        .map(str::trim)
-        .filter(|v| v.parse::<std::net::IpAddr>().is_ok());
-    let ip = forwarded
-        .map(str::to_owned)
-        .or_else(|| peer.map(|p| p.ip().to_string()))
-        .unwrap_or_else(|| "unknown".into());
+/// The client's address (as `observe` decided it, see [`ClientAddr`]) and browser.
+pub fn client_info(extensions: &Extensions, headers: &HeaderMap) -> Client {
+    let ip = extensions
+        .get::<ClientAddr>()
+        .copied()
+        .unwrap_or(ClientAddr(None))
+        .text();
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -202,11 +193,7 @@ pub async fn web_context(State(st): State<AppState>, req: Request, next: Next) -
 
 async fn web_context_inner(st: &AppState, req: Request, next: Next) -> Result<Response, WebError> {
     let policy = st.cookies;
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    let client = client_info(st, peer, req.headers());
+    let client = client_info(req.extensions(), req.headers());
     let request_id = req
         .extensions()
         .get::<crate::http::RequestId>()

@@ -4,6 +4,9 @@
 
 use axum::http::{HeaderMap, HeaderValue, header};
 
+/// The most cookie pairs read from one request.
+const MAX_PAIRS: usize = 64;
+
 /// Cookies of one request.
 pub struct Jar<'a> {
     pairs: Vec<(&'a str, &'a str)>,
@@ -17,6 +20,8 @@ impl<'a> Jar<'a> {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(';'))
+            // Kassa sets five cookies; a header with thousands is read no further than this.
+            .take(MAX_PAIRS)
             .filter_map(|kv| kv.trim().split_once('='))
             .map(|(k, v)| (k.trim(), v.trim()))
             .collect();

@@ -18,11 +18,11 @@
 use std::fmt::Write as _;
 
 use askama::Template;
-use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use base64::Engine as _;
 use kassa_core::Timestamp;
 use kassa_core::account::Email;
@@ -35,11 +35,12 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::auth::limits::{self, Limit};
+use crate::http::ClientAddr;
+use crate::http::input::{CheckedForm, CheckedQuery};
 use crate::i18n::{Lang, Tr};
 use crate::invoices::{self, InvoiceError, Simulated};
 use crate::state::AppState;
 use crate::web::assets;
-use crate::web::context::client_info;
 use crate::web::qr;
 
 /// How often the page asks for news (the live status must change within 2 s of a payment).
@@ -733,9 +734,12 @@ fn lang_query(q: Option<&str>) -> String {
 async fn page(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<PageQuery>,
+    CheckedQuery(q): CheckedQuery<PageQuery>,
     headers: HeaderMap,
 ) -> Response {
+    let Ok(q) = q else {
+        return PayError::BadRequest.respond(choose_lang(None, None, &headers, None));
+    };
     let fallback = choose_lang(q.lang.as_deref(), None, &headers, None);
     match page_inner(&st, &id, &q, &headers).await {
         Ok(r) => r,
@@ -794,16 +798,16 @@ async fn limit(st: &AppState, l: &Limit, key: &str) -> Result<(), PayError> {
 async fn submit(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<PageQuery>,
-    ext: axum::http::Extensions,
+    CheckedQuery(q): CheckedQuery<PageQuery>,
+    Extension(client): Extension<ClientAddr>,
     headers: HeaderMap,
-    form: Result<axum::Form<ChoiceForm>, axum::extract::rejection::FormRejection>,
+    CheckedForm(form): CheckedForm<ChoiceForm>,
 ) -> Response {
+    let Ok(q) = q else {
+        return PayError::BadRequest.respond(choose_lang(None, None, &headers, None));
+    };
     let fallback = choose_lang(q.lang.as_deref(), None, &headers, None);
-    let peer = ext
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0);
-    match submit_inner(&st, &id, &q, peer, &headers, form.ok().map(|f| f.0)).await {
+    match submit_inner(&st, &id, &q, client, &headers, form.ok()).await {
         Ok(r) => r,
         Err(e) => e.respond(fallback),
     }
@@ -813,25 +817,26 @@ async fn submit_inner(
     st: &AppState,
     id: &str,
     q: &PageQuery,
-    peer: Option<std::net::SocketAddr>,
+    client: ClientAddr,
     headers: &HeaderMap,
     form: Option<ChoiceForm>,
 ) -> Result<Response, PayError> {
     same_site(st, headers)?;
     let form = form.ok_or(PayError::BadRequest)?;
     let (row, project) = load(st, id).await?;
-    let ip = client_info(st, peer, headers).ip;
+    let ip = client.text();
     limit(st, &POSTS_PER_IP, &ip).await?;
     let lang = choose_lang(q.lang.as_deref(), Some(&row), headers, Some(&project));
     let lang_q = lang_query(q.lang.as_deref());
     let tr = Tr::new(lang);
     let back = format!("/pay/{}{lang_q}", row.uuid);
 
-    let email = form.email.trim();
-    let email_error = if email.is_empty() {
+    let parsed = Email::parse(&form.email);
+    let email = parsed.as_ref().map_or("", Email::as_str);
+    let email_error = if form.email.trim().is_empty() {
         (project.settings.email_required && row.email.is_empty())
             .then(|| tr.t("pay.error.email_required").to_owned())
-    } else if Email::parse(email).is_err() || email.len() > 254 {
+    } else if parsed.is_err() {
         Some(tr.t("pay.error.email_invalid").to_owned())
     } else {
         None
@@ -880,12 +885,15 @@ async fn submit_inner(
 async fn simulate(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<PageQuery>,
+    CheckedQuery(q): CheckedQuery<PageQuery>,
     headers: HeaderMap,
-    form: Result<axum::Form<SimulateForm>, axum::extract::rejection::FormRejection>,
+    CheckedForm(form): CheckedForm<SimulateForm>,
 ) -> Response {
+    let Ok(q) = q else {
+        return PayError::BadRequest.respond(choose_lang(None, None, &headers, None));
+    };
     let fallback = choose_lang(q.lang.as_deref(), None, &headers, None);
-    match simulate_inner(&st, &id, &q, &headers, form.ok().map(|f| f.0)).await {
+    match simulate_inner(&st, &id, &q, &headers, form.ok()).await {
         Ok(r) => r,
         Err(e) => e.respond(fallback),
     }

@@ -48,7 +48,8 @@ impl MaintenanceHandler {
         let mut c = self.db.write().await?;
         let sessions_pruned = sessions::prune(&mut c, ago(30)).await?;
         let tokens_pruned = tokens::prune(&mut c, ago(7)).await?;
-        let counters_pruned = rate_limit::prune(&mut c, ago(1)).await?;
+        // A bucket whose arrival time has passed admits as if it had never been hit.
+        let counters_pruned = rate_limit::prune(&mut c, now).await?;
         drop(c);
         tracing::info!(
             jobs_pruned,

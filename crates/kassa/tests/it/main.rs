@@ -18,6 +18,8 @@ mod browser;
 mod chain_spend;
 mod chain_utxo;
 mod cli;
+mod hardening;
+mod hostile;
 mod invoice_pages;
 mod invoices;
 mod jobs;

@@ -2,7 +2,7 @@
 //! re-authentication, sessions and sign-in history.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use kassa_core::SessionId;
 use kassa_core::account::Email;
@@ -12,7 +12,7 @@ use kassa_store::tokens;
 use serde::Deserialize;
 
 use super::auth::{NextQuery, check_new_password};
-use super::{FormData, message};
+use super::{FormData, QueryData, message};
 use crate::accounts::{self, EmailChange, EmailChangeConfirm};
 use crate::auth::totp;
 use crate::i18n::{Lang, Tr};
@@ -450,7 +450,7 @@ struct ReauthPage<'a> {
 pub async fn reauth_form(
     ctx: WebCtx,
     Me(me): Me,
-    Query(q): Query<NextQuery>,
+    QueryData(q): QueryData<NextQuery>,
 ) -> Result<Response, WebError> {
     let page = Page::new(&ctx, "reauth.title");
     let next = safe_next(q.next.as_deref());

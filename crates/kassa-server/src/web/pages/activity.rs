@@ -1,7 +1,7 @@
 //! The activity log: who changed what, when, with filters and paging.
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use kassa_core::{Timestamp, UserId};
 use kassa_store::accounts::{self as users, UserRow};
@@ -13,6 +13,7 @@ use crate::state::AppState;
 use crate::web::context::{Me, Page, WebCtx, html};
 use crate::web::errors::WebError;
 use crate::web::forms::FieldErrors;
+use crate::web::pages::QueryData;
 
 const PAGE_SIZE: i64 = 50;
 
@@ -66,7 +67,7 @@ pub async fn list(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
-    Query(f): Query<Filters>,
+    QueryData(f): QueryData<Filters>,
 ) -> Result<Response, WebError> {
     let page = Page::new(&ctx, "activity.title");
     let mut errors = FieldErrors::new();

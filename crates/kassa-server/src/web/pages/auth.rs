@@ -2,19 +2,20 @@
 //! an invitation and switching the language.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use kassa_core::account::{Email, check_password};
 use kassa_store::accounts as users;
 use serde::Deserialize;
 
-use super::{FormData, message};
+use super::{FormData, QueryData, message};
 use crate::accounts::{self, LogIn, SignUp};
+use crate::auth::{device, limits};
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::web::context::{Page, WebCtx, html, redirect_with_flash, safe_next};
-use crate::web::cookies;
+use crate::web::cookies::{self, Jar};
 use crate::web::errors::WebError;
 use crate::web::forms::{FieldErrors, email_error_key, password_error_key};
 
@@ -62,7 +63,7 @@ fn login_page(
 pub async fn login_form(
     State(st): State<AppState>,
     ctx: WebCtx,
-    Query(q): Query<NextQuery>,
+    QueryData(q): QueryData<NextQuery>,
 ) -> Result<Response, WebError> {
     login_page(
         &st,
@@ -93,10 +94,22 @@ fn with_session_cookie(st: &AppState, mut r: Response, token: &str) -> Response 
     r
 }
 
+/// Remembers this browser as one that signed in to the account (see [`device`]).
+fn with_device_cookie(st: &AppState, mut r: Response, email: &str) -> Response {
+    let value = device::issue(&st.keyring, &limits::email_key(email));
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        st.cookies
+            .set(device::COOKIE, &value, Some(device::MAX_AGE_SECS)),
+    );
+    r
+}
+
 /// `POST /login`
 pub async fn login(
     State(st): State<AppState>,
     ctx: WebCtx,
+    headers: HeaderMap,
     FormData(input): FormData<LoginInput>,
 ) -> Result<Response, WebError> {
     let tr = crate::i18n::Tr::new(ctx.lang);
@@ -110,11 +123,16 @@ pub async fn login(
     if !errors.is_empty() {
         return login_page(&st, &ctx, &input.email, &input.next, &errors, None);
     }
-    match accounts::log_in(&st, &input.email, &input.password, &ctx.client).await? {
-        LogIn::SignedIn(token) => Ok(with_session_cookie(
+    let device = Jar::parse(&headers).get(&st.cookies.name(device::COOKIE));
+    match accounts::log_in(&st, &input.email, &input.password, &ctx.client, device).await? {
+        LogIn::SignedIn(token) => Ok(with_device_cookie(
             &st,
-            Redirect::to(&safe_next(Some(&input.next))).into_response(),
-            &token,
+            with_session_cookie(
+                &st,
+                Redirect::to(&safe_next(Some(&input.next))).into_response(),
+                &token,
+            ),
+            &input.email,
         )),
         LogIn::SecondFactor(token) => {
             let to = format!(
@@ -157,7 +175,7 @@ struct SecondFactorPage<'a> {
 /// `GET /login/2fa`
 pub async fn second_factor_form(
     ctx: WebCtx,
-    Query(q): Query<NextQuery>,
+    QueryData(q): QueryData<NextQuery>,
 ) -> Result<Response, WebError> {
     let page = Page::new(&ctx, "login2fa.title");
     Ok(html(
@@ -197,10 +215,14 @@ pub async fn second_factor(
             .await?
         {
             Some(token) => {
-                return Ok(with_session_cookie(
+                return Ok(with_device_cookie(
                     &st,
-                    Redirect::to(&safe_next(Some(&input.next))).into_response(),
-                    &token,
+                    with_session_cookie(
+                        &st,
+                        Redirect::to(&safe_next(Some(&input.next))).into_response(),
+                        &token,
+                    ),
+                    &viewer.user.email,
                 ));
             }
             None => errors.add(tr, "code", "login2fa.wrong"),

@@ -8,8 +8,7 @@
 use std::time::Duration;
 
 use askama::Template;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use kassa_core::account::{Email, Section};
 use kassa_core::currency::{self, Crypto};
@@ -23,8 +22,8 @@ use kassa_store::projects::ProjectRow;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::FormData;
 use super::projects::visible_project;
+use super::{FormData, FormPairs, QueryData};
 use crate::i18n::Tr;
 use crate::invoices::{
     self as svc, ActionError, Actor, InvoiceError, NewInvoiceRequest, Price, Simulated,
@@ -187,7 +186,7 @@ pub async fn list(
     ctx: WebCtx,
     Me(me): Me,
     Path(id): Path<i64>,
-    Query(q): Query<ListQuery>,
+    QueryData(q): QueryData<ListQuery>,
 ) -> Result<Response, WebError> {
     let project = visible_project(&st, &me, id).await?;
     let page = Page::new(&ctx, "invoices.title");
@@ -274,13 +273,11 @@ pub struct NewInput {
 }
 
 impl NewInput {
-    /// Reads the form body. Checkboxes repeat a key, which serde_urlencoded cannot collect, so
-    /// the pairs are read directly.
-    fn parse(body: &[u8]) -> Self {
+    /// Reads the form's pairs (checkboxes repeat a key).
+    fn parse(form: FormPairs) -> Self {
         let mut f = NewInput::default();
-        for (k, v) in form_urlencoded::parse(body) {
-            let v = v.into_owned();
-            match k.as_ref() {
+        for (k, v) in form.0 {
+            match k.as_str() {
                 "amount" => f.amount = v,
                 "currency" => f.currency = v,
                 "order_id" => f.order_id = v,
@@ -510,11 +507,11 @@ pub async fn create(
     ctx: WebCtx,
     Me(me): Me,
     Path(id): Path<i64>,
-    body: Bytes,
+    form: FormPairs,
 ) -> Result<Response, WebError> {
     let project = visible_project(&st, &me, id).await?;
     let tr = Tr::new(ctx.lang);
-    let input = NewInput::parse(&body);
+    let input = NewInput::parse(form);
     if project.archived_at.is_some() {
         return new_page(&st, &ctx, &project, &input, &FieldErrors::new(), None);
     }

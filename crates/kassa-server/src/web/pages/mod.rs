@@ -9,12 +9,14 @@ pub mod projects;
 pub mod staff;
 
 use askama::Template;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::response::Response;
 use serde::de::DeserializeOwned;
 
 use super::context::{Page, WebCtx, html};
 use super::errors::WebError;
+use crate::http::input::{CheckedForm, CheckedPairs, CheckedQuery};
 
 #[derive(Template)]
 #[template(path = "message.html")]
@@ -44,16 +46,58 @@ pub fn message(
     ))
 }
 
-/// A URL-encoded form body. A body that does not parse is a 400 page, not a bare rejection.
+/// A URL-encoded form body within [`Limits::PAGE_FORM`](kassa_core::input::Limits). A body
+/// that breaks a limit or does not parse is a 400 page, not a bare rejection.
 pub struct FormData<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for FormData<T> {
     type Rejection = WebError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        axum::Form::<T>::from_request(req, state)
-            .await
-            .map(|f| FormData(f.0))
-            .map_err(|_| WebError::BadRequest)
+        let Ok(CheckedForm(form)) = CheckedForm::<T>::from_request(req, state).await;
+        form.map(FormData).map_err(|_| WebError::BadRequest)
+    }
+}
+
+/// The pairs of a URL-encoded form body, for forms whose checkboxes repeat a key.
+pub struct FormPairs(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequest<S> for FormPairs {
+    type Rejection = WebError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Ok(CheckedPairs(pairs)) = CheckedPairs::from_request(req, state).await;
+        pairs.map(FormPairs).map_err(|_| WebError::BadRequest)
+    }
+}
+
+impl FormPairs {
+    /// The first value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `key`, in order.
+    pub fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A query string within [`Limits::QUERY`](kassa_core::input::Limits); one that breaks a
+/// limit or does not parse is a 400 page.
+pub struct QueryData<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryData<T> {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Ok(CheckedQuery(q)) = CheckedQuery::<T>::from_request_parts(parts, state).await;
+        q.map(QueryData).map_err(|_| WebError::BadRequest)
     }
 }

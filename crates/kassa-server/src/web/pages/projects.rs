@@ -13,7 +13,7 @@ use kassa_core::{Decimal, ProjectId};
 use kassa_store::projects::{self, ProjectRow, ProjectSettings};
 use serde::Deserialize;
 
-use super::FormData;
+use super::{FormData, FormPairs};
 use crate::accounts;
 use crate::i18n::{Lang, Tr};
 use crate::projects as svc;
@@ -151,6 +151,35 @@ fn url_field(tr: Tr, errors: &mut FieldErrors, field: &'static str, value: &str)
         _ => {
             errors.add(tr, field, "projects.bad_url");
             v.to_owned()
+        }
+    }
+}
+
+/// Refuses a notification URL whose host is, or resolves only to, a non-public address, with
+/// the reason next to the field. The guarded client refuses it at send time anyway; this tells
+/// the merchant while they are looking at the form.
+async fn check_notify_target(
+    st: &AppState,
+    tr: Tr,
+    settings: &ProjectSettings,
+) -> Result<(), FieldErrors> {
+    let Ok(url) = url::Url::parse(&settings.notify_url) else {
+        return Ok(());
+    };
+    match crate::net::check_target(&url, st.settings.server.allow_private_targets).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let mut errors = FieldErrors::new();
+            match e {
+                crate::net::TargetError::Private(address) => errors.add_text(
+                    "notify_url",
+                    tr.f1("projects.private_url", "address", &address),
+                ),
+                crate::net::TargetError::NotHttp => {
+                    errors.add(tr, "notify_url", "projects.bad_url")
+                }
+            }
+            Err(errors)
         }
     }
 }
@@ -303,7 +332,11 @@ pub async fn create(
     merged.site_url = input.site_url.clone();
     merged.notify_url = input.notify_url.clone();
     merged.description = input.description.clone();
-    let settings = match parse_settings(tr, &merged) {
+    let checked = match parse_settings(tr, &merged) {
+        Ok(s) => check_notify_target(&st, tr, &s).await.map(|()| s),
+        Err(errors) => Err(errors),
+    };
+    let settings = match checked {
         Ok(s) => s,
         Err(errors) => {
             let page = Page::new(&ctx, "projects.new.title");
@@ -401,20 +434,10 @@ pub async fn update(
     ctx: WebCtx,
     Me(me): Me,
     Path(id): Path<i64>,
-    body: String,
+    form: FormPairs,
 ) -> Result<Response, WebError> {
     let project = visible_project(&st, &me, id).await?;
-    // Checkboxes repeat a key; serde_urlencoded cannot collect that into a Vec, so read pairs.
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
-        .into_owned()
-        .collect();
-    let get = |k: &str| {
-        pairs
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let get = |k: &str| form.get(k).unwrap_or_default().to_owned();
     let input = SettingsInput {
         name: get("name"),
         description: get("description"),
@@ -430,22 +453,20 @@ pub async fn update(
         invoice_lifetime_minutes: get("invoice_lifetime_minutes"),
         tolerance_kind: get("tolerance_kind"),
         tolerance_value: get("tolerance_value"),
-        email_required: pairs
-            .iter()
-            .any(|(k, _)| k == "email_required")
-            .then(|| "on".into()),
-        currencies: pairs
-            .iter()
-            .filter(|(k, _)| k == "currencies")
-            .map(|(_, v)| v.clone())
-            .collect(),
+        email_required: form.get("email_required").map(|_| "on".into()),
+        currencies: form.all("currencies").map(str::to_owned).collect(),
     };
     if input.currencies.is_empty() {
         let mut errors = FieldErrors::new();
         errors.add(Tr::new(ctx.lang), "currencies", "projects.no_currency");
         return show_page(&st, &ctx, &me, &project, &input, &errors);
     }
-    match parse_settings(Tr::new(ctx.lang), &input) {
+    let tr = Tr::new(ctx.lang);
+    let checked = match parse_settings(tr, &input) {
+        Ok(s) => check_notify_target(&st, tr, &s).await.map(|()| s),
+        Err(errors) => Err(errors),
+    };
+    match checked {
         Ok(settings) => {
             svc::update(&st, &project, me.user.id, &settings, &ctx.client).await?;
             Ok(to_settings(&st, id, 's', "flash.saved"))
@@ -464,7 +485,14 @@ pub async fn upload_logo(
 ) -> Result<Response, WebError> {
     let project = visible_project(&st, &me, id).await?;
     let mut bytes = None;
+    let mut fields = 0;
     while let Ok(Some(field)) = form.next_field().await {
+        // The form has one file field (and, from some browsers, the CSRF token): more is not
+        // a form of ours.
+        fields += 1;
+        if fields > 4 {
+            return Ok(to_settings(&st, id, 'e', "projects.logo.missing"));
+        }
         if field.name() == Some("logo") {
             match field.bytes().await {
                 Ok(b) => bytes = Some(b),
@@ -477,7 +505,12 @@ pub async fn upload_logo(
     let Some(bytes) = bytes.filter(|b| !b.is_empty()) else {
         return Ok(to_settings(&st, id, 'e', "projects.logo.missing"));
     };
-    match svc::process_logo(&bytes) {
+    let processed = st
+        .heavy
+        .run(move || svc::process_logo(&bytes))
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))?;
+    match processed {
         Ok(png) => {
             svc::set_logo(&st, &project, me.user.id, Some(&png), &ctx.client).await?;
             Ok(to_settings(&st, id, 's', "projects.logo.saved"))

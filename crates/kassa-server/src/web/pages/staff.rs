@@ -8,7 +8,7 @@ use kassa_core::account::{Email, Grants, Role, Section, UserStatus};
 use kassa_store::accounts::{self as users, UserRow};
 use serde::Deserialize;
 
-use super::FormData;
+use super::{FormData, FormPairs};
 use crate::accounts::{self, Invite, MemberRefusal, MemberUpdate};
 use crate::i18n::Tr;
 use crate::state::AppState;
@@ -177,23 +177,15 @@ pub async fn edit(
     ctx: WebCtx,
     Me(me): Me,
     Path(id): Path<i64>,
-    body: String,
+    form: FormPairs,
 ) -> Result<Response, WebError> {
     let member = member_of(&st, &me.user, id).await?;
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
-        .into_owned()
-        .collect();
-    let role = pairs
-        .iter()
-        .find(|(k, _)| k == "role")
-        .and_then(|(_, v)| Role::parse(v))
+    let role = form
+        .get("role")
+        .and_then(Role::parse)
         .filter(|r| *r != Role::Owner)
         .ok_or(WebError::BadRequest)?;
-    let checked: Vec<&str> = pairs
-        .iter()
-        .filter(|(k, _)| k == "section")
-        .map(|(_, v)| v.as_str())
-        .collect();
+    let checked: Vec<&str> = form.all("section").collect();
     // A new role starts from its own defaults; the boxes on the page showed the old role's.
     let sections = Section::ALL
         .into_iter()
@@ -208,10 +200,9 @@ pub async fn edit(
             )
         })
         .collect();
-    let projects = pairs
-        .iter()
-        .filter(|(k, _)| k == "project")
-        .filter_map(|(_, v)| v.parse::<i64>().ok())
+    let projects = form
+        .all("project")
+        .filter_map(|v| v.parse::<i64>().ok())
         .map(kassa_core::ProjectId::new)
         .collect();
     match accounts::update_member(

@@ -58,6 +58,8 @@ pub struct Session {
     csrf: Mutex<Option<String>>,
     /// Sent as `User-Agent`.
     pub user_agent: String,
+    /// Sent as `X-Forwarded-For` when set (for apps that trust a proxy).
+    pub forwarded_for: Option<String>,
 }
 
 impl Session {
@@ -65,14 +67,34 @@ impl Session {
     pub fn new(base: &str) -> Session {
         Session {
             base: base.to_owned(),
+            // A new connection per request, as a server may close one after answering without
+            // reading a large body (and a reused, closed connection would fail the next request).
             client: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("client"),
             cookies: Mutex::default(),
             csrf: Mutex::default(),
             user_agent: "KassaTest/1.0".into(),
+            forwarded_for: None,
         }
+    }
+
+    /// Cookies, user agent and (when set) the forwarded address.
+    fn headers(&self) -> reqwest::header::HeaderMap {
+        let mut h = reqwest::header::HeaderMap::new();
+        let mut put = |k: &'static str, v: &str| {
+            if let Ok(v) = reqwest::header::HeaderValue::from_str(v) {
+                h.insert(k, v);
+            }
+        };
+        put("cookie", &self.cookie_header());
+        put("user-agent", &self.user_agent);
+        if let Some(ip) = &self.forwarded_for {
+            put("x-forwarded-for", ip);
+        }
+        h
     }
 
     fn cookie_header(&self) -> String {
@@ -136,8 +158,7 @@ impl Session {
         let r = self
             .client
             .get(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .header("user-agent", &self.user_agent)
+            .headers(self.headers())
             .send()
             .await
             .expect("GET");
@@ -160,8 +181,7 @@ impl Session {
         let r = self
             .client
             .post(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .header("user-agent", &self.user_agent)
+            .headers(self.headers())
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body)
             .send()
@@ -175,8 +195,24 @@ impl Session {
         let r = self
             .client
             .post(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .header("user-agent", &self.user_agent)
+            .headers(self.headers())
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        self.finish(r).await
+    }
+
+    /// `POST path` with a raw body of `content_type`, the CSRF token in `X-CSRF-Token` (so the
+    /// body can be anything at all).
+    pub async fn post_bytes_csrf(&self, path: &str, content_type: &str, body: Vec<u8>) -> Resp {
+        let token = self.csrf.lock().expect("lock").clone().unwrap_or_default();
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .headers(self.headers())
+            .header("x-csrf-token", token)
             .header("content-type", content_type)
             .body(body)
             .send()
@@ -206,6 +242,20 @@ impl Session {
     pub fn with_user_agent(mut self, ua: &str) -> Self {
         self.user_agent = ua.to_owned();
         self
+    }
+
+    /// The same session seen from another address (when the app trusts `X-Forwarded-For`).
+    pub fn seen_at(mut self, ip: &str) -> Self {
+        self.forwarded_for = Some(ip.to_owned());
+        self
+    }
+
+    /// Sets a cookie as a browser would send it.
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        self.cookies
+            .lock()
+            .expect("lock")
+            .insert(name.to_owned(), value.to_owned());
     }
 
     /// Forgets every cookie (as a new browser would).

@@ -1,0 +1,547 @@
+//! `kassa bench invoice-create`: creates an owner and a test-mode project through the
+//! library services, then sends `POST /v2/invoice/create` with `add_fields.cryptocurrency` (so
+//! every invoice derives a deposit address) over real TCP, a fixed number in flight at a time.
+//! Every response is checked; the report gives throughput and exact latency percentiles
+//! against the target.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Args;
+use kassa_server::config::{LogFormat, LogSettings, Settings};
+use kassa_store::Engine;
+use serde_json::{Value, json};
+
+use super::{
+    BenchShop, EngineChoice, InProcess, Scratch, cores, merchant_project, percentile, profile,
+};
+
+/// The target from the issue, for a 2-core machine.
+const TARGET_THROUGHPUT: f64 = 1000.0;
+/// The target p99 latency, in milliseconds.
+const TARGET_P99_MS: f64 = 50.0;
+
+/// Options of `kassa bench invoice-create`.
+#[derive(Args, Debug)]
+pub struct InvoiceCreateArgs {
+    /// The database engine(s) to run on.
+    #[arg(long, value_enum, default_value_t = EngineChoice::Sqlite)]
+    engine: EngineChoice,
+    /// The PostgreSQL server (any database on it): the benchmark creates a database
+    /// `kassa_bench_…` there and drops it afterwards. The user needs CREATEDB.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    postgres_url: String,
+    /// Measured requests per engine.
+    #[arg(long, default_value_t = 20_000)]
+    requests: u64,
+    /// Requests in flight at a time.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Unmeasured requests sent first (default: a tenth of --requests, at most 1000).
+    #[arg(long)]
+    warmup: Option<u64>,
+    /// The crypto currency pre-selected in `add_fields.cryptocurrency`.
+    #[arg(long, default_value = "USDT_TRC20")]
+    currency: String,
+    /// Exit with status 1 when the target is missed (not only on errors).
+    #[arg(long)]
+    check: bool,
+    /// Print a JSON summary on standard output instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(super) async fn run(base: Settings, args: InvoiceCreateArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.requests > 0, "--requests: give at least 1");
+    anyhow::ensure!(
+        (1..=10_000).contains(&args.concurrency),
+        "--concurrency: give 1 to 10000"
+    );
+    let crypto = kassa_core::currency::crypto(args.currency.trim())
+        .with_context(|| format!("--currency: unknown crypto currency {:?}", args.currency))?;
+    let warmup = args.warmup.unwrap_or((args.requests / 10).min(1000));
+    // Quiet: warnings and errors only (a failing request logs why), unless RUST_LOG says.
+    kassa_server::telemetry::init(&LogSettings {
+        format: LogFormat::Text,
+        level: "warn".into(),
+    });
+    kassa_server::net::install_tls_provider();
+
+    let engines = args.engine.engines();
+    let plan = Plan {
+        requests: args.requests,
+        warmup,
+        concurrency: args.concurrency,
+        currency: crypto.code,
+    };
+    if !args.json {
+        println!(
+            "kassa bench invoice-create: POST /v2/invoice/create with add_fields.cryptocurrency = {}",
+            plan.currency
+        );
+        println!(
+            "{} measured request(s) per engine after {} warm-up, {} in flight; {} CPU core(s); {} build",
+            plan.requests,
+            plan.warmup,
+            plan.concurrency,
+            cores(),
+            profile()
+        );
+        if cfg!(debug_assertions) {
+            println!(
+                "note: this is a debug build; for real figures run `cargo run --release -p kassa -- bench invoice-create`"
+            );
+        }
+        println!(
+            "target: at least {TARGET_THROUGHPUT:.0} creations/s sustained with p99 under {TARGET_P99_MS:.0} ms"
+        );
+    }
+
+    let mut reports = Vec::new();
+    for &engine in engines {
+        if !args.json {
+            println!("\n{engine}: starting the server on a throwaway database…");
+        }
+        let report = tokio::select! {
+            r = run_engine(&base, engine, &args.postgres_url, &plan, args.json) => r?,
+            r = tokio::signal::ctrl_c() => {
+                r.context("waiting for Ctrl-C")?;
+                anyhow::bail!("interrupted");
+            }
+        };
+        if !args.json {
+            print!("{}", report.table_row());
+        }
+        reports.push(report);
+    }
+
+    if args.json {
+        let summary = json!({
+            "benchmark": "invoice-create",
+            "build": profile(),
+            "cores": cores(),
+            "target": {"min_throughput": TARGET_THROUGHPUT, "max_p99_ms": TARGET_P99_MS},
+            "results": reports.iter().map(Report::to_json).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!("\n{}", table(&reports));
+    }
+
+    let errors: u64 = reports.iter().map(|r| r.errors).sum();
+    anyhow::ensure!(
+        errors == 0,
+        "{errors} request(s) failed; the figures above are not valid"
+    );
+    anyhow::ensure!(
+        !reports.iter().any(|r| r.db_mismatch),
+        "the database does not hold one invoice per successful creation"
+    );
+    if args.check {
+        let missed: Vec<String> = reports
+            .iter()
+            .filter(|r| !r.meets_target())
+            .map(|r| r.engine.to_string())
+            .collect();
+        anyhow::ensure!(
+            missed.is_empty(),
+            "below target on {} (--check)",
+            missed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// What to send.
+struct Plan {
+    requests: u64,
+    warmup: u64,
+    concurrency: usize,
+    currency: &'static str,
+}
+
+/// The result on one engine.
+struct Report {
+    engine: Engine,
+    /// The throwaway database: the SQLite file, or the PostgreSQL database name.
+    database: String,
+    requests: u64,
+    warmup: u64,
+    concurrency: usize,
+    currency: &'static str,
+    errors: u64,
+    /// The database does not hold exactly one invoice per successful creation.
+    db_mismatch: bool,
+    error_samples: Vec<String>,
+    wall: Duration,
+    /// Durations of the successful requests, in microseconds, sorted.
+    latencies_us: Vec<u64>,
+    invoices_in_db: i64,
+    jobs_queued: i64,
+}
+
+impl Report {
+    fn throughput(&self) -> f64 {
+        let secs = self.wall.as_secs_f64();
+        if secs > 0.0 {
+            (self.requests - self.errors) as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    fn percentile_ms(&self, p: f64) -> f64 {
+        percentile(&self.latencies_us, p).map_or(0.0, |us| us as f64 / 1000.0)
+    }
+
+    fn mean_ms(&self) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let sum: u128 = self.latencies_us.iter().map(|&us| u128::from(us)).sum();
+        sum as f64 / self.latencies_us.len() as f64 / 1000.0
+    }
+
+    /// Whether anything went wrong (then the figures mean nothing).
+    fn failed(&self) -> bool {
+        self.errors > 0 || self.db_mismatch
+    }
+
+    fn meets_target(&self) -> bool {
+        !self.failed()
+            && self.throughput() >= TARGET_THROUGHPUT
+            && self.percentile_ms(0.99) < TARGET_P99_MS
+    }
+
+    fn verdict(&self) -> &'static str {
+        if self.failed() {
+            "FAIL (errors)"
+        } else if self.meets_target() {
+            "PASS"
+        } else {
+            "FAIL (below target)"
+        }
+    }
+
+    /// One line right after an engine finishes, so long runs show progress.
+    fn table_row(&self) -> String {
+        let mut s = format!(
+            "{}: {} requests, {} errors in {:.2} s: {:.0} creations/s, p50 {:.1} ms, p99 {:.1} ms: {}\n",
+            self.engine,
+            self.requests,
+            self.errors,
+            self.wall.as_secs_f64(),
+            self.throughput(),
+            self.percentile_ms(0.50),
+            self.percentile_ms(0.99),
+            self.verdict()
+        );
+        for e in &self.error_samples {
+            let _ = writeln!(s, "  error: {e}");
+        }
+        s
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "engine": self.engine.to_string(),
+            "database": self.database,
+            "requests": self.requests,
+            "ok": self.requests - self.errors,
+            "errors": self.errors,
+            "db_mismatch": self.db_mismatch,
+            "error_samples": self.error_samples,
+            "warmup": self.warmup,
+            "concurrency": self.concurrency,
+            "currency": self.currency,
+            "wall_s": self.wall.as_secs_f64(),
+            "throughput": self.throughput(),
+            "latency_ms": {
+                "mean": self.mean_ms(),
+                "p50": self.percentile_ms(0.50),
+                "p90": self.percentile_ms(0.90),
+                "p99": self.percentile_ms(0.99),
+                "max": self.percentile_ms(1.0),
+            },
+            "invoices_in_db": self.invoices_in_db,
+            "jobs_queued": self.jobs_queued,
+            "meets_target": self.meets_target(),
+        })
+    }
+}
+
+fn table(reports: &[Report]) -> String {
+    let mut s = format!(
+        "{:<9} {:>9} {:>7} {:>8} {:>12} {:>8} {:>8} {:>8} {:>8}  {}\n",
+        "engine",
+        "requests",
+        "errors",
+        "wall s",
+        "creations/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "result"
+    );
+    for r in reports {
+        let _ = writeln!(
+            s,
+            "{:<9} {:>9} {:>7} {:>8.2} {:>12.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2}  {}",
+            r.engine.to_string(),
+            r.requests,
+            r.errors,
+            r.wall.as_secs_f64(),
+            r.throughput(),
+            r.percentile_ms(0.50),
+            r.percentile_ms(0.90),
+            r.percentile_ms(0.99),
+            r.percentile_ms(1.0),
+            r.verdict()
+        );
+    }
+    let _ = write!(
+        s,
+        "target: >= {TARGET_THROUGHPUT:.0} creations/s and p99 < {TARGET_P99_MS:.0} ms"
+    );
+    if reports.iter().any(|r| !r.failed() && !r.meets_target()) {
+        s.push_str(" (below target; --check makes this exit with status 1)");
+    }
+    s
+}
+
+async fn run_engine(
+    base: &Settings,
+    engine: Engine,
+    postgres_url: &str,
+    plan: &Plan,
+    quiet: bool,
+) -> anyhow::Result<Report> {
+    let db = Scratch::new(engine, postgres_url).await?;
+    let result = measure(base, engine, db.dir.path(), &db.url, &db.name, plan, quiet).await;
+    db.finish().await;
+    result
+}
+
+/// Runs the server on `database_url`, sends the load and stops the server.
+async fn measure(
+    base: &Settings,
+    engine: Engine,
+    data_dir: &Path,
+    database_url: &str,
+    database: &str,
+    plan: &Plan,
+    quiet: bool,
+) -> anyhow::Result<Report> {
+    let server = InProcess::start(InProcess::settings(base, data_dir, database_url)).await?;
+    let (addr, state) = (server.addr, server.state.clone());
+
+    let result = async {
+        let BenchShop {
+            shop_id, api_key, ..
+        } = merchant_project(&state).await?;
+        let load = Load {
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .pool_max_idle_per_host(plan.concurrency)
+                .timeout(Duration::from_secs(60))
+                .build()
+                .context("building the HTTP client")?,
+            url: format!("http://{addr}/v2/invoice/create"),
+            authorization: format!("Token {api_key}"),
+            shop_id,
+            currency: plan.currency,
+        };
+        let load = Arc::new(load);
+        if plan.warmup > 0 {
+            if !quiet {
+                println!("{engine}: warming up ({} requests)…", plan.warmup);
+            }
+            let warm = fire(&load, "warmup", plan.warmup, plan.concurrency).await;
+            anyhow::ensure!(
+                warm.errors == 0,
+                "{} of {} warm-up request(s) failed, e.g. {}",
+                warm.errors,
+                plan.warmup,
+                warm.samples.first().map_or("?", String::as_str)
+            );
+        }
+        if !quiet {
+            println!("{engine}: measuring ({} requests)…", plan.requests);
+        }
+        let run = fire(&load, "bench", plan.requests, plan.concurrency).await;
+        let mut c = state.db.conn().await?;
+        let invoices_in_db: i64 = kassa_store::sql!(&mut c, |c| sqlx::query_scalar(
+            "select count(*) from invoice"
+        )
+        .fetch_one(c)
+        .await)?;
+        let jobs_queued: i64 = kassa_store::sql!(&mut c, |c| sqlx::query_scalar(
+            "select count(*) from job where state = 'queued'"
+        )
+        .fetch_one(c)
+        .await)?;
+        drop(c);
+        // Every successful answer must be an invoice in the database, and nothing more.
+        let ok = plan.warmup + plan.requests - run.errors;
+        let mut samples = run.samples;
+        let db_mismatch = u64::try_from(invoices_in_db).ok() != Some(ok);
+        if db_mismatch {
+            samples.push(format!(
+                "{ok} successful creation(s) but {invoices_in_db} invoice(s) in the database"
+            ));
+        }
+        let mut latencies_us = run.latencies_us;
+        latencies_us.sort_unstable();
+        Ok(Report {
+            engine,
+            database: database.to_owned(),
+            requests: plan.requests,
+            warmup: plan.warmup,
+            concurrency: plan.concurrency,
+            currency: plan.currency,
+            errors: run.errors,
+            db_mismatch,
+            error_samples: samples,
+            wall: run.wall,
+            latencies_us,
+            invoices_in_db,
+            jobs_queued,
+        })
+    }
+    .await;
+
+    server.stop().await;
+    result
+}
+
+/// What every request needs.
+struct Load {
+    client: reqwest::Client,
+    url: String,
+    authorization: String,
+    shop_id: String,
+    currency: &'static str,
+}
+
+/// The outcome of a batch of requests.
+struct Batch {
+    wall: Duration,
+    errors: u64,
+    /// The first few error messages.
+    samples: Vec<String>,
+    latencies_us: Vec<u64>,
+}
+
+const MAX_SAMPLES: usize = 5;
+
+/// Sends `total` creations, `concurrency` in flight at a time: each of `concurrency` tasks
+/// takes the next number from a shared counter until all are taken.
+async fn fire(load: &Arc<Load>, label: &'static str, total: u64, concurrency: usize) -> Batch {
+    let next = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let per_task = usize::try_from(total).unwrap_or(usize::MAX) / concurrency + 1;
+    for _ in 0..concurrency {
+        let load = load.clone();
+        let next = next.clone();
+        tasks.spawn(async move {
+            let mut latencies = Vec::with_capacity(per_task);
+            let mut errors = 0u64;
+            let mut samples = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                let begun = Instant::now();
+                match create_one(&load, &format!("{label}-{i}")).await {
+                    Ok(()) => latencies
+                        .push(u64::try_from(begun.elapsed().as_micros()).unwrap_or(u64::MAX)),
+                    Err(e) => {
+                        errors += 1;
+                        if samples.len() < MAX_SAMPLES {
+                            samples.push(e);
+                        }
+                    }
+                }
+            }
+            (latencies, errors, samples)
+        });
+    }
+    let mut batch = Batch {
+        wall: Duration::ZERO,
+        errors: 0,
+        samples: Vec::new(),
+        latencies_us: Vec::with_capacity(usize::try_from(total).unwrap_or(0)),
+    };
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((latencies, errors, samples)) => {
+                batch.latencies_us.extend(latencies);
+                batch.errors += errors;
+                for s in samples {
+                    if batch.samples.len() < MAX_SAMPLES {
+                        batch.samples.push(s);
+                    }
+                }
+            }
+            Err(e) => {
+                batch.errors += 1;
+                batch.samples.push(format!("a load task failed: {e}"));
+            }
+        }
+    }
+    batch.wall = start.elapsed();
+    // Requests a failed task never sent count as errors too.
+    let answered = batch.latencies_us.len() as u64 + batch.errors;
+    batch.errors += total.saturating_sub(answered);
+    batch
+}
+
+/// One creation, checked: HTTP 200, `status: success`, a deposit address in the currency.
+async fn create_one(load: &Load, order_id: &str) -> Result<(), String> {
+    let body = json!({
+        "shop_id": load.shop_id,
+        "amount": "100",
+        "currency": "USD",
+        "order_id": order_id,
+        "add_fields": {"cryptocurrency": load.currency},
+    });
+    let response = load
+        .client
+        .post(&load.url)
+        .header(reqwest::header::AUTHORIZATION, &load.authorization)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| format!("request failed: {e}"))?;
+    let status = response.status();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| format!("reading the response failed: {e}"))?;
+    let shown = || String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
+    if status != reqwest::StatusCode::OK {
+        return Err(format!("HTTP {status}: {}", shown()));
+    }
+    let v: Value =
+        serde_json::from_slice(&bytes).map_err(|e| format!("not JSON ({e}): {}", shown()))?;
+    let result = &v["result"];
+    let address = result["address"].as_str().unwrap_or_default();
+    if v["status"] != "success"
+        || address.is_empty()
+        || result["currency"]["fullcode"] != load.currency
+    {
+        return Err(format!("unexpected answer: {}", shown()));
+    }
+    Ok(())
+}
