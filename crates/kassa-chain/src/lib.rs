@@ -33,6 +33,7 @@ pub mod rpc;
 pub mod simulated;
 pub mod spend;
 pub mod uri;
+pub mod watch;
 
 pub use address::{AddressError, validate};
 

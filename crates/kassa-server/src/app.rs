@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{ConfigError, Settings};
 use crate::http;
 use crate::state::AppState;
-use crate::worker::maintenance;
+use kassa_service::worker::maintenance;
 
 /// A built, not yet running server.
 pub struct Application {
@@ -121,8 +121,10 @@ impl Application {
             .utxo()
             .iter()
             .map(|c| {
-                let w =
-                    crate::watcher::Watcher::new(state.clone(), crate::watcher::UtxoWatch::of(c));
+                let w = kassa_service::watcher::Watcher::new(
+                    state.ctx.clone(),
+                    kassa_service::watcher::UtxoWatch::of(c),
+                );
                 tokio::spawn(w.run(stop.child_token()))
             })
             .collect();

@@ -1,66 +1,55 @@
-//! What every handler can reach, and how it is put together.
+//! What every handler can reach, and how the application is wired: the services' [`Ctx`],
+//! the job worker with every handler registered, and what only HTTP needs.
 
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use kassa_core::secret::Keyring;
 use kassa_core::time::Clock;
-use kassa_store::{Db, migrate};
-
-use std::sync::OnceLock;
-
 use kassa_rates::Rates;
+use kassa_service::auth::password::Passwords;
+use kassa_service::heavy::Heavy;
+use kassa_service::invoices::{ExpireHandler, ReminderHandler};
+use kassa_service::mail::MailHandler;
+use kassa_service::metrics::Metrics;
+use kassa_service::postbacks::PostbackHandler;
+use kassa_service::pricing::Pricing;
+use kassa_service::worker::maintenance::MaintenanceHandler;
+use kassa_service::worker::{JobHandler, JobWaker, ProbeHandler, Worker, WorkerConfig};
+use kassa_service::{Ctx, ServiceConfig, chains};
+use kassa_store::migrate;
 
-use crate::auth::password::Passwords;
-use crate::chains::{self, Chains};
-use crate::config::{ConfigError, Settings};
-use crate::heavy::Heavy;
-use crate::invoices::{ExpireHandler, ReminderHandler};
-use crate::mail::MailHandler;
-use crate::metrics::Metrics;
-use crate::postbacks::PostbackHandler;
-use crate::pricing::Pricing;
+use crate::config::{ConfigError, SettingError, Settings};
 use crate::web::cookies::CookiePolicy;
-use crate::worker::maintenance::MaintenanceHandler;
-use crate::worker::{JobHandler, ProbeHandler, Worker, WorkerConfig};
 use crate::{app, secrets};
 
-/// Shared application state; cloning is cheap.
+/// Shared application state; cloning is cheap. It dereferences to the services' [`Ctx`], so
+/// handlers pass `&st` to a service.
 #[derive(Clone)]
 pub struct AppState {
-    /// The database.
-    pub db: Db,
+    /// What the services need.
+    pub ctx: Ctx,
     /// Validated settings.
     pub settings: Arc<Settings>,
-    /// Base of links handed out, without a trailing slash.
-    pub public_url: Arc<str>,
-    /// Master keys for secrets at rest.
-    pub keyring: Arc<Keyring>,
-    /// Metric registry.
-    pub metrics: Arc<Metrics>,
-    /// Source of "now".
-    pub clock: Arc<dyn Clock>,
-    /// The job worker (to wake it after enqueueing).
+    /// The job worker (tests drive it with `drain`).
     pub worker: Worker,
-    /// Password hashing (bounded concurrency).
-    pub passwords: Passwords,
     /// How cookies are set.
     pub cookies: CookiePolicy,
-    /// Exchange rates and fees.
-    pub pricing: Arc<Pricing>,
-    /// The SSRF-guarded HTTP client for merchant URLs (postbacks).
-    pub outbound: reqwest::Client,
-    /// Image decoding and other heavy work, off the async threads and bounded.
-    pub heavy: Heavy,
-    /// The UTXO networks that take live payments: configured (`[chains.<network>]`) and with
-    /// a wallet. Their deposit addresses and watchers come from here.
-    pub chains: Arc<Chains>,
+}
+
+impl Deref for AppState {
+    type Target = Ctx;
+
+    fn deref(&self) -> &Ctx {
+        &self.ctx
+    }
 }
 
 impl AppState {
     /// Opens what the application needs (data folder, database and migrations, master key,
-    /// job handlers) without binding a port. The server and the operator's commands share it.
+    /// networks, job handlers) without binding a port. The server and the operator's commands
+    /// share it.
     pub async fn open(
         settings: Settings,
         clock: Arc<dyn Clock>,
@@ -76,50 +65,74 @@ impl AppState {
         if !applied.is_empty() {
             tracing::info!(versions = ?applied, "applied database migrations");
         }
-        crate::net::install_tls_provider();
+        kassa_service::net::install_tls_provider();
         let keyring = Arc::new(secrets::load_or_create(&settings)?);
         let rates = Arc::new(
             Rates::from_config(&settings.rates, clock.clone())
                 .map_err(|e| ConfigError::option("rates.sources", e))?,
         );
-        let chains = Arc::new(chains::load(&settings, &db, clock.now()).await?);
+        let chains = chains::load(&settings.chains, &db, clock.now())
+            .await
+            // A bad option is reported like every other one: key and environment variable.
+            .map_err(|e| match e.downcast::<SettingError>() {
+                Ok(s) => anyhow::Error::from(ConfigError::from(s)),
+                Err(e) => e,
+            })?;
+        let chains = Arc::new(chains);
         let pricing = Arc::new(Pricing::new(
             rates,
-            settings.fees.service_percent()?,
-            settings.fees.transfer_usd()?,
+            settings.fees.service_percent().map_err(ConfigError::from)?,
+            settings.fees.transfer_usd().map_err(ConfigError::from)?,
             chains.live_networks(),
         ));
-        let outbound = crate::net::guarded_client(
+        let outbound = kassa_service::net::guarded_client(
             settings.server.allow_private_targets,
-            crate::postbacks::TIMEOUT,
+            kassa_service::postbacks::TIMEOUT,
         );
-        // Handlers that need the whole state get it once it exists.
-        let late: Arc<OnceLock<AppState>> = Arc::new(OnceLock::new());
-        let metrics = Arc::new(Metrics::default());
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        let passwords = Passwords::new(cores)?;
+        let jobs = JobWaker::new();
+        let ctx = Ctx {
+            db: db.clone(),
+            clock: clock.clone(),
+            keyring: keyring.clone(),
+            config: Arc::new(ServiceConfig {
+                public_url: public_url.clone(),
+                accounts: settings.accounts.clone(),
+                mail: settings.mail.clone(),
+                data_dir: settings.data_dir.clone(),
+                allow_private_targets: settings.server.allow_private_targets,
+            }),
+            public_url: public_url.clone().into(),
+            passwords: Passwords::new(cores)?,
+            pricing,
+            chains,
+            outbound: outbound.clone(),
+            heavy: Heavy::new(1),
+            metrics: Arc::new(Metrics::default()),
+            jobs: jobs.clone(),
+        };
+        // Every job kind this process runs, registered here where the application is wired.
         let handlers: Vec<Arc<dyn JobHandler>> = vec![
             Arc::new(ProbeHandler),
-            Arc::new(MailHandler::new(&settings, keyring.clone())?),
+            Arc::new(
+                MailHandler::new(&settings.mail, &settings.data_dir, keyring)
+                    .map_err(ConfigError::from)?,
+            ),
             Arc::new(MaintenanceHandler {
                 db: db.clone(),
                 clock: clock.clone(),
             }),
-            Arc::new(ExpireHandler {
-                state: late.clone(),
-            }),
-            Arc::new(ReminderHandler {
-                state: late.clone(),
-            }),
+            Arc::new(ExpireHandler { ctx: ctx.clone() }),
+            Arc::new(ReminderHandler { ctx: ctx.clone() }),
             Arc::new(PostbackHandler {
-                state: late.clone(),
-                client: outbound.clone(),
+                ctx: ctx.clone(),
+                client: outbound,
             }),
         ];
         let worker = Worker::new(
-            db.clone(),
-            clock.clone(),
-            metrics.clone(),
+            db,
+            clock,
+            ctx.metrics.clone(),
             WorkerConfig {
                 // With `jobs.workers = 0` no loop runs, but the step stays usable (tests, CLI).
                 concurrency: usize::try_from(settings.jobs.workers.max(1)).unwrap_or(1),
@@ -127,24 +140,13 @@ impl AppState {
                 lease: Duration::from_secs(settings.jobs.lease_secs),
             },
             handlers,
+            jobs,
         );
-        let cookies = CookiePolicy::for_public_url(&public_url);
-        let state = AppState {
-            db,
+        Ok(AppState {
+            ctx,
+            cookies: CookiePolicy::for_public_url(&public_url),
             settings: Arc::new(settings),
-            public_url: public_url.into(),
-            keyring,
-            metrics,
-            clock,
             worker,
-            passwords,
-            cookies,
-            pricing,
-            outbound,
-            heavy: Heavy::new(1),
-            chains,
-        };
-        let _ = late.set(state.clone());
-        Ok(state)
+        })
     }
 }

@@ -10,13 +10,13 @@ use kassa_core::time::{Clock as _, SystemClock};
 use std::sync::Arc;
 
 use kassa_core::account::{Email, check_password};
-use kassa_server::accounts;
 use kassa_server::app::{self, Application};
-use kassa_server::chains;
 use kassa_server::config::{self, Loaded};
 use kassa_server::state::AppState;
 use kassa_server::telemetry;
-use kassa_server::worker::{self, Probe};
+use kassa_service::accounts;
+use kassa_service::chains;
+use kassa_service::worker::{self, Probe};
 use kassa_store::jobs::{self, JobState};
 use kassa_store::{Db, migrate};
 
@@ -348,14 +348,14 @@ async fn admin_command(loaded: Loaded, cmd: AdminCommand) -> anyhow::Result<()> 
                 "{email} is not a merchant owner"
             );
             drop(c);
-            let mut settings = kassa_server::projects::default_settings(name.trim());
+            let mut settings = kassa_service::projects::default_settings(name.trim());
             settings.notify_url = notify_url;
             settings.postback_format = postback_format;
             let operator = accounts::Client {
                 ip: "cli".into(),
                 user_agent: "kassa admin".into(),
             };
-            let created = kassa_server::projects::create(
+            let created = kassa_service::projects::create(
                 &state,
                 user.merchant_id,
                 None,
@@ -398,7 +398,7 @@ async fn wallet_command(loaded: Loaded, cmd: WalletCommand) -> anyhow::Result<()
     match cmd {
         WalletCommand::Init { .. } => {
             let (mnemonic, hot) = chains::init_hot_wallet(
-                &state.settings,
+                &state.settings.chains,
                 &state.db,
                 &state.keyring,
                 network,
@@ -474,7 +474,7 @@ async fn wallet_command(loaded: Loaded, cmd: WalletCommand) -> anyhow::Result<()
                 user.role == kassa_core::account::Role::Owner,
                 "{email} is not a merchant owner"
             );
-            let made = kassa_server::withdrawals::withdraw(
+            let made = kassa_service::withdrawals::withdraw(
                 &state,
                 user.merchant_id,
                 network,

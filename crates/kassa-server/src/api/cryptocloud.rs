@@ -2,7 +2,6 @@
 //! the contract (`../shared/spec/cryptocloud-api-v2.md`); input is read leniently
 //! ([`super::input`]).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Json;
@@ -10,21 +9,20 @@ use axum::extract::State;
 use kassa_core::account::Email;
 use kassa_core::currency::{self, Crypto};
 use kassa_core::invoice::Status;
-use kassa_core::money::{Amount, parse_decimal};
+use kassa_core::money::parse_decimal;
 use kassa_core::{Decimal, Timestamp};
-use kassa_store::invoices::{self, InvoiceRow, ListFilter, TransferState};
-use kassa_store::ledger::{self, Kind};
+use kassa_store::invoices::{self, ListFilter};
 use kassa_store::projects::ProjectRow;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use time::{Date, Month, OffsetDateTime, Time};
 
 use super::input::{self, ApiQuery, Body, object, text};
-use super::objects;
 use super::{ApiError, ApiProject, V1Project};
-use crate::i18n::Lang;
-use crate::invoices::{InvoiceError, NewInvoiceRequest, fiat_price};
 use crate::state::AppState;
+use kassa_service::i18n::Lang;
+use kassa_service::invoices::{InvoiceError, NewInvoiceRequest, fiat_price};
+use kassa_service::{objects, read};
 
 type ApiResult = Result<Json<Value>, ApiError>;
 
@@ -148,7 +146,9 @@ fn add_fields(body: &Map<String, Value>) -> Result<AddFields, ApiError> {
             .and_then(|h| h.checked_add(minutes.checked_mul(60)?))
             .ok_or_else(|| ApiError::field("time_to_pay", "Too long."))?;
         let d = Duration::from_secs(secs);
-        if d < crate::invoices::LIFETIME_RANGE.0 || d > crate::invoices::LIFETIME_RANGE.1 {
+        if d < kassa_service::invoices::LIFETIME_RANGE.0
+            || d > kassa_service::invoices::LIFETIME_RANGE.1
+        {
             return Err(ApiError::field(
                 "time_to_pay",
                 "The lifetime must be between 1 minute and 31 days.",
@@ -199,7 +199,7 @@ const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
 /// Invoices that name their currencies are checked one by one when created, and an archived
 /// project is refused as such when creating.
 fn check_payable(st: &AppState, p: &ProjectRow) -> Result<(), ApiError> {
-    if p.archived_at.is_none() && crate::invoices::offered(st, p).is_empty() {
+    if p.archived_at.is_none() && kassa_service::invoices::offered(st, p).is_empty() {
         return Err(ApiError::field(
             "shop_id",
             "No cryptocurrency is available for this shop yet.",
@@ -211,7 +211,7 @@ fn check_payable(st: &AppState, p: &ProjectRow) -> Result<(), ApiError> {
 /// Reads amount, currency, order id and e-mail shared by v2 and v1 creation.
 fn price_fields(
     b: &Map<String, Value>,
-) -> Result<(crate::invoices::Price, String, String), ApiError> {
+) -> Result<(kassa_service::invoices::Price, String, String), ApiError> {
     let amount_text = required(b, "amount")?;
     let amount = parse_decimal(&amount_text)
         .filter(|a| *a > Decimal::ZERO && *a < Decimal::from(MAX_AMOUNT))
@@ -280,7 +280,7 @@ pub async fn create(
         send_link_to: add.send_to,
         remind_every: add.period,
     };
-    let row = crate::invoices::create(&st, &p, req)
+    let row = kassa_service::invoices::create(&st, &p, req)
         .await
         .map_err(invoice_error)?;
     success(objects::created(&st, &p, &row))
@@ -304,7 +304,7 @@ pub async fn cancel(
     if row.status != Status::Created {
         return Err(ApiError::field("validate_error", "Invoice is not created"));
     }
-    match crate::invoices::cancel(&st, row.id, "api").await {
+    match kassa_service::invoices::cancel(&st, row.id, "api").await {
         Ok(_) => success(json!(["ok"])),
         Err(InvoiceError::Transition(_)) => {
             Err(ApiError::field("validate_error", "Invoice is not created"))
@@ -352,17 +352,6 @@ fn period(body: &Map<String, Value>) -> Result<(Timestamp, Timestamp), ApiError>
     Ok((from, end.saturating_add(Duration::from_secs(86_400))))
 }
 
-/// The transaction ids of an invoice's transfers (orphaned ones left out).
-pub(super) async fn tx_list(st: &AppState, row: &InvoiceRow) -> Result<Vec<String>, ApiError> {
-    let mut c = st.db.conn().await?;
-    Ok(invoices::transfers_of(&mut c, row.id)
-        .await?
-        .into_iter()
-        .filter(|t| t.state != TransferState::Orphaned)
-        .map(|t| t.txid)
-        .collect())
-}
-
 /// `POST /v2/invoice/merchant/list`
 pub async fn list(
     State(st): State<AppState>,
@@ -398,25 +387,17 @@ pub async fn list(
         None => None,
         Some(c) => Some(crypto_code("currency", &c)?.code.to_owned()),
     };
-    let mut c = st.db.conn().await?;
-    let (rows, total) = invoices::list(
-        &mut c,
-        p.id,
-        &ListFilter {
-            from: Some(from),
-            until: Some(until),
-            status,
-            currency,
-        },
-        offset,
-        limit,
-    )
-    .await?;
-    drop(c);
-    let mut result = Vec::with_capacity(rows.len());
-    for row in &rows {
-        result.push(objects::invoice(&st, &p, row, &tx_list(&st, row).await?));
-    }
+    let filter = ListFilter {
+        from: Some(from),
+        until: Some(until),
+        status,
+        currency,
+    };
+    let (page, total) = read::invoice_page(&st, p.id, &filter, offset, limit).await?;
+    let result: Vec<Value> = page
+        .iter()
+        .map(|(row, txs)| objects::invoice(&st, &p, row, txs))
+        .collect();
     Ok(Json(
         json!({"status": "success", "result": result, "all_count": total}),
     ))
@@ -444,7 +425,12 @@ pub async fn info(
     for u in &uuids {
         let row = invoices::by_uuid_in_project(&mut st.db.conn().await?, p.id, u).await?;
         if let Some(row) = row {
-            result.push(objects::invoice(&st, &p, &row, &tx_list(&st, &row).await?));
+            result.push(objects::invoice(
+                &st,
+                &p,
+                &row,
+                &read::tx_list(&st, &row).await?,
+            ));
         }
     }
     success(Value::Array(result))
@@ -457,22 +443,14 @@ pub async fn statistics(
     Body(b): Body,
 ) -> ApiResult {
     let (from, until) = period(&b)?;
-    let rows = invoices::stats_rows(&mut st.db.conn().await?, p.id, from, until).await?;
-    let keys = ["all", "created", "paid", "overpaid", "partial", "canceled"];
-    let mut count: BTreeMap<&str, i64> = keys.iter().map(|k| (*k, 0)).collect();
-    let mut amount: BTreeMap<&str, Decimal> = keys.iter().map(|k| (*k, Decimal::ZERO)).collect();
-    for (status, usd) in rows {
-        let usd = parse_decimal(&usd).unwrap_or(Decimal::ZERO);
-        for key in ["all", status.as_str()] {
-            *count.entry(key).or_default() += 1;
-            *amount.entry(key).or_default() += usd;
-        }
-    }
-    let count: Map<String, Value> = count
+    let stats = read::statistics(&st, p.id, from, until).await?;
+    let count: Map<String, Value> = stats
+        .count
         .into_iter()
         .map(|(k, v)| (k.to_owned(), json!(v)))
         .collect();
-    let amount: Map<String, Value> = amount
+    let amount: Map<String, Value> = stats
+        .amount
         .into_iter()
         .map(|(k, v)| (k.to_owned(), objects::number(v)))
         .collect();
@@ -481,40 +459,20 @@ pub async fn statistics(
 
 /// `POST /v2/merchant/wallet/balance/all`
 pub async fn balance(State(st): State<AppState>, ApiProject(p): ApiProject) -> ApiResult {
-    let balances = ledger::balances(&mut st.db.conn().await?, p.merchant_id).await?;
-    let now = st.clock.now();
-    let mut codes: Vec<&'static Crypto> = currency::cryptos_in_order()
+    let result: Vec<Value> = read::balances(&st, p.merchant_id)
+        .await?
         .into_iter()
-        .filter(|c| {
-            st.pricing.live_network(c.network) || balances.keys().any(|(_, code)| code == c.code)
+        .map(|b| {
+            let c = b.crypto;
+            json!({
+                "currency": objects::balance_currency(&st, c, b.live),
+                "balance_crypto": objects::crypto_number(b.total, c),
+                "balance_usd": objects::number(objects::usd_of(b.total, c, b.rate_usd)),
+                "available_balance": objects::crypto_number(b.available, c),
+                "available_balance_usd": objects::number(objects::usd_of(b.available, c, b.rate_usd)),
+            })
         })
         .collect();
-    codes.dedup_by_key(|c| c.code);
-    let mut result = Vec::new();
-    for c in codes {
-        let get = |k: Kind| {
-            balances
-                .get(&(k, c.code.to_owned()))
-                .copied()
-                .unwrap_or(Amount::ZERO)
-        };
-        let available = get(Kind::MerchantAvailable);
-        let total = available
-            .checked_add(get(Kind::MerchantPending))
-            .unwrap_or(available);
-        let rate = st
-            .pricing
-            .usd(c.symbol, false, now)
-            .map(|r| r.usd)
-            .unwrap_or(Decimal::ZERO);
-        result.push(json!({
-            "currency": objects::balance_currency(&st, c, st.pricing.live_network(c.network)),
-            "balance_crypto": objects::crypto_number(total, c),
-            "balance_usd": objects::number(objects::usd_of(total, c, rate)),
-            "available_balance": objects::crypto_number(available, c),
-            "available_balance_usd": objects::number(objects::usd_of(available, c, rate)),
-        }));
-    }
     success(Value::Array(result))
 }
 
@@ -534,7 +492,7 @@ pub async fn static_create(
             "Ensure this field has no more than 200 characters.",
         ));
     }
-    let w = crate::invoices::static_wallet(&st, &p, crypto, &identify)
+    let w = kassa_service::invoices::static_wallet(&st, &p, crypto, &identify)
         .await
         .map_err(|e| match e {
             InvoiceError::CurrencyUnavailable(c) => ApiError::field(
@@ -558,15 +516,15 @@ pub async fn v1_create(
     let (price, order_id, email) = price_fields(&b)?;
     check_payable(&st, &p)?;
     let code = match price {
-        crate::invoices::Price::Fiat(f, _) => f.code,
-        crate::invoices::Price::Crypto(c, _) => c.code,
+        kassa_service::invoices::Price::Fiat(f, _) => f.code,
+        kassa_service::invoices::Price::Crypto(c, _) => c.code,
     };
     let req = NewInvoiceRequest {
         order_id,
         email,
         ..NewInvoiceRequest::priced(price)
     };
-    let row = crate::invoices::create(&st, &p, req)
+    let row = kassa_service::invoices::create(&st, &p, req)
         .await
         .map_err(invoice_error)?;
     Ok(Json(

@@ -12,11 +12,13 @@ use kassa_store::invoices;
 use kassa_store::projects::ProjectRow;
 use serde_json::{Map, Value, json};
 
-use super::cryptocloud::{normalise_uuid, tx_list};
+use super::cryptocloud::normalise_uuid;
 use super::input::{Body, text};
-use super::{ApiError, ApiProject, objects};
-use crate::invoices::{InvoiceError, Recorded};
+use super::{ApiError, ApiProject};
 use crate::state::AppState;
+use kassa_service::invoices::InvoiceError;
+use kassa_service::objects;
+use kassa_service::payments::Recorded;
 
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     (
@@ -84,7 +86,7 @@ async fn pay_inner(
                     format!("Unknown currency {code}."),
                 ));
             };
-            match crate::invoices::choose_currency(st, p, row.id, c).await {
+            match kassa_service::invoices::choose_currency(st, p, row.id, c).await {
                 Ok(r) => r,
                 Err(InvoiceError::Service(e)) => return Err(e.into()),
                 Err(e) => {
@@ -124,7 +126,7 @@ async fn pay_inner(
             ));
         }
     };
-    match crate::invoices::simulate_payment(st, &row, amount, confirmed(b)).await {
+    match kassa_service::invoices::simulate_payment(st, &row, amount, confirmed(b)).await {
         Ok(Recorded::Invoice(_)) => {}
         Ok(other) => {
             return Ok(error(
@@ -143,7 +145,7 @@ async fn pay_inner(
         }
     }
     let row = invoices::by_id(&mut st.db.conn().await?, row.id).await?;
-    let txs = tx_list(st, &row).await?;
+    let txs = kassa_service::read::tx_list(st, &row).await?;
     Ok(
         Json(json!({"status": "success", "result": objects::invoice(st, p, &row, &txs)}))
             .into_response(),

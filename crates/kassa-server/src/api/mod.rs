@@ -5,7 +5,6 @@
 pub mod cryptocloud;
 pub mod helpers;
 pub mod input;
-pub mod objects;
 
 use std::sync::Arc;
 
@@ -18,8 +17,8 @@ use axum::routing::{any, get, post};
 use kassa_store::projects::{self, ProjectRow};
 use serde_json::json;
 
-use crate::auth::token;
 use crate::state::AppState;
+use kassa_service::auth::token;
 
 /// An API request that cannot be served as asked.
 #[derive(Debug)]
@@ -49,8 +48,8 @@ impl From<kassa_store::StoreError> for ApiError {
     }
 }
 
-impl From<crate::accounts::ServiceError> for ApiError {
-    fn from(e: crate::accounts::ServiceError) -> Self {
+impl From<kassa_service::accounts::ServiceError> for ApiError {
+    fn from(e: kassa_service::accounts::ServiceError) -> Self {
         ApiError::Internal(e.to_string())
     }
 }

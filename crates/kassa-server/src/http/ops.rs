@@ -7,6 +7,8 @@ use axum::{Extension, Json};
 use kassa_store::{jobs, migrate};
 use serde_json::json;
 
+use kassa_service::auth::token::constant_time_eq;
+
 use super::ClientAddr;
 use crate::state::AppState;
 
@@ -76,9 +78,4 @@ pub async fn metrics(
         state.metrics.render(&queue),
     )
         .into_response()
-}
-
-/// Compares without leaking where the first difference is.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

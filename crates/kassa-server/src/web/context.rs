@@ -22,12 +22,12 @@ use sha2::Sha256;
 
 use super::cookies::{self, Jar};
 use super::errors::{ErrorKind, WebError, render_error_page};
-use crate::accounts::{self, Client};
-use crate::auth::token;
 use crate::http::ClientAddr;
-use crate::http::ops::constant_time_eq;
-use crate::i18n::{Lang, Tr};
 use crate::state::AppState;
+use kassa_service::accounts::{self, Client};
+use kassa_service::auth::token;
+use kassa_service::auth::token::constant_time_eq;
+use kassa_service::i18n::{Lang, Tr};
 
 /// Largest form body accepted by dashboard routes (uploads use their own limits).
 const FORM_LIMIT: usize = 64 * 1024;

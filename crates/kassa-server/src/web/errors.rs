@@ -7,9 +7,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::context::{Page, WebCtx, html};
-use crate::accounts::ServiceError;
-use crate::auth::limits::RetryAfter;
 use crate::state::AppState;
+use kassa_service::accounts::ServiceError;
+use kassa_service::auth::limits::RetryAfter;
 
 /// A dashboard request that cannot be served as asked.
 #[derive(Debug)]

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::i18n::Tr;
+use kassa_service::i18n::Tr;
 
 /// Errors of a submitted form, by field name, already translated.
 #[derive(Clone, Debug, Default)]

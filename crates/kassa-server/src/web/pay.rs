@@ -34,14 +34,14 @@ use kassa_store::projects::{self, ProjectRow};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::auth::limits::{self, Limit};
 use crate::http::ClientAddr;
 use crate::http::input::{CheckedForm, CheckedQuery};
-use crate::i18n::{Lang, Tr};
-use crate::invoices::{self, InvoiceError, Simulated};
 use crate::state::AppState;
 use crate::web::assets;
 use crate::web::qr;
+use kassa_service::auth::limits::{self, Limit};
+use kassa_service::i18n::{Lang, Tr};
+use kassa_service::invoices::{self, InvoiceError, Simulated};
 
 /// How often the page asks for news (the live status must change within 2 s of a payment).
 pub const POLL_MS: u32 = 1000;

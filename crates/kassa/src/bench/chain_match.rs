@@ -73,10 +73,10 @@ async fn chain_match_on(
         .context("the benchmark project")?;
     drop(c);
     let usdt = kassa_core::currency::crypto("USDT_TRC20").context("USDT_TRC20")?;
-    let invoice = kassa_server::invoices::create(
+    let invoice = kassa_service::invoices::create(
         &state,
         &project,
-        kassa_server::invoices::NewInvoiceRequest::priced(kassa_server::invoices::Price::Crypto(
+        kassa_service::invoices::NewInvoiceRequest::priced(kassa_service::invoices::Price::Crypto(
             usdt,
             kassa_core::money::Amount::from_base(1_000_000),
         )),

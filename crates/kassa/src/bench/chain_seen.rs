@@ -9,8 +9,8 @@ use anyhow::Context as _;
 use clap::Args;
 use kassa_core::account::Email;
 use kassa_core::secret::SecretString;
-use kassa_server::accounts;
 use kassa_server::config::Settings;
+use kassa_service::accounts;
 use serde_json::json;
 
 use super::{BenchShop, InProcess, TempDir, merchant_project, percentile, profile};
@@ -128,8 +128,8 @@ pub(super) async fn run(base: Settings, args: ChainSeenArgs) -> anyhow::Result<(
         )
         .await?;
         let now = kassa_core::time::Clock::now(&kassa_core::time::SystemClock);
-        kassa_server::chains::init_hot_wallet(
-            &settings,
+        kassa_service::chains::init_hot_wallet(
+            &settings.chains,
             &st.db,
             &st.keyring,
             &kassa_core::currency::LTC_NET,
@@ -156,7 +156,7 @@ pub(super) async fn run(base: Settings, args: ChainSeenArgs) -> anyhow::Result<(
             ip: "cli".into(),
             user_agent: "kassa bench".into(),
         };
-        kassa_server::projects::set_test_mode(&state, &project, owner.id, false, &client).await?;
+        kassa_service::projects::set_test_mode(&state, &project, owner.id, false, &client).await?;
         let mut c = state.db.conn().await?;
         let project = kassa_store::projects::by_id(&mut c, project.id).await?;
         drop(c);
@@ -164,14 +164,14 @@ pub(super) async fn run(base: Settings, args: ChainSeenArgs) -> anyhow::Result<(
         let usd = kassa_core::currency::fiat("USD").context("USD")?;
         let mut times = Vec::new();
         for _ in 0..args.payments {
-            let price = kassa_server::invoices::fiat_price(usd, kassa_core::Decimal::new(10, 0))
+            let price = kassa_service::invoices::fiat_price(usd, kassa_core::Decimal::new(10, 0))
                 .context("price")?;
-            let inv = kassa_server::invoices::create(
+            let inv = kassa_service::invoices::create(
                 &state,
                 &project,
-                kassa_server::invoices::NewInvoiceRequest {
+                kassa_service::invoices::NewInvoiceRequest {
                     preselect: Some(ltc),
-                    ..kassa_server::invoices::NewInvoiceRequest::priced(price)
+                    ..kassa_service::invoices::NewInvoiceRequest::priced(price)
                 },
             )
             .await

@@ -73,7 +73,7 @@ pub(super) async fn run(base: Settings, args: InvoiceCreateArgs) -> anyhow::Resu
         format: LogFormat::Text,
         level: "warn".into(),
     });
-    kassa_server::net::install_tls_provider();
+    kassa_service::net::install_tls_provider();
 
     let engines = args.engine.engines();
     let plan = Plan {

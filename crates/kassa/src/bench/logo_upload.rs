@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
-use kassa_server::accounts::{self, LogIn};
 use kassa_server::config::{LogFormat, LogSettings, Settings};
+use kassa_service::accounts::{self, LogIn};
 use kassa_store::Engine;
 
 use super::{InProcess, Scratch, cores, merchant_project, percentile, profile};
@@ -88,7 +88,7 @@ pub(super) async fn run(base: Settings, args: LogoUploadArgs) -> anyhow::Result<
         format: LogFormat::Text,
         level: "warn".into(),
     });
-    kassa_server::net::install_tls_provider();
+    kassa_service::net::install_tls_provider();
     let images = images()?;
     let db = Scratch::new(Engine::Sqlite, "").await?;
     let server = InProcess::start(InProcess::settings(&base, db.dir.path(), &db.url)).await?;

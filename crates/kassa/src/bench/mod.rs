@@ -18,10 +18,10 @@ use anyhow::Context as _;
 use clap::{Subcommand, ValueEnum};
 use kassa_core::account::Email;
 use kassa_core::secret::SecretString;
-use kassa_server::accounts;
 use kassa_server::app::Application;
 use kassa_server::config::Settings;
 use kassa_server::state::AppState;
+use kassa_service::accounts;
 use kassa_store::Engine;
 use sqlx::{Connection as _, Executor as _, PgConnection};
 use tokio::sync::oneshot;
@@ -332,11 +332,11 @@ async fn merchant_project(state: &AppState) -> anyhow::Result<BenchShop> {
         ip: "cli".into(),
         user_agent: "kassa bench".into(),
     };
-    let created = kassa_server::projects::create(
+    let created = kassa_service::projects::create(
         state,
         user.merchant_id,
         None,
-        &kassa_server::projects::default_settings("Benchmark"),
+        &kassa_service::projects::default_settings("Benchmark"),
         &client,
     )
     .await?;

@@ -235,7 +235,7 @@ engine_test!(
         let mut c = app.state.db.conn().await.unwrap();
         let stored: Vec<String> = kassa_store::sql!(&mut c, |c| sqlx::query_scalar("select token_hash from session").fetch_all(c).await).unwrap();
         drop(c);
-        assert!(!stored.contains(&token) && stored.contains(&kassa_server::auth::token::hash(&token)));
+        assert!(!stored.contains(&token) && stored.contains(&kassa_service::auth::token::hash(&token)));
 
         let list = laptop.get("/account/sessions").await;
         assert!(list.has("Phone/2.0") && list.has("KassaTest/1.0") && list.has("This session"), "{}", list.body);

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use kassa_core::currency;
 use kassa_core::{Amount, Decimal, Timestamp};
-use kassa_server::i18n::Lang;
-use kassa_server::invoices::{self as service, NewInvoiceRequest, Price, TransferReport};
+use kassa_service::i18n::Lang;
+use kassa_service::invoices::{self as service, NewInvoiceRequest, Price};
+use kassa_service::payments::{self, TransferReport};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -404,7 +405,7 @@ engine_test!(
             entries[0].clone()
         };
         // Confirmed but partial: the merchant's money, not yet withdrawable.
-        service::record_transfer(&app.state, &report("a", "60"))
+        payments::record_transfer(&app.state, &report("a", "60"))
             .await
             .unwrap();
         let e = balance().await;
@@ -425,7 +426,7 @@ engine_test!(
         assert_amount("balance_crypto", &e["balance_crypto"], 60.0);
         assert_amount("available_balance", &e["available_balance"], 0.0);
         // Paid: the credit less fees (1.9 + 1.4) is available.
-        service::record_transfer(&app.state, &report("b", "40"))
+        payments::record_transfer(&app.state, &report("b", "40"))
             .await
             .unwrap();
         let e = balance().await;
@@ -1633,10 +1634,10 @@ engine_test!(
             confirmations: 20,
             test: true,
         };
-        let recorded = service::record_transfer(&app.state, &report)
+        let recorded = payments::record_transfer(&app.state, &report)
             .await
             .expect("record transfer");
-        let service::Recorded::Invoice(_) = recorded else {
+        let payments::Recorded::Invoice(_) = recorded else {
             panic!("not recorded for an invoice: {recorded:?}");
         };
         let mut c = app.state.db.conn().await.unwrap();
@@ -1679,8 +1680,8 @@ engine_test!(
         assert_eq!(o["order_id"], "cust-1");
         // A repeated report changes nothing and sends nothing more.
         assert_eq!(
-            service::record_transfer(&app.state, &report).await.unwrap(),
-            service::Recorded::Duplicate
+            payments::record_transfer(&app.state, &report).await.unwrap(),
+            payments::Recorded::Duplicate
         );
         app.drain_jobs().await;
         assert_eq!(sink.hits().len(), 1);
@@ -1868,11 +1869,11 @@ engine_test!(
             .await;
         assert_eq!(o["status"], "paid");
         // An archived live project is refused as archived.
-        let client = kassa_server::accounts::Client {
+        let client = kassa_service::accounts::Client {
             ip: "127.0.0.1".into(),
             user_agent: "test".into(),
         };
-        kassa_server::projects::set_archived(&app.state, &shop.row(&app).await, shop.owner, true, &client)
+        kassa_service::projects::set_archived(&app.state, &shop.row(&app).await, shop.owner, true, &client)
             .await
             .unwrap();
         shop.post(

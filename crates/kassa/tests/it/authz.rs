@@ -133,13 +133,13 @@ async fn invoice_in(app: &crate::support::TestApp, project: kassa_core::ProjectI
         .await
         .unwrap();
     let usd = kassa_core::currency::fiat("USD").unwrap();
-    let req = kassa_server::invoices::NewInvoiceRequest {
+    let req = kassa_service::invoices::NewInvoiceRequest {
         order_id: "authz".into(),
-        ..kassa_server::invoices::NewInvoiceRequest::priced(
-            kassa_server::invoices::fiat_price(usd, kassa_core::Decimal::from(10)).unwrap(),
+        ..kassa_service::invoices::NewInvoiceRequest::priced(
+            kassa_service::invoices::fiat_price(usd, kassa_core::Decimal::from(10)).unwrap(),
         )
     };
-    kassa_server::invoices::create(&app.state, &p, req)
+    kassa_service::invoices::create(&app.state, &p, req)
         .await
         .unwrap()
         .uuid

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
 
 use kassa_core::time::{Clock as _, SystemClock};
-use kassa_server::worker::{self, Probe};
+use kassa_service::worker::{self, Probe};
 use kassa_store::jobs::{self, JobState};
 use kassa_store::{Db, sql};
 

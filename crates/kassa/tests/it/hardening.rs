@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use kassa_core::Timestamp;
-use kassa_server::auth::limits::{LOGIN_FAILURES_PER_ACCOUNT, SIGNUP_PER_IP};
+use kassa_service::auth::limits::{LOGIN_FAILURES_PER_ACCOUNT, SIGNUP_PER_IP};
 use reqwest::StatusCode;
 use serde_json::json;
 

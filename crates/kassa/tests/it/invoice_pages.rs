@@ -205,9 +205,9 @@ engine_test!(
         assert!(list.has(&format!("INV-{uuid}")) && list.has("page=1"));
 
         // An archived project takes no new invoices, and says so.
-        let client = kassa_server::accounts::Client { ip: "127.0.0.1".into(), user_agent: "test".into() };
+        let client = kassa_service::accounts::Client { ip: "127.0.0.1".into(), user_agent: "test".into() };
         let prow = kassa_store::projects::by_id(&mut app.state.db.conn().await.unwrap(), p.id).await.unwrap();
-        kassa_server::projects::set_archived(&app.state, &prow, o, true, &client).await.unwrap();
+        kassa_service::projects::set_archived(&app.state, &prow, o, true, &client).await.unwrap();
         let form = s.get(&new).await;
         assert!(form.has("This project is archived"), "{}", form.body);
         let r = s.post(&new, &invoice_form(&[])).await;

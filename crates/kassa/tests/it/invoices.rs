@@ -10,8 +10,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use kassa_core::currency;
 use kassa_core::invoice::{Confirmation, Status};
 use kassa_core::money::Amount;
-use kassa_server::invoices::{Recorded, TransferReport, record_transfer};
-use kassa_server::projects::Created;
+use kassa_service::payments::{Recorded, TransferReport, record_transfer};
+use kassa_service::projects::Created;
 use kassa_store::invoices::{self as store, InvoiceRow};
 use kassa_store::jobs::JobState;
 use kassa_store::ledger::{self, Kind};
@@ -404,7 +404,7 @@ engine_test!(
         app.drain_jobs().await;
         assert!(shop.hits().is_empty());
         let r = row(&app, &a).await;
-        let r = kassa_server::invoices::confirm_partial(&app.state, r.id, "test").await.unwrap();
+        let r = kassa_service::invoices::confirm_partial(&app.state, r.id, "test").await.unwrap();
         assert_eq!((r.status, r.confirmed), (Status::Paid, Some(Confirmation::Merchant)));
         app.drain_jobs().await;
         assert_eq!(shop.hits().len(), 1);
@@ -435,7 +435,7 @@ engine_test!(
         assert_eq!(shop.hits().len(), 3, "merchant-confirmed, tolerance-confirmed, overpaid");
 
         // Confirming is only for partial invoices.
-        let err = kassa_server::invoices::confirm_partial(&app.state, row(&app, &b_uuid).await.id, "test").await;
+        let err = kassa_service::invoices::confirm_partial(&app.state, row(&app, &b_uuid).await.id, "test").await;
         assert!(err.is_err());
     }
 );
@@ -679,7 +679,7 @@ fn flatten(v: &Value) -> Vec<(String, String)> {
 
 engine_test!(
     async fn test_invoices_are_confirmed_without_payment_as_full_partial_or_over(engine) {
-        use kassa_server::invoices::{Simulated, simulate};
+        use kassa_service::invoices::{Simulated, simulate};
         let app = TestApp::spawn(engine).await;
         let o = owner(&app, "o@shop.example").await;
         let p = project_with_settings(&app, o, "Shop", |_| {}).await;

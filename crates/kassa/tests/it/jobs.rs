@@ -8,8 +8,8 @@ use std::time::Duration;
 use kassa_core::JobId;
 use kassa_core::retry::RetryPolicy;
 use kassa_core::time::Clock;
-use kassa_server::metrics::Metrics;
-use kassa_server::worker::{
+use kassa_service::metrics::Metrics;
+use kassa_service::worker::{
     self, BoxFuture, Job, JobContext, JobError, JobHandler, Probe, Worker, WorkerConfig,
 };
 use kassa_store::jobs::{self, JobState, NewJob};
@@ -97,6 +97,7 @@ async fn pool(app: &TestApp, db: Db, concurrency: usize, handler: Arc<Recorder>)
             lease: Duration::from_secs(60),
         },
         vec![handler],
+        kassa_service::worker::JobWaker::new(),
     )
 }
 

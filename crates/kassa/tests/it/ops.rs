@@ -62,7 +62,7 @@ engine_test!(
         let now = app.now();
         let mut tx = app.state.db.begin().await.unwrap();
         for _ in 0..2 {
-            kassa_server::worker::enqueue(&mut tx, &kassa_server::worker::Probe { work_ms: 0 }, now, now).await.unwrap();
+            kassa_service::worker::enqueue(&mut tx, &kassa_service::worker::Probe { work_ms: 0 }, now, now).await.unwrap();
         }
         tx.commit().await.unwrap();
 

@@ -12,9 +12,9 @@ use kassa_chain::hd::{Branch, Coin, HotWallet, Mnemonic, WatchOnlyWallet, XpubFo
 use kassa_core::currency::{self, LTC_NET};
 use kassa_core::secret::{Keyring, SecretString};
 use kassa_core::time::{Clock as _, SystemClock};
-use kassa_server::chains;
 use kassa_server::config::Settings;
 use kassa_server::state::AppState;
+use kassa_service::chains;
 use kassa_store::wallets::{self, WalletKind};
 use kassa_store::{Db, sql};
 use reqwest::StatusCode;
@@ -352,7 +352,7 @@ engine_test!(
         let row = api::stored_invoice(&app, r["uuid"].as_str().unwrap()).await;
         let project = shop.row(&app).await;
         let ltc_coin = currency::crypto("LTC").unwrap();
-        let chosen = kassa_server::invoices::choose_currency(&app.state, &project, row.id, ltc_coin)
+        let chosen = kassa_service::invoices::choose_currency(&app.state, &project, row.id, ltc_coin)
             .await
             .unwrap();
         addresses.push(chosen.address.clone().unwrap());

@@ -12,7 +12,7 @@ use kassa_chain::rpc::RpcClient;
 use kassa_core::currency::{self, Crypto};
 use kassa_core::invoice::Status;
 use kassa_core::money::Amount;
-use kassa_server::watcher::{UtxoWatch, Watcher};
+use kassa_service::watcher::{UtxoWatch, Watcher};
 use kassa_store::invoices::{self as store, InvoiceRow};
 use kassa_store::ledger::{self, Kind};
 use serde_json::{Value, json};
@@ -70,7 +70,7 @@ impl Rig {
             poll: Duration::from_millis(100),
             expect_chain: Some("regtest"),
         };
-        let watcher = Watcher::new(app.state.clone(), watch);
+        let watcher = Watcher::new(app.state.ctx.clone(), watch);
         Rig {
             node,
             payer,
@@ -106,7 +106,7 @@ impl Rig {
         self.node.mine(n, &self.miner).await
     }
 
-    async fn step(&mut self) -> kassa_server::watcher::Round {
+    async fn step(&mut self) -> kassa_service::watcher::Round {
         self.watcher.step().await.unwrap()
     }
 
@@ -462,7 +462,7 @@ engine_test!(
             )
             .await
             .unwrap();
-            kassa_server::chains::init_hot_wallet(&s, &st.db, &st.keyring, ltc().network, kassa_core::time::Clock::now(&kassa_core::time::SystemClock))
+            kassa_service::chains::init_hot_wallet(&s.chains, &st.db, &st.keyring, ltc().network, kassa_core::time::Clock::now(&kassa_core::time::SystemClock))
                 .await
                 .unwrap();
             st.db.close().await;

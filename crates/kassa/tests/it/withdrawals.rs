@@ -13,7 +13,7 @@ use kassa_core::MerchantId;
 use kassa_core::currency::{self, Crypto};
 use kassa_core::money::Amount;
 use kassa_server::config::Settings;
-use kassa_server::withdrawals::{self as service, WithdrawError};
+use kassa_service::withdrawals::{self as service, WithdrawError};
 use kassa_store::ledger;
 use kassa_store::withdrawals::{self as store, WithdrawalState};
 use serde_json::{Value, json};
@@ -71,8 +71,8 @@ impl Rig {
             )
             .await
             .unwrap();
-            kassa_server::chains::init_hot_wallet(
-                &s,
+            kassa_service::chains::init_hot_wallet(
+                &s.chains,
                 &st.db,
                 &st.keyring,
                 ltc().network,
@@ -204,7 +204,7 @@ impl Rig {
         to: &str,
         amount: u64,
     ) -> spend::SignedWithdrawal {
-        let hot = kassa_server::chains::hot_wallet(
+        let hot = kassa_service::chains::hot_wallet(
             &self.app.state.db,
             &self.app.state.keyring,
             ltc().network,

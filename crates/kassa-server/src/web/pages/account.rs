@@ -13,13 +13,13 @@ use serde::Deserialize;
 
 use super::auth::{NextQuery, check_new_password};
 use super::{FormData, QueryData, message};
-use crate::accounts::{self, EmailChange, EmailChangeConfirm};
-use crate::auth::totp;
-use crate::i18n::{Lang, Tr};
 use crate::state::AppState;
 use crate::web::context::{Me, Page, WebCtx, html, redirect_with_flash, safe_next};
 use crate::web::errors::WebError;
 use crate::web::forms::{FieldErrors, email_error_key};
+use kassa_service::accounts::{self, EmailChange, EmailChangeConfirm};
+use kassa_service::auth::totp;
+use kassa_service::i18n::{Lang, Tr};
 
 #[derive(Template)]
 #[template(path = "account/profile.html")]
@@ -298,7 +298,7 @@ fn two_factor_page(
         (None, Some(secret)) => {
             let uri = totp::otpauth_uri(&secret, &me.user.email);
             Some(Setup {
-                qr_svg: totp::qr_svg(&uri),
+                qr_svg: crate::web::qr::svg(&uri, "QR code for the authenticator app"),
                 key: totp::manual_key(&secret),
             })
         }

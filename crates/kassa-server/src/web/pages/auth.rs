@@ -10,14 +10,14 @@ use kassa_store::accounts as users;
 use serde::Deserialize;
 
 use super::{FormData, QueryData, message};
-use crate::accounts::{self, LogIn, SignUp};
-use crate::auth::{device, limits};
-use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::web::context::{Page, WebCtx, html, redirect_with_flash, safe_next};
 use crate::web::cookies::{self, Jar};
 use crate::web::errors::WebError;
 use crate::web::forms::{FieldErrors, email_error_key, password_error_key};
+use kassa_service::accounts::{self, LogIn, SignUp};
+use kassa_service::auth::{device, limits};
+use kassa_service::i18n::Lang;
 
 /// `?next=` on pages that lead somewhere afterwards.
 #[derive(Deserialize, Default)]
@@ -112,7 +112,7 @@ pub async fn login(
     headers: HeaderMap,
     FormData(input): FormData<LoginInput>,
 ) -> Result<Response, WebError> {
-    let tr = crate::i18n::Tr::new(ctx.lang);
+    let tr = kassa_service::i18n::Tr::new(ctx.lang);
     let mut errors = FieldErrors::new();
     if input.email.trim().is_empty() {
         errors.add(tr, "email", "form.email.empty");
@@ -206,7 +206,7 @@ pub async fn second_factor(
     let Some(viewer) = ctx.viewer.clone() else {
         return Ok(Redirect::to("/login").into_response());
     };
-    let tr = crate::i18n::Tr::new(ctx.lang);
+    let tr = kassa_service::i18n::Tr::new(ctx.lang);
     let mut errors = FieldErrors::new();
     if input.code.trim().is_empty() {
         errors.add(tr, "code", "login2fa.empty");
@@ -296,7 +296,7 @@ pub struct SignupInput {
 
 /// Checks a new password and its repetition into `errors`.
 pub fn check_new_password(
-    tr: crate::i18n::Tr,
+    tr: kassa_service::i18n::Tr,
     errors: &mut FieldErrors,
     password: &str,
     repeat: &str,
@@ -318,7 +318,7 @@ pub async fn signup(
     if !st.settings.accounts.open_signup {
         return Err(WebError::NotFound);
     }
-    let tr = crate::i18n::Tr::new(ctx.lang);
+    let tr = kassa_service::i18n::Tr::new(ctx.lang);
     let mut errors = FieldErrors::new();
     let email = Email::parse(&input.email)
         .map_err(|e| errors.add(tr, "email", email_error_key(e)))
@@ -424,7 +424,7 @@ pub async fn reset_request(
     ctx: WebCtx,
     FormData(input): FormData<EmailInput>,
 ) -> Result<Response, WebError> {
-    let tr = crate::i18n::Tr::new(ctx.lang);
+    let tr = kassa_service::i18n::Tr::new(ctx.lang);
     match Email::parse(&input.email) {
         Err(e) => {
             let mut errors = FieldErrors::new();
@@ -509,7 +509,7 @@ pub async fn reset(
     Path(token): Path<String>,
     FormData(input): FormData<NewPasswordInput>,
 ) -> Result<Response, WebError> {
-    let tr = crate::i18n::Tr::new(ctx.lang);
+    let tr = kassa_service::i18n::Tr::new(ctx.lang);
     let mut errors = FieldErrors::new();
     check_new_password(
         tr,
@@ -597,7 +597,7 @@ pub async fn accept_invite(
     let Some((email, business)) = accounts::invitation(&st, &token).await? else {
         return message(&ctx, "link.invalid.title", &["link.invalid.invite"], None);
     };
-    let tr = crate::i18n::Tr::new(ctx.lang);
+    let tr = kassa_service::i18n::Tr::new(ctx.lang);
     let mut errors = FieldErrors::new();
     let name = input.name.trim();
     if name.is_empty() {

@@ -2,7 +2,7 @@
 //! creation form, and the invoice page — every field, the payment link with its QR code, the
 //! payments, a timeline in words, the postback attempts — with the actions that apply: cancel,
 //! confirm a partial payment, resend the postback, confirm a test invoice without payment and
-//! e-mail the link. Each action is one service call in [`crate::invoices`], which writes the
+//! e-mail the link. Each action is one service call in [`kassa_service::invoices`], which writes the
 //! activity log in the transaction of the change; a refused action is a flash message.
 
 use std::time::Duration;
@@ -24,15 +24,15 @@ use serde_json::Value;
 
 use super::projects::visible_project;
 use super::{FormData, FormPairs, QueryData};
-use crate::i18n::Tr;
-use crate::invoices::{
-    self as svc, ActionError, Actor, InvoiceError, NewInvoiceRequest, Price, Simulated,
-};
 use crate::state::AppState;
 use crate::web::context::{Me, Page, Viewer, WebCtx, html, redirect_with_flash};
 use crate::web::errors::WebError;
 use crate::web::forms::{FieldErrors, email_error_key};
 use crate::web::qr;
+use kassa_service::i18n::Tr;
+use kassa_service::invoices::{
+    self as svc, ActionError, Actor, InvoiceError, NewInvoiceRequest, Price, Simulated,
+};
 
 /// Invoices per page of the list.
 const PAGE_SIZE: i64 = 50;
@@ -926,7 +926,7 @@ pub async fn show(
             .map_or_else(String::new, |t| tr.datetime(t)),
         quote: crypto.and_then(|c| quote_view(tr, &inv, c)),
         allowed,
-        language: crate::i18n::Lang::parse(&inv.locale).map_or_else(
+        language: kassa_service::i18n::Lang::parse(&inv.locale).map_or_else(
             || tr.t("invoices.show.any_language").to_owned(),
             |l| l.native_name().to_owned(),
         ),
@@ -1102,7 +1102,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::i18n::{Lang, catalog};
+    use kassa_service::i18n::{Lang, catalog};
 
     #[test]
     fn every_status_and_event_reads_as_a_sentence() {

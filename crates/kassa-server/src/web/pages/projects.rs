@@ -14,13 +14,13 @@ use kassa_store::projects::{self, ProjectRow, ProjectSettings};
 use serde::Deserialize;
 
 use super::{FormData, FormPairs};
-use crate::accounts;
-use crate::i18n::{Lang, Tr};
-use crate::projects as svc;
 use crate::state::AppState;
 use crate::web::context::{Me, Page, Viewer, WebCtx, html, redirect_with_flash, require_section};
 use crate::web::errors::WebError;
 use crate::web::forms::FieldErrors;
+use kassa_service::accounts;
+use kassa_service::i18n::{Lang, Tr};
+use kassa_service::projects as svc;
 
 /// Back to a project's settings page with a flash message.
 fn to_settings(st: &AppState, id: i64, kind: char, key: &str) -> Response {
@@ -166,16 +166,16 @@ async fn check_notify_target(
     let Ok(url) = url::Url::parse(&settings.notify_url) else {
         return Ok(());
     };
-    match crate::net::check_target(&url, st.settings.server.allow_private_targets).await {
+    match kassa_service::net::check_target(&url, st.settings.server.allow_private_targets).await {
         Ok(()) => Ok(()),
         Err(e) => {
             let mut errors = FieldErrors::new();
             match e {
-                crate::net::TargetError::Private(address) => errors.add_text(
+                kassa_service::net::TargetError::Private(address) => errors.add_text(
                     "notify_url",
                     tr.f1("projects.private_url", "address", &address),
                 ),
-                crate::net::TargetError::NotHttp => {
+                kassa_service::net::TargetError::NotHttp => {
                     errors.add(tr, "notify_url", "projects.bad_url")
                 }
             }
@@ -733,8 +733,8 @@ pub async fn test_postback(
             "integration.no_notify_url",
         ));
     }
-    let sample = crate::postbacks::sample_fields(&st, &project);
-    let d = crate::postbacks::send(&st, &st.outbound, &project, "TESTTEST", sample).await;
+    let sample = kassa_service::postbacks::sample_fields(&st, &project);
+    let d = kassa_service::postbacks::send(&st, &st.outbound, &project, "TESTTEST", sample).await;
     let status = d.status.map_or_else(
         || d.error.clone().unwrap_or_default(),
         |s| format!("HTTP {s}"),

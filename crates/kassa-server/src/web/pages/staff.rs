@@ -9,12 +9,12 @@ use kassa_store::accounts::{self as users, UserRow};
 use serde::Deserialize;
 
 use super::{FormData, FormPairs};
-use crate::accounts::{self, Invite, MemberRefusal, MemberUpdate};
-use crate::i18n::Tr;
 use crate::state::AppState;
 use crate::web::context::{Me, Page, WebCtx, html, redirect_with_flash};
 use crate::web::errors::WebError;
 use crate::web::forms::{FieldErrors, email_error_key};
+use kassa_service::accounts::{self, Invite, MemberRefusal, MemberUpdate};
+use kassa_service::i18n::Tr;
 
 #[derive(Template)]
 #[template(path = "staff/list.html")]

@@ -3,8 +3,8 @@
 
 use kassa_core::UserId;
 use kassa_core::account::{Email, Role, UserStatus};
-use kassa_server::accounts;
-use kassa_server::auth::totp;
+use kassa_service::accounts;
+use kassa_service::auth::totp;
 use kassa_store::accounts::{self as users, NewUser};
 use reqwest::StatusCode;
 
@@ -143,7 +143,7 @@ pub async fn project_with_keys(
     owner: UserId,
     name: &str,
     notify_url: &str,
-) -> kassa_server::projects::Created {
+) -> kassa_service::projects::Created {
     project_with_settings(app, owner, name, |s| s.notify_url = notify_url.to_owned()).await
 }
 
@@ -153,17 +153,17 @@ pub async fn project_with_settings(
     owner: UserId,
     name: &str,
     adjust: impl FnOnce(&mut kassa_store::projects::ProjectSettings),
-) -> kassa_server::projects::Created {
+) -> kassa_service::projects::Created {
     let mut c = app.state.db.conn().await.expect("conn");
     let o = users::user_by_id(&mut c, owner).await.expect("owner");
     drop(c);
-    let mut settings = kassa_server::projects::default_settings(name);
+    let mut settings = kassa_service::projects::default_settings(name);
     adjust(&mut settings);
-    let client = kassa_server::accounts::Client {
+    let client = kassa_service::accounts::Client {
         ip: "127.0.0.1".into(),
         user_agent: "test".into(),
     };
-    kassa_server::projects::create(&app.state, o.merchant_id, Some(owner), &settings, &client)
+    kassa_service::projects::create(&app.state, o.merchant_id, Some(owner), &settings, &client)
         .await
         .expect("create project")
 }

@@ -242,11 +242,11 @@ impl Shop {
             .await
             .expect("project");
         drop(c);
-        let client = kassa_server::accounts::Client {
+        let client = kassa_service::accounts::Client {
             ip: "127.0.0.1".into(),
             user_agent: "test".into(),
         };
-        kassa_server::projects::set_test_mode(&app.state, &row, self.owner, false, &client)
+        kassa_service::projects::set_test_mode(&app.state, &row, self.owner, false, &client)
             .await
             .expect("go live");
     }
@@ -557,7 +557,7 @@ pub async fn live_invoice(
         tolerance: Tolerance::None,
     })
     .expect("quote");
-    let uuid = kassa_server::invoices::new_uuid();
+    let uuid = kassa_service::invoices::new_uuid();
     let mut tx = app.state.db.begin().await.expect("tx");
     let id = store::insert(
         &mut tx,

@@ -65,6 +65,6 @@ where
 /// A plain HTTP client for tests that talk to a separate process. Kassa builds reqwest with
 /// rustls and no default crypto provider, so the provider is installed first.
 pub fn http_client() -> reqwest::Client {
-    kassa_server::net::install_tls_provider();
+    kassa_service::net::install_tls_provider();
     reqwest::Client::new()
 }

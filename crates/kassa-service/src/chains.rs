@@ -1,7 +1,7 @@
 //! The operator's UTXO networks (BTC, LTC) as the running application sees them: for every
 //! network that is configured (`[chains.<network>]` with an `rpc_url`) and has a wallet, one
 //! [`UtxoChain`] with its chain, confirmation rule, poll interval, node client and the
-//! wallet's public half. [`AppState::chains`](crate::state::AppState::chains) holds them;
+//! wallet's public half. [`Ctx::chains`](crate::Ctx::chains) holds them;
 //! live deposit addresses are derived from them and the chain watchers run on them.
 //!
 //! Wallets live in the database (`chain_wallet`, one per network), never in the
@@ -32,7 +32,7 @@ use kassa_core::secret::{Keyring, OpenError};
 use kassa_store::wallets::{self, NewWallet, WalletKind, WalletRow};
 use kassa_store::{Db, StoreError};
 
-use crate::config::{self, ConfigError, Settings};
+use crate::config::{self, ChainSettings, SettingError};
 
 /// A configured UTXO network with its wallet: everything the deposit addresses and the
 /// network's watcher need. Shared as `Arc<UtxoChain>`.
@@ -113,9 +113,9 @@ pub enum WalletError {
         "{code} is not configured: set {url} ({url_env}) and {chain} ({chain_env}) first",
         code = .0.code,
         url = config::chain_key(.0, "rpc_url"),
-        url_env = option_env(config::chain_key(.0, "rpc_url")),
+        url_env = config::chain_env(.0, "rpc_url"),
         chain = config::chain_key(.0, "chain"),
-        chain_env = option_env(config::chain_key(.0, "chain")),
+        chain_env = config::chain_env(.0, "chain"),
     )]
     NotConfigured(&'static Network),
     /// The configuration names a watch-only key for the network.
@@ -163,13 +163,6 @@ pub enum WalletError {
     Store(#[from] StoreError),
 }
 
-fn option_env(key: &str) -> &'static str {
-    config::OPTIONS
-        .iter()
-        .find(|o| o.key == key)
-        .map_or("", |o| o.env)
-}
-
 /// The UTXO network of a name typed by the operator (`btc`, `LTC`).
 pub fn utxo_network(name: &str) -> Result<&'static Network, WalletError> {
     currency::network(name)
@@ -211,15 +204,15 @@ pub fn stored_watch_only(row: &WalletRow) -> Result<(Chain, WatchOnlyWallet), Wa
 /// A configured watch-only key with no stored wallet is stored now. Fails (with the option
 /// named) when the configuration and the stored wallet disagree; a configured network with
 /// no wallet at all is left out, with a warning.
-pub async fn load(settings: &Settings, db: &Db, now: Timestamp) -> anyhow::Result<Chains> {
+pub async fn load(chains: &ChainSettings, db: &Db, now: Timestamp) -> anyhow::Result<Chains> {
     let mut utxo = Vec::new();
-    for (network, s) in settings.chains.utxo() {
+    for (network, s) in chains.utxo() {
         if !s.is_configured() {
             continue;
         }
         let key = |field: &str| config::chain_key(network, field);
         let chain = s.chain().ok_or_else(|| {
-            ConfigError::option(
+            SettingError::new(
                 key("chain"),
                 format!("{:?} is not mainnet, testnet or regtest", s.chain),
             )
@@ -231,7 +224,7 @@ pub async fn load(settings: &Settings, db: &Db, now: Timestamp) -> anyhow::Resul
             .xpub()
             .map(|x| WatchOnlyWallet::from_account_xpub(coin, chain, x))
             .transpose()
-            .map_err(|e| ConfigError::option(key("xpub"), e.to_string()))?;
+            .map_err(|e| SettingError::new(key("xpub"), e.to_string()))?;
         let mut row = wallets::get(&mut db.conn().await?, network.code).await?;
         if let (None, Some(w)) = (&row, &configured) {
             let mut tx = db.begin().await?;
@@ -273,7 +266,7 @@ pub async fn load(settings: &Settings, db: &Db, now: Timestamp) -> anyhow::Resul
             continue;
         };
         if row.chain != config::chain_name(chain) {
-            return Err(ConfigError::option(
+            return Err(SettingError::new(
                 key("chain"),
                 format!(
                     "is {} but the {} wallet in the database is for {}; its addresses belong to that chain, so Kassa will not switch (set it back, or use another database)",
@@ -288,7 +281,7 @@ pub async fn load(settings: &Settings, db: &Db, now: Timestamp) -> anyhow::Resul
         if let Some(w) = &configured
             && w.account_xpub() != stored.account_xpub()
         {
-            return Err(ConfigError::option(
+            return Err(SettingError::new(
                 key("xpub"),
                 format!(
                     "does not match the {} {} wallet in the database (account key {}); deposit addresses were derived from that one, so Kassa will not switch wallets (remove the option to keep the stored wallet)",
@@ -300,7 +293,7 @@ pub async fn load(settings: &Settings, db: &Db, now: Timestamp) -> anyhow::Resul
             .into());
         }
         let rpc = RpcClient::new(s.rpc_url.trim(), &s.rpc_user, s.rpc_password.clone())
-            .map_err(|e| ConfigError::option(key("rpc_url"), e.to_string()))?;
+            .map_err(|e| SettingError::new(key("rpc_url"), e.to_string()))?;
         tracing::info!(
             network = network.code,
             chain = config::chain_name(chain),
@@ -368,15 +361,14 @@ pub async fn create_hot_wallet(
 /// `kassa wallet init <network>`: a new 24-word phrase for a configured network without a
 /// watch-only key, stored sealed. Returns the phrase (to show once) and the wallet.
 pub async fn init_hot_wallet(
-    settings: &Settings,
+    chains: &ChainSettings,
     db: &Db,
     keyring: &Keyring,
     network: &'static Network,
     now: Timestamp,
 ) -> Result<(Mnemonic, HotWallet), WalletError> {
     coin_of(network)?;
-    let s = settings
-        .chains
+    let s = chains
         .of(network)
         .filter(|s| s.is_configured())
         .ok_or(WalletError::NotConfigured(network))?;

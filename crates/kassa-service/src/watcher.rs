@@ -35,8 +35,9 @@ use kassa_store::StoreError;
 use kassa_store::chain;
 use tokio_util::sync::CancellationToken;
 
-use crate::invoices::{self, InvoiceError, TransferReport};
-use crate::state::AppState;
+use crate::Ctx;
+use crate::invoices::InvoiceError;
+use crate::payments::{self, TransferReport};
 
 /// Reorganisations deeper than this many blocks are not followed (their hashes are pruned).
 pub const KEEP_BLOCKS: i64 = 288;
@@ -124,7 +125,7 @@ pub struct Round {
 
 /// A network's watcher.
 pub struct Watcher {
-    st: AppState,
+    st: Ctx,
     w: UtxoWatch,
     /// Mempool transactions already read (so each is fetched once).
     mempool_read: HashSet<String>,
@@ -167,7 +168,7 @@ fn block_number(h: i64) -> u64 {
 
 impl Watcher {
     /// A watcher for `w` (no I/O until the first round).
-    pub fn new(st: AppState, w: UtxoWatch) -> Self {
+    pub fn new(st: Ctx, w: UtxoWatch) -> Self {
         Self {
             st,
             w,
@@ -277,7 +278,7 @@ impl Watcher {
                 .iter()
                 .filter(|t| t.block_height.is_some_and(|h| h > fork))
             {
-                if invoices::transfer_gone(&self.st, self.w.network, &t.txid, t.output_index)
+                if payments::transfer_gone(&self.st, self.w.network, &t.txid, t.output_index)
                     .await?
                     .is_some()
                 {
@@ -308,8 +309,8 @@ impl Watcher {
             for o in self.ours(outputs(&block.tx)).await? {
                 let r = self.report(&o, confirmations);
                 if matches!(
-                    invoices::record_transfer(&self.st, &r).await?,
-                    invoices::Recorded::Invoice(_)
+                    payments::record_transfer(&self.st, &r).await?,
+                    payments::Recorded::Invoice(_)
                 ) {
                     round.recorded += 1;
                 }
@@ -355,7 +356,7 @@ impl Watcher {
                     };
                     let r = self.report(&o, confirmations);
                     if r.confirmed {
-                        invoices::record_transfer(&self.st, &r).await?;
+                        payments::record_transfer(&self.st, &r).await?;
                         round.recorded += 1;
                     }
                     // Written only when the count moved (the payment page shows n/N).
@@ -378,7 +379,7 @@ impl Watcher {
                     // Neither mined (every block up to the tip is processed) nor waiting:
                     // replaced (RBF) or evicted.
                     let gone =
-                        invoices::transfer_gone(&self.st, self.w.network, &t.txid, t.output_index)
+                        payments::transfer_gone(&self.st, self.w.network, &t.txid, t.output_index)
                             .await?;
                     round.gone += u64::from(gone.is_some());
                 }
@@ -400,8 +401,8 @@ impl Watcher {
             for o in self.ours(outputs_of(&tx.txid, &tx.vout).collect()).await? {
                 let r = self.report(&o, 0);
                 if matches!(
-                    invoices::record_transfer(&self.st, &r).await?,
-                    invoices::Recorded::Invoice(_)
+                    payments::record_transfer(&self.st, &r).await?,
+                    payments::Recorded::Invoice(_)
                 ) {
                     round.recorded += 1;
                 }

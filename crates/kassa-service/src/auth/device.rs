@@ -11,7 +11,7 @@ use hmac::{Hmac, Mac};
 use kassa_core::secret::Keyring;
 use sha2::Sha256;
 
-use crate::http::ops::constant_time_eq;
+use super::token::constant_time_eq;
 
 /// The cookie's base name.
 pub const COOKIE: &str = "kassa_device";

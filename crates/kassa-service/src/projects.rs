@@ -11,9 +11,9 @@ use kassa_store::projects::{self, NewProject, ProjectRow, ProjectSettings};
 use kassa_store::{AsConn, StoreError};
 use serde_json::json;
 
+use crate::Ctx;
 use crate::accounts::{Client, ServiceError};
 use crate::auth::token;
-use crate::state::AppState;
 
 const BASE62: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -39,7 +39,7 @@ fn secret_context(project: ProjectId) -> String {
 }
 
 /// The postback secret of a project, in clear.
-pub fn secret_key(st: &AppState, project: &ProjectRow) -> Result<String, ServiceError> {
+pub fn secret_key(st: &Ctx, project: &ProjectRow) -> Result<String, ServiceError> {
     let bytes = st
         .keyring
         .open(&secret_context(project.id), &project.secret_key_sealed)?;
@@ -126,7 +126,7 @@ async fn activity(
 
 /// Creates a project in test mode with fresh keys.
 pub async fn create(
-    st: &AppState,
+    st: &Ctx,
     merchant: MerchantId,
     actor: Option<UserId>,
     settings: &ProjectSettings,
@@ -195,7 +195,7 @@ pub async fn create(
 
 /// Saves new settings, logging what changed.
 pub async fn update(
-    st: &AppState,
+    st: &Ctx,
     project: &ProjectRow,
     actor: UserId,
     settings: &ProjectSettings,
@@ -239,7 +239,7 @@ impl serde::Serialize for SettingsView<'_> {
 /// Replaces the API key; returns the new one (shown once). The caller checks a recent
 /// re-authentication.
 pub async fn regenerate_api_key(
-    st: &AppState,
+    st: &Ctx,
     project: &ProjectRow,
     actor: UserId,
     client: &Client,
@@ -270,7 +270,7 @@ pub async fn regenerate_api_key(
 
 /// Replaces the postback secret; returns the new one.
 pub async fn regenerate_secret(
-    st: &AppState,
+    st: &Ctx,
     project: &ProjectRow,
     actor: UserId,
     client: &Client,
@@ -301,7 +301,7 @@ pub async fn regenerate_secret(
 
 /// Switches between test and live mode.
 pub async fn set_test_mode(
-    st: &AppState,
+    st: &Ctx,
     project: &ProjectRow,
     actor: UserId,
     test: bool,
@@ -330,7 +330,7 @@ pub async fn set_test_mode(
 
 /// Archives (or restores) a project; archived projects take no new invoices.
 pub async fn set_archived(
-    st: &AppState,
+    st: &Ctx,
     project: &ProjectRow,
     actor: UserId,
     archived: bool,
@@ -385,7 +385,7 @@ pub enum LogoError {
 /// Validates an uploaded logo by decoding it (PNG or JPEG only, judged by content, not by
 /// name), and re-encodes it as a PNG of at most 512 px a side: whatever else the file carried
 /// (metadata, a second format appended as a polyglot) is not kept. CPU- and memory-heavy: call
-/// it through [`AppState::heavy`](crate::state::AppState), never on an async thread.
+/// it through [`Ctx::heavy`](crate::Ctx), never on an async thread.
 pub fn process_logo(bytes: &[u8]) -> Result<Vec<u8>, LogoError> {
     if bytes.len() > LOGO_MAX_BYTES {
         return Err(LogoError::TooLarge);
@@ -418,7 +418,7 @@ pub fn process_logo(bytes: &[u8]) -> Result<Vec<u8>, LogoError> {
 
 /// Stores a processed logo (or removes it).
 pub async fn set_logo(
-    st: &AppState,
+    st: &Ctx,
     project: &ProjectRow,
     actor: UserId,
     png: Option<&[u8]>,

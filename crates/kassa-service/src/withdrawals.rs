@@ -43,8 +43,8 @@ use kassa_store::{AsConn, StoreError};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::Ctx;
 use crate::chains::{self, UtxoChain, WalletError};
-use crate::state::AppState;
 
 /// The confirmation target asked of `estimatesmartfee`.
 pub const CONF_TARGET: u16 = 6;
@@ -144,7 +144,7 @@ pub struct FollowRound {
     pub pending: usize,
 }
 
-fn live(st: &AppState, network: &'static Network) -> Result<Arc<UtxoChain>, WithdrawError> {
+fn live(st: &Ctx, network: &'static Network) -> Result<Arc<UtxoChain>, WithdrawError> {
     st.chains
         .get(network)
         .cloned()
@@ -303,7 +303,7 @@ pub async fn in_flight(
 /// `destination` (see the module docs). A refusal by the node is [`WithdrawError::Rejected`]
 /// (the withdrawal is then `failed` and its funds returned).
 pub async fn withdraw(
-    st: &AppState,
+    st: &Ctx,
     merchant: MerchantId,
     network: &'static Network,
     destination: &str,
@@ -458,7 +458,7 @@ pub enum Broadcast {
 
 /// Hands withdrawal `id`'s transaction to the node; a definitive refusal fails and reverses it.
 pub async fn broadcast(
-    st: &AppState,
+    st: &Ctx,
     chain: &UtxoChain,
     id: i64,
     hex: &str,
@@ -482,7 +482,7 @@ pub async fn broadcast(
 /// [`withdraw`] ends with, for a transaction made elsewhere. A refusal is not an error here:
 /// the result says `failed`.
 pub async fn submit(
-    st: &AppState,
+    st: &Ctx,
     network: &'static Network,
     merchant: MerchantId,
     destination: &str,
@@ -530,12 +530,7 @@ fn withdrawn(id: i64, amount: u64, signed: &SignedWithdrawal, done: Broadcast) -
 
 /// Marks a `broadcast` withdrawal `failed` and posts the exact reverse of its entries, in one
 /// transaction. False when it was no longer `broadcast` (nothing done).
-async fn fail(
-    st: &AppState,
-    chain: &UtxoChain,
-    id: i64,
-    error: &str,
-) -> Result<bool, WithdrawError> {
+async fn fail(st: &Ctx, chain: &UtxoChain, id: i64, error: &str) -> Result<bool, WithdrawError> {
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     let Some(w) = store::by_id(&mut tx, id).await? else {
@@ -567,10 +562,7 @@ async fn fail(
 /// not seen in any block is looked for in the mempool and otherwise handed to the node again;
 /// only when the node refuses it, the watcher has processed every block up to the tip (so it
 /// is in none of them) and the grace period is over, is it failed and its funds returned.
-pub async fn follow(
-    st: &AppState,
-    network: &'static Network,
-) -> Result<FollowRound, WithdrawError> {
+pub async fn follow(st: &Ctx, network: &'static Network) -> Result<FollowRound, WithdrawError> {
     let chain = live(st, network)?;
     let tip = i64::try_from(chain.rpc.get_block_count().await?).unwrap_or(i64::MAX);
     let cursor = kassa_store::chain::cursor(&mut st.db.conn().await?, network.code).await?;
@@ -581,7 +573,7 @@ pub async fn follow(
 /// [`follow`] for a caller that knows the node's tip and whether the watcher has processed
 /// every block up to it (the watcher itself, at the end of a round).
 pub async fn follow_at(
-    st: &AppState,
+    st: &Ctx,
     network: &'static Network,
     tip: i64,
     synced: bool,
@@ -605,7 +597,7 @@ pub async fn follow_at(
 }
 
 async fn follow_one(
-    st: &AppState,
+    st: &Ctx,
     chain: &UtxoChain,
     w: &WithdrawalRow,
     tip: i64,

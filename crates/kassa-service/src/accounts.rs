@@ -17,13 +17,13 @@ use kassa_store::tokens::{self, Purpose};
 use kassa_store::{AsConn, StoreError};
 use serde_json::json;
 
+use crate::Ctx;
 use crate::auth::device;
 use crate::auth::limits::{self, RetryAfter};
 use crate::auth::password::HashError;
 use crate::auth::{token, totp};
 use crate::i18n::{Lang, Tr};
 use crate::mail::{self, Letter};
-use crate::state::AppState;
 
 /// How long e-mailed links work.
 pub const CONFIRM_TTL: Duration = Duration::from_secs(48 * 3600);
@@ -56,9 +56,6 @@ pub enum ServiceError {
     /// Password hashing failed.
     #[error(transparent)]
     Hash(#[from] HashError),
-    /// A template failed to render.
-    #[error("rendering failed: {0}")]
-    Render(#[from] askama::Error),
     /// A sealed secret could not be opened (wrong or missing master key).
     #[error("cannot open a stored secret: {0}")]
     Secret(#[from] kassa_core::secret::OpenError),
@@ -71,7 +68,7 @@ type Result<T> = std::result::Result<T, ServiceError>;
 
 async fn limited(
     limit: &limits::Limit,
-    st: &AppState,
+    st: &Ctx,
     key: &str,
     now: Timestamp,
     hit: bool,
@@ -108,19 +105,19 @@ async fn issue_token(
     Ok(tok)
 }
 
-fn link(st: &AppState, path: &str, token: &str) -> String {
+fn link(st: &Ctx, path: &str, token: &str) -> String {
     format!("{}{path}{token}", st.public_url)
 }
 
 async fn send(
     conn: &mut impl AsConn,
-    st: &AppState,
+    st: &Ctx,
     to: &str,
     tr: Tr,
     letter: &Letter,
     now: Timestamp,
 ) -> Result<()> {
-    let mail = letter.render(to, tr)?;
+    let mail = letter.render(to, tr);
     mail::enqueue(conn, &st.keyring, &mail, now).await?;
     Ok(())
 }
@@ -197,7 +194,7 @@ pub struct SignUp {
 /// Creates a merchant and its owner (unconfirmed) and sends the confirmation link. When the
 /// address already has an account, the owner of that address is told instead; the caller gets
 /// the same answer either way.
-pub async fn sign_up(st: &AppState, input: SignUp, client: &Client) -> Result<()> {
+pub async fn sign_up(st: &Ctx, input: SignUp, client: &Client) -> Result<()> {
     let now = st.clock.now();
     limited(&limits::SIGNUP_PER_IP, st, &client.ip, now, true).await?;
     let tr = Tr::new(input.lang);
@@ -220,7 +217,7 @@ pub async fn sign_up(st: &AppState, input: SignUp, client: &Client) -> Result<()
         };
         send(&mut tx, st, existing.email.as_str(), etr, &letter, now).await?;
         tx.commit().await?;
-        st.worker.wake();
+        st.jobs.wake();
         return Ok(());
     }
     let business = if input.business.trim().is_empty() {
@@ -258,13 +255,13 @@ pub async fn sign_up(st: &AppState, input: SignUp, client: &Client) -> Result<()
     )
     .await?;
     tx.commit().await?;
-    st.worker.wake();
+    st.jobs.wake();
     Ok(())
 }
 
 async fn issue_confirmation(
     conn: &mut impl AsConn,
-    st: &AppState,
+    st: &Ctx,
     user: UserId,
     email: &str,
     tr: Tr,
@@ -287,7 +284,7 @@ async fn issue_confirmation(
 }
 
 /// Confirms an address from its e-mailed link. Returns false for an invalid or used link.
-pub async fn confirm_email(st: &AppState, tok: &str, client: &Client) -> Result<bool> {
+pub async fn confirm_email(st: &Ctx, tok: &str, client: &Client) -> Result<bool> {
     if !token::is_well_formed(tok) {
         return Ok(false);
     }
@@ -329,16 +326,16 @@ pub enum LogIn {
     Disabled,
 }
 
-fn session_expiry(st: &AppState, now: Timestamp) -> Timestamp {
+fn session_expiry(st: &Ctx, now: Timestamp) -> Timestamp {
     now.saturating_add(Duration::from_secs(
-        st.settings.accounts.session_max_hours * 3600,
+        st.config.accounts.session_max_hours * 3600,
     ))
 }
 
 /// The idle cut-off: sessions not seen since then have ended.
-pub fn idle_since(st: &AppState, now: Timestamp) -> Timestamp {
+pub fn idle_since(st: &Ctx, now: Timestamp) -> Timestamp {
     now.saturating_sub(Duration::from_secs(
-        st.settings.accounts.session_idle_minutes * 60,
+        st.config.accounts.session_idle_minutes * 60,
     ))
 }
 
@@ -346,7 +343,7 @@ pub fn idle_since(st: &AppState, now: Timestamp) -> Timestamp {
 /// a browser that signed in to this account before is held to its own failure count, so a
 /// stranger's wrong passwords cannot lock the owner out.
 pub async fn log_in(
-    st: &AppState,
+    st: &Ctx,
     email: &str,
     password: &str,
     client: &Client,
@@ -418,7 +415,7 @@ pub async fn log_in(
         )
         .await?;
         tx.commit().await?;
-        st.worker.wake();
+        st.jobs.wake();
         return Ok(LogIn::Unconfirmed);
     }
     let tok = token::generate();
@@ -469,7 +466,7 @@ pub enum Factor {
 /// code), inside the caller's transaction. `None`: wrong, or already used.
 async fn use_second_factor(
     conn: &mut impl AsConn,
-    st: &AppState,
+    st: &Ctx,
     user: &UserRow,
     code: &str,
     now: Timestamp,
@@ -500,7 +497,7 @@ fn totp_context(user: UserId) -> String {
 /// Completes a sign-in with the second factor. `Ok(None)`: the code was wrong or replayed.
 /// On success the session gets a new token, returned for the cookie.
 pub async fn second_factor(
-    st: &AppState,
+    st: &Ctx,
     session: &SessionRow,
     user: &UserRow,
     code: &str,
@@ -581,12 +578,12 @@ pub async fn second_factor(
     }
     tx.commit().await?;
     limits::MFA_FAILURES_PER_USER.clear(&st.db, &key).await?;
-    st.worker.wake();
+    st.jobs.wake();
     Ok(Some(tok))
 }
 
 /// Ends the session with this cookie token.
-pub async fn log_out(st: &AppState, session: &SessionRow) -> Result<()> {
+pub async fn log_out(st: &Ctx, session: &SessionRow) -> Result<()> {
     let mut c = st.db.write().await?;
     sessions::revoke(&mut c, session.user_id, session.id, st.clock.now()).await?;
     Ok(())
@@ -594,12 +591,7 @@ pub async fn log_out(st: &AppState, session: &SessionRow) -> Result<()> {
 
 /// Sends a password-reset link if the address has an active account. Same answer, and the
 /// same work, either way.
-pub async fn request_reset(
-    st: &AppState,
-    email: &Email,
-    lang: Lang,
-    client: &Client,
-) -> Result<()> {
+pub async fn request_reset(st: &Ctx, email: &Email, lang: Lang, client: &Client) -> Result<()> {
     let now = st.clock.now();
     limited(&limits::RESET_PER_IP, st, &client.ip, now, true).await?;
     limited(
@@ -661,12 +653,12 @@ pub async fn request_reset(
         .await?;
     }
     tx.commit().await?;
-    st.worker.wake();
+    st.jobs.wake();
     Ok(())
 }
 
 /// Whether a reset link is still valid (to show the form or an "expired" page).
-pub async fn reset_link_valid(st: &AppState, tok: &str) -> Result<bool> {
+pub async fn reset_link_valid(st: &Ctx, tok: &str) -> Result<bool> {
     if !token::is_well_formed(tok) {
         return Ok(false);
     }
@@ -683,7 +675,7 @@ pub async fn reset_link_valid(st: &AppState, tok: &str) -> Result<bool> {
 /// Sets a new password from a reset link; every session of the user ends. False: the link is
 /// invalid or used.
 pub async fn reset_password(
-    st: &AppState,
+    st: &Ctx,
     tok: &str,
     new_password: &str,
     client: &Client,
@@ -719,13 +711,13 @@ pub async fn reset_password(
     limits::LOGIN_FAILURES_PER_ACCOUNT
         .clear(&st.db, &limits::email_key(&user.email))
         .await?;
-    st.worker.wake();
+    st.jobs.wake();
     Ok(true)
 }
 
 async fn password_changed_notice(
     conn: &mut impl AsConn,
-    st: &AppState,
+    st: &Ctx,
     user: &UserRow,
     now: Timestamp,
 ) -> Result<()> {
@@ -746,7 +738,7 @@ async fn password_changed_notice(
 }
 
 /// Checks the current password of a signed-in user (limited against guessing).
-async fn check_current_password(st: &AppState, user: &UserRow, password: &str) -> Result<bool> {
+async fn check_current_password(st: &Ctx, user: &UserRow, password: &str) -> Result<bool> {
     let now = st.clock.now();
     let key = user.id.to_string();
     limited(&limits::REAUTH_FAILURES_PER_USER, st, &key, now, false).await?;
@@ -768,7 +760,7 @@ async fn check_current_password(st: &AppState, user: &UserRow, password: &str) -
 /// Changes the password after checking the current one; other sessions end. False: the
 /// current password is wrong.
 pub async fn change_password(
-    st: &AppState,
+    st: &Ctx,
     user: &UserRow,
     session: SessionId,
     current: &str,
@@ -796,7 +788,7 @@ pub async fn change_password(
     .await?;
     password_changed_notice(&mut tx, st, user, now).await?;
     tx.commit().await?;
-    st.worker.wake();
+    st.jobs.wake();
     Ok(true)
 }
 
@@ -815,7 +807,7 @@ pub enum EmailChange {
 /// current address is told. Whether the new address is taken is only checked at
 /// confirmation, so this answer reveals nothing about other accounts.
 pub async fn request_email_change(
-    st: &AppState,
+    st: &Ctx,
     user: &UserRow,
     new_email: &Email,
     password: &str,
@@ -874,7 +866,7 @@ pub async fn request_email_change(
     )
     .await?;
     tx.commit().await?;
-    st.worker.wake();
+    st.jobs.wake();
     Ok(EmailChange::Sent)
 }
 
@@ -891,7 +883,7 @@ pub enum EmailChangeConfirm {
 
 /// Completes an e-mail change.
 pub async fn confirm_email_change(
-    st: &AppState,
+    st: &Ctx,
     tok: &str,
     client: &Client,
 ) -> Result<EmailChangeConfirm> {
@@ -929,7 +921,7 @@ pub async fn confirm_email_change(
 }
 
 /// Starts (or restarts) two-factor set-up: a new secret, kept pending until confirmed.
-pub async fn start_totp(st: &AppState, user: &UserRow) -> Result<Vec<u8>> {
+pub async fn start_totp(st: &Ctx, user: &UserRow) -> Result<Vec<u8>> {
     let secret = totp::new_secret();
     let sealed = st.keyring.seal(&totp_pending_context(user.id), &secret);
     users::set_totp_pending(
@@ -947,7 +939,7 @@ fn totp_pending_context(user: UserId) -> String {
 }
 
 /// The pending secret of a set-up in progress, if any.
-pub fn pending_totp(st: &AppState, user: &UserRow) -> Result<Option<Vec<u8>>> {
+pub fn pending_totp(st: &Ctx, user: &UserRow) -> Result<Option<Vec<u8>>> {
     Ok(match &user.totp_pending {
         Some(sealed) => Some(st.keyring.open(&totp_pending_context(user.id), sealed)?),
         None => None,
@@ -957,7 +949,7 @@ pub fn pending_totp(st: &AppState, user: &UserRow) -> Result<Option<Vec<u8>>> {
 /// Confirms set-up with a code from the app: 2FA is on, and the ten recovery codes are
 /// returned (shown once). `None`: the code did not match.
 pub async fn confirm_totp(
-    st: &AppState,
+    st: &Ctx,
     user: &UserRow,
     code: &str,
     client: &Client,
@@ -1011,13 +1003,13 @@ pub async fn confirm_totp(
     )
     .await?;
     tx.commit().await?;
-    st.worker.wake();
+    st.jobs.wake();
     Ok(Some(codes))
 }
 
 async fn security_notice(
     conn: &mut impl AsConn,
-    st: &AppState,
+    st: &Ctx,
     user: &UserRow,
     subject: &str,
     body: &str,
@@ -1034,7 +1026,7 @@ async fn security_notice(
 }
 
 /// Turns 2FA off (the caller has checked a recent re-authentication).
-pub async fn disable_totp(st: &AppState, user: &UserRow, client: &Client) -> Result<()> {
+pub async fn disable_totp(st: &Ctx, user: &UserRow, client: &Client) -> Result<()> {
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     users::disable_totp(&mut tx, user.id, now).await?;
@@ -1060,13 +1052,13 @@ pub async fn disable_totp(st: &AppState, user: &UserRow, client: &Client) -> Res
     )
     .await?;
     tx.commit().await?;
-    st.worker.wake();
+    st.jobs.wake();
     Ok(())
 }
 
 /// Replaces the recovery codes (the caller has checked a recent re-authentication).
 pub async fn regenerate_recovery_codes(
-    st: &AppState,
+    st: &Ctx,
     user: &UserRow,
     client: &Client,
 ) -> Result<Vec<String>> {
@@ -1096,7 +1088,7 @@ pub async fn regenerate_recovery_codes(
 /// Re-authentication before a sensitive action: the password and, with 2FA on, a code.
 /// True: the session counts as freshly authenticated for [`REAUTH_FRESH`].
 pub async fn reauthenticate(
-    st: &AppState,
+    st: &Ctx,
     session: &SessionRow,
     user: &UserRow,
     password: &str,
@@ -1140,19 +1132,14 @@ pub async fn reauthenticate(
 }
 
 /// Whether the session re-authenticated recently enough for a sensitive action.
-pub fn recently_authenticated(st: &AppState, session: &SessionRow) -> bool {
+pub fn recently_authenticated(st: &Ctx, session: &SessionRow) -> bool {
     session
         .reauth_at
         .is_some_and(|t| st.clock.now().duration_since(t) <= REAUTH_FRESH)
 }
 
 /// Ends one of the user's other sessions. False: no such session.
-pub async fn end_session(
-    st: &AppState,
-    user: &UserRow,
-    id: SessionId,
-    client: &Client,
-) -> Result<bool> {
+pub async fn end_session(st: &Ctx, user: &UserRow, id: SessionId, client: &Client) -> Result<bool> {
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     let ended = sessions::revoke(&mut tx, user.id, id, now).await?;
@@ -1175,7 +1162,7 @@ pub async fn end_session(
 
 /// Ends every session of the user but the current one. Returns how many ended.
 pub async fn end_other_sessions(
-    st: &AppState,
+    st: &Ctx,
     user: &UserRow,
     current: SessionId,
     client: &Client,
@@ -1200,7 +1187,7 @@ pub async fn end_other_sessions(
 
 /// Saves the display name and language.
 pub async fn update_profile(
-    st: &AppState,
+    st: &Ctx,
     user: &UserRow,
     name: &str,
     lang: Lang,
@@ -1239,7 +1226,7 @@ pub enum Invite {
 /// Invites `email` with `role` (the owner's action). Inviting a pending invitee again sends
 /// a fresh link.
 pub async fn invite(
-    st: &AppState,
+    st: &Ctx,
     owner: &UserRow,
     email: &Email,
     role: Role,
@@ -1317,12 +1304,12 @@ pub async fn invite(
     )
     .await?;
     tx.commit().await?;
-    st.worker.wake();
+    st.jobs.wake();
     Ok(Invite::Sent(invitee))
 }
 
 /// The invitation behind a link, for the accept page: (invitee e-mail, business name).
-pub async fn invitation(st: &AppState, tok: &str) -> Result<Option<(String, String)>> {
+pub async fn invitation(st: &Ctx, tok: &str) -> Result<Option<(String, String)>> {
     if !token::is_well_formed(tok) {
         return Ok(None);
     }
@@ -1344,7 +1331,7 @@ pub async fn invitation(st: &AppState, tok: &str) -> Result<Option<(String, Stri
 /// Accepts an invitation: sets the name and password, activates the member and signs them
 /// in. `None`: the link is invalid, used or withdrawn.
 pub async fn accept_invitation(
-    st: &AppState,
+    st: &Ctx,
     tok: &str,
     name: &str,
     password: &str,
@@ -1421,7 +1408,7 @@ pub enum MemberRefusal {
 /// Changes a member's role and grants; their sessions stay, and the next request sees the
 /// change.
 pub async fn update_member(
-    st: &AppState,
+    st: &Ctx,
     owner: &UserRow,
     member: UserId,
     update: &MemberUpdate,
@@ -1487,7 +1474,7 @@ pub async fn update_member(
 
 /// Removes a member's access and ends their sessions.
 pub async fn revoke_member(
-    st: &AppState,
+    st: &Ctx,
     owner: &UserRow,
     member: UserId,
     client: &Client,
@@ -1530,7 +1517,7 @@ pub async fn grants_of(conn: &mut impl AsConn, user: &UserRow) -> Result<Grants>
 /// Operator: creates a confirmed merchant owner (for closed sign-up and scripted set-ups).
 /// `Ok(None)`: the e-mail is taken.
 pub async fn create_owner(
-    st: &AppState,
+    st: &Ctx,
     email: &Email,
     password: &str,
     business: &str,
@@ -1584,7 +1571,7 @@ pub async fn create_owner(
 
 /// Operator: turns off a user's 2FA (lost phone and codes) and ends their sessions.
 /// False: no such user.
-pub async fn operator_reset_2fa(st: &AppState, email: &Email) -> Result<bool> {
+pub async fn operator_reset_2fa(st: &Ctx, email: &Email) -> Result<bool> {
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     let Some(user) = users::user_by_email(&mut tx, email).await? else {

@@ -7,7 +7,6 @@
 //! response, latency). A 2xx answer ends delivery; anything else is retried with exponential
 //! backoff (from about a minute up to an hour apart) for three days.
 
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use kassa_core::currency;
@@ -19,8 +18,8 @@ use kassa_store::{AsConn, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::api::objects;
-use crate::state::AppState;
+use crate::Ctx;
+use crate::objects;
 use crate::worker::{self, BoxFuture, Job, JobContext, JobError, JobHandler};
 
 /// Bytes of the receiver's answer kept in the attempt log.
@@ -42,7 +41,7 @@ impl Job for Postback {
 /// Enqueues a postback for `row` if its project has a notification URL.
 pub async fn enqueue(
     conn: &mut impl AsConn,
-    _st: &AppState,
+    _st: &Ctx,
     row: &InvoiceRow,
     now: Timestamp,
 ) -> Result<(), StoreError> {
@@ -65,7 +64,7 @@ pub async fn enqueue(
 
 /// The postback fields for an invoice (without `token`).
 pub fn fields(
-    st: &AppState,
+    st: &Ctx,
     project: &ProjectRow,
     row: &InvoiceRow,
     tx_list: &[String],
@@ -120,7 +119,7 @@ impl Delivery {
 /// Sends one postback: signs a fresh token for `uuid` with the project's secret and posts the
 /// fields as JSON or as a form.
 pub async fn send(
-    st: &AppState,
+    st: &Ctx,
     client: &reqwest::Client,
     project: &ProjectRow,
     uuid: &str,
@@ -137,7 +136,7 @@ pub async fn send(
         Ok(u) => u,
         Err(e) => return failed(format!("invalid notification URL: {e}")),
     };
-    if let Err(e) = crate::net::check_url(&url, st.settings.server.allow_private_targets) {
+    if let Err(e) = crate::net::check_url(&url, st.config.allow_private_targets) {
         return failed(format!("refused: {e}"));
     }
     let secret = match crate::projects::secret_key(st, project) {
@@ -194,8 +193,8 @@ pub async fn send(
 
 /// Delivers `postback.send` jobs.
 pub struct PostbackHandler {
-    /// The application (filled in once built).
-    pub state: Arc<OnceLock<AppState>>,
+    /// The services.
+    pub ctx: Ctx,
     /// The SSRF-guarded client.
     pub client: reqwest::Client,
 }
@@ -203,7 +202,7 @@ pub struct PostbackHandler {
 impl PostbackHandler {
     async fn deliver(&self, ctx: &JobContext, payload: &str) -> Result<(), JobError> {
         let job: Postback = worker::parse_payload(payload)?;
-        let st = worker::app_state(&self.state)?;
+        let st = &self.ctx;
         let mut c = st.db.conn().await?;
         let row = invoices::by_id(&mut c, InvoiceId::new(job.invoice_id)).await?;
         let project = projects::by_id(&mut c, row.project_id).await?;
@@ -280,7 +279,7 @@ impl JobHandler for PostbackHandler {
 
 /// A sample postback body for the "send test postback" button: a made-up paid test invoice
 /// of 1 USDT, marked as a test.
-pub fn sample_fields(st: &AppState, project: &ProjectRow) -> Map<String, Value> {
+pub fn sample_fields(st: &Ctx, project: &ProjectRow) -> Map<String, Value> {
     let now = st.clock.now();
     let mut m = Map::new();
     m.insert("status".into(), json!("success"));

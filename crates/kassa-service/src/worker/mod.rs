@@ -53,13 +53,21 @@ pub fn parse_payload<T: serde::de::DeserializeOwned>(payload: &str) -> Result<T,
     serde_json::from_str(payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))
 }
 
-/// The application a handler was registered for (handlers are built before the state they
-/// need is complete; a job claimed in between is retried).
-pub fn app_state(
-    cell: &std::sync::OnceLock<crate::state::AppState>,
-) -> Result<&crate::state::AppState, JobError> {
-    cell.get()
-        .ok_or_else(|| JobError::Retry("application not ready".into()))
+/// Wakes the worker when a job was enqueued for now, instead of waiting for its next poll.
+/// The services hold one (in [`crate::Ctx`]); the [`Worker`] listens on the same.
+#[derive(Clone, Default)]
+pub struct JobWaker(Arc<Notify>);
+
+impl JobWaker {
+    /// A waker nobody listens to yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Wakes the worker (a no-op when none runs).
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
 }
 
 impl From<StoreError> for JobError {
@@ -155,7 +163,7 @@ struct Inner {
     handlers: HashMap<&'static str, Arc<dyn JobHandler>>,
     id: String,
     config: WorkerConfig,
-    wake: Notify,
+    wake: JobWaker,
 }
 
 impl Worker {
@@ -167,6 +175,7 @@ impl Worker {
         metrics: Arc<Metrics>,
         config: WorkerConfig,
         handlers: Vec<Arc<dyn JobHandler>>,
+        wake: JobWaker,
     ) -> Self {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         let id = format!(
@@ -184,7 +193,7 @@ impl Worker {
                 handlers,
                 id,
                 config,
-                wake: Notify::new(),
+                wake,
             }),
         }
     }
@@ -196,7 +205,7 @@ impl Worker {
 
     /// Wakes an idle worker loop, e.g. right after committing a new job.
     pub fn wake(&self) {
-        self.inner.wake.notify_one();
+        self.inner.wake.wake();
     }
 
     /// Puts back jobs abandoned by a previous run. On SQLite only one process serves the
@@ -270,7 +279,7 @@ impl Worker {
             if idle || slots.available_permits() == 0 {
                 tokio::select! {
                     () = stop.cancelled() => break,
-                    () = self.inner.wake.notified() => {}
+                    () = self.inner.wake.0.notified() => {}
                     () = tokio::time::sleep(self.inner.config.poll_interval) => {}
                     Some(_) = running.join_next(), if !running.is_empty() => {}
                 }

@@ -9,8 +9,8 @@ use kassa_store::invoices::InvoiceRow;
 use kassa_store::projects::ProjectRow;
 use serde_json::{Value, json};
 
+use crate::Ctx;
 use crate::invoices;
-use crate::state::AppState;
 
 /// `YYYY-MM-DD HH:MM:SS.ffffff` in UTC.
 pub fn datetime(t: Timestamp) -> String {
@@ -51,7 +51,7 @@ pub fn usd_of(a: Amount, c: &Crypto, rate: Decimal) -> Decimal {
         .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
 }
 
-fn icon(st: &AppState, kind: &str, name: &str) -> String {
+fn icon(st: &Ctx, kind: &str, name: &str) -> String {
     format!(
         "{}/assets/icons/{kind}/{}.svg",
         st.public_url,
@@ -59,12 +59,12 @@ fn icon(st: &AppState, kind: &str, name: &str) -> String {
     )
 }
 
-fn network(st: &AppState, c: &Crypto) -> Value {
+fn network(st: &Ctx, c: &Crypto) -> Value {
     json!({"code": c.network.code, "id": c.network.id, "icon": icon(st, "network", c.network.code), "fullname": c.network.fullname})
 }
 
 /// The invoice currency object.
-pub fn invoice_currency(st: &AppState, c: &Crypto, email_required: bool) -> Value {
+pub fn invoice_currency(st: &Ctx, c: &Crypto, email_required: bool) -> Value {
     json!({
         "id": c.id,
         "code": c.symbol,
@@ -81,7 +81,7 @@ pub fn invoice_currency(st: &AppState, c: &Crypto, email_required: bool) -> Valu
 }
 
 /// The balance-style currency object (balances and static wallets).
-pub fn balance_currency(st: &AppState, c: &Crypto, enabled: bool) -> Value {
+pub fn balance_currency(st: &Ctx, c: &Crypto, enabled: bool) -> Value {
     json!({
         "id": c.id,
         "code": c.code,
@@ -100,7 +100,7 @@ pub fn balance_currency(st: &AppState, c: &Crypto, enabled: bool) -> Value {
 }
 
 /// The project object.
-pub fn project(st: &AppState, p: &ProjectRow) -> Value {
+pub fn project(st: &Ctx, p: &ProjectRow) -> Value {
     let logo = (p.logo_version > 0).then(|| {
         format!(
             "{}/logos/{}.png?v={}",
@@ -117,7 +117,7 @@ pub fn project(st: &AppState, p: &ProjectRow) -> Value {
 }
 
 /// The payment link of an invoice.
-pub fn link(st: &AppState, uuid: &str) -> String {
+pub fn link(st: &Ctx, uuid: &str) -> String {
     format!("{}/pay/{uuid}", st.public_url)
 }
 
@@ -130,7 +130,7 @@ struct Shown {
     chosen: bool,
 }
 
-fn shown(st: &AppState, p: &ProjectRow, inv: &InvoiceRow) -> Option<Shown> {
+fn shown(st: &Ctx, p: &ProjectRow, inv: &InvoiceRow) -> Option<Shown> {
     if let (Some(code), Some(q)) = (inv.currency.as_deref(), inv.quote)
         && let Some(c) = currency::crypto(code)
     {
@@ -160,7 +160,7 @@ fn shown(st: &AppState, p: &ProjectRow, inv: &InvoiceRow) -> Option<Shown> {
 
 /// Fields shared by the create response and the invoice object.
 fn common(
-    st: &AppState,
+    st: &Ctx,
     p: &ProjectRow,
     inv: &InvoiceRow,
     s: Option<&Shown>,
@@ -248,7 +248,7 @@ fn common(
 }
 
 /// The create-invoice response (`result`).
-pub fn created(st: &AppState, p: &ProjectRow, inv: &InvoiceRow) -> Value {
+pub fn created(st: &Ctx, p: &ProjectRow, inv: &InvoiceRow) -> Value {
     let s = shown(st, p, inv);
     let mut m = common(st, p, inv, s.as_ref());
     m.insert(
@@ -259,7 +259,7 @@ pub fn created(st: &AppState, p: &ProjectRow, inv: &InvoiceRow) -> Value {
 }
 
 /// The invoice object of list and info (and of postbacks, with `tx_list`).
-pub fn invoice(st: &AppState, p: &ProjectRow, inv: &InvoiceRow, tx_list: &[String]) -> Value {
+pub fn invoice(st: &Ctx, p: &ProjectRow, inv: &InvoiceRow, tx_list: &[String]) -> Value {
     let s = shown(st, p, inv);
     let mut m = common(st, p, inv, s.as_ref());
     let (

@@ -4,11 +4,12 @@
 //! credentials (reset and confirmation links). The job delivers through SMTP when
 //! `mail.smtp_url` is set, otherwise it writes an `.eml` file to `<data_dir>/outbox/`.
 
+mod render;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use askama::Template;
 use kassa_core::Timestamp;
 use kassa_core::retry::RetryPolicy;
 use kassa_core::secret::Keyring;
@@ -17,7 +18,7 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Settings;
+use crate::config::{MailSettings, SettingError};
 use crate::i18n::Tr;
 use crate::worker::{self, BoxFuture, Job, JobContext, JobError, JobHandler};
 
@@ -48,32 +49,15 @@ pub struct Letter {
     pub footer: String,
 }
 
-#[derive(Template)]
-#[template(path = "mail/letter.html")]
-struct LetterHtml<'a> {
-    letter: &'a Letter,
-    lang: &'a str,
-}
-
-#[derive(Template)]
-#[template(path = "mail/letter.txt")]
-struct LetterText<'a> {
-    letter: &'a Letter,
-}
-
 impl Letter {
-    /// Renders the letter for `to`.
-    pub fn render(&self, to: &str, tr: Tr) -> Result<Mail, askama::Error> {
-        Ok(Mail {
+    /// Renders the letter for `to`, as plain text and as HTML (every piece of text escaped).
+    pub fn render(&self, to: &str, tr: Tr) -> Mail {
+        Mail {
             to: to.to_owned(),
             subject: self.subject.clone(),
-            text: LetterText { letter: self }.render()?,
-            html: LetterHtml {
-                letter: self,
-                lang: tr.lang.code(),
-            }
-            .render()?,
-        })
+            text: render::text(self),
+            html: render::html(self, tr.lang.code()),
+        }
     }
 }
 
@@ -127,15 +111,24 @@ pub struct MailHandler {
 }
 
 impl MailHandler {
-    /// Builds the handler from the settings (SMTP or the outbox folder).
-    pub fn new(settings: &Settings, keyring: Arc<Keyring>) -> anyhow::Result<Self> {
-        let from: Mailbox = settings.mail.from.parse()?;
-        let url = settings.mail.smtp_url.expose();
+    /// Builds the handler from the settings: SMTP, or the outbox folder under `data_dir`.
+    pub fn new(
+        mail: &MailSettings,
+        data_dir: &std::path::Path,
+        keyring: Arc<Keyring>,
+    ) -> Result<Self, SettingError> {
+        let from: Mailbox = mail
+            .from
+            .parse()
+            .map_err(|e: lettre::address::AddressError| {
+                SettingError::new("mail.from", e.to_string())
+            })?;
+        let url = mail.smtp_url.expose();
         let transport = if url.is_empty() {
-            Transport::Outbox(settings.data_dir.join("outbox"))
+            Transport::Outbox(data_dir.join("outbox"))
         } else {
             let t = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                .map_err(|e| crate::config::ConfigError::option("mail.smtp_url", e.to_string()))?
+                .map_err(|e| SettingError::new("mail.smtp_url", e.to_string()))?
                 .timeout(Some(Duration::from_secs(30)))
                 .build();
             Transport::Smtp(t)

@@ -1,0 +1,556 @@
+//! Creating invoices: prices and quotes, deposit addresses, the payer choosing a currency,
+//! static wallets.
+
+use std::time::Duration;
+
+use kassa_core::currency::{self, Crypto, Fiat, Network};
+use kassa_core::invoice::{Quote, QuoteError, QuoteInput, Side, Tolerance};
+use kassa_core::money::{Amount, Rounding, parse_decimal};
+use kassa_core::{Decimal, InvoiceId, Timestamp};
+use kassa_store::invoices::{self, InvoiceRow, LockedQuote, NewInvoice, Owner, StaticWalletRow};
+use kassa_store::projects::ProjectRow;
+use kassa_store::{StoreError, Tx};
+use serde_json::json;
+
+use crate::Ctx;
+use crate::i18n::{Lang, Tr};
+use crate::mail::{self};
+use crate::worker::{self};
+
+use super::*;
+
+pub(crate) fn tolerance_of(kind: &str, value: &str) -> Tolerance {
+    let v = parse_decimal(value).unwrap_or(Decimal::ZERO);
+    match kind {
+        "percent" => Tolerance::Percent(v),
+        "usd" => Tolerance::Usd(v),
+        _ => Tolerance::None,
+    }
+}
+
+/// The USD value of an invoice price (rounded to cents), and the price in USD exactly.
+fn price_in_usd(
+    st: &Ctx,
+    price: &Price,
+    test: bool,
+    now: Timestamp,
+) -> Result<(Decimal, String), InvoiceError> {
+    let exact = match price {
+        Price::Fiat(f, amount) => {
+            let rate = st
+                .pricing
+                .usd(f.code, test, now)
+                .map_err(|_| InvoiceError::NoRate(f.code.into()))?
+                .usd;
+            amount.checked_mul(rate)
+        }
+        Price::Crypto(c, amount) => {
+            let rate = st
+                .pricing
+                .usd(c.symbol, test, now)
+                .map_err(|_| InvoiceError::NoRate(c.symbol.into()))?
+                .usd;
+            amount
+                .to_decimal(c.decimals)
+                .and_then(|a| a.checked_mul(rate))
+        }
+    }
+    .ok_or(QuoteError::TooLarge)?;
+    let cents =
+        exact.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    Ok((exact, cents.to_string()))
+}
+
+/// What a quote is computed from: an invoice's price and fee settings.
+pub(crate) struct QuoteBasis<'a> {
+    pub(crate) price_currency: &'a str,
+    pub(crate) price_amount: &'a str,
+    pub(crate) test: bool,
+    pub(crate) service_side: Side,
+    pub(crate) transfer_side: Side,
+    pub(crate) tolerance_kind: &'a str,
+    pub(crate) tolerance_value: &'a str,
+}
+
+impl<'a> QuoteBasis<'a> {
+    pub(crate) fn of(row: &'a InvoiceRow) -> Self {
+        QuoteBasis {
+            price_currency: &row.price_currency,
+            price_amount: &row.price_amount,
+            test: row.test,
+            service_side: row.service_fee_side,
+            transfer_side: row.transfer_fee_side,
+            tolerance_kind: &row.tolerance_kind,
+            tolerance_value: &row.tolerance_value,
+        }
+    }
+}
+
+/// Computes the quote of an invoice in `crypto` at today's rate: the quote, the rate and its
+/// source.
+pub(crate) fn quote_for(
+    st: &Ctx,
+    b: &QuoteBasis<'_>,
+    crypto: &'static Crypto,
+    now: Timestamp,
+) -> Result<(Quote, Decimal, &'static str), InvoiceError> {
+    let rate = st
+        .pricing
+        .usd(crypto.symbol, b.test, now)
+        .map_err(|_| InvoiceError::NoRate(crypto.symbol.into()))?;
+    let (price_usd, price_crypto) = if let Some(c) = currency::crypto(b.price_currency) {
+        if c.code != crypto.code {
+            return Err(InvoiceError::CurrencyNotAllowed(crypto.code.into()));
+        }
+        (
+            None,
+            Some(Amount::parse(b.price_amount, c.decimals).map_err(|_| QuoteError::NoPrice)?),
+        )
+    } else {
+        let fiat = currency::fiat(b.price_currency).ok_or(QuoteError::NoPrice)?;
+        let amount = parse_decimal(b.price_amount).ok_or(QuoteError::NoPrice)?;
+        let fiat_usd = st
+            .pricing
+            .usd(fiat.code, b.test, now)
+            .map_err(|_| InvoiceError::NoRate(fiat.code.into()))?
+            .usd;
+        (
+            Some(amount.checked_mul(fiat_usd).ok_or(QuoteError::TooLarge)?),
+            None,
+        )
+    };
+    let quote = Quote::compute(&QuoteInput {
+        price_usd,
+        price_crypto,
+        crypto_usd: rate.usd,
+        decimals: crypto.decimals,
+        service_percent: st.pricing.service_percent,
+        transfer_fee_usd: st.pricing.transfer_usd(crypto.network),
+        service_side: b.service_side,
+        transfer_side: b.transfer_side,
+        tolerance: tolerance_of(b.tolerance_kind, b.tolerance_value),
+    })?;
+    Ok((quote, rate.usd, rate.source))
+}
+
+/// Takes the next derivation index and derives the deposit address on `network`, inside the
+/// transaction that records it (a rollback gives the index back; a commit uses it up, so no
+/// address is handed out twice).
+///
+/// - Test addresses come from the simulated network, indexed by a global counter.
+/// - Live addresses come from the operator's wallet of the network: the wallet's next receive
+///   index `i` (`chain_wallet.next_index`, taken atomically) and the BIP84 address
+///   `m/84'/coin'/0'/0/i` of its account key. The index returned is `i`. A network that does
+///   not take live payments (not configured, or without a wallet) is unavailable.
+async fn derive_address(
+    tx: &mut Tx,
+    st: &Ctx,
+    network: &'static Network,
+    test: bool,
+) -> Result<(i64, String), InvoiceError> {
+    if !test {
+        let chain = st
+            .chains
+            .get(network)
+            .ok_or_else(|| InvoiceError::CurrencyUnavailable(network.code.into()))?;
+        let index = kassa_store::wallets::take_next_index(tx, network.code, st.clock.now())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let address = chain
+            .receive_address(index)
+            .map_err(|e| StoreError::Corrupt {
+                column: "chain_wallet.next_index",
+                reason: format!("{} receive index {index}: {e}", network.code),
+            })?;
+        return Ok((index, address));
+    }
+    let index = invoices::next_derivation_index(tx).await?;
+    let seed = st.keyring.derive_key("simulated-network");
+    let address =
+        kassa_chain::simulated::deposit_address(&seed, network, u64::try_from(index).unwrap_or(0));
+    Ok((index, address))
+}
+
+/// Derives a new deposit address for `owner` on `network` and records it.
+async fn new_address(
+    tx: &mut Tx,
+    st: &Ctx,
+    network: &'static Network,
+    test: bool,
+    owner: Owner,
+    now: Timestamp,
+) -> Result<String, InvoiceError> {
+    let (index, address) = derive_address(tx, st, network, test).await?;
+    invoices::insert_address(tx, network.code, &address, index, test, owner, now).await?;
+    Ok(address)
+}
+
+/// Creates an invoice for `project`.
+pub async fn create(
+    st: &Ctx,
+    project: &ProjectRow,
+    req: NewInvoiceRequest,
+) -> Result<InvoiceRow, InvoiceError> {
+    create_as(st, project, req, None).await
+}
+
+/// Creates an invoice for `project`; made from the dashboard by `actor`, it is named on the
+/// timeline and written to the activity log in the same transaction.
+pub async fn create_as(
+    st: &Ctx,
+    project: &ProjectRow,
+    req: NewInvoiceRequest,
+    actor: Option<&Actor<'_>>,
+) -> Result<InvoiceRow, InvoiceError> {
+    if project.archived_at.is_some() {
+        return Err(InvoiceError::Archived);
+    }
+    let now = st.clock.now();
+    let lifetime = req.lifetime.unwrap_or(Duration::from_secs(
+        u64::try_from(project.settings.invoice_lifetime_minutes).unwrap_or(1440) * 60,
+    ));
+    if lifetime < LIFETIME_RANGE.0 || lifetime > LIFETIME_RANGE.1 {
+        return Err(InvoiceError::Lifetime);
+    }
+    let offered = offered(st, project);
+    for c in req.allowed.iter().chain(req.preselect.iter()) {
+        if !offered.iter().any(|o| o.code == c.code) {
+            return Err(InvoiceError::CurrencyUnavailable(c.code.into()));
+        }
+    }
+    let (price_currency, price_amount) = match &req.price {
+        Price::Fiat(f, a) => (f.code, a.to_string()),
+        Price::Crypto(c, a) => (c.code, a.to_decimal_string(c.decimals)),
+    };
+    let (_, amount_usd) = price_in_usd(st, &req.price, project.test_mode, now)?;
+    let allowed = match &req.price {
+        Price::Crypto(c, _) => c.code.to_owned(),
+        Price::Fiat(..) => req
+            .allowed
+            .iter()
+            .map(|c| c.code)
+            .collect::<Vec<_>>()
+            .join(","),
+    };
+    let preselect = match &req.price {
+        Price::Crypto(c, _) => Some(*c),
+        Price::Fiat(..) => req.preselect,
+    };
+    let service_side = Side::parse(&project.settings.service_fee_side).unwrap_or(Side::Merchant);
+    let transfer_side = Side::parse(&project.settings.transfer_fee_side).unwrap_or(Side::Merchant);
+    // Everything that needs no database is worked out before the write transaction, which
+    // then only writes: the invoice with its quote, its address, its events and jobs.
+    let locked = match preselect {
+        None => None,
+        Some(c) => {
+            let basis = QuoteBasis {
+                price_currency,
+                price_amount: &price_amount,
+                test: project.test_mode,
+                service_side,
+                transfer_side,
+                tolerance_kind: &project.settings.tolerance_kind,
+                tolerance_value: &project.settings.tolerance_value,
+            };
+            let (quote, rate, source) = quote_for(st, &basis, c, now)?;
+            Some((c, quote, rate.to_string(), source))
+        }
+    };
+    let expire_at = now.saturating_add(lifetime);
+    for _ in 0..5 {
+        let uuid = new_uuid();
+        let letter = match &req.send_link_to {
+            None => None,
+            Some(to) => {
+                let tr = Tr::new(req.locale.unwrap_or_else(|| project_lang(project)));
+                let letter = invoice_letter(st, project, &uuid, &price_amount, price_currency, tr);
+                Some(letter.render(to, tr))
+            }
+        };
+        let mut tx = st.db.begin().await?;
+        let address = match &locked {
+            Some((c, ..)) => Some(derive_address(&mut tx, st, c.network, project.test_mode).await?),
+            None => None,
+        };
+        let inserted = invoices::insert(
+            &mut tx,
+            &NewInvoice {
+                uuid: &uuid,
+                project_id: project.id,
+                merchant_id: project.merchant_id,
+                test: project.test_mode,
+                price_currency,
+                price_amount: &price_amount,
+                amount_usd: &amount_usd,
+                allowed_currencies: &allowed,
+                service_fee_side: service_side,
+                transfer_fee_side: transfer_side,
+                tolerance_kind: &project.settings.tolerance_kind,
+                tolerance_value: &project.settings.tolerance_value,
+                order_id: &req.order_id,
+                email: &req.email,
+                description: &req.description,
+                locale: req.locale.map_or("", Lang::code),
+                static_wallet_id: None,
+                expires_at: expire_at,
+                locked: match (&locked, &address) {
+                    (Some((c, quote, rate, source)), Some((_, address))) => Some(LockedQuote {
+                        currency: c.code,
+                        address,
+                        quote: *quote,
+                        rate_usd: rate,
+                        rate_source: source,
+                    }),
+                    _ => None,
+                },
+            },
+            now,
+        )
+        .await;
+        let id = match inserted {
+            Ok(id) => id,
+            Err(e) if e.is_unique_violation() => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let mut created = json!({"price": price_amount, "currency": price_currency});
+        if let Some(a) = actor {
+            a.sign(&mut created);
+        }
+        let mut events = vec![("created", created)];
+        if let (Some((c, quote, rate, source)), Some((index, address))) = (&locked, &address) {
+            invoices::insert_address(
+                &mut tx,
+                c.network.code,
+                address,
+                *index,
+                project.test_mode,
+                Owner::Invoice(id),
+                now,
+            )
+            .await?;
+            events.push((
+                "currency_chosen",
+                json!({"currency": c.code, "address": address, "amount": quote.due.to_decimal_string(c.decimals), "rate_usd": rate, "rate_source": source}),
+            ));
+        }
+        if let (Some(_), Some(to)) = (&letter, &req.send_link_to) {
+            events.push(("link_sent", json!({"to": to})));
+        }
+        invoices::add_events(&mut tx, id, &events, now).await?;
+        if let Some(a) = actor {
+            let mut details = json!({"price": format!("{price_amount} {price_currency}")});
+            if let (Some(m), Some(to)) = (details.as_object_mut(), &req.send_link_to) {
+                m.insert("link_sent_to".into(), json!(to));
+            }
+            log_action(
+                &mut tx,
+                a,
+                project.merchant_id,
+                &uuid,
+                "invoice.created",
+                details,
+                now,
+            )
+            .await?;
+        }
+        worker::enqueue(
+            &mut tx,
+            &Expire {
+                invoice_id: id.get(),
+            },
+            expire_at,
+            now,
+        )
+        .await?;
+        if let Some(m) = &letter {
+            mail::enqueue(&mut tx, &st.keyring, m, now).await?;
+        }
+        if let (Some(period), Some(to)) = (req.remind_every, &req.send_link_to) {
+            let remind = Remind {
+                invoice_id: id.get(),
+                to: to.clone(),
+                period_secs: period.as_secs(),
+            };
+            worker::enqueue(&mut tx, &remind, now.saturating_add(period), now).await?;
+        }
+        tx.commit().await?;
+        if letter.is_some() {
+            st.jobs.wake();
+        }
+        return Ok(invoices::by_id(&mut st.db.conn().await?, id).await?);
+    }
+    Err(StoreError::Corrupt {
+        column: "invoice.uuid",
+        reason: "could not find a free invoice id".into(),
+    }
+    .into())
+}
+
+/// Locks the quote of `row` in `crypto` with a new deposit address (inside `tx`).
+async fn lock_quote(
+    tx: &mut Tx,
+    st: &Ctx,
+    row: &InvoiceRow,
+    crypto: &'static Crypto,
+    now: Timestamp,
+) -> Result<(), InvoiceError> {
+    let (quote, rate, source) = quote_for(st, &QuoteBasis::of(row), crypto, now)?;
+    let mut state = state_of(row);
+    state.choose_currency(quote, now)?;
+    let address = new_address(
+        tx,
+        st,
+        crypto.network,
+        row.test,
+        Owner::Invoice(row.id),
+        now,
+    )
+    .await?;
+    invoices::set_quote(
+        tx,
+        row.id,
+        crypto.code,
+        &address,
+        &quote,
+        &rate.to_string(),
+        source,
+        now,
+    )
+    .await?;
+    invoices::add_event(
+        tx,
+        row.id,
+        "currency_chosen",
+        &json!({"currency": crypto.code, "address": address, "amount": quote.due.to_decimal_string(crypto.decimals), "rate_usd": rate.to_string(), "rate_source": source}),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The payer picks `crypto` for the invoice: the rate is locked and an address derived.
+/// Picking another currency is allowed until something is paid.
+pub async fn choose_currency(
+    st: &Ctx,
+    project: &ProjectRow,
+    invoice: InvoiceId,
+    crypto: &'static Crypto,
+) -> Result<InvoiceRow, InvoiceError> {
+    choose_currency_for(st, project, invoice, crypto, None).await
+}
+
+/// [`choose_currency`], storing the e-mail the payer gave on the payment page in the same
+/// transaction.
+pub async fn choose_currency_for(
+    st: &Ctx,
+    project: &ProjectRow,
+    invoice: InvoiceId,
+    crypto: &'static Crypto,
+    payer_email: Option<&str>,
+) -> Result<InvoiceRow, InvoiceError> {
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let row = invoices::lock(&mut tx, invoice).await?;
+    if !allowed_for(st, project, &row)
+        .iter()
+        .any(|c| c.code == crypto.code)
+    {
+        return Err(InvoiceError::CurrencyNotAllowed(crypto.code.into()));
+    }
+    if row.currency.as_deref() != Some(crypto.code) {
+        lock_quote(&mut tx, st, &row, crypto, now).await?;
+    }
+    if let Some(email) = payer_email.filter(|e| *e != row.email) {
+        invoices::set_email(&mut tx, invoice, email, now).await?;
+    }
+    let row = invoices::by_id(&mut tx, invoice).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// The static wallet of (project, currency, customer), created on first request.
+pub async fn static_wallet(
+    st: &Ctx,
+    project: &ProjectRow,
+    crypto: &'static Crypto,
+    identify: &str,
+) -> Result<StaticWalletRow, InvoiceError> {
+    if !offered(st, project).iter().any(|c| c.code == crypto.code) {
+        return Err(InvoiceError::CurrencyUnavailable(crypto.code.into()));
+    }
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let test = project.test_mode;
+    if let Some(w) =
+        invoices::static_wallet(&mut tx, project.id, crypto.code, identify, test).await?
+    {
+        return Ok(w);
+    }
+    let uuid = crate::projects::random_string(UUID_ALPHABET, 32);
+    // The address is derived first (it needs no owner row to be computed), then both rows go in.
+    let (index, address) = derive_address(&mut tx, st, crypto.network, test).await?;
+    let id = match invoices::insert_static_wallet(
+        &mut tx,
+        &uuid,
+        project.id,
+        crypto.code,
+        identify,
+        &address,
+        project.test_mode,
+        now,
+    )
+    .await
+    {
+        Ok(id) => id,
+        // Created concurrently by another request: return that one.
+        Err(e) if e.is_unique_violation() => {
+            drop(tx);
+            let mut c = st.db.conn().await?;
+            return invoices::static_wallet(&mut c, project.id, crypto.code, identify, test)
+                .await?
+                .ok_or_else(|| StoreError::NotFound.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    invoices::insert_address(
+        &mut tx,
+        crypto.network.code,
+        &address,
+        index,
+        project.test_mode,
+        Owner::StaticWallet(id),
+        now,
+    )
+    .await?;
+    let w = invoices::static_wallet_by_id(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(w)
+}
+
+/// Converts a fiat amount from the API or a form into a price (rounded to the currency's
+/// minor unit, half up).
+pub fn fiat_price(fiat: &'static Fiat, amount: Decimal) -> Option<Price> {
+    if amount <= Decimal::ZERO {
+        return None;
+    }
+    let rounded = amount.round_dp_with_strategy(
+        fiat.decimals,
+        rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+    );
+    (rounded > Decimal::ZERO).then_some(Price::Fiat(fiat, rounded))
+}
+
+/// `Rounding` re-exported for callers that convert amounts.
+pub const ROUND_UP: Rounding = Rounding::Up;
+
+/// The quote the invoice would get in `crypto` now, without locking anything (what the API
+/// shows before the payer chooses): the quote and the USD rate.
+pub fn indicative_quote(
+    st: &Ctx,
+    row: &InvoiceRow,
+    crypto: &'static Crypto,
+) -> Option<(Quote, Decimal)> {
+    quote_for(st, &QuoteBasis::of(row), crypto, st.clock.now())
+        .ok()
+        .map(|(q, r, _)| (q, r))
+}

@@ -1,0 +1,423 @@
+//! Invoice services. Every change to an invoice happens here, in one transaction with its
+//! timeline event, its ledger postings and the jobs it causes (expiry, postback, e-mail):
+//!
+//! - [`create`]: a new invoice, with its quote and deposit address when the currency is
+//!   preset;
+//! - [`choose_currency`]: the payer picks a currency; the rate is locked;
+//! - [`record_transfer`]: the one path every incoming transfer takes — simulated ones in test
+//!   mode and, later, those the chain watchers find;
+//! - expiry (a job), [`cancel`], [`confirm_partial`], and static wallets;
+//! - the dashboard's actions ([`create_as`], [`cancel_as`], [`confirm_partial_as`],
+//!   [`simulate_as`], [`resend_postback`], [`send_link`]): the same changes, named on the
+//!   timeline and written to the activity log in the transaction of the change.
+
+mod actions;
+mod create;
+mod jobs;
+
+use std::time::Duration;
+
+use kassa_core::currency::{self, Crypto, Fiat};
+use kassa_core::invoice::{Change, InvoiceState, QuoteError, Status};
+use kassa_core::money::Amount;
+use kassa_core::{Decimal, MerchantId, Timestamp, UserId};
+use kassa_store::audit::{self, Activity};
+use kassa_store::invoices::{self, InvoiceRow, StateUpdate};
+use kassa_store::ledger::{self, Account, Kind, LedgerError};
+use kassa_store::projects::ProjectRow;
+use kassa_store::{StoreError, Tx};
+use serde_json::json;
+
+use crate::Ctx;
+use crate::accounts::{Client, ServiceError};
+use crate::i18n::Lang;
+
+pub use actions::*;
+pub use create::*;
+pub use jobs::*;
+
+const UUID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+/// Shortest and longest invoice lifetimes.
+pub const LIFETIME_RANGE: (Duration, Duration) =
+    (Duration::from_secs(60), Duration::from_secs(31 * 24 * 3600));
+
+/// What an invoice is priced in.
+#[derive(Clone, Copy, Debug)]
+pub enum Price {
+    /// A fiat amount.
+    Fiat(&'static Fiat, Decimal),
+    /// An exact crypto amount.
+    Crypto(&'static Crypto, Amount),
+}
+
+/// A request to create an invoice.
+#[derive(Clone, Debug)]
+pub struct NewInvoiceRequest {
+    /// The price.
+    pub price: Price,
+    /// Merchant's order id.
+    pub order_id: String,
+    /// Payer e-mail.
+    pub email: String,
+    /// Description shown on the payment page.
+    pub description: String,
+    /// Lifetime; `None`: the project's default.
+    pub lifetime: Option<Duration>,
+    /// Currencies the payer may choose from; empty: the project's.
+    pub allowed: Vec<&'static Crypto>,
+    /// The currency to lock now (host-to-host integrations).
+    pub preselect: Option<&'static Crypto>,
+    /// Payment page language; `None`: the payer's browser decides (then the project's).
+    pub locale: Option<Lang>,
+    /// E-mail the payment link here.
+    pub send_link_to: Option<String>,
+    /// And again every this long while it waits for payment (needs `send_link_to`).
+    pub remind_every: Option<Duration>,
+}
+
+impl NewInvoiceRequest {
+    /// A request for `price` with nothing else set: no order id, e-mail or description, the
+    /// project's lifetime and currencies, the payer's language, no e-mail to send.
+    pub fn priced(price: Price) -> Self {
+        Self {
+            price,
+            order_id: String::new(),
+            email: String::new(),
+            description: String::new(),
+            lifetime: None,
+            allowed: Vec::new(),
+            preselect: None,
+            locale: None,
+            send_link_to: None,
+            remind_every: None,
+        }
+    }
+}
+
+/// Why an invoice could not be created or a currency not chosen.
+#[derive(Debug, thiserror::Error)]
+pub enum InvoiceError {
+    /// The project is archived.
+    #[error("the project is archived")]
+    Archived,
+    /// The currency is not accepted by the project, or not enabled for live payments.
+    #[error("the currency {0} is not available")]
+    CurrencyUnavailable(String),
+    /// The payer chose a currency the invoice does not allow.
+    #[error("the currency {0} is not allowed for this invoice")]
+    CurrencyNotAllowed(String),
+    /// No rate for an asset.
+    #[error("no exchange rate for {0}")]
+    NoRate(String),
+    /// The quote failed.
+    #[error(transparent)]
+    Quote(#[from] QuoteError),
+    /// The currency can no longer change, or the action does not apply.
+    #[error(transparent)]
+    Transition(#[from] kassa_core::invoice::InvalidTransition),
+    /// The lifetime is outside 1 minute … 31 days.
+    #[error("the lifetime must be between 1 minute and 31 days")]
+    Lifetime,
+    /// Internal.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+impl From<StoreError> for InvoiceError {
+    fn from(e: StoreError) -> Self {
+        InvoiceError::Service(e.into())
+    }
+}
+
+impl From<LedgerError> for InvoiceError {
+    fn from(e: LedgerError) -> Self {
+        match e {
+            LedgerError::Store(s) => s.into(),
+            other => InvoiceError::Service(ServiceError::Store(StoreError::Corrupt {
+                column: "ledger",
+                reason: other.to_string(),
+            })),
+        }
+    }
+}
+
+/// A signed-in user acting on invoices from the dashboard. Their actions are named on the
+/// invoice's timeline and written to the activity log in the transaction of the change; API
+/// calls have no actor and no activity entry.
+#[derive(Clone, Copy, Debug)]
+pub struct Actor<'a> {
+    /// The user.
+    pub user: UserId,
+    /// Their e-mail, as the timeline names them.
+    pub email: &'a str,
+    /// Where the request came from.
+    pub client: &'a Client,
+}
+
+impl Actor<'_> {
+    /// Who did it, for a timeline event's details.
+    fn sign(&self, details: &mut serde_json::Value) {
+        if let Some(m) = details.as_object_mut() {
+            m.insert("by".into(), json!("dashboard"));
+            m.insert("user".into(), json!(self.email));
+        }
+    }
+
+    /// Timeline details naming the actor.
+    fn timeline(&self) -> serde_json::Value {
+        let mut d = json!({});
+        self.sign(&mut d);
+        d
+    }
+}
+
+/// Why a dashboard action on an invoice was refused, beyond what [`InvoiceError`] says.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// A postback is only sent for a confirmed invoice.
+    #[error("the invoice is not confirmed")]
+    NotConfirmed,
+    /// The project has no notification URL to send a postback to.
+    #[error("the project has no notification URL")]
+    NoNotifyUrl,
+    /// The invoice no longer waits for payment (paid, cancelled or expired).
+    #[error("the invoice no longer waits for payment")]
+    NotPayable,
+    /// Payments are only simulated for test invoices.
+    #[error("only test invoices can be confirmed without payment")]
+    NotTest,
+    /// What the invoice services refuse.
+    #[error(transparent)]
+    Invoice(#[from] InvoiceError),
+}
+
+impl From<StoreError> for ActionError {
+    fn from(e: StoreError) -> Self {
+        ActionError::Invoice(e.into())
+    }
+}
+
+impl From<ServiceError> for ActionError {
+    fn from(e: ServiceError) -> Self {
+        ActionError::Invoice(e.into())
+    }
+}
+
+/// Writes a dashboard action on invoice `uuid` to the activity log, inside the transaction of
+/// the change. The details name the invoice as people see it (`INV-…`).
+pub(crate) async fn log_action(
+    tx: &mut Tx,
+    actor: &Actor<'_>,
+    merchant: MerchantId,
+    uuid: &str,
+    action: &str,
+    mut details: serde_json::Value,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    if let Some(m) = details.as_object_mut() {
+        m.insert("invoice".into(), json!(format!("INV-{uuid}")));
+    }
+    audit::record_activity(
+        tx,
+        &Activity {
+            merchant_id: merchant,
+            actor: Some(actor.user),
+            action,
+            target_type: "invoice",
+            target_id: uuid,
+            details: &details,
+            ip: &actor.client.ip,
+        },
+        now,
+    )
+    .await
+}
+
+/// A dashboard action to write to the activity log with the change it causes.
+pub(crate) struct Logged<'a> {
+    pub(crate) actor: &'a Actor<'a>,
+    pub(crate) action: &'static str,
+    pub(crate) details: serde_json::Value,
+}
+
+/// The project's default payment-page language.
+pub fn project_lang(project: &ProjectRow) -> Lang {
+    Lang::parse(&project.settings.page_language).unwrap_or(Lang::En)
+}
+
+/// A new public invoice id: 8 characters `A-Z0-9`.
+pub fn new_uuid() -> String {
+    crate::projects::random_string(UUID_ALPHABET, 8)
+}
+
+/// The crypto currencies a project offers for invoices of its current mode.
+pub fn offered(st: &Ctx, project: &ProjectRow) -> Vec<&'static Crypto> {
+    offered_in_mode(st, project, project.test_mode)
+}
+
+/// The crypto currencies a project offers for test (`test`) or live invoices: its accepted
+/// list (or everything), restricted for live invoices to networks the operator runs. An
+/// invoice keeps the mode it was made in, whatever the project switches to later.
+pub fn offered_in_mode(st: &Ctx, project: &ProjectRow, test: bool) -> Vec<&'static Crypto> {
+    let accepted: Vec<&str> = project
+        .settings
+        .currencies
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    currency::cryptos_in_order()
+        .into_iter()
+        .filter(|c| accepted.is_empty() || accepted.iter().any(|a| a.eq_ignore_ascii_case(c.code)))
+        .filter(|c| test || st.pricing.live_network(c.network))
+        .collect()
+}
+
+/// The currencies a given invoice offers the payer.
+pub fn allowed_for(st: &Ctx, project: &ProjectRow, invoice: &InvoiceRow) -> Vec<&'static Crypto> {
+    let offered = offered_in_mode(st, project, invoice.test);
+    let allowed: Vec<&str> = invoice
+        .allowed_currencies
+        .split(',')
+        .filter(|c| !c.is_empty())
+        .collect();
+    if allowed.is_empty() {
+        offered
+    } else {
+        offered
+            .into_iter()
+            .filter(|c| allowed.contains(&c.code))
+            .collect()
+    }
+}
+
+pub(crate) fn event(
+    kind: &'static str,
+    details: serde_json::Value,
+) -> (&'static str, serde_json::Value) {
+    (kind, details)
+}
+
+/// The rules' view of a stored invoice.
+pub fn state_of(row: &InvoiceRow) -> InvoiceState {
+    InvoiceState {
+        status: row.status,
+        quote: row.quote,
+        expires_at: row.expires_at,
+        confirmed: row.confirmed,
+        paid_late: row.paid_late,
+        received: row.received,
+        processing: row.processing,
+    }
+}
+
+/// A transition of an invoice, to persist with [`apply`].
+pub(crate) struct Transition<'a> {
+    /// The state after.
+    pub(crate) state: &'a InvoiceState,
+    /// What changed.
+    pub(crate) change: &'a Change,
+    /// A payment confirmed by this transition (moves from custody to the merchant's pending).
+    pub(crate) received_now: Amount,
+    /// Timeline events to add.
+    pub(crate) events: Vec<(&'static str, serde_json::Value)>,
+}
+
+/// Persists a transition: state, ledger postings (live invoices only), timeline events and
+/// the postback when the invoice is confirmed or its confirmed status changes.
+pub(crate) async fn apply(
+    tx: &mut Tx,
+    st: &Ctx,
+    row: &InvoiceRow,
+    t: Transition<'_>,
+    now: Timestamp,
+) -> Result<(), InvoiceError> {
+    let Transition {
+        state,
+        change,
+        received_now,
+        events,
+    } = t;
+    let finished = if change.confirmed_now
+        || (change.to == Status::Canceled && change.from != Status::Canceled)
+    {
+        Some(now)
+    } else {
+        row.finished_at
+    };
+    invoices::save_state(
+        tx,
+        row.id,
+        &StateUpdate {
+            status: state.status,
+            confirmed: state.confirmed,
+            paid_late: state.paid_late,
+            received: state.received,
+            processing: state.processing,
+            settled: state.settled(),
+            finished_at: finished,
+        },
+        now,
+    )
+    .await?;
+    if !row.test
+        && let Some(code) = row.currency.as_deref()
+    {
+        let merchant = Some(row.merchant_id);
+        let journal = format!("invoice {}", row.uuid);
+        let acct = |kind, merchant| Account {
+            kind,
+            merchant,
+            currency: code,
+        };
+        // Every confirmed payment is first the merchant's pending money...
+        ledger::post(
+            tx,
+            &journal,
+            Some(row.id),
+            &acct(Kind::Custody, None),
+            &acct(Kind::MerchantPending, merchant),
+            received_now,
+            now,
+        )
+        .await?;
+        // ...and moves to their available balance, less fees, when the invoice is confirmed.
+        let s = change.settle;
+        for (to, amount) in [
+            (acct(Kind::MerchantAvailable, merchant), s.credit),
+            (acct(Kind::ServiceFees, None), s.service_fee),
+            (acct(Kind::NetworkFees, None), s.transfer_fee),
+        ] {
+            ledger::post(
+                tx,
+                &journal,
+                Some(row.id),
+                &acct(Kind::MerchantPending, merchant),
+                &to,
+                amount,
+                now,
+            )
+            .await?;
+        }
+    }
+    let mut timeline = events;
+    if change.from != change.to {
+        timeline.push((
+            "status_changed",
+            json!({"from": change.from.as_str(), "to": change.to.as_str()}),
+        ));
+    }
+    if change.confirmed_now {
+        timeline.push((
+            "confirmed",
+            json!({"by": state.confirmed.map(|c| c.as_str())}),
+        ));
+    }
+    invoices::add_events(tx, row.id, &timeline, now).await?;
+    let confirmed_status_changed = state.confirmed.is_some() && change.from != change.to;
+    if change.confirmed_now || confirmed_status_changed {
+        crate::postbacks::enqueue(tx, st, row, now).await?;
+    }
+    Ok(())
+}
