@@ -118,13 +118,10 @@ impl Application {
         // watches a network at a time; the others stand by).
         let watchers: Vec<_> = state
             .chains
-            .utxo()
+            .all()
             .iter()
             .map(|c| {
-                let w = kassa_service::watcher::Watcher::new(
-                    state.ctx.clone(),
-                    kassa_service::watcher::UtxoWatch::of(c),
-                );
+                let w = kassa_service::watcher::Watcher::new(state.ctx.clone(), c.clone());
                 tokio::spawn(w.run(stop.child_token()))
             })
             .collect();

@@ -1,7 +1,8 @@
-//! The operator's UTXO networks (BTC, LTC) as the running application sees them: for every
-//! network that is configured (`[chains.<network>]` with an `rpc_url`) and has a wallet, one
-//! [`UtxoChain`] with its chain, confirmation rule, poll interval, node client and the
-//! wallet's public half. [`Ctx::chains`](crate::Ctx::chains) holds them;
+//! The operator's networks as the running application sees them: for every network that is
+//! configured (`[chains.<network>]` with an `rpc_url`) and has a wallet, one [`LiveChain`] with
+//! its chain, confirmation rule, poll interval, the node as a [`ChainSource`] and the wallet's
+//! public half as a [`DepositWallet`] (BTC and LTC today; see "adding a network family" in
+//! `docs/architecture.md`). [`Ctx::chains`](crate::Ctx::chains) holds them;
 //! live deposit addresses are derived from them and the chain watchers run on them.
 //!
 //! Wallets live in the database (`chain_wallet`, one per network), never in the
@@ -26,6 +27,8 @@ use std::time::Duration;
 use kassa_chain::Chain;
 use kassa_chain::hd::{Branch, Coin, HdError, HotWallet, Mnemonic, WatchOnlyWallet, XpubFormat};
 use kassa_chain::rpc::RpcClient;
+use kassa_chain::watch::utxo::UtxoSource;
+use kassa_chain::watch::{ChainSource, DepositWallet};
 use kassa_core::Timestamp;
 use kassa_core::currency::{self, Crypto, Network};
 use kassa_core::secret::{Keyring, OpenError};
@@ -34,49 +37,67 @@ use kassa_store::{Db, StoreError};
 
 use crate::config::{self, ChainSettings, SettingError};
 
-/// A configured UTXO network with its wallet: everything the deposit addresses and the
-/// network's watcher need. Shared as `Arc<UtxoChain>`.
-#[derive(Debug)]
-pub struct UtxoChain {
-    /// The network (`BTC_NET`, `LTC_NET`); `network.code` keys its rows (deposit addresses,
-    /// transfers, the wallet).
+/// A network that takes live payments: its rules, the node as a source of facts, and where
+/// its deposit addresses come from. Every family gives one; the watcher, invoices and
+/// withdrawals use it without knowing the family. Shared as `Arc<LiveChain>`.
+pub struct LiveChain {
+    /// The network; `network.code` keys its rows (deposit addresses, transfers, the wallet).
     pub network: &'static Network,
-    /// The network's own coin (`BTC`, `LTC`): the currency of every transfer the watcher finds.
+    /// The network's own coin (`BTC`, `LTC`).
     pub currency: &'static Crypto,
-    /// The coin, for address encoding and key derivation.
-    pub coin: Coin,
-    /// Mainnet, testnet or regtest (`chains.<network>.chain`): the address prefix (`ltc1`,
-    /// `tltc1`, `rltc1`) and BIP84 coin type. The watcher should check that the node follows
-    /// the same chain (`getblockchaininfo`'s `chain`: `main`, `test`, `regtest`).
+    /// Mainnet, testnet or regtest.
     pub chain: Chain,
-    /// Confirmations a payment needs before it counts (`chains.<network>.confirmations`, at
-    /// least 1).
+    /// Confirmations a payment needs before it counts (at least 1).
     pub confirmations: u32,
-    /// How often the watcher asks the node for blocks and the mempool
-    /// (`chains.<network>.poll_interval_ms`).
+    /// How often the watcher asks the node for blocks and the mempool.
     pub poll_interval: Duration,
-    /// The node's JSON-RPC client (`rpc_url`, `rpc_user`, `rpc_password`). Building it does
-    /// no I/O: start-up never waits on the node.
-    pub rpc: RpcClient,
-    /// The wallet's public half (the account key `m/84'/coin'/0'`): derives every receive
-    /// and change address. For a hot wallet the keys that sign come from [`hot_wallet`].
-    pub wallet: WatchOnlyWallet,
     /// Whether Kassa holds the wallet's recovery phrase (hot) or only its public key (watch).
     pub kind: WalletKind,
+    /// The node, as the watcher reads it. Building it does no I/O: start-up never waits on
+    /// the node.
+    pub source: Arc<dyn ChainSource>,
+    /// Derives the deposit addresses (the wallet's public half).
+    pub wallet: Arc<dyn DepositWallet>,
+    /// For BTC and LTC: the node client and account key withdrawals are built with.
+    pub utxo: Option<UtxoParts>,
 }
 
-impl UtxoChain {
-    /// The deposit address at receive index `index` (`…/0/index`).
-    pub fn receive_address(&self, index: i64) -> Result<String, HdError> {
-        let i = u32::try_from(index).map_err(|_| HdError::Index(u32::MAX))?;
-        self.wallet.address(Branch::Receive, i)
+impl std::fmt::Debug for LiveChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveChain")
+            .field("network", &self.network.code)
+            .field("chain", &self.chain)
+            .field("confirmations", &self.confirmations)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
     }
 }
 
-/// Every UTXO network that takes live payments (configured, with a wallet).
+/// What a UTXO network (BTC, LTC) adds: the coin, the node's JSON-RPC client and the wallet's
+/// public half (the account key `m/84'/coin'/0'`), which derives every receive and change
+/// address. For a hot wallet the keys that sign come from [`hot_wallet`].
+#[derive(Clone, Debug)]
+pub struct UtxoParts {
+    /// The coin, for address encoding and key derivation.
+    pub coin: Coin,
+    /// The node's JSON-RPC client (`rpc_url`, `rpc_user`, `rpc_password`).
+    pub rpc: RpcClient,
+    /// The account key.
+    pub wallet: WatchOnlyWallet,
+}
+
+impl LiveChain {
+    /// The deposit address at receive index `index`.
+    pub fn receive_address(&self, index: i64) -> Result<String, HdError> {
+        let i = u32::try_from(index).map_err(|_| HdError::Index(u32::MAX))?;
+        self.wallet.receive_address(i)
+    }
+}
+
+/// Every network that takes live payments (configured, with a wallet).
 #[derive(Debug, Default)]
 pub struct Chains {
-    utxo: Vec<Arc<UtxoChain>>,
+    live: Vec<Arc<LiveChain>>,
 }
 
 impl Chains {
@@ -85,20 +106,25 @@ impl Chains {
         Self::default()
     }
 
-    /// The UTXO networks, BTC before LTC.
-    pub fn utxo(&self) -> &[Arc<UtxoChain>] {
-        &self.utxo
+    /// These networks (a simulation's, or a test's).
+    pub fn of(live: Vec<Arc<LiveChain>>) -> Self {
+        Self { live }
+    }
+
+    /// Every network that takes live payments, in configuration order.
+    pub fn all(&self) -> &[Arc<LiveChain>] {
+        &self.live
     }
 
     /// The network `network`, if it takes live payments.
-    pub fn get(&self, network: &Network) -> Option<&Arc<UtxoChain>> {
-        self.utxo.iter().find(|c| c.network.code == network.code)
+    pub fn get(&self, network: &Network) -> Option<&Arc<LiveChain>> {
+        self.live.iter().find(|c| c.network.code == network.code)
     }
 
     /// The codes of the networks that take live payments (what [`crate::pricing::Pricing`]
     /// offers to live projects).
     pub fn live_networks(&self) -> Vec<&'static str> {
-        self.utxo.iter().map(|c| c.network.code).collect()
+        self.live.iter().map(|c| c.network.code).collect()
     }
 }
 
@@ -205,7 +231,7 @@ pub fn stored_watch_only(row: &WalletRow) -> Result<(Chain, WatchOnlyWallet), Wa
 /// named) when the configuration and the stored wallet disagree; a configured network with
 /// no wallet at all is left out, with a warning.
 pub async fn load(chains: &ChainSettings, db: &Db, now: Timestamp) -> anyhow::Result<Chains> {
-    let mut utxo = Vec::new();
+    let mut live = Vec::new();
     for (network, s) in chains.utxo() {
         if !s.is_configured() {
             continue;
@@ -302,19 +328,23 @@ pub async fn load(chains: &ChainSettings, db: &Db, now: Timestamp) -> anyhow::Re
             node = rpc.url(),
             "taking live payments"
         );
-        utxo.push(Arc::new(UtxoChain {
+        live.push(Arc::new(LiveChain {
             network,
             currency,
-            coin,
             chain,
             confirmations: s.confirmations,
             poll_interval: Duration::from_millis(s.poll_interval_ms),
-            rpc,
-            wallet: stored,
             kind: row.kind,
+            source: Arc::new(UtxoSource::new(network, currency, rpc.clone(), chain)),
+            wallet: Arc::new(stored.clone()),
+            utxo: Some(UtxoParts {
+                coin,
+                rpc,
+                wallet: stored,
+            }),
         }));
     }
-    Ok(Chains { utxo })
+    Ok(Chains { live })
 }
 
 /// Stores a hot wallet for `network` on `chain` from `mnemonic` (no passphrase): the phrase

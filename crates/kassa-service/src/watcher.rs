@@ -27,15 +27,16 @@
 //! the others wait and take over when it dies.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
-use kassa_chain::rpc::{RpcClient, RpcError, Transaction, TxOut};
-use kassa_core::currency::{Crypto, Network};
+use kassa_chain::watch::{ChainError, ChainSource, Transfer};
 use kassa_store::StoreError;
 use kassa_store::chain;
 use tokio_util::sync::CancellationToken;
 
 use crate::Ctx;
+use crate::chains::LiveChain;
 use crate::invoices::InvoiceError;
 use crate::payments::{self, TransferReport};
 
@@ -44,64 +45,18 @@ pub const KEEP_BLOCKS: i64 = 288;
 /// Outputs looked up per query.
 const LOOKUP_CHUNK: usize = 400;
 
-/// What a network's watcher needs.
-pub struct UtxoWatch {
-    /// The network.
-    pub network: &'static Network,
-    /// Its coin.
-    pub coin: &'static Crypto,
-    /// The node.
-    pub rpc: RpcClient,
-    /// Confirmations a payment needs to count.
-    pub confirmations: i64,
-    /// Pause between rounds.
-    pub poll: Duration,
-    /// The chain the node must follow (`getblockchaininfo`'s `main`, `test` or `regtest`);
-    /// `None` skips the check.
-    pub expect_chain: Option<&'static str>,
-}
-
-impl UtxoWatch {
-    /// The watch of a configured network.
-    pub fn of(c: &crate::chains::UtxoChain) -> Self {
-        Self {
-            network: c.network,
-            coin: c.currency,
-            rpc: c.rpc.clone(),
-            confirmations: i64::from(c.confirmations),
-            poll: c.poll_interval,
-            expect_chain: Some(match c.chain {
-                kassa_chain::Chain::Mainnet => "main",
-                kassa_chain::Chain::Testnet => "test",
-                kassa_chain::Chain::Regtest => "regtest",
-            }),
-        }
-    }
-}
-
 /// Why a round failed (the next round tries again).
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
     /// The node.
-    #[error("node: {0}")]
-    Node(#[from] RpcError),
+    #[error(transparent)]
+    Node(#[from] ChainError),
     /// The database.
     #[error("database: {0}")]
     Store(#[from] StoreError),
     /// Recording a transfer.
     #[error("recording a transfer: {0}")]
     Invoice(#[from] InvoiceError),
-    /// The node follows another chain than the configuration says (its addresses would
-    /// never match, or worse).
-    #[error("the node is on the {node} chain, but chains.{network}.chain says {configured}")]
-    WrongChain {
-        /// Network code, lower case.
-        network: String,
-        /// What the node reports.
-        node: String,
-        /// What the configuration expects.
-        configured: &'static str,
-    },
 }
 
 /// What one round did.
@@ -126,36 +81,11 @@ pub struct Round {
 /// A network's watcher.
 pub struct Watcher {
     st: Ctx,
-    w: UtxoWatch,
+    chain: Arc<LiveChain>,
     /// Mempool transactions already read (so each is fetched once).
     mempool_read: HashSet<String>,
     /// The node's chain was checked.
     chain_checked: bool,
-}
-
-struct Output<'a> {
-    txid: &'a str,
-    n: u32,
-    address: &'a str,
-    amount: kassa_core::Amount,
-}
-
-/// The outputs of transaction `txid` that pay a single address.
-fn outputs_of<'a>(txid: &'a str, vout: &'a [TxOut]) -> impl Iterator<Item = Output<'a>> {
-    vout.iter().filter_map(move |o| {
-        o.script_pub_key.single_address().map(|address| Output {
-            txid,
-            n: o.n,
-            address,
-            amount: o.value,
-        })
-    })
-}
-
-fn outputs(txs: &[Transaction]) -> Vec<Output<'_>> {
-    txs.iter()
-        .flat_map(|tx| outputs_of(&tx.txid, &tx.vout))
-        .collect()
 }
 
 fn height_of(h: u64) -> i64 {
@@ -167,67 +97,62 @@ fn block_number(h: i64) -> u64 {
 }
 
 impl Watcher {
-    /// A watcher for `w` (no I/O until the first round).
-    pub fn new(st: Ctx, w: UtxoWatch) -> Self {
+    /// A watcher of `chain` (no I/O until the first round).
+    pub fn new(st: Ctx, chain: Arc<LiveChain>) -> Self {
         Self {
             st,
-            w,
+            chain,
             mempool_read: HashSet::new(),
             chain_checked: false,
         }
     }
 
     /// The network it watches.
-    pub fn network(&self) -> &'static Network {
-        self.w.network
+    pub fn network(&self) -> &'static kassa_core::currency::Network {
+        self.chain.network
     }
 
-    fn report<'a>(&self, o: &Output<'a>, confirmations: i64) -> TransferReport<'a> {
+    fn source(&self) -> &dyn ChainSource {
+        self.chain.source.as_ref()
+    }
+
+    fn report<'a>(&self, o: &'a Transfer, confirmations: i64) -> TransferReport<'a> {
         TransferReport {
-            network: self.w.network,
-            txid: o.txid,
-            index: i64::from(o.n),
-            address: o.address,
+            network: self.chain.network,
+            txid: &o.txid,
+            index: i64::from(o.index),
+            address: &o.address,
             amount: o.amount,
-            currency: self.w.coin,
-            confirmed: confirmations >= self.w.confirmations,
+            currency: o.currency,
+            confirmed: confirmations >= i64::from(self.chain.confirmations),
             confirmations,
             test: false,
         }
     }
 
-    /// The outputs among `outs` paid to our deposit addresses.
-    async fn ours<'a>(&self, outs: Vec<Output<'a>>) -> Result<Vec<Output<'a>>, WatchError> {
+    /// The transfers among `all` paid to our deposit addresses.
+    async fn ours(&self, all: Vec<Transfer>) -> Result<Vec<Transfer>, WatchError> {
         let mut owned = HashSet::new();
-        for chunk in outs.chunks(LOOKUP_CHUNK) {
-            let addresses: Vec<&str> = chunk.iter().map(|o| o.address).collect();
+        for chunk in all.chunks(LOOKUP_CHUNK) {
+            let addresses: Vec<&str> = chunk.iter().map(|o| o.address.as_str()).collect();
             let mut c = self.st.db.conn().await?;
-            owned.extend(chain::owned_among(&mut c, self.w.network.code, &addresses).await?);
+            owned.extend(chain::owned_among(&mut c, self.chain.network.code, &addresses).await?);
         }
-        Ok(outs
+        Ok(all
             .into_iter()
-            .filter(|o| owned.contains(o.address))
+            .filter(|o| owned.contains(&o.address))
             .collect())
     }
 
     /// One round: reorganisation check, new blocks, confirmations, mempool.
     pub async fn step(&mut self) -> Result<Round, WatchError> {
-        let net = self.w.network.code;
+        let net = self.chain.network.code;
         if !self.chain_checked {
-            if let Some(expected) = self.w.expect_chain {
-                let info = self.w.rpc.get_blockchain_info().await?;
-                if info.chain != expected {
-                    return Err(WatchError::WrongChain {
-                        network: net.to_ascii_lowercase(),
-                        node: info.chain,
-                        configured: expected,
-                    });
-                }
-            }
+            self.source().check().await?;
             self.chain_checked = true;
         }
         let mut round = Round::default();
-        let tip = height_of(self.w.rpc.get_block_count().await?);
+        let tip = height_of(self.source().tip().await?.height);
         let cursor = chain::cursor(&mut self.st.db.conn().await?, net).await?;
         let mut cursor = match cursor {
             Some(c) => c,
@@ -241,7 +166,7 @@ impl Watcher {
                     None => tip,
                     Some(at) => self.height_before(at, tip).await?,
                 };
-                let hash = self.w.rpc.get_block_hash(block_number(start)).await?;
+                let hash = self.hash_at(start).await?;
                 let now = self.st.clock.now();
                 chain::advance(&mut self.st.db.write().await?, net, start, &hash, now).await?;
                 chain::Cursor {
@@ -253,12 +178,7 @@ impl Watcher {
 
         // 1. Reorganisation.
         let node_hash = if cursor.height <= tip {
-            Some(
-                self.w
-                    .rpc
-                    .get_block_hash(block_number(cursor.height))
-                    .await?,
-            )
+            self.source().hash_at(block_number(cursor.height)).await?
         } else {
             None
         };
@@ -278,7 +198,7 @@ impl Watcher {
                 .iter()
                 .filter(|t| t.block_height.is_some_and(|h| h > fork))
             {
-                if payments::transfer_gone(&self.st, self.w.network, &t.txid, t.output_index)
+                if payments::transfer_gone(&self.st, self.chain.network, &t.txid, t.output_index)
                     .await?
                     .is_some()
                 {
@@ -299,14 +219,16 @@ impl Watcher {
         // 2. New blocks, in order.
         while cursor.height < tip {
             let h = cursor.height.saturating_add(1);
-            let hash = self.w.rpc.get_block_hash(block_number(h)).await?;
-            let block = self.w.rpc.get_block(&hash).await?;
-            if block.previousblockhash.as_deref() != Some(cursor.hash.as_str()) {
+            let Some(block) = self.source().block_at(block_number(h)).await? else {
+                break;
+            };
+            if block.parent != cursor.hash {
                 // The chain changed under us; the next round rolls back.
                 break;
             }
+            let hash = block.hash.clone();
             let confirmations = tip.saturating_sub(h).saturating_add(1);
-            for o in self.ours(outputs(&block.tx)).await? {
+            for o in self.ours(block.transfers).await? {
                 let r = self.report(&o, confirmations);
                 if matches!(
                     payments::record_transfer(&self.st, &r).await?,
@@ -318,15 +240,15 @@ impl Watcher {
                 chain::set_mined(
                     &mut self.st.db.write().await?,
                     net,
-                    o.txid,
-                    i64::from(o.n),
+                    &o.txid,
+                    i64::from(o.index),
                     Some((h, &hash)),
                     confirmations,
                     now,
                 )
                 .await?;
             }
-            let txids: Vec<&str> = block.tx.iter().map(|t| t.txid.as_str()).collect();
+            let txids: Vec<&str> = block.txs.iter().map(|t| t.txid.as_str()).collect();
             let now = self.st.clock.now();
             let mut w = self.st.db.write().await?;
             kassa_store::withdrawals::note_mined(&mut w, net, &txids, h, &hash, now).await?;
@@ -339,7 +261,7 @@ impl Watcher {
         let synced = cursor.height == tip;
 
         // 3. Confirmations of mined transfers, and 4. the mempool.
-        let mempool: Vec<String> = self.w.rpc.get_raw_mempool().await?;
+        let mempool: Vec<String> = self.source().mempool().await?;
         let in_mempool: HashSet<&str> = mempool.iter().map(String::as_str).collect();
         let mut c = self.st.db.conn().await?;
         let open = chain::open_transfers(&mut c, net, tip.saturating_sub(KEEP_BLOCKS)).await?;
@@ -348,10 +270,11 @@ impl Watcher {
             match t.block_height {
                 Some(h) => {
                     let confirmations = tip.saturating_sub(h).saturating_add(1);
-                    let o = Output {
-                        txid: &t.txid,
-                        n: u32::try_from(t.output_index).unwrap_or(0),
-                        address: &t.address,
+                    let o = Transfer {
+                        txid: t.txid.clone(),
+                        index: u32::try_from(t.output_index).unwrap_or(0),
+                        address: t.address.clone(),
+                        currency: self.chain.currency,
                         amount: t.amount,
                     };
                     let r = self.report(&o, confirmations);
@@ -378,9 +301,13 @@ impl Watcher {
                 None if synced && !in_mempool.contains(t.txid.as_str()) => {
                     // Neither mined (every block up to the tip is processed) nor waiting:
                     // replaced (RBF) or evicted.
-                    let gone =
-                        payments::transfer_gone(&self.st, self.w.network, &t.txid, t.output_index)
-                            .await?;
+                    let gone = payments::transfer_gone(
+                        &self.st,
+                        self.chain.network,
+                        &t.txid,
+                        t.output_index,
+                    )
+                    .await?;
                     round.gone += u64::from(gone.is_some());
                 }
                 None => {}
@@ -390,15 +317,11 @@ impl Watcher {
             if self.mempool_read.contains(txid) {
                 continue;
             }
-            let tx = match self.w.rpc.get_raw_transaction(txid, None).await {
-                Ok(tx) => tx,
-                // Left the mempool between the two calls.
-                Err(e) if e.code() == Some(kassa_chain::rpc::codes::INVALID_ADDRESS_OR_KEY) => {
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
+            // Left the mempool between the two calls: nothing to read.
+            let Some(tx) = self.source().pending(txid).await? else {
+                continue;
             };
-            for o in self.ours(outputs_of(&tx.txid, &tx.vout).collect()).await? {
+            for o in self.ours(tx.transfers).await? {
                 let r = self.report(&o, 0);
                 if matches!(
                     payments::record_transfer(&self.st, &r).await?,
@@ -418,8 +341,8 @@ impl Watcher {
 
         // 5. Withdrawals from the hot wallet: confirmations, or failure and refund. A network
         // without a wallet Kassa can use (tests driving the watcher alone) has none.
-        if synced && self.st.chains.get(self.w.network).is_some() {
-            match crate::withdrawals::follow_at(&self.st, self.w.network, tip, synced).await {
+        if synced && self.chain.utxo.is_some() && self.st.chains.get(self.chain.network).is_some() {
+            match crate::withdrawals::follow_at(&self.st, self.chain.network, tip, synced).await {
                 Ok(f) => {
                     round.withdrawals_confirmed = f.confirmed;
                     round.withdrawals_failed = f.failed;
@@ -430,18 +353,29 @@ impl Watcher {
         Ok(round)
     }
 
+    /// The hash of the node's block at `height`, which must exist.
+    async fn hash_at(&self, height: i64) -> Result<String, WatchError> {
+        self.source()
+            .hash_at(block_number(height))
+            .await?
+            .ok_or_else(|| {
+                WatchError::Node(ChainError::Node(format!(
+                    "no block at height {height} (the node's tip moved back)"
+                )))
+            })
+    }
+
     /// The highest block at or below `tip` whose time is before `at` less two hours (block
     /// times may run that far ahead of the clock), found by bisection over block headers.
     async fn height_before(&self, at: kassa_core::Timestamp, tip: i64) -> Result<i64, WatchError> {
         let limit = at.as_micros() / 1_000_000 - 2 * 3600;
         let time_of = |h: i64| async move {
-            let hash = self.w.rpc.get_block_hash(block_number(h)).await?;
-            let header = self
-                .w
-                .rpc
-                .call("getblockheader", serde_json::json!([hash]))
-                .await?;
-            Ok::<i64, WatchError>(header["time"].as_i64().unwrap_or(0))
+            Ok::<i64, WatchError>(
+                self.source()
+                    .time_at(block_number(h))
+                    .await?
+                    .unwrap_or(i64::MAX),
+            )
         };
         let (mut lo, mut hi) = (0i64, tip);
         if time_of(0).await? >= limit {
@@ -461,10 +395,10 @@ impl Watcher {
 
     /// The last height at or below `from` where our stored hash equals the node's.
     async fn fork_point(&self, from: i64) -> Result<(i64, String), WatchError> {
-        let net = self.w.network.code;
+        let net = self.chain.network.code;
         let mut h = from;
         loop {
-            let node = self.w.rpc.get_block_hash(block_number(h)).await?;
+            let node = self.hash_at(h).await?;
             let stored = chain::block_hash(&mut self.st.db.conn().await?, net, h).await?;
             match stored {
                 Some(s) if s == node => return Ok((h, node)),
@@ -479,7 +413,7 @@ impl Watcher {
     /// Runs rounds until `stop`, holding the network's watcher lock (waiting for it while
     /// another process has it).
     pub async fn run(mut self, stop: CancellationToken) {
-        let net = self.w.network.code;
+        let net = self.chain.network.code;
         let _lock = loop {
             match chain::try_lock_watcher(&self.st.db, net).await {
                 Ok(Some(lock)) => break lock,
@@ -518,7 +452,7 @@ impl Watcher {
             }
             tokio::select! {
                 () = stop.cancelled() => return,
-                () = tokio::time::sleep(self.w.poll) => {}
+                () = tokio::time::sleep(self.chain.poll_interval) => {}
             }
         }
     }

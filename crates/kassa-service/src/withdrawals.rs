@@ -44,7 +44,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::Ctx;
-use crate::chains::{self, UtxoChain, WalletError};
+use crate::chains::{self, LiveChain, UtxoParts, WalletError};
 
 /// The confirmation target asked of `estimatesmartfee`.
 pub const CONF_TARGET: u16 = 6;
@@ -144,18 +144,26 @@ pub struct FollowRound {
     pub pending: usize,
 }
 
-fn live(st: &Ctx, network: &'static Network) -> Result<Arc<UtxoChain>, WithdrawError> {
+/// The UTXO parts (node client, account key) withdrawals are built with.
+fn parts(chain: &LiveChain) -> Result<&UtxoParts, WithdrawError> {
+    chain
+        .utxo
+        .as_ref()
+        .ok_or(WithdrawError::NotLive(chain.network.code))
+}
+
+fn live(st: &Ctx, network: &'static Network) -> Result<Arc<LiveChain>, WithdrawError> {
     st.chains
         .get(network)
         .cloned()
         .ok_or(WithdrawError::NotLive(network.code))
 }
 
-fn decimal(chain: &UtxoChain, base: u128) -> String {
+fn decimal(chain: &LiveChain, base: u128) -> String {
     Amount::from_base(base).to_decimal_string(chain.currency.decimals)
 }
 
-fn available_account(chain: &UtxoChain, merchant: MerchantId) -> Account<'static> {
+fn available_account(chain: &LiveChain, merchant: MerchantId) -> Account<'static> {
     Account {
         kind: Kind::MerchantAvailable,
         merchant: Some(merchant),
@@ -163,7 +171,7 @@ fn available_account(chain: &UtxoChain, merchant: MerchantId) -> Account<'static
     }
 }
 
-fn custody(chain: &UtxoChain) -> Account<'static> {
+fn custody(chain: &LiveChain) -> Account<'static> {
     Account {
         kind: Kind::Custody,
         merchant: None,
@@ -174,7 +182,7 @@ fn custody(chain: &UtxoChain) -> Account<'static> {
 /// The merchant's available balance in the network's coin.
 pub async fn available_balance(
     conn: &mut impl AsConn,
-    chain: &UtxoChain,
+    chain: &LiveChain,
     merchant: MerchantId,
 ) -> Result<Amount, StoreError> {
     Ok(ledger::balances(conn, merchant)
@@ -209,26 +217,27 @@ fn hex(bytes: &[u8]) -> String {
 /// Kassa's confirmed outputs on `chain` as the node's UTXO set has them (every confirmation
 /// count; the planner keeps those with enough), and the node's height.
 pub async fn our_outputs(
-    chain: &UtxoChain,
+    chain: &LiveChain,
     next_index: i64,
 ) -> Result<(Vec<Utxo>, u64), WithdrawError> {
+    let utxo = parts(chain)?;
     let end = u32::try_from(next_index.saturating_add(LOOKAHEAD).max(0)).unwrap_or(u32::MAX);
     let mut scripts: HashMap<String, (Branch, u32)> = HashMap::new();
     let mut descriptors = Vec::new();
     for branch in [Branch::Receive, Branch::Change] {
         for index in 0..=end {
-            let program = chain
+            let program = utxo
                 .wallet
                 .key_hash(branch, index)
                 .map_err(WalletError::from)?;
             scripts.insert(format!("0014{}", hex(&program)), (branch, index));
         }
-        let descriptor = chain.wallet.descriptor(branch);
-        let info = chain.rpc.get_descriptor_info(&descriptor).await?;
+        let descriptor = utxo.wallet.descriptor(branch);
+        let info = utxo.rpc.get_descriptor_info(&descriptor).await?;
         descriptors
             .push(json!({"desc": format!("{descriptor}#{}", info.checksum), "range": [0, end]}));
     }
-    let scan: Scan = chain
+    let scan: Scan = utxo
         .rpc
         .call_as("scantxoutset", json!(["start", descriptors]))
         .await?;
@@ -335,7 +344,7 @@ pub async fn withdraw(
         .ok_or(WalletError::Missing(network))?
         .next_index;
     let (utxos, height) = our_outputs(&chain, next_index).await?;
-    let fee_rate = spend::estimate_fee_rate(&chain.rpc, CONF_TARGET, fee_floor)
+    let fee_rate = spend::estimate_fee_rate(&parts(&chain)?.rpc, CONF_TARGET, fee_floor)
         .await?
         .rate;
     let policy = Policy {
@@ -393,7 +402,7 @@ pub async fn withdraw(
 /// checking the merchant's available balance covers `amount` and the fee. Returns its id.
 pub async fn record(
     conn: &mut impl AsConn,
-    chain: &UtxoChain,
+    chain: &LiveChain,
     merchant: MerchantId,
     destination: &str,
     amount: u64,
@@ -459,11 +468,11 @@ pub enum Broadcast {
 /// Hands withdrawal `id`'s transaction to the node; a definitive refusal fails and reverses it.
 pub async fn broadcast(
     st: &Ctx,
-    chain: &UtxoChain,
+    chain: &LiveChain,
     id: i64,
     hex: &str,
 ) -> Result<Broadcast, WithdrawError> {
-    match chain.rpc.send_raw_transaction(hex).await {
+    match parts(chain)?.rpc.send_raw_transaction(hex).await {
         Ok(_) => Ok(Broadcast::Accepted),
         Err(e) if e.code() == Some(codes::VERIFY_ALREADY_IN_CHAIN) => Ok(Broadcast::Accepted),
         Err(RpcError::Rpc { message, code, .. }) => {
@@ -530,7 +539,7 @@ fn withdrawn(id: i64, amount: u64, signed: &SignedWithdrawal, done: Broadcast) -
 
 /// Marks a `broadcast` withdrawal `failed` and posts the exact reverse of its entries, in one
 /// transaction. False when it was no longer `broadcast` (nothing done).
-async fn fail(st: &Ctx, chain: &UtxoChain, id: i64, error: &str) -> Result<bool, WithdrawError> {
+async fn fail(st: &Ctx, chain: &LiveChain, id: i64, error: &str) -> Result<bool, WithdrawError> {
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     let Some(w) = store::by_id(&mut tx, id).await? else {
@@ -564,7 +573,7 @@ async fn fail(st: &Ctx, chain: &UtxoChain, id: i64, error: &str) -> Result<bool,
 /// is in none of them) and the grace period is over, is it failed and its funds returned.
 pub async fn follow(st: &Ctx, network: &'static Network) -> Result<FollowRound, WithdrawError> {
     let chain = live(st, network)?;
-    let tip = i64::try_from(chain.rpc.get_block_count().await?).unwrap_or(i64::MAX);
+    let tip = i64::try_from(parts(&chain)?.rpc.get_block_count().await?).unwrap_or(i64::MAX);
     let cursor = kassa_store::chain::cursor(&mut st.db.conn().await?, network.code).await?;
     let synced = cursor.is_some_and(|c| c.height >= tip);
     follow_at(st, network, tip, synced).await
@@ -598,7 +607,7 @@ pub async fn follow_at(
 
 async fn follow_one(
     st: &Ctx,
-    chain: &UtxoChain,
+    chain: &LiveChain,
     w: &WithdrawalRow,
     tip: i64,
     synced: bool,
@@ -608,7 +617,7 @@ async fn follow_one(
     let mined = store::mined_height(&mut st.db.conn().await?, w.id).await?;
     let counted = match mined {
         Some(h) => Some(tip.saturating_sub(h).saturating_add(1).max(0)),
-        None => match chain.rpc.get_raw_transaction(&w.txid, None).await {
+        None => match parts(chain)?.rpc.get_raw_transaction(&w.txid, None).await {
             // In the mempool, or (on a node with -txindex) in a block the watcher has not
             // reached yet.
             Ok(tx) => Some(i64::try_from(tx.confirmations.unwrap_or(0)).unwrap_or(i64::MAX)),
@@ -635,7 +644,7 @@ async fn follow_one(
         });
     }
     // Neither in a block the watcher saw nor in the mempool: hand it over again.
-    match chain.rpc.send_raw_transaction(&w.raw_hex).await {
+    match parts(chain)?.rpc.send_raw_transaction(&w.raw_hex).await {
         Ok(_) => Ok(WithdrawalState::Broadcast),
         Err(e) if e.code() == Some(codes::VERIFY_ALREADY_IN_CHAIN) => {
             Ok(WithdrawalState::Broadcast)

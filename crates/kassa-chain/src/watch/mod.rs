@@ -145,7 +145,8 @@ pub trait ChainSource: Send + Sync {
 
     /// A mempool transaction's transfers and what it consumes; `None` when it is no longer
     /// there.
-    fn pending<'a>(&'a self, txid: &'a str) -> BoxFuture<'a, Result<Option<PendingTx>, ChainError>>;
+    fn pending<'a>(&'a self, txid: &'a str)
+    -> BoxFuture<'a, Result<Option<PendingTx>, ChainError>>;
 
     /// Hands a signed transaction (hex) to the node.
     fn broadcast<'a>(&'a self, raw: &'a str) -> BoxFuture<'a, Broadcast>;

@@ -148,7 +148,9 @@ impl Model {
         let mut out = Vec::new();
         for t in candidates {
             let Some(tx) = self.txs.get(t) else { continue };
-            if self.in_chain(t).is_some() || out.contains(t) || self.conflicts_with_chain(tx, &spent)
+            if self.in_chain(t).is_some()
+                || out.contains(t)
+                || self.conflicts_with_chain(tx, &spent)
             {
                 continue;
             }
@@ -179,7 +181,9 @@ impl ModelChain {
     }
 
     fn lock(&self) -> MutexGuard<'_, Model> {
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Makes a transaction (not yet anywhere) paying `outputs` from fresh coins of a payer.
@@ -381,7 +385,9 @@ impl ModelChain {
 
     fn down(m: &Model) -> Result<(), ChainError> {
         if m.view == NodeView::Down {
-            Err(ChainError::Unreachable("connection refused (model node down)".into()))
+            Err(ChainError::Unreachable(
+                "connection refused (model node down)".into(),
+            ))
         } else {
             Ok(())
         }
@@ -422,7 +428,9 @@ impl ChainSource for ModelChain {
             if height > m.visible_tip() {
                 return Ok(None);
             }
-            Ok(m.best.get(usize::try_from(height).unwrap_or(usize::MAX)).cloned())
+            Ok(m.best
+                .get(usize::try_from(height).unwrap_or(usize::MAX))
+                .cloned())
         })
     }
 
@@ -534,15 +542,25 @@ mod tests {
         assert!(m.in_mempool(&a));
         assert_eq!(m.height(), 4);
         // A double spend mined in its place removes it from the mempool for good.
-        let ds = m.conflict(&a, vec![("elsewhere".into(), Amount::from_base(90))]).unwrap();
+        let ds = m
+            .conflict(&a, vec![("elsewhere".into(), Amount::from_base(90))])
+            .unwrap();
         m.mine_with(1, std::slice::from_ref(&ds.txid));
         assert!(!m.in_mempool(&a));
-        assert_eq!(m.submit(&a), Broadcast::Refused("inputs already spent (missing-inputs)".into()));
+        assert_eq!(
+            m.submit(&a),
+            Broadcast::Refused("inputs already spent (missing-inputs)".into())
+        );
         // A replacement takes the original's place in the mempool.
         let b = pay(&m, "addr-b", 50);
-        let b2 = m.replace(&b, vec![("addr-b".into(), Amount::from_base(60))]).unwrap();
+        let b2 = m
+            .replace(&b, vec![("addr-b".into(), Amount::from_base(60))])
+            .unwrap();
         assert!(!m.in_mempool(&b) && m.in_mempool(&b2));
-        assert_eq!(m.submit(&b), Broadcast::Refused("txn-mempool-conflict".into()));
+        assert_eq!(
+            m.submit(&b),
+            Broadcast::Refused("txn-mempool-conflict".into())
+        );
     }
 
     #[tokio::test]

@@ -329,9 +329,10 @@ engine_test!(
         assert_eq!((ltc.chain, ltc.kind, ltc.confirmations), (CHAIN, WalletKind::Hot, 1));
         assert_eq!(ltc.poll_interval, std::time::Duration::from_millis(100));
         assert_eq!(ltc.currency.code, "LTC");
-        assert_eq!(ltc.rpc.url(), node.rpc.url());
-        assert_eq!(ltc.rpc.get_block_count().await.unwrap(), 0, "the client reaches the node");
-        assert_eq!(ltc.wallet.account_xpub(), hot.watch_only().account_xpub());
+        let parts = ltc.utxo.as_ref().expect("a UTXO network");
+        assert_eq!(parts.rpc.url(), node.rpc.url());
+        assert_eq!(parts.rpc.get_block_count().await.unwrap(), 0, "the client reaches the node");
+        assert_eq!(parts.wallet.account_xpub(), hot.watch_only().account_xpub());
         assert_eq!(app.state.chains.live_networks(), vec!["LTC"]);
         assert!(app.state.pricing.live_network(&LTC_NET));
         assert!(!app.state.pricing.live_network(&currency::BTC_NET));
@@ -467,7 +468,7 @@ engine_test!(
         let st = AppState::open(s, std::sync::Arc::new(SystemClock), "http://127.0.0.1".into())
             .await
             .unwrap();
-        assert_eq!(st.chains.get(&LTC_NET).unwrap().wallet.account_xpub(), hot.watch_only().account_xpub());
+        assert_eq!(st.chains.get(&LTC_NET).unwrap().utxo.as_ref().unwrap().wallet.account_xpub(), hot.watch_only().account_xpub());
         st.db.close().await;
         let w = wallets::get(&mut watch_app.state.db.conn().await.unwrap(), "LTC").await.unwrap().unwrap();
         assert_eq!((w.account_xpub, w.next_index), (hot.watch_only().account_xpub(), 4));

@@ -12,7 +12,8 @@ use kassa_chain::rpc::RpcClient;
 use kassa_core::currency::{self, Crypto};
 use kassa_core::invoice::Status;
 use kassa_core::money::Amount;
-use kassa_service::watcher::{UtxoWatch, Watcher};
+use kassa_service::chains::LiveChain;
+use kassa_service::watcher::Watcher;
 use kassa_store::invoices::{self as store, InvoiceRow};
 use kassa_store::ledger::{self, Kind};
 use serde_json::{Value, json};
@@ -62,14 +63,22 @@ impl Rig {
         let mnemonic = Mnemonic::generate().unwrap();
         let wallet =
             HotWallet::from_mnemonic(&mnemonic, "", Coin::Litecoin, Chain::Regtest).unwrap();
-        let watch = UtxoWatch {
+        let watch = std::sync::Arc::new(LiveChain {
             network: ltc().network,
-            coin: ltc(),
-            rpc: client(node.rpc.url()),
+            currency: ltc(),
+            chain: Chain::Regtest,
             confirmations: 2,
-            poll: Duration::from_millis(100),
-            expect_chain: Some("regtest"),
-        };
+            poll_interval: Duration::from_millis(100),
+            kind: kassa_store::wallets::WalletKind::Watch,
+            source: std::sync::Arc::new(kassa_chain::watch::utxo::UtxoSource::new(
+                ltc().network,
+                ltc(),
+                client(node.rpc.url()),
+                Chain::Regtest,
+            )),
+            wallet: std::sync::Arc::new(wallet.watch_only().clone()),
+            utxo: None,
+        });
         let watcher = Watcher::new(app.state.ctx.clone(), watch);
         Rig {
             node,

@@ -1,0 +1,562 @@
+//! One simulated world: a model network, the real services on a fresh SQLite database, a
+//! merchant with a live project and a few invoices, and the watcher.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use kassa_chain::Chain;
+use kassa_chain::watch::model::{ModelChain, NodeView};
+use kassa_chain::watch::{Broadcast, ChainError, DepositWallet};
+use kassa_core::account::{Email, Role, UserStatus};
+use kassa_core::currency::{self, Crypto, LTC_NET};
+use kassa_core::invoice::Quote;
+use kassa_core::secret::{Keyring, MasterKey};
+use kassa_core::time::{Clock, ManualClock};
+use kassa_core::{Amount, Decimal, InvoiceId, MerchantId, Timestamp};
+use kassa_rates::{Rates, RatesConfig};
+use kassa_service::auth::password::Passwords;
+use kassa_service::chains::{Chains, LiveChain};
+use kassa_service::config::{AccountSettings, MailSettings};
+use kassa_service::heavy::Heavy;
+use kassa_service::invoices::{self, NewInvoiceRequest, Price};
+use kassa_service::metrics::Metrics;
+use kassa_service::pricing::Pricing;
+use kassa_service::watcher::Watcher;
+use kassa_service::worker::JobWaker;
+use kassa_service::{Ctx, ServiceConfig};
+use kassa_store::invoices::TransferState;
+use kassa_store::wallets::WalletKind;
+use kassa_store::{Db, DatabaseUrl};
+use rand::Rng;
+use rand::rngs::StdRng;
+
+/// Deposit addresses of the simulation: any text does, the model pays what it is told.
+struct SimWallet;
+
+impl DepositWallet for SimWallet {
+    fn receive_address(&self, index: u32) -> Result<String, kassa_chain::hd::HdError> {
+        Ok(format!("rltc1qsim{index:06}"))
+    }
+}
+
+fn ltc() -> &'static Crypto {
+    currency::crypto("LTC").expect("LTC")
+}
+
+/// One password hasher for every world (building one hashes once).
+fn passwords() -> Passwords {
+    static P: OnceLock<Passwords> = OnceLock::new();
+    P.get_or_init(|| Passwords::new(1).expect("hasher")).clone()
+}
+
+/// An invoice of the world.
+pub struct Invoice {
+    pub id: InvoiceId,
+    pub address: String,
+    pub quote: Quote,
+}
+
+/// A database file in memory-backed storage when there is some, removed when dropped.
+struct TempDb(PathBuf);
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = self.0.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+pub struct World {
+    seed: u64,
+    pub ctx: Ctx,
+    model: Arc<ModelChain>,
+    watcher: Watcher,
+    clock: Arc<ManualClock>,
+    merchant: MerchantId,
+    pub invoices: Vec<Invoice>,
+    /// Payment transactions made so far (candidates for double spends and replacements).
+    payments: Vec<String>,
+    confirmations: u64,
+    log: String,
+    _db: TempDb,
+}
+
+fn dir() -> PathBuf {
+    let shm = PathBuf::from("/dev/shm");
+    if shm.is_dir() {
+        shm
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+impl World {
+    pub async fn new(seed: u64, rng: &mut StdRng) -> World {
+        let path = dir().join(format!(
+            "kassa-sim-{}-{seed}-{:08x}.db",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        let guard = TempDb(path.clone());
+        let url = DatabaseUrl::parse(&format!("sqlite://{}", path.display())).unwrap();
+        let db = Db::connect(&url, 2).await.unwrap();
+        kassa_store::migrate::run(&db).await.unwrap();
+        let clock = Arc::new(ManualClock::new(Timestamp::from_micros(
+            1_800_000_000_000_000,
+        )));
+        let dyn_clock: Arc<dyn Clock> = clock.clone();
+        let model = Arc::new(ModelChain::new(&LTC_NET, ltc()));
+        let confirmations = rng.random_range(1..=3u64);
+        let live = Arc::new(LiveChain {
+            network: &LTC_NET,
+            currency: ltc(),
+            chain: Chain::Regtest,
+            confirmations: u32::try_from(confirmations).unwrap(),
+            poll_interval: Duration::from_millis(10),
+            kind: WalletKind::Hot,
+            source: model.clone(),
+            wallet: Arc::new(SimWallet),
+            utxo: None,
+        });
+        let rates = Arc::new(Rates::from_config(&RatesConfig::default(), dyn_clock.clone()).unwrap());
+        let pricing = Arc::new(Pricing::new(
+            rates,
+            Decimal::new(19, 1),
+            BTreeMap::from([("LTC", Decimal::new(5, 2))]),
+            vec!["LTC"],
+        ));
+        let ctx = Ctx {
+            db: db.clone(),
+            clock: dyn_clock,
+            keyring: Arc::new(Keyring::new(vec![MasterKey::from_bytes([7; 32])]).unwrap()),
+            config: Arc::new(ServiceConfig {
+                public_url: "http://127.0.0.1:1".into(),
+                accounts: AccountSettings::default(),
+                mail: MailSettings::default(),
+                data_dir: dir(),
+                allow_private_targets: true,
+            }),
+            public_url: "http://127.0.0.1:1".into(),
+            passwords: passwords(),
+            pricing,
+            chains: Arc::new(Chains::of(vec![live.clone()])),
+            outbound: reqwest::Client::new(),
+            heavy: Heavy::new(1),
+            metrics: Arc::new(Metrics::default()),
+            jobs: JobWaker::new(),
+        };
+        let now = ctx.clock.now();
+        let mut tx = db.begin().await.unwrap();
+        let merchant = kassa_store::accounts::create_merchant(&mut tx, "Sim", now)
+            .await
+            .unwrap();
+        let email = Email::parse("sim@kassa.invalid").unwrap();
+        let user = kassa_store::accounts::insert_user(
+            &mut tx,
+            &kassa_store::accounts::NewUser {
+                merchant_id: merchant,
+                email: &email,
+                name: "",
+                password_hash: None,
+                role: Role::Owner,
+                status: UserStatus::Active,
+                email_confirmed_at: Some(now),
+                locale: "en",
+                invited_by: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let client = kassa_service::accounts::Client {
+            ip: "sim".into(),
+            user_agent: "sim".into(),
+        };
+        let mut settings = kassa_service::projects::default_settings("Sim");
+        settings.currencies = "LTC".into();
+        let created = kassa_service::projects::create(&ctx, merchant, None, &settings, &client)
+            .await
+            .unwrap();
+        let project = kassa_store::projects::by_id(&mut db.conn().await.unwrap(), created.id)
+            .await
+            .unwrap();
+        kassa_service::projects::set_test_mode(&ctx, &project, user, false, &client)
+            .await
+            .unwrap();
+        let project = kassa_store::projects::by_id(&mut db.conn().await.unwrap(), created.id)
+            .await
+            .unwrap();
+        let usd = currency::fiat("USD").unwrap();
+        let mut list = Vec::new();
+        for _ in 0..rng.random_range(2..=4) {
+            let usd_price = Decimal::new(rng.random_range(500..5000), 2);
+            let row = invoices::create(
+                &ctx,
+                &project,
+                NewInvoiceRequest {
+                    preselect: Some(ltc()),
+                    ..NewInvoiceRequest::priced(Price::Fiat(usd, usd_price))
+                },
+            )
+            .await
+            .unwrap();
+            list.push(Invoice {
+                id: row.id,
+                address: row.address.clone().unwrap(),
+                quote: row.quote.unwrap(),
+            });
+        }
+        let mut w = World {
+            seed,
+            watcher: Watcher::new(ctx.clone(), live),
+            ctx,
+            model,
+            clock,
+            merchant,
+            invoices: list,
+            payments: Vec::new(),
+            confirmations,
+            log: String::new(),
+            _db: guard,
+        };
+        let _ = writeln!(
+            w.log,
+            "seed {seed}: {} invoices, {} confirmation(s)",
+            w.invoices.len(),
+            w.confirmations
+        );
+        // The watcher starts at the genesis tip.
+        w.poll().await.unwrap();
+        w
+    }
+
+    /// What happened so far.
+    pub fn log(&self) -> &str {
+        &self.log
+    }
+
+    fn note(&mut self, what: impl AsRef<str>) {
+        let _ = writeln!(self.log, "  {}", what.as_ref());
+    }
+
+    fn fail(&self, what: impl AsRef<str>) -> String {
+        format!("{}  => {}", self.log, what.as_ref())
+    }
+
+    /// An amount to pay `inv`: in full, short, over, or a little.
+    fn amount_for(inv: &Invoice, rng: &mut StdRng) -> Amount {
+        let due = inv.quote.due.base();
+        Amount::from_base(match rng.random_range(0..4) {
+            0 => due,
+            1 => due / 2,
+            2 => due + due / 3,
+            _ => rng.random_range(1..=due.max(1)),
+        })
+    }
+
+    fn pick_payment(&self, rng: &mut StdRng) -> Option<String> {
+        (!self.payments.is_empty())
+            .then(|| self.payments[rng.random_range(0..self.payments.len())].clone())
+    }
+
+    /// One random operation (a watcher round among them).
+    pub async fn step(&mut self, rng: &mut StdRng) -> Result<(), String> {
+        self.clock.advance(Duration::from_secs(rng.random_range(1..120)));
+        let view = self.model.view();
+        if view != NodeView::Live && rng.random_bool(0.4) {
+            self.model.set_view(NodeView::Live);
+            self.note("node back");
+            return Ok(());
+        }
+        match rng.random_range(0..100) {
+            0..=19 => {
+                // A payer pays one invoice, sometimes two in one transaction, sometimes one
+                // address twice.
+                let i = rng.random_range(0..self.invoices.len());
+                let mut outputs = vec![(
+                    self.invoices[i].address.clone(),
+                    Self::amount_for(&self.invoices[i], rng),
+                )];
+                if rng.random_bool(0.2) {
+                    let j = rng.random_range(0..self.invoices.len());
+                    outputs.push((
+                        self.invoices[j].address.clone(),
+                        Self::amount_for(&self.invoices[j], rng),
+                    ));
+                }
+                let tx = self.model.payment(outputs.clone());
+                let accepted = self.model.submit(&tx.txid);
+                self.payments.push(tx.txid.clone());
+                let shown: Vec<String> = outputs
+                    .iter()
+                    .map(|(a, v)| format!("{}→{}", v.base(), &a[a.len() - 3..]))
+                    .collect();
+                self.note(format!("pay {} {:?} ({accepted:?})", short(&tx.txid), shown));
+            }
+            20..=44 => {
+                let n = rng.random_range(1..=3);
+                self.model.mine(n);
+                self.note(format!("mine {n} → height {}", self.model.height()));
+            }
+            45..=56 => {
+                let depth = rng.random_range(1..=10);
+                let extra = rng.random_range(0..=2);
+                // The new branch re-mines some of what it orphans, or a double spend of it.
+                let mut include = Vec::new();
+                let mut doubles = Vec::new();
+                for (txid, _) in self.model.chain_txs().iter().rev().take(6) {
+                    match rng.random_range(0..3) {
+                        0 => include.push(txid.clone()),
+                        1 => {
+                            if let Some(c) = self.model.conflict(txid, vec![("payer-back".into(), Amount::from_base(1))]) {
+                                doubles.push(short(txid));
+                                include.push(c.txid);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                self.model.reorg(depth, extra, &include);
+                self.note(format!(
+                    "reorg depth {depth} +{extra} → height {} (re-mined {}, double-spent {doubles:?})",
+                    self.model.height(),
+                    include.len() - doubles.len()
+                ));
+            }
+            57..=63 => {
+                if let Some(p) = self.pick_payment(rng) {
+                    let c = self
+                        .model
+                        .conflict(&p, vec![("payer-back".into(), Amount::from_base(1))])
+                        .unwrap();
+                    self.model.evict(&p);
+                    self.model.mine_with(1, std::slice::from_ref(&c.txid));
+                    self.note(format!("double-spend {} mined", short(&p)));
+                }
+            }
+            64..=68 => {
+                let pool = self.model.mempool_txs();
+                if let Some(p) = pool.iter().find(|t| self.payments.contains(t)).cloned()
+                    && let Some(tx) = self.model.tx(&p)
+                {
+                    let outputs: Vec<(String, Amount)> = tx
+                        .outputs
+                        .iter()
+                        .map(|(a, v)| (a.clone(), Amount::from_base(v.base() * 3 / 2 + 1)))
+                        .collect();
+                    if let Some(new) = self.model.replace(&p, outputs) {
+                        self.payments.push(new.clone());
+                        self.note(format!("replace {} by {}", short(&p), short(&new)));
+                    }
+                }
+            }
+            69..=72 => {
+                let pool = self.model.mempool_txs();
+                if !pool.is_empty() {
+                    let p = pool[rng.random_range(0..pool.len())].clone();
+                    self.model.evict(&p);
+                    self.note(format!("evict {}", short(&p)));
+                }
+            }
+            73..=76 => {
+                let h = self.model.height();
+                let behind = h.saturating_sub(rng.random_range(1..=h.max(1)));
+                self.model.set_view(NodeView::Behind(behind));
+                self.note(format!("node falls behind to {behind} (re-indexing)"));
+            }
+            77..=78 => {
+                self.model.set_view(NodeView::Down);
+                self.note("node down");
+            }
+            _ => {
+                self.poll().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A watcher round; after a round that reached a live node's tip, the invariants.
+    async fn poll(&mut self) -> Result<(), String> {
+        match self.watcher.step().await {
+            Ok(r) => {
+                self.note(format!(
+                    "poll: height {} blocks {} recorded {} gone {} rolled back {}",
+                    r.height, r.blocks, r.recorded, r.gone, r.rolled_back
+                ));
+                let synced = u64::try_from(r.height).ok() == Some(self.model.height());
+                if synced && self.model.view() == NodeView::Live {
+                    self.check().await?;
+                }
+            }
+            Err(kassa_service::watcher::WatchError::Node(ChainError::Unreachable(_))) => {
+                self.note("poll: node unreachable");
+            }
+            Err(e) => {
+                self.note(format!("poll failed: {e}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// What the best chain pays `inv` now: counted (enough confirmations) and all.
+    fn chain_pays(&self, inv: &Invoice) -> Amount {
+        let mut counted = 0u128;
+        for (txid, _) in self.model.chain_txs() {
+            let conf = self.model.confirmations(&txid).unwrap_or(0);
+            if conf < self.confirmations {
+                continue;
+            }
+            if let Some(tx) = self.model.tx(&txid) {
+                counted += tx
+                    .outputs
+                    .iter()
+                    .filter(|(a, _)| *a == inv.address)
+                    .map(|(_, v)| v.base())
+                    .sum::<u128>();
+            }
+        }
+        Amount::from_base(counted)
+    }
+
+    /// The invariants after a synced round.
+    async fn check(&self) -> Result<(), String> {
+        let mut c = self.ctx.db.conn().await.unwrap();
+        let mut counted_total = 0u128;
+        for inv in &self.invoices {
+            // 1. Every credited transfer is in the best chain with enough confirmations.
+            let transfers = kassa_store::invoices::transfers_of(&mut c, inv.id)
+                .await
+                .unwrap();
+            for t in &transfers {
+                if t.state == TransferState::Confirmed {
+                    let conf = self.model.confirmations(&t.txid).unwrap_or(0);
+                    if conf < self.confirmations {
+                        return Err(self.fail(format!(
+                            "transfer {}:{} of invoice {} is credited but has {conf} confirmation(s) in the best chain (needs {})",
+                            short(&t.txid),
+                            t.output_index,
+                            inv.id,
+                            self.confirmations
+                        )));
+                    }
+                }
+            }
+            // 2. Nothing credited twice, nothing missing: the invoice's postings into the
+            // merchant's books equal what the best chain pays it.
+            let posted = received_posted(&mut c, inv.id).await;
+            let pays = self.chain_pays(inv);
+            if posted != pays.base() as i128 {
+                return Err(self.fail(format!(
+                    "invoice {} has {posted} posted as received, the best chain pays it {}",
+                    inv.id,
+                    pays.base()
+                )));
+            }
+            counted_total += pays.base();
+        }
+        // 4. Custody holds what the chain pays (no withdrawals here).
+        let custody = custody_balance(&mut c).await;
+        if custody != counted_total as i128 {
+            return Err(self.fail(format!(
+                "custody holds {custody}, the chain pays {counted_total}"
+            )));
+        }
+        let mismatches = kassa_store::ledger::verify(&mut c).await.unwrap();
+        if !mismatches.is_empty() {
+            return Err(self.fail(format!("ledger running balances: {mismatches:?}")));
+        }
+        Ok(())
+    }
+
+    /// Brings the node back, lets the chain settle, syncs, and compares the books with the
+    /// books computed from the final chain alone.
+    pub async fn finish(mut self) -> Result<(), String> {
+        self.model.set_view(NodeView::Live);
+        self.model.mine(self.confirmations + 1);
+        self.note("final: node live, mined past the confirmation rule");
+        for _ in 0..3 {
+            if let Err(e) = self.watcher.step().await {
+                return Err(self.fail(format!("final round failed: {e}")));
+            }
+        }
+        self.check().await?;
+        // 3. The merchant's balances equal those the final chain implies.
+        let mut expected_available = 0u128;
+        let mut expected_pending = 0u128;
+        for inv in &self.invoices {
+            let pays = self.chain_pays(inv);
+            let q = &inv.quote;
+            let confirmed = pays >= q.due
+                || (!pays.is_zero() && q.due.saturating_sub(pays) <= q.tolerance);
+            if confirmed {
+                expected_available += q.settle(pays).credit.base();
+            } else {
+                expected_pending += pays.base();
+            }
+        }
+        let mut c = self.ctx.db.conn().await.unwrap();
+        let b = kassa_store::ledger::balances(&mut c, self.merchant)
+            .await
+            .unwrap();
+        let get = |k| {
+            b.get(&(k, "LTC".to_owned()))
+                .copied()
+                .unwrap_or(Amount::ZERO)
+                .base()
+        };
+        use kassa_store::ledger::Kind;
+        let (available, pending) = (get(Kind::MerchantAvailable), get(Kind::MerchantPending));
+        if (available, pending) != (expected_available, expected_pending) {
+            return Err(self.fail(format!(
+                "final books: available {available}, pending {pending}; the final chain implies available {expected_available}, pending {expected_pending}"
+            )));
+        }
+        let _ = self.seed;
+        Ok(())
+    }
+}
+
+fn short(txid: &str) -> String {
+    txid.trim_start_matches(['t', '0']).to_owned()
+}
+
+/// Net amount posted custody → merchant pending for `invoice` (what it counts as received).
+async fn received_posted(c: &mut kassa_store::PoolConn, invoice: InvoiceId) -> i128 {
+    let rows: Vec<(String, String, String)> = kassa_store::sql!(c, |c| sqlx::query_as(
+        "select da.kind, ca.kind, cast(lt.amount as text) from ledger_transfer lt \
+         join ledger_account da on da.ledger_account_id = lt.debit_account_id \
+         join ledger_account ca on ca.ledger_account_id = lt.credit_account_id \
+         where lt.invoice_id = $1"
+    )
+    .bind(invoice.get())
+    .fetch_all(c)
+    .await)
+    .unwrap();
+    rows.iter()
+        .map(|(d, cr, a)| {
+            let a: i128 = a.parse().unwrap();
+            match (d.as_str(), cr.as_str()) {
+                ("custody", "merchant_pending") => a,
+                ("merchant_pending", "custody") => -a,
+                _ => 0,
+            }
+        })
+        .sum()
+}
+
+async fn custody_balance(c: &mut kassa_store::PoolConn) -> i128 {
+    let v: Option<String> = kassa_store::sql!(c, |c| sqlx::query_scalar(
+        "select cast(balance as text) from ledger_account where kind = 'custody' and currency = 'LTC'"
+    )
+    .fetch_optional(c)
+    .await)
+    .unwrap();
+    v.map_or(0, |v| v.parse().unwrap())
+}
