@@ -9,6 +9,8 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use kassa_core::Timestamp;
+
 /// Upper bounds of the latency histogram buckets, in microseconds.
 const BUCKETS_US: [u64; 14] = [
     500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
@@ -39,6 +41,42 @@ struct Inner {
     requests: BTreeMap<(String, String, u16), u64>,
     latency: BTreeMap<(String, String), Histogram>,
     jobs: BTreeMap<(String, &'static str), u64>,
+    chains: BTreeMap<String, ChainHealth>,
+}
+
+/// What a network's watcher last found out about its node and itself (for `/readyz` and
+/// `/metrics`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChainHealth {
+    /// The node's best height at the last answer.
+    pub node_height: Option<u64>,
+    /// The height the watcher has processed.
+    pub watcher_height: Option<i64>,
+    /// The node says it is syncing.
+    pub syncing: bool,
+    /// The node is behind the watcher (re-indexing, restored from a backup): the watcher waits.
+    pub waiting: bool,
+    /// The last round reached the node.
+    pub reachable: bool,
+    /// When the last round succeeded.
+    pub last_success: Option<Timestamp>,
+    /// Since when rounds fail (none while they succeed).
+    pub failing_since: Option<Timestamp>,
+    /// The last round's error.
+    pub last_error: Option<String>,
+    /// Rounds that failed.
+    pub errors: u64,
+    /// Withdrawals found spending a payment that left the chain.
+    pub unfunded_withdrawals: u64,
+}
+
+impl ChainHealth {
+    /// Blocks the watcher is behind the node.
+    pub fn lag(&self) -> Option<u64> {
+        let node = self.node_height?;
+        let ours = u64::try_from(self.watcher_height?).unwrap_or(0);
+        Some(node.saturating_sub(ours))
+    }
 }
 
 /// The process's metric registry.
@@ -83,6 +121,60 @@ impl Metrics {
         };
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         *inner.jobs.entry((kind.to_owned(), outcome)).or_default() += 1;
+    }
+
+    /// A watcher round of `network` succeeded.
+    pub fn chain_round_ok(
+        &self,
+        network: &str,
+        node_height: u64,
+        syncing: bool,
+        watcher_height: i64,
+        waiting: bool,
+        now: Timestamp,
+    ) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let h = inner.chains.entry(network.to_owned()).or_default();
+        h.node_height = Some(node_height);
+        h.watcher_height = Some(watcher_height);
+        h.syncing = syncing;
+        h.waiting = waiting;
+        h.reachable = true;
+        h.last_success = Some(now);
+        h.failing_since = None;
+        h.last_error = None;
+    }
+
+    /// A watcher round of `network` failed (`unreachable`: the node did not answer).
+    pub fn chain_round_failed(
+        &self,
+        network: &str,
+        error: &str,
+        unreachable: bool,
+        now: Timestamp,
+    ) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let h = inner.chains.entry(network.to_owned()).or_default();
+        h.reachable = !unreachable;
+        h.failing_since = h.failing_since.or(Some(now));
+        h.last_error = Some(error.chars().take(300).collect());
+        h.errors += 1;
+    }
+
+    /// A withdrawal of `network` spends a payment that left the chain.
+    pub fn withdrawal_unfunded(&self, network: &str) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner
+            .chains
+            .entry(network.to_owned())
+            .or_default()
+            .unfunded_withdrawals += 1;
+    }
+
+    /// The health of `network`'s watcher (`None` before its first round).
+    pub fn chain(&self, network: &str) -> Option<ChainHealth> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.chains.get(network).cloned()
     }
 
     /// Renders everything in the Prometheus text format. `queue` is the current
@@ -151,8 +243,91 @@ impl Metrics {
                 escape(kind)
             );
         }
+        render_chains(&mut out, &inner.chains);
         out
     }
+}
+
+fn render_chains(out: &mut String, chains: &BTreeMap<String, ChainHealth>) {
+    let gauge = |out: &mut String,
+                 name: &str,
+                 help: &str,
+                 kind: &str,
+                 v: &dyn Fn(&ChainHealth) -> Option<String>| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (net, h) in chains {
+            if let Some(v) = v(h) {
+                let _ = writeln!(out, "{name}{{network=\"{}\"}} {v}", escape(net));
+            }
+        }
+    };
+    gauge(
+        out,
+        "kassa_chain_node_height",
+        "The node's best height at its last answer.",
+        "gauge",
+        &|h| h.node_height.map(|v| v.to_string()),
+    );
+    gauge(
+        out,
+        "kassa_chain_watcher_height",
+        "The height the watcher has processed.",
+        "gauge",
+        &|h| h.watcher_height.map(|v| v.to_string()),
+    );
+    gauge(
+        out,
+        "kassa_chain_lag_blocks",
+        "Blocks the watcher is behind the node.",
+        "gauge",
+        &|h| h.lag().map(|v| v.to_string()),
+    );
+    gauge(
+        out,
+        "kassa_chain_node_up",
+        "1 when the last watcher round reached the node.",
+        "gauge",
+        &|h| Some(u8::from(h.reachable).to_string()),
+    );
+    gauge(
+        out,
+        "kassa_chain_node_syncing",
+        "1 while the node says it is syncing.",
+        "gauge",
+        &|h| Some(u8::from(h.syncing).to_string()),
+    );
+    gauge(
+        out,
+        "kassa_chain_waiting",
+        "1 while the node is behind the watcher (the watcher waits).",
+        "gauge",
+        &|h| Some(u8::from(h.waiting).to_string()),
+    );
+    gauge(
+        out,
+        "kassa_chain_last_success_timestamp_seconds",
+        "When the last watcher round succeeded.",
+        "gauge",
+        &|h| {
+            h.last_success
+                .map(|t| seconds(u64::try_from(t.as_micros()).unwrap_or(0)))
+        },
+    );
+    gauge(
+        out,
+        "kassa_chain_round_errors_total",
+        "Watcher rounds that failed.",
+        "counter",
+        &|h| Some(h.errors.to_string()),
+    );
+    gauge(
+        out,
+        "kassa_withdrawals_unfunded_total",
+        "Withdrawals found spending a payment that left the chain.",
+        "counter",
+        &|h| Some(h.unfunded_withdrawals.to_string()),
+    );
 }
 
 /// Microseconds as decimal seconds, without going through floating point.
@@ -192,6 +367,27 @@ mod tests {
         assert!(text.contains("kassa_job_runs_total{kind=\"mail.send\",outcome=\"retry\"} 1"));
         assert!(text.contains("kassa_jobs{state=\"queued\",kind=\"all\"} 3"));
         assert!(text.contains("kassa_jobs{state=\"running\",kind=\"all\"} 0"));
+    }
+
+    #[test]
+    fn chain_health_is_exported() {
+        let m = Metrics::default();
+        let t = Timestamp::from_micros(1_700_000_000_000_000);
+        m.chain_round_ok("LTC", 120, false, 118, false, t);
+        m.chain_round_failed("LTC", "connection refused", true, t);
+        let text = m.render(&[]);
+        assert!(
+            text.contains("kassa_chain_node_height{network=\"LTC\"} 120"),
+            "{text}"
+        );
+        assert!(text.contains("kassa_chain_lag_blocks{network=\"LTC\"} 2"));
+        assert!(text.contains("kassa_chain_node_up{network=\"LTC\"} 0"));
+        assert!(text.contains("kassa_chain_round_errors_total{network=\"LTC\"} 1"));
+        assert!(
+            text.contains("kassa_chain_last_success_timestamp_seconds{network=\"LTC\"} 1700000000")
+        );
+        let h = m.chain("LTC").unwrap();
+        assert_eq!((h.failing_since, h.last_success), (Some(t), Some(t)));
     }
 
     #[test]

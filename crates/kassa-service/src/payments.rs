@@ -1,23 +1,34 @@
-//! The one payment path: every incoming transfer — simulated in test mode, found by a chain
-//! watcher — is recorded here, and the invoice it pays is worked out again.
+//! The one payment path. Every incoming transfer — simulated in test mode, found by a chain
+//! watcher — is recorded here once per (network, txid, index), with where it stands in the
+//! best chain now ([`Observation`]); and every time a transfer's standing changes, the invoice
+//! it pays is **re-evaluated**: its state is worked out again from all its transfers as they
+//! stand ([`InvoiceState::evaluate`]), and the ledger postings that state implies are compared
+//! with what is posted, and only the difference is posted ([`reconcile`]). Nothing is replayed:
+//! a credit taken back and given again nets to one credit, and the books after any sequence of
+//! events equal the books the final chain alone implies.
+//!
+//! A credit taken back after the merchant withdrew it becomes a receivable (what they owe);
+//! their next credits settle it first.
 
 use kassa_core::currency::{self, Crypto, Network};
-use kassa_core::invoice::{Side, Status};
+use kassa_core::invoice::{Change, InvoiceState, Payment, Side, Standing, Status, Terms};
 use kassa_core::money::Amount;
-use kassa_core::{InvoiceId, StaticWalletId, Timestamp};
+use kassa_core::{InvoiceId, MerchantId, StaticWalletId, Timestamp};
 use kassa_store::audit::{self, Activity};
 use kassa_store::invoices::{
-    self, LockedQuote, NewInvoice, NewTransfer, Owner, StateUpdate, TransferState,
+    self, InvoiceRow, LockedQuote, NewInvoice, NewTransfer, Owner, StateUpdate, TransferRow,
+    TransferState,
 };
-use kassa_store::ledger::{self, Account, Kind};
+use kassa_store::ledger::{self, Account, Kind, Postings};
 use kassa_store::{StoreError, Tx};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::Ctx;
-
 use crate::invoices::*;
 
-/// A transfer to an address, as a watcher (or the simulator) reports it.
+/// A transfer as a simulator or a test reports it: seen, or confirmed. Reports only move a
+/// transfer forward (a confirmed one stays confirmed); only a watcher, reading the best chain,
+/// moves one back ([`observe`]).
 #[derive(Clone, Debug)]
 pub struct TransferReport<'a> {
     /// Network.
@@ -40,19 +51,66 @@ pub struct TransferReport<'a> {
     pub test: bool,
 }
 
+impl<'a> TransferReport<'a> {
+    fn observation(&self) -> Observation<'a> {
+        Observation {
+            network: self.network,
+            txid: self.txid,
+            index: self.index,
+            address: self.address,
+            amount: self.amount,
+            currency: self.currency,
+            test: self.test,
+            state: if self.confirmed {
+                TransferState::Confirmed
+            } else {
+                TransferState::Seen
+            },
+            confirmations: self.confirmations,
+            block: None,
+        }
+    }
+}
+
+/// A transfer and where it stands in the node's best chain, as a watcher read it this round.
+#[derive(Clone, Debug)]
+pub struct Observation<'a> {
+    /// Network.
+    pub network: &'static Network,
+    /// Transaction id.
+    pub txid: &'a str,
+    /// Output or log index.
+    pub index: i64,
+    /// Receiving address.
+    pub address: &'a str,
+    /// Amount in base units of `currency`.
+    pub amount: Amount,
+    /// The currency it is in.
+    pub currency: &'static Crypto,
+    /// Simulated (test mode).
+    pub test: bool,
+    /// Seen (waiting, or short of the confirmations), confirmed (counts), or orphaned (in
+    /// neither the best chain nor the mempool).
+    pub state: TransferState,
+    /// Confirmations in the best chain (0 while waiting).
+    pub confirmations: i64,
+    /// The best-chain block holding it: height and hash.
+    pub block: Option<(i64, &'a str)>,
+}
+
 /// What recording a transfer did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Recorded {
     /// The address is not one of ours: nothing recorded.
     UnknownAddress,
-    /// Already recorded in this state (a repeated report).
+    /// Already recorded where it stands (a repeated report).
     Duplicate,
     /// Recorded for this invoice.
     Invoice(InvoiceId),
 }
 
-/// Records a transfer: once per (network, txid, index), whatever reports it and however
-/// often. A payment that is seen is "processing"; a confirmed one counts.
+/// Records a reported transfer: once per (network, txid, index), whatever reports it and
+/// however often. A payment that is seen is "processing"; a confirmed one counts.
 pub async fn record_transfer(st: &Ctx, t: &TransferReport<'_>) -> Result<Recorded, InvoiceError> {
     record_transfer_logged(st, t, None).await
 }
@@ -64,137 +122,222 @@ pub(crate) async fn record_transfer_logged(
     t: &TransferReport<'_>,
     logged: Option<&Logged<'_>>,
 ) -> Result<Recorded, InvoiceError> {
+    observe_with(st, &t.observation(), logged, true).await
+}
+
+/// Records where a transfer stands now (see the module docs): the transfer row once, its
+/// state, confirmations and block exactly as observed, and the invoice re-evaluated when
+/// anything changed. Idempotent: observing the same standing again changes nothing.
+pub async fn observe(st: &Ctx, o: &Observation<'_>) -> Result<Recorded, InvoiceError> {
+    observe_with(st, o, None, false).await
+}
+
+/// A recorded transfer no longer stands (replaced, evicted): [`observe`] it orphaned.
+pub async fn transfer_gone(
+    st: &Ctx,
+    network: &'static Network,
+    txid: &str,
+    index: i64,
+) -> Result<Option<InvoiceId>, InvoiceError> {
+    let t = invoices::transfer(&mut st.db.conn().await?, network.code, txid, index).await?;
+    let Some(t) = t else { return Ok(None) };
+    let Some(currency) = transfer_currency(&t, None) else {
+        return Ok(None);
+    };
+    let o = Observation {
+        network,
+        txid,
+        index,
+        address: &t.address,
+        amount: t.amount,
+        currency,
+        test: t.test,
+        state: TransferState::Orphaned,
+        confirmations: 0,
+        block: None,
+    };
+    Ok(match observe(st, &o).await? {
+        Recorded::Invoice(id) => Some(id),
+        _ => None,
+    })
+}
+
+/// The currency a stored transfer is in (earlier rows: the invoice's, else the network's coin).
+fn transfer_currency(t: &TransferRow, row: Option<&InvoiceRow>) -> Option<&'static Crypto> {
+    t.currency
+        .as_deref()
+        .or_else(|| row.and_then(|r| r.currency.as_deref()))
+        .and_then(currency::crypto)
+        .or_else(|| {
+            currency::cryptos_in_order()
+                .into_iter()
+                .find(|c| c.native && c.network.code == t.network)
+        })
+}
+
+async fn observe_with(
+    st: &Ctx,
+    o: &Observation<'_>,
+    logged: Option<&Logged<'_>>,
+    forward_only: bool,
+) -> Result<Recorded, InvoiceError> {
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
-    let Some((owner, test)) = invoices::owner_of(&mut tx, t.network.code, t.address).await? else {
+    let Some((owner, test)) = invoices::owner_of(&mut tx, o.network.code, o.address).await? else {
         return Ok(Recorded::UnknownAddress);
     };
-    if test != t.test {
+    if test != o.test {
         // A simulated transfer never counts for a live address, nor a real one for a test address.
         return Ok(Recorded::UnknownAddress);
     }
-    let existing = invoices::transfer(&mut tx, t.network.code, t.txid, t.index).await?;
-    if let Some(e) = &existing
-        && (e.state == TransferState::Confirmed || (e.state == TransferState::Seen && !t.confirmed))
-    {
-        return Ok(Recorded::Duplicate);
-    }
-    let wallet = match owner {
-        Owner::StaticWallet(w) => Some(w),
-        Owner::Invoice(_) => None,
-    };
-    let (invoice_id, transfer_id, was_seen, seen_at) = match (&existing, owner) {
-        (Some(e), _) => {
+    let existing = invoices::transfer(&mut tx, o.network.code, o.txid, o.index).await?;
+    let before = existing.as_ref().map(|e| e.state);
+    let invoice_id = match &existing {
+        Some(e) => {
+            let unchanged = e.state == o.state
+                && e.confirmations == o.confirmations
+                && e.block_height == o.block.map(|b| b.0)
+                && e.block_hash.as_deref() == o.block.map(|b| b.1);
+            let backwards = e.state == TransferState::Confirmed
+                || (e.state == TransferState::Seen && o.state != TransferState::Confirmed);
+            if unchanged || (forward_only && backwards) {
+                return Ok(Recorded::Duplicate);
+            }
             let id = e.invoice_id.ok_or_else(|| StoreError::Corrupt {
                 column: "chain_transfer.invoice_id",
                 reason: "missing".into(),
             })?;
-            (id, e.id, e.state == TransferState::Seen, e.seen_at)
+            invoices::set_position(&mut tx, e.id, o.state, o.confirmations, o.block, now).await?;
+            id
         }
-        (None, owner) => {
+        None => {
+            if o.state == TransferState::Orphaned {
+                // Never recorded, and gone: nothing to say.
+                return Ok(Recorded::Duplicate);
+            }
             let invoice_id = match owner {
                 Owner::Invoice(id) => id,
-                Owner::StaticWallet(w) => static_wallet_invoice(&mut tx, st, w, t, now).await?,
+                Owner::StaticWallet(w) => static_wallet_invoice(&mut tx, st, w, o, now).await?,
             };
             let new = NewTransfer {
-                network: t.network.code,
-                txid: t.txid,
-                output_index: t.index,
-                address: t.address,
-                amount: t.amount,
-                test: t.test,
+                network: o.network.code,
+                txid: o.txid,
+                output_index: o.index,
+                address: o.address,
+                amount: o.amount,
+                currency: o.currency.code,
+                test: o.test,
+                state: o.state,
+                confirmations: o.confirmations,
+                block: o.block,
                 invoice_id,
-                static_wallet_id: wallet,
+                static_wallet_id: match owner {
+                    Owner::StaticWallet(w) => Some(w),
+                    Owner::Invoice(_) => None,
+                },
             };
             // Recorded concurrently by another report: that one wins, this one changes nothing.
-            let Some(id) = invoices::insert_transfer(&mut tx, &new, now).await? else {
+            if invoices::insert_transfer(&mut tx, &new, now)
+                .await?
+                .is_none()
+            {
                 return Ok(Recorded::Duplicate);
-            };
-            (invoice_id, id, false, now)
+            }
+            invoice_id
         }
     };
+    if before == Some(o.state) {
+        // Only the confirmations or the block moved (the payment page shows n/N): no
+        // evaluation can change.
+        tx.commit().await?;
+        return Ok(Recorded::Invoice(invoice_id));
+    }
     let row = invoices::lock(&mut tx, invoice_id).await?;
-    let amount_text = t.amount.to_decimal_string(t.currency.decimals);
-    if row.currency.as_deref() != Some(t.currency.code) {
+    let amount_text = o.amount.to_decimal_string(o.currency.decimals);
+    let details = json!({"txid": o.txid, "index": o.index, "amount": amount_text, "currency": o.currency.code});
+    if row.currency.as_deref() != Some(o.currency.code) {
         // Another coin or token than the invoice asks for (sent to an address of a currency
         // the payer switched away from, or a token the address was not given out for). It is
         // recorded and shown, never dropped, but it cannot count towards a quote in another
         // currency: the merchant settles it by hand.
-        if t.confirmed {
-            invoices::set_transfer_state(
-                &mut tx,
-                transfer_id,
-                TransferState::Confirmed,
-                t.confirmations,
-                None,
-                now,
-            )
-            .await?;
-        }
-        let kind = if t.confirmed {
-            "other_currency_confirmed"
-        } else {
-            "other_currency_seen"
+        let kind = match o.state {
+            TransferState::Seen => "other_currency_seen",
+            TransferState::Confirmed => "other_currency_confirmed",
+            TransferState::Orphaned => "other_currency_gone",
         };
-        invoices::add_event(
-            &mut tx,
-            row.id,
-            kind,
-            &json!({"txid": t.txid, "index": t.index, "amount": amount_text, "currency": t.currency.code, "address": t.address}),
-            now,
-        )
-        .await?;
+        let mut d = details;
+        d["address"] = json!(o.address);
+        invoices::add_event(&mut tx, row.id, kind, &d, now).await?;
         tx.commit().await?;
         return Ok(Recorded::Invoice(invoice_id));
     }
-    let mut state = state_of(&row);
-    let (change, received_now, event_kind) = if t.confirmed {
-        invoices::set_transfer_state(
+    let event = match (before, o.state) {
+        (Some(TransferState::Confirmed), _) => Some("payment_reversed"),
+        (Some(TransferState::Seen), TransferState::Orphaned) => Some("payment_dropped"),
+        (_, TransferState::Confirmed) => Some("payment_confirmed"),
+        (_, TransferState::Seen) => Some("payment_seen"),
+        (None | Some(TransferState::Orphaned), TransferState::Orphaned) => None,
+    };
+    let reversed = before == Some(TransferState::Confirmed);
+    let counted_now = o.state == TransferState::Confirmed;
+    // A withdrawal spending this payment is charged only while the payment counts: released
+    // before the payment leaves custody, charged again after it is back.
+    if !counted_now && !o.test {
+        crate::withdrawals::rebalance_spending(
             &mut tx,
-            transfer_id,
-            TransferState::Confirmed,
-            t.confirmations,
-            None,
+            &st.metrics,
+            o.network.code,
+            o.txid,
+            o.index,
             now,
         )
         .await?;
-        (
-            state.payment_confirmed(t.amount, seen_at, was_seen)?,
-            t.amount,
-            "payment_confirmed",
-        )
-    } else {
-        if existing
-            .as_ref()
-            .is_some_and(|e| e.state == TransferState::Orphaned)
-        {
-            // Seen again after its block left the chain: it is back in the mempool.
-            invoices::set_transfer_state(
-                &mut tx,
-                transfer_id,
-                TransferState::Seen,
-                t.confirmations,
-                None,
-                now,
-            )
-            .await?;
+    }
+    let change = reevaluate(&mut tx, st, &row, now, |c, state| {
+        let mut d = details.clone();
+        if let Some(m) = d.as_object_mut() {
+            m.insert("late".into(), json!(state.paid_late));
+            if reversed {
+                m.insert(
+                    "now".into(),
+                    json!(match o.state {
+                        TransferState::Seen => "waiting",
+                        _ => "gone",
+                    }),
+                );
+            }
         }
-        (state.payment_seen(t.amount)?, Amount::ZERO, "payment_seen")
-    };
-    let details = json!({"txid": t.txid, "index": t.index, "amount": amount_text, "currency": t.currency.code, "late": state.paid_late});
-    apply(
-        &mut tx,
-        st,
-        &row,
-        Transition {
-            state: &state,
-            change: &change,
-            received_now,
-            events: vec![event(event_kind, details)],
-        },
-        now,
-    )
+        let _ = c;
+        event.map(|e| (e, d)).into_iter().collect()
+    })
     .await?;
+    if counted_now && !o.test {
+        crate::withdrawals::rebalance_spending(
+            &mut tx,
+            &st.metrics,
+            o.network.code,
+            o.txid,
+            o.index,
+            now,
+        )
+        .await?;
+    }
+    if reversed && !row.test {
+        audit::record_activity(
+            &mut tx,
+            &Activity {
+                merchant_id: row.merchant_id,
+                actor: None,
+                action: "invoice.payment_reversed",
+                target_type: "invoice",
+                target_id: &row.uuid,
+                details: &json!({"invoice": format!("INV-{}", row.uuid), "txid": o.txid, "amount": amount_text, "currency": row.currency, "status": change.to.as_str()}),
+                ip: "",
+            },
+            now,
+        )
+        .await?;
+    }
     if let Some(l) = logged {
         log_action(
             &mut tx,
@@ -212,13 +355,235 @@ pub(crate) async fn record_transfer_logged(
     Ok(Recorded::Invoice(invoice_id))
 }
 
+/// The rules' view of an invoice's payments: its transfers in its currency, with where they
+/// stand.
+fn payments_of(row: &InvoiceRow, transfers: &[TransferRow]) -> Vec<Payment> {
+    transfers
+        .iter()
+        .filter(|t| t.currency.is_none() || t.currency.as_deref() == row.currency.as_deref())
+        .map(|t| Payment {
+            amount: t.amount,
+            standing: match t.state {
+                TransferState::Confirmed => Standing::Counted,
+                TransferState::Seen => Standing::Pending,
+                TransferState::Orphaned => Standing::Gone,
+            },
+            seen_at: t.seen_at,
+        })
+        .collect()
+}
+
+/// Works an invoice out again from its terms and its transfers as they stand now, and
+/// persists it in `tx`: the state, the ledger postings it implies (live invoices; only the
+/// difference with what is posted), timeline events (`events` gets the change and the new
+/// state), and the postback when it becomes confirmed or a confirmed invoice's status changes.
+pub(crate) async fn reevaluate(
+    tx: &mut Tx,
+    st: &Ctx,
+    row: &InvoiceRow,
+    now: Timestamp,
+    events: impl FnOnce(&Change, &InvoiceState) -> Vec<(&'static str, Value)>,
+) -> Result<Change, InvoiceError> {
+    let transfers = invoices::transfers_of(tx, row.id).await?;
+    let terms = Terms {
+        quote: row.quote,
+        expires_at: row.expires_at,
+        canceled_at: row.canceled_at,
+        accepted: row.accepted_at.is_some(),
+    };
+    let state = InvoiceState::evaluate(&terms, &payments_of(row, &transfers), now);
+    let change = state_of(row).change_to(&state);
+    let finished_at = if state.confirmed.is_some() || state.status == Status::Canceled {
+        row.finished_at.or(Some(now))
+    } else {
+        None
+    };
+    invoices::save_state(
+        tx,
+        row.id,
+        &StateUpdate {
+            status: state.status,
+            confirmed: state.confirmed,
+            paid_late: state.paid_late,
+            received: state.received,
+            processing: state.processing,
+            settled: state.settled(),
+            finished_at,
+        },
+        now,
+    )
+    .await?;
+    let mut timeline = events(&change, &state);
+    if !row.test
+        && let Some(code) = row.currency.as_deref()
+    {
+        let moved = reconcile(tx, row.id, &row.uuid, row.merchant_id, code, &state, now).await?;
+        let crypto = currency::crypto(code);
+        let text = |a: Amount| {
+            crypto.map_or_else(|| a.base().to_string(), |c| a.to_decimal_string(c.decimals))
+        };
+        if !moved.owed.is_zero() {
+            let owed = text(moved.owed);
+            tracing::error!(invoice = %row.uuid, receivable = %owed, currency = code, "a credit taken back had been withdrawn: the merchant owes it");
+            timeline.push((
+                "reversal_shortfall",
+                json!({"amount": owed, "currency": code}),
+            ));
+            audit::record_activity(
+                tx,
+                &Activity {
+                    merchant_id: row.merchant_id,
+                    actor: None,
+                    action: "invoice.reversal_shortfall",
+                    target_type: "invoice",
+                    target_id: &row.uuid,
+                    details: &json!({"invoice": format!("INV-{}", row.uuid), "amount": owed, "currency": code}),
+                    ip: "",
+                },
+                now,
+            )
+            .await?;
+        }
+        if !moved.repaid.is_zero() {
+            timeline.push((
+                "receivable_settled",
+                json!({"amount": text(moved.repaid), "currency": code}),
+            ));
+        }
+    }
+    if change.from != change.to {
+        timeline.push((
+            "status_changed",
+            json!({"from": change.from.as_str(), "to": change.to.as_str()}),
+        ));
+    }
+    if change.confirmed_now {
+        timeline.push((
+            "confirmed",
+            json!({"by": state.confirmed.map(|c| c.as_str())}),
+        ));
+    }
+    invoices::add_events(tx, row.id, &timeline, now).await?;
+    let confirmed_status_changed = state.confirmed.is_some() && change.from != change.to;
+    if change.confirmed_now || confirmed_status_changed {
+        crate::postbacks::enqueue(tx, st, row, now).await?;
+    }
+    Ok(change)
+}
+
+/// What a reconciliation did to the merchant's receivable.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Moved {
+    /// Credit taken back that the merchant's available balance did not cover: now owed.
+    pub owed: Amount,
+    /// Credit that went to settle what the merchant owed.
+    pub repaid: Amount,
+}
+
+fn units(x: i128) -> Amount {
+    Amount::from_base(u128::try_from(x).unwrap_or(0))
+}
+
+/// Posts the difference between what `state` implies for invoice `id` and what is posted for
+/// it: custody → pending for what counts; pending → the merchant's available balance (or their
+/// receivable first), the service fee and the network fee for the settlement. Money taken back
+/// leaves the available balance as far as it covers it; the rest becomes a receivable.
+async fn reconcile(
+    tx: &mut Tx,
+    id: InvoiceId,
+    uuid: &str,
+    merchant: MerchantId,
+    code: &str,
+    state: &InvoiceState,
+    now: Timestamp,
+) -> Result<Moved, InvoiceError> {
+    let posted = ledger::net_postings(tx, Postings::Invoice(id)).await?;
+    let net = |a, b| posted.get(&(a, b)).copied().unwrap_or(0);
+    let s = state.settled();
+    let target = |a: Amount| i128::try_from(a.base()).unwrap_or(i128::MAX);
+    let d_received = target(state.received) - net(Kind::Custody, Kind::MerchantPending);
+    let d_credit = target(s.credit)
+        - net(Kind::MerchantPending, Kind::MerchantAvailable)
+        - net(Kind::MerchantPending, Kind::MerchantReceivable);
+    let d_service = target(s.service_fee) - net(Kind::MerchantPending, Kind::ServiceFees);
+    let d_network = target(s.transfer_fee) - net(Kind::MerchantPending, Kind::NetworkFees);
+    if d_received == 0 && d_credit == 0 && d_service == 0 && d_network == 0 {
+        return Ok(Moved::default());
+    }
+    let journal = format!("invoice {uuid}");
+    let acct = |kind, merchant: Option<MerchantId>| Account {
+        kind,
+        merchant,
+        currency: code,
+    };
+    let m = Some(merchant);
+    let pending = acct(Kind::MerchantPending, m);
+    let mut post = async |from: Account<'_>, to: Account<'_>, amount: Amount| {
+        ledger::post(tx, &journal, Some(id), &from, &to, amount, now).await
+    };
+    let mut moved = Moved::default();
+    // Take back first: the fees, then the credit (from what is available, the rest owed), then
+    // the payment itself.
+    if d_service < 0 {
+        post(acct(Kind::ServiceFees, None), pending, units(-d_service)).await?;
+    }
+    if d_network < 0 {
+        post(acct(Kind::NetworkFees, None), pending, units(-d_network)).await?;
+    }
+    let balances = ledger::balances(tx, merchant).await?;
+    let balance = |k: Kind| {
+        balances
+            .get(&(k, code.to_owned()))
+            .copied()
+            .unwrap_or(Amount::ZERO)
+    };
+    if d_credit < 0 {
+        let back = units(-d_credit);
+        let from_available = back.min(balance(Kind::MerchantAvailable));
+        moved.owed = back.saturating_sub(from_available);
+        let mut post = async |from: Account<'_>, to: Account<'_>, amount: Amount| {
+            ledger::post(tx, &journal, Some(id), &from, &to, amount, now).await
+        };
+        post(acct(Kind::MerchantAvailable, m), pending, from_available).await?;
+        post(acct(Kind::MerchantReceivable, m), pending, moved.owed).await?;
+    }
+    let mut post = async |from: Account<'_>, to: Account<'_>, amount: Amount| {
+        ledger::post(tx, &journal, Some(id), &from, &to, amount, now).await
+    };
+    if d_received < 0 {
+        post(pending, acct(Kind::Custody, None), units(-d_received)).await?;
+    }
+    // Then give: the payment, the credit (settling what is owed first), the fees.
+    if d_received > 0 {
+        post(acct(Kind::Custody, None), pending, units(d_received)).await?;
+    }
+    if d_credit > 0 {
+        let credit = units(d_credit);
+        moved.repaid = credit.min(balance(Kind::MerchantReceivable));
+        post(pending, acct(Kind::MerchantReceivable, m), moved.repaid).await?;
+        post(
+            pending,
+            acct(Kind::MerchantAvailable, m),
+            credit.saturating_sub(moved.repaid),
+        )
+        .await?;
+    }
+    if d_service > 0 {
+        post(pending, acct(Kind::ServiceFees, None), units(d_service)).await?;
+    }
+    if d_network > 0 {
+        post(pending, acct(Kind::NetworkFees, None), units(d_network)).await?;
+    }
+    Ok(moved)
+}
+
 /// The invoice made for a static-wallet transfer: priced at what arrived, created when the
 /// transfer is first reported, in the transaction that records it.
 async fn static_wallet_invoice(
     tx: &mut Tx,
     st: &Ctx,
     wallet: StaticWalletId,
-    t: &TransferReport<'_>,
+    t: &Observation<'_>,
     now: Timestamp,
 ) -> Result<InvoiceId, InvoiceError> {
     let w = invoices::static_wallet_by_id(tx, wallet).await?;
@@ -288,170 +653,4 @@ async fn static_wallet_invoice(
     )
     .await?;
     Ok(id)
-}
-
-/// A recorded transfer no longer stands: its block left the chain (a reorganisation), or,
-/// never confirmed, it was replaced or evicted from the mempool. In one transaction: the
-/// transfer is marked orphaned, the invoice gives the payment back (a seen one stops
-/// processing; a confirmed one stops counting, with the settlement and ledger postings undone
-/// in the opposite direction), the timeline says so, and the activity log tells the merchant.
-/// Idempotent: a transfer already orphaned, or never recorded, changes nothing (`None`).
-pub async fn transfer_gone(
-    st: &Ctx,
-    network: &Network,
-    txid: &str,
-    index: i64,
-) -> Result<Option<InvoiceId>, InvoiceError> {
-    let now = st.clock.now();
-    let mut tx = st.db.begin().await?;
-    let Some(t) = invoices::transfer(&mut tx, network.code, txid, index).await? else {
-        return Ok(None);
-    };
-    let Some(invoice_id) = t.invoice_id.filter(|_| t.state != TransferState::Orphaned) else {
-        return Ok(None);
-    };
-    invoices::set_transfer_state(&mut tx, t.id, TransferState::Orphaned, 0, None, now).await?;
-    let row = invoices::lock(&mut tx, invoice_id).await?;
-    let crypto = row.currency.as_deref().and_then(currency::crypto);
-    let amount_text = crypto.map_or_else(
-        || t.amount.base().to_string(),
-        |c| t.amount.to_decimal_string(c.decimals),
-    );
-    let counted = crypto.is_some_and(|c| c.network.code == network.code);
-    let details =
-        json!({"txid": txid, "index": index, "amount": amount_text, "currency": row.currency});
-    if !counted {
-        // Coins of another currency were never counted; they only leave the timeline.
-        invoices::add_event(&mut tx, row.id, "other_currency_gone", &details, now).await?;
-        tx.commit().await?;
-        return Ok(Some(invoice_id));
-    }
-    let mut state = state_of(&row);
-    let mut events: Vec<(&'static str, serde_json::Value)> = Vec::new();
-    let finished_at;
-    if t.state == TransferState::Seen {
-        state.payment_dropped(t.amount);
-        events.push(("payment_dropped", details.clone()));
-        finished_at = row.finished_at;
-    } else {
-        let r = state.payment_reversed(t.amount, now);
-        // Still confirmed or cancelled: it stays finished; otherwise it waits for payment again.
-        finished_at = if state.confirmed.is_some() || state.status == Status::Canceled {
-            row.finished_at.or(Some(now))
-        } else {
-            None
-        };
-        if !row.test {
-            let code = row.currency.as_deref().unwrap_or_default();
-            let merchant = Some(row.merchant_id);
-            let journal = format!("invoice {} reversal", row.uuid);
-            let acct = |kind, merchant| Account {
-                kind,
-                merchant,
-                currency: code,
-            };
-            // Undo the settlement (credit and fees back to pending), then the payment. The
-            // merchant may have withdrawn the credit meanwhile: only what is still available
-            // comes back, and the shortfall stays in custody (which the chain no longer backs)
-            // with a loud event and activity entry for the operator to settle with the
-            // merchant. The watcher never stalls on it.
-            let balances = ledger::balances(&mut tx, row.merchant_id).await?;
-            let available = balances
-                .get(&(Kind::MerchantAvailable, code.to_owned()))
-                .copied()
-                .unwrap_or(Amount::ZERO);
-            let from_available = r.unsettle.credit.min(available);
-            let shortfall = r.unsettle.credit.saturating_sub(from_available);
-            for (from, amount) in [
-                (acct(Kind::MerchantAvailable, merchant), from_available),
-                (acct(Kind::ServiceFees, None), r.unsettle.service_fee),
-                (acct(Kind::NetworkFees, None), r.unsettle.transfer_fee),
-            ] {
-                ledger::post(
-                    &mut tx,
-                    &journal,
-                    Some(row.id),
-                    &from,
-                    &acct(Kind::MerchantPending, merchant),
-                    amount,
-                    now,
-                )
-                .await?;
-            }
-            ledger::post(
-                &mut tx,
-                &journal,
-                Some(row.id),
-                &acct(Kind::MerchantPending, merchant),
-                &acct(Kind::Custody, None),
-                r.amount.saturating_sub(shortfall),
-                now,
-            )
-            .await?;
-            if !shortfall.is_zero() {
-                let short_text = crypto.map_or_else(
-                    || shortfall.base().to_string(),
-                    |c| shortfall.to_decimal_string(c.decimals),
-                );
-                tracing::error!(invoice = %row.uuid, shortfall = %short_text, currency = code, "a reversed payment was already withdrawn: the merchant owes the shortfall");
-                events.push((
-                    "reversal_shortfall",
-                    json!({"txid": txid, "amount": short_text, "currency": code}),
-                ));
-                audit::record_activity(
-                    &mut tx,
-                    &Activity {
-                        merchant_id: row.merchant_id,
-                        actor: None,
-                        action: "invoice.reversal_shortfall",
-                        target_type: "invoice",
-                        target_id: &row.uuid,
-                        details: &json!({"invoice": format!("INV-{}", row.uuid), "txid": txid, "amount": short_text, "currency": code}),
-                        ip: "",
-                    },
-                    now,
-                )
-                .await?;
-            }
-        }
-        events.push(("payment_reversed", details.clone()));
-        if r.from != r.to {
-            events.push((
-                "status_changed",
-                json!({"from": r.from.as_str(), "to": r.to.as_str()}),
-            ));
-        }
-        audit::record_activity(
-            &mut tx,
-            &Activity {
-                merchant_id: row.merchant_id,
-                actor: None,
-                action: "invoice.payment_reversed",
-                target_type: "invoice",
-                target_id: &row.uuid,
-                details: &json!({"invoice": format!("INV-{}", row.uuid), "txid": txid, "amount": amount_text, "currency": row.currency, "status": r.to.as_str()}),
-                ip: "",
-            },
-            now,
-        )
-        .await?;
-    }
-    invoices::save_state(
-        &mut tx,
-        row.id,
-        &StateUpdate {
-            status: state.status,
-            confirmed: state.confirmed,
-            paid_late: state.paid_late,
-            received: state.received,
-            processing: state.processing,
-            settled: state.settled(),
-            finished_at,
-        },
-        now,
-    )
-    .await?;
-    invoices::add_events(&mut tx, row.id, &events, now).await?;
-    tx.commit().await?;
-    Ok(Some(invoice_id))
 }

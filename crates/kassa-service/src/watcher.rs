@@ -1,30 +1,34 @@
-//! The chain watcher of a UTXO network (BTC, LTC): it follows the node block by block and
-//! reports every transfer to a deposit address through [`invoices::record_transfer`], the one
-//! payment path.
+//! The chain watcher: one loop for every network family, on any [`ChainSource`]. It follows
+//! the node's best chain block by block and **re-evaluates, never replays**: a transfer counts
+//! only while a block of the node's best chain holds it with the network's confirmations,
+//! counted from that block's height as the best chain has it now; waiting in the mempool it is
+//! "seen"; in neither, it is dropped. Every change of a transfer's standing goes through
+//! [`payments::observe`], which works the invoice and its ledger postings out again from all
+//! its transfers, and every withdrawal's through [`crate::withdrawals::follow`].
 //!
-//! One [`Watcher::step`] is one round, which tests drive directly (no sleeping):
+//! One [`Watcher::step`] is one round, which tests and simulations drive directly:
 //!
-//! 1. **Reorganisation check.** The cursor (height and hash of the last block processed) is
-//!    compared with the node's block at that height. When they differ, the watcher walks back
-//!    through the stored hashes to the last block both chains share, gives back every transfer
-//!    mined above it ([`invoices::transfer_gone`]: credit and ledger undone), and rewinds.
-//! 2. **Blocks.** Every block after the cursor, in order, never skipping one however long the
-//!    watcher was away: each output's address is looked up among the deposit addresses (one
-//!    indexed query per chunk of outputs), matches are recorded once per (txid, output) with
-//!    their confirmations, and only then does the cursor move. A crash between the two means
-//!    the block is processed again, which records nothing twice.
-//! 3. **Confirmations.** Transfers mined but short of the network's rule are counted again
-//!    from the tip and confirmed when they reach it.
-//! 4. **Mempool.** New transactions are read once; outputs to deposit addresses show as
-//!    "seen" before their first confirmation. A seen transfer that is neither in the mempool
-//!    nor in a block once the watcher is at the tip was replaced or evicted, and stops
-//!    counting as processing.
-//! 5. **Withdrawals.** The blocks processed note the hot wallet's withdrawals they contain;
-//!    [`crate::withdrawals::follow`] then counts their confirmations, or fails one that is in
-//!    no block and refused by the node (funds returned).
+//! 1. **Where we stand.** The cursor (height and hash of the last block processed) against the
+//!    node's best chain. A node *behind* the cursor whose hashes agree with ours at the heights
+//!    it has (re-indexing, restored from a backup, syncing afresh) is waited for: the round
+//!    stops there and changes nothing. A hash that differs at a height the node has is a
+//!    reorganisation: the watcher walks back through the stored hashes to the last block both
+//!    share, forgets the blocks above it — the transfers and withdrawals they held lose their
+//!    block, nothing else — and rewinds.
+//! 2. **Blocks**, in order from the cursor to the tip, never skipping one: the transfers to
+//!    deposit addresses are observed with their block and confirmations, the withdrawals they
+//!    hold (or conflict with) noted, then the cursor moves. A crash in between means the block
+//!    is processed again, which changes nothing.
+//! 3. **Mempool**: new transactions are read once; their transfers to deposit addresses are
+//!    observed as seen.
+//! 4. **Standing**: every transfer whose standing can still change is worked out again: in a
+//!    block of the best chain, its confirmations from that block; else waiting in the mempool,
+//!    seen; else, once the watcher is at the tip, dropped.
+//! 5. **Withdrawals**: the same rule, by [`crate::withdrawals::follow`].
 //!
-//! On PostgreSQL exactly one process runs a network's watcher ([`chain::try_lock_watcher`]);
-//! the others wait and take over when it dies.
+//! Each round also tells [`crate::metrics::Metrics`] how the node and the watcher stand
+//! (`/readyz`, `/metrics`). On PostgreSQL exactly one process runs a network's watcher
+//! ([`chain::try_lock_watcher`]); the others wait and take over when it dies.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -38,7 +42,8 @@ use tokio_util::sync::CancellationToken;
 use crate::Ctx;
 use crate::chains::LiveChain;
 use crate::invoices::InvoiceError;
-use crate::payments::{self, TransferReport};
+use crate::payments::{self, Observation};
+use kassa_store::invoices::TransferState;
 
 /// Reorganisations deeper than this many blocks are not followed (their hashes are pruned).
 pub const KEEP_BLOCKS: i64 = 288;
@@ -76,6 +81,8 @@ pub struct Round {
     pub withdrawals_confirmed: usize,
     /// Withdrawals failed (funds returned) this round.
     pub withdrawals_failed: usize,
+    /// The node is behind the watcher (re-indexing, restored from a backup): nothing was done.
+    pub waiting: bool,
 }
 
 /// A network's watcher.
@@ -116,18 +123,54 @@ impl Watcher {
         self.chain.source.as_ref()
     }
 
-    fn report<'a>(&self, o: &'a Transfer, confirmations: i64) -> TransferReport<'a> {
-        TransferReport {
+    /// A transfer standing at `block` (with `confirmations`), or waiting (no block).
+    fn observation<'a>(
+        &self,
+        t: &'a Transfer,
+        block: Option<(i64, &'a str)>,
+        confirmations: i64,
+    ) -> Observation<'a> {
+        let counted = block.is_some() && confirmations >= i64::from(self.chain.confirmations);
+        Observation {
             network: self.chain.network,
-            txid: &o.txid,
-            index: i64::from(o.index),
-            address: &o.address,
-            amount: o.amount,
-            currency: o.currency,
-            confirmed: confirmations >= i64::from(self.chain.confirmations),
-            confirmations,
+            txid: &t.txid,
+            index: i64::from(t.index),
+            address: &t.address,
+            amount: t.amount,
+            currency: t.currency,
             test: false,
+            state: if counted {
+                TransferState::Confirmed
+            } else {
+                TransferState::Seen
+            },
+            confirmations: if block.is_some() { confirmations } else { 0 },
+            block,
         }
+    }
+
+    /// Observes `o` (which stood `before`), counting what changed: a transfer that stops
+    /// counting or drops out is given back, anything else recorded.
+    async fn observe(
+        &self,
+        o: &Observation<'_>,
+        before: Option<&str>,
+        round: &mut Round,
+    ) -> Result<(), WatchError> {
+        if matches!(
+            payments::observe(&self.st, o).await?,
+            payments::Recorded::Invoice(_)
+        ) {
+            let taken_back = o.state == TransferState::Orphaned
+                || (before == Some(TransferState::Confirmed.as_str())
+                    && o.state != TransferState::Confirmed);
+            if taken_back {
+                round.gone += 1;
+            } else {
+                round.recorded += 1;
+            }
+        }
+        Ok(())
     }
 
     /// The transfers among `all` paid to our deposit addresses.
@@ -144,15 +187,38 @@ impl Watcher {
             .collect())
     }
 
-    /// One round: reorganisation check, new blocks, confirmations, mempool.
+    /// One round (see the module docs), and what it tells the health registry.
     pub async fn step(&mut self) -> Result<Round, WatchError> {
+        let r = self.round().await;
+        let (net, now) = (self.chain.network.code, self.st.clock.now());
+        match &r {
+            Ok((round, tip)) => self.st.metrics.chain_round_ok(
+                net,
+                tip.height,
+                tip.syncing,
+                round.height,
+                round.waiting,
+                now,
+            ),
+            Err(e) => self.st.metrics.chain_round_failed(
+                net,
+                &e.to_string(),
+                matches!(e, WatchError::Node(ChainError::Unreachable(_))),
+                now,
+            ),
+        }
+        r.map(|(round, _)| round)
+    }
+
+    async fn round(&mut self) -> Result<(Round, kassa_chain::watch::Tip), WatchError> {
         let net = self.chain.network.code;
         if !self.chain_checked {
             self.source().check().await?;
             self.chain_checked = true;
         }
         let mut round = Round::default();
-        let tip = height_of(self.source().tip().await?.height);
+        let node_tip = self.source().tip().await?;
+        let tip = height_of(node_tip.height);
         let cursor = chain::cursor(&mut self.st.db.conn().await?, net).await?;
         let mut cursor = match cursor {
             Some(c) => c,
@@ -176,14 +242,25 @@ impl Watcher {
             }
         };
 
-        // 1. Reorganisation.
-        let node_hash = if cursor.height <= tip {
-            self.source().hash_at(block_number(cursor.height)).await?
+        // 1. Where we stand against the node's best chain.
+        let diverged_at = if cursor.height > tip {
+            // The node is behind us. Our hash at its tip decides: the same (or one we no longer
+            // keep), it is catching up — wait; another, its chain is not ours — roll back.
+            let ours = chain::block_hash(&mut self.st.db.conn().await?, net, tip).await?;
+            match ours {
+                Some(h) if h != node_tip.hash => Some(tip),
+                _ => {
+                    round.waiting = true;
+                    round.height = cursor.height;
+                    return Ok((round, node_tip));
+                }
+            }
         } else {
-            None
+            let node_hash = self.source().hash_at(block_number(cursor.height)).await?;
+            (node_hash.as_deref() != Some(cursor.hash.as_str())).then_some(cursor.height)
         };
-        if node_hash.as_deref() != Some(cursor.hash.as_str()) {
-            let (fork, fork_hash) = self.fork_point(cursor.height.min(tip)).await?;
+        if let Some(from) = diverged_at {
+            let (fork, fork_hash) = self.fork_point(from).await?;
             round.rolled_back = block_number(cursor.height.saturating_sub(fork));
             tracing::warn!(
                 network = net,
@@ -191,22 +268,9 @@ impl Watcher {
                 to = fork,
                 "chain reorganisation: rolling back"
             );
-            let mut c = self.st.db.conn().await?;
-            let open = chain::open_transfers(&mut c, net, fork.saturating_add(1)).await?;
-            drop(c);
-            for t in open
-                .iter()
-                .filter(|t| t.block_height.is_some_and(|h| h > fork))
-            {
-                if payments::transfer_gone(&self.st, self.chain.network, &t.txid, t.output_index)
-                    .await?
-                    .is_some()
-                {
-                    round.gone += 1;
-                }
-            }
             let now = self.st.clock.now();
             let mut w = self.st.db.write().await?;
+            chain::unmine_above(&mut w, net, fork, now).await?;
             kassa_store::withdrawals::unmine_above(&mut w, net, fork, now).await?;
             chain::rewind(&mut w, net, fork, &fork_hash, now).await?;
             drop(w);
@@ -228,30 +292,15 @@ impl Watcher {
             }
             let hash = block.hash.clone();
             let confirmations = tip.saturating_sub(h).saturating_add(1);
-            for o in self.ours(block.transfers).await? {
-                let r = self.report(&o, confirmations);
-                if matches!(
-                    payments::record_transfer(&self.st, &r).await?,
-                    payments::Recorded::Invoice(_)
-                ) {
-                    round.recorded += 1;
-                }
-                let now = self.st.clock.now();
-                chain::set_mined(
-                    &mut self.st.db.write().await?,
-                    net,
-                    &o.txid,
-                    i64::from(o.index),
-                    Some((h, &hash)),
-                    confirmations,
-                    now,
-                )
-                .await?;
+            for t in self.ours(block.transfers.clone()).await? {
+                let o = self.observation(&t, Some((h, &hash)), confirmations);
+                self.observe(&o, None, &mut round).await?;
             }
-            let txids: Vec<&str> = block.txs.iter().map(|t| t.txid.as_str()).collect();
             let now = self.st.clock.now();
             let mut w = self.st.db.write().await?;
+            let txids: Vec<&str> = block.txs.iter().map(|t| t.txid.as_str()).collect();
             kassa_store::withdrawals::note_mined(&mut w, net, &txids, h, &hash, now).await?;
+            self.note_conflicts(&mut w, &block, h, now).await?;
             chain::advance(&mut w, net, h, &hash, now).await?;
             drop(w);
             cursor = chain::Cursor { height: h, hash };
@@ -260,59 +309,9 @@ impl Watcher {
         round.height = cursor.height;
         let synced = cursor.height == tip;
 
-        // 3. Confirmations of mined transfers, and 4. the mempool.
+        // 3. The mempool: new transactions, read once.
         let mempool: Vec<String> = self.source().mempool().await?;
-        let in_mempool: HashSet<&str> = mempool.iter().map(String::as_str).collect();
-        let mut c = self.st.db.conn().await?;
-        let open = chain::open_transfers(&mut c, net, tip.saturating_sub(KEEP_BLOCKS)).await?;
-        drop(c);
-        for t in open.iter().filter(|t| t.state == "seen") {
-            match t.block_height {
-                Some(h) => {
-                    let confirmations = tip.saturating_sub(h).saturating_add(1);
-                    let o = Transfer {
-                        txid: t.txid.clone(),
-                        index: u32::try_from(t.output_index).unwrap_or(0),
-                        address: t.address.clone(),
-                        currency: self.chain.currency,
-                        amount: t.amount,
-                    };
-                    let r = self.report(&o, confirmations);
-                    if r.confirmed {
-                        payments::record_transfer(&self.st, &r).await?;
-                        round.recorded += 1;
-                    }
-                    // Written only when the count moved (the payment page shows n/N).
-                    if r.confirmed || confirmations != t.confirmations {
-                        let now = self.st.clock.now();
-                        let hash = t.block_hash.as_deref().unwrap_or_default();
-                        chain::set_mined(
-                            &mut self.st.db.write().await?,
-                            net,
-                            &t.txid,
-                            t.output_index,
-                            Some((h, hash)),
-                            confirmations,
-                            now,
-                        )
-                        .await?;
-                    }
-                }
-                None if synced && !in_mempool.contains(t.txid.as_str()) => {
-                    // Neither mined (every block up to the tip is processed) nor waiting:
-                    // replaced (RBF) or evicted.
-                    let gone = payments::transfer_gone(
-                        &self.st,
-                        self.chain.network,
-                        &t.txid,
-                        t.output_index,
-                    )
-                    .await?;
-                    round.gone += u64::from(gone.is_some());
-                }
-                None => {}
-            }
-        }
+        let in_mempool: HashSet<String> = mempool.iter().cloned().collect();
         for txid in &mempool {
             if self.mempool_read.contains(txid) {
                 continue;
@@ -321,28 +320,74 @@ impl Watcher {
             let Some(tx) = self.source().pending(txid).await? else {
                 continue;
             };
-            for o in self.ours(tx.transfers).await? {
-                let r = self.report(&o, 0);
-                if matches!(
-                    payments::record_transfer(&self.st, &r).await?,
-                    payments::Recorded::Invoice(_)
-                ) {
-                    round.recorded += 1;
+            for t in self.ours(tx.transfers).await? {
+                let known = kassa_store::invoices::transfer(
+                    &mut self.st.db.conn().await?,
+                    net,
+                    &t.txid,
+                    i64::from(t.index),
+                )
+                .await?;
+                // A block the best chain still holds it in says more than the mempool.
+                if known.as_ref().is_some_and(|k| k.block_height.is_some()) {
+                    continue;
                 }
+                let o = self.observation(&t, None, 0);
+                let before = known.as_ref().map(|k| k.state.as_str());
+                self.observe(&o, before, &mut round).await?;
             }
             self.mempool_read.insert(txid.clone());
         }
-        self.mempool_read
-            .retain(|t| in_mempool.contains(t.as_str()));
+        self.mempool_read.retain(|t| in_mempool.contains(t));
+
+        // 4. The standing of every transfer that can still change, from the best chain now.
+        let mut c = self.st.db.conn().await?;
+        let open = chain::open_transfers(&mut c, net, tip.saturating_sub(KEEP_BLOCKS)).await?;
+        drop(c);
+        for t in &open {
+            let transfer = Transfer {
+                txid: t.txid.clone(),
+                index: u32::try_from(t.output_index).unwrap_or(0),
+                address: t.address.clone(),
+                currency: t
+                    .currency
+                    .as_deref()
+                    .and_then(kassa_core::currency::crypto)
+                    .unwrap_or(self.chain.currency),
+                amount: t.amount,
+            };
+            let o = match (t.block_height, t.block_hash.as_deref()) {
+                (Some(h), Some(hash)) => {
+                    let confirmations = tip.saturating_sub(h).saturating_add(1);
+                    self.observation(&transfer, Some((h, hash)), confirmations)
+                }
+                _ if in_mempool.contains(&t.txid) => self.observation(&transfer, None, 0),
+                // Neither in a block of the best chain (every block up to the tip is
+                // processed) nor waiting: replaced, evicted, or its block left the chain.
+                _ if synced => Observation {
+                    state: TransferState::Orphaned,
+                    ..self.observation(&transfer, None, 0)
+                },
+                _ => continue,
+            };
+            let unchanged = t.state == o.state.as_str()
+                && t.confirmations == o.confirmations
+                && t.block_height == o.block.map(|b| b.0);
+            if !unchanged {
+                self.observe(&o, Some(&t.state), &mut round).await?;
+            }
+        }
 
         let mut w = self.st.db.write().await?;
         chain::prune_blocks(&mut w, net, tip, KEEP_BLOCKS).await?;
         drop(w);
 
-        // 5. Withdrawals from the hot wallet: confirmations, or failure and refund. A network
-        // without a wallet Kassa can use (tests driving the watcher alone) has none.
-        if synced && self.chain.utxo.is_some() && self.st.chains.get(self.chain.network).is_some() {
-            match crate::withdrawals::follow_at(&self.st, self.chain.network, tip, synced).await {
+        // 5. Withdrawals, by the same rule. A network without a wallet Kassa can sign with
+        // (a simulation, or tests driving the watcher alone) may still have none.
+        if synced {
+            let f =
+                crate::withdrawals::follow(&self.st, &self.chain, tip, &in_mempool, synced).await;
+            match f {
                 Ok(f) => {
                     round.withdrawals_confirmed = f.confirmed;
                     round.withdrawals_failed = f.failed;
@@ -350,7 +395,43 @@ impl Watcher {
                 Err(e) => tracing::warn!(network = net, error = %e, "following withdrawals"),
             }
         }
-        Ok(round)
+        Ok((round, node_tip))
+    }
+
+    /// Notes, for every withdrawal in flight, a transaction of `block` that consumes what it
+    /// consumes under another id (a double spend of its inputs).
+    async fn note_conflicts(
+        &self,
+        w: &mut kassa_store::WriteConn,
+        block: &kassa_chain::watch::Block,
+        height: i64,
+        now: kassa_core::Timestamp,
+    ) -> Result<(), WatchError> {
+        let net = self.chain.network.code;
+        // Every withdrawal whose standing can still change — a confirmed one whose block just
+        // left the chain included.
+        let open = kassa_store::withdrawals::open(&mut *w, net, height.saturating_sub(KEEP_BLOCKS))
+            .await?;
+        for wd in open.iter().filter(|wd| {
+            wd.state != kassa_store::withdrawals::WithdrawalState::Failed && !wd.consumes.is_empty()
+        }) {
+            let by = block
+                .txs
+                .iter()
+                .find(|t| t.txid != wd.txid && t.consumes.iter().any(|c| wd.consumes.contains(c)));
+            if let Some(by) = by {
+                kassa_store::withdrawals::note_conflict(
+                    &mut *w,
+                    wd.id,
+                    &by.txid,
+                    height,
+                    &block.hash,
+                    now,
+                )
+                .await?;
+            }
+        }
+        Ok(())
     }
 
     /// The hash of the node's block at `height`, which must exist.

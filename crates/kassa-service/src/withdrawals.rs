@@ -14,15 +14,20 @@
 //!    balance covers amount and fee, stores the withdrawal (`broadcast`) and posts its ledger
 //!    entries under the journal `withdrawal <id>` (merchant available → custody, once for the
 //!    amount, once for the fee); commits;
-//! 4. then hands the transaction to the node (`sendrawtransaction`). A definitive refusal
-//!    (an RPC error) marks the withdrawal `failed` and posts the exact reverse entries (custody
-//!    → merchant available) in one transaction: the funds are back. A transport error leaves
-//!    it `broadcast`: it may have gone through, and [`follow`] settles it.
+//! 4. then hands the transaction to the node (through the network's `ChainSource`). A
+//!    definitive refusal makes the withdrawal `failed`, and the ledger follows (custody →
+//!    merchant available) in one transaction: the funds are back. A transport error leaves it
+//!    `broadcast`: it may have gone through, and [`follow`] settles it.
 //!
-//! [`follow`] is meant for the network's watcher round: every `broadcast` withdrawal is looked
-//! up (`getrawtransaction`); enough confirmations make it `confirmed`; one the node does not
-//! know is broadcast again, and if the node refuses it and it is older than [`GRACE`], it is
-//! `failed` and reversed.
+//! [`follow`] runs in every round of the network's watcher and works each withdrawal's state out
+//! again from the best chain (never from a remembered height): in a block the watcher saw, it
+//! has the confirmations counted from that block (`confirmed` once it has the network's); its
+//! inputs consumed by another transaction with the network's confirmations, it is `failed`; in
+//! the mempool, it is processing; in neither, it is handed to the node again, and failed only
+//! when the node refuses it, the watcher is at the tip and [`GRACE`] has passed. The ledger
+//! follows every state by difference ([`reconcile`]): a withdrawal that fails, then is mined
+//! after all, is charged once. A payment it spends that leaves the chain marks it and alerts the
+//! operator.
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr as _;
@@ -30,10 +35,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kassa_chain::hd::Branch;
-use kassa_chain::rpc::{RpcError, codes};
+use kassa_chain::rpc::RpcError;
 use kassa_chain::spend::{
     self, FeeRate, Outputs, Payment, Policy, SignedWithdrawal, SpendError, Txid, Utxo,
 };
+use kassa_chain::watch::Broadcast;
+use kassa_chain::watch::utxo::outpoint;
 use kassa_core::currency::Network;
 use kassa_core::{Amount, MerchantId, Timestamp};
 use kassa_store::ledger::{self, Account, Kind, LedgerError};
@@ -79,6 +86,17 @@ pub enum WithdrawError {
         needed: String,
         /// The merchant's available balance, as a decimal.
         available: String,
+    },
+    /// The merchant owes money in this currency (a credit taken back after they withdrew it):
+    /// nothing leaves until it is covered.
+    #[error(
+        "{owed} {currency} is owed (a payment taken back after it was withdrawn): withdrawals wait until new payments cover it"
+    )]
+    Owed {
+        /// The currency code.
+        currency: &'static str,
+        /// What is owed, as a decimal.
+        owed: String,
     },
     /// The transaction could not be made (destination, funds, fee rate, …).
     #[error(transparent)]
@@ -378,13 +396,17 @@ pub async fn withdraw(
     };
     let signed = spend::build(&hot, &utxos, &request, &policy)?;
     drop(hot);
+    let order = Order {
+        merchant,
+        destination: destination.trim(),
+        amount: Amount::from_base(u128::from(amount)),
+    };
     let id = record(
         &mut tx,
+        &st.metrics,
         &chain,
-        merchant,
-        destination.trim(),
-        amount,
-        &signed,
+        &order,
+        &Prepared::utxo(&signed),
         now,
     )
     .await?;
@@ -398,19 +420,88 @@ pub async fn withdraw(
     }
 }
 
-/// Stores a signed withdrawal and posts its entries, in the caller's transaction, after
-/// checking the merchant's available balance covers `amount` and the fee. Returns its id.
+/// A signed transaction of any family, ready to be recorded and handed to the node.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// Its id.
+    pub txid: String,
+    /// The signed transaction, as the node takes it (hex).
+    pub raw: String,
+    /// The network fee it pays, in base units.
+    pub fee: Amount,
+    /// Its size (virtual bytes; gas on account networks).
+    pub size: i64,
+    /// What it consumes (`txid:vout` outpoints; `address:nonce` on account networks).
+    pub consumes: Vec<String>,
+    /// The inputs as stored for people (JSON).
+    pub inputs_json: String,
+    /// Kassa's change address, if any.
+    pub change_address: Option<String>,
+}
+
+impl Prepared {
+    /// A UTXO withdrawal built by [`spend::build`].
+    pub fn utxo(signed: &SignedWithdrawal) -> Prepared {
+        Prepared {
+            txid: signed.txid.clone(),
+            raw: signed.hex.clone(),
+            fee: Amount::from_base(u128::from(signed.fee)),
+            size: i64::try_from(signed.vsize).unwrap_or(i64::MAX),
+            consumes: signed
+                .plan
+                .inputs()
+                .iter()
+                .map(|u| outpoint(&u.txid.to_string(), u.vout))
+                .collect(),
+            inputs_json: inputs_json(signed.plan.inputs()),
+            change_address: signed.plan.change().map(|c| c.address.clone()),
+        }
+    }
+}
+
+/// What a merchant asked to withdraw.
+#[derive(Clone, Copy, Debug)]
+pub struct Order<'a> {
+    /// Whose balance pays.
+    pub merchant: MerchantId,
+    /// Where the money goes.
+    pub destination: &'a str,
+    /// How much arrives there (the fee comes on top).
+    pub amount: Amount,
+}
+
+/// Stores a prepared withdrawal and posts its entries, in the caller's transaction, after
+/// checking the merchant's available balance covers `amount` and the fee, and that they owe
+/// nothing in this currency (a receivable is settled before money leaves). Returns its id.
 pub async fn record(
-    conn: &mut impl AsConn,
+    conn: &mut kassa_store::Tx,
+    metrics: &crate::metrics::Metrics,
     chain: &LiveChain,
-    merchant: MerchantId,
-    destination: &str,
-    amount: u64,
-    signed: &SignedWithdrawal,
+    order: &Order<'_>,
+    p: &Prepared,
     now: Timestamp,
 ) -> Result<i64, WithdrawError> {
-    let available = available_balance(conn, chain, merchant).await?;
-    let needed = u128::from(amount) + u128::from(signed.fee);
+    let Order {
+        merchant,
+        destination,
+        amount,
+    } = *order;
+    let balances = ledger::balances(conn, merchant).await?;
+    let balance = |k: Kind| {
+        balances
+            .get(&(k, chain.currency.code.to_owned()))
+            .copied()
+            .unwrap_or(Amount::ZERO)
+    };
+    let owed = balance(Kind::MerchantReceivable);
+    if !owed.is_zero() {
+        return Err(WithdrawError::Owed {
+            currency: chain.currency.code,
+            owed: decimal(chain, owed.base()),
+        });
+    }
+    let available = balance(Kind::MerchantAvailable);
+    let needed = amount.base().saturating_add(p.fee.base());
     if available.base() < needed {
         return Err(WithdrawError::InsufficientBalance {
             currency: chain.currency.code,
@@ -418,7 +509,6 @@ pub async fn record(
             available: decimal(chain, available.base()),
         });
     }
-    let change = signed.plan.change().map(|c| c.address.clone());
     let id = store::insert(
         conn,
         &NewWithdrawal {
@@ -426,43 +516,54 @@ pub async fn record(
             network: chain.network.code,
             currency: chain.currency.code,
             destination,
-            amount: Amount::from_base(u128::from(amount)),
-            fee: Amount::from_base(u128::from(signed.fee)),
-            vsize: i64::try_from(signed.vsize).unwrap_or(i64::MAX),
-            txid: &signed.txid,
-            raw_hex: &signed.hex,
-            inputs: &inputs_json(signed.plan.inputs()),
-            change_address: change.as_deref(),
+            amount,
+            fee: p.fee,
+            vsize: p.size,
+            txid: &p.txid,
+            raw_hex: &p.raw,
+            inputs: &p.inputs_json,
+            consumes: &p.consumes,
+            change_address: p.change_address.as_deref(),
         },
         now,
     )
     .await?;
     let journal = format!("withdrawal {id}");
     let (from, to) = (available_account(chain, merchant), custody(chain));
-    for part in [u128::from(amount), u128::from(signed.fee)] {
-        ledger::post(
-            conn,
-            &journal,
-            None,
-            &from,
-            &to,
-            Amount::from_base(part),
-            now,
-        )
-        .await?;
+    for part in [amount, p.fee] {
+        ledger::post(conn, &journal, None, &from, &to, part, now).await?;
     }
+    // Spending a payment Kassa has seen but not counted yet: not charged until it counts.
+    rebalance(conn, metrics, id, now).await?;
     Ok(id)
 }
 
-/// What the node did with a transaction handed to it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Broadcast {
-    /// Accepted (or already known).
-    Accepted,
-    /// No definitive answer (transport, timeout): left `broadcast` for [`follow`].
-    Unknown(String),
-    /// Refused: the withdrawal is now `failed` and reversed.
-    Refused(String),
+/// Records a prepared withdrawal of `network` and hands it to the node: what [`withdraw`] ends
+/// with, for a transaction made elsewhere (another family's wallet, a simulation). A refusal
+/// is not an error here: the withdrawal is then `failed` and the answer says so.
+pub async fn submit_prepared(
+    st: &Ctx,
+    network: &'static Network,
+    merchant: MerchantId,
+    destination: &str,
+    amount: Amount,
+    p: &Prepared,
+) -> Result<(i64, Broadcast), WithdrawError> {
+    let chain = st
+        .chains
+        .get(network)
+        .cloned()
+        .ok_or(WithdrawError::NotLive(network.code))?;
+    let mut tx = st.db.begin().await?;
+    let order = Order {
+        merchant,
+        destination,
+        amount,
+    };
+    let id = record(&mut tx, &st.metrics, &chain, &order, p, st.clock.now()).await?;
+    tx.commit().await?;
+    let done = broadcast(st, &chain, id, &p.raw).await?;
+    Ok((id, done))
 }
 
 /// Hands withdrawal `id`'s transaction to the node; a definitive refusal fails and reverses it.
@@ -472,19 +573,17 @@ pub async fn broadcast(
     id: i64,
     hex: &str,
 ) -> Result<Broadcast, WithdrawError> {
-    match parts(chain)?.rpc.send_raw_transaction(hex).await {
-        Ok(_) => Ok(Broadcast::Accepted),
-        Err(e) if e.code() == Some(codes::VERIFY_ALREADY_IN_CHAIN) => Ok(Broadcast::Accepted),
-        Err(RpcError::Rpc { message, code, .. }) => {
-            let message = format!("{message} (RPC error {code})");
-            fail(st, chain, id, &message).await?;
-            Ok(Broadcast::Refused(message))
+    let done = chain.source.broadcast(hex).await;
+    match &done {
+        Broadcast::Accepted => {}
+        Broadcast::Refused(message) => {
+            fail(st, id, message).await?;
         }
-        Err(e) => {
+        Broadcast::Unknown(e) => {
             tracing::warn!(withdrawal = id, network = chain.network.code, error = %e, "withdrawal broadcast without an answer; following it");
-            Ok(Broadcast::Unknown(e.to_string()))
         }
     }
+    Ok(done)
 }
 
 /// Records an already signed withdrawal (after the balance check) and broadcasts it: the step
@@ -498,20 +597,16 @@ pub async fn submit(
     amount: u64,
     signed: &SignedWithdrawal,
 ) -> Result<Withdrawn, WithdrawError> {
-    let chain = live(st, network)?;
-    let mut tx = st.db.begin().await?;
-    let id = record(
-        &mut tx,
-        &chain,
+    let amount_units = Amount::from_base(u128::from(amount));
+    let (id, done) = submit_prepared(
+        st,
+        network,
         merchant,
         destination,
-        amount,
-        signed,
-        st.clock.now(),
+        amount_units,
+        &Prepared::utxo(signed),
     )
     .await?;
-    tx.commit().await?;
-    let done = broadcast(st, &chain, id, &signed.hex).await?;
     Ok(withdrawn(id, amount, signed, done))
 }
 
@@ -537,130 +632,314 @@ fn withdrawn(id: i64, amount: u64, signed: &SignedWithdrawal, done: Broadcast) -
     }
 }
 
-/// Marks a `broadcast` withdrawal `failed` and posts the exact reverse of its entries, in one
-/// transaction. False when it was no longer `broadcast` (nothing done).
-async fn fail(st: &Ctx, chain: &LiveChain, id: i64, error: &str) -> Result<bool, WithdrawError> {
+/// Posts the difference between what withdrawal `w` should have taken from the merchant (its
+/// amount and fee when `charged`) and what is posted for it: taken from the available balance
+/// (and, where that does not cover it, owed as a receivable), or given back (settling what they
+/// owe first).
+async fn reconcile(
+    tx: &mut kassa_store::Tx,
+    w: &WithdrawalRow,
+    charged: bool,
+    now: Timestamp,
+) -> Result<(), WithdrawError> {
+    let journal = format!("withdrawal {}", w.id);
+    let legacy = format!("withdrawal {} reversed", w.id);
+    let posted = ledger::net_postings(
+        tx,
+        ledger::Postings::Journals(&[journal.as_str(), legacy.as_str()]),
+    )
+    .await?;
+    let net = |a, b| posted.get(&(a, b)).copied().unwrap_or(0);
+    let taken =
+        net(Kind::MerchantAvailable, Kind::Custody) + net(Kind::MerchantReceivable, Kind::Custody);
+    let target = if charged {
+        i128::try_from(w.amount.base().saturating_add(w.fee.base())).unwrap_or(i128::MAX)
+    } else {
+        0
+    };
+    let d = target - taken;
+    if d == 0 {
+        return Ok(());
+    }
+    let acct = |kind, merchant| Account {
+        kind,
+        merchant,
+        currency: w.currency.as_str(),
+    };
+    let m = Some(w.merchant);
+    let custody = acct(Kind::Custody, None);
+    let balances = ledger::balances(tx, w.merchant).await?;
+    let balance = |k: Kind| {
+        balances
+            .get(&(k, w.currency.clone()))
+            .copied()
+            .unwrap_or(Amount::ZERO)
+    };
+    let amount = Amount::from_base(d.unsigned_abs());
+    if d > 0 {
+        let from_available = amount.min(balance(Kind::MerchantAvailable));
+        let owed = amount.saturating_sub(from_available);
+        ledger::post(
+            tx,
+            &journal,
+            None,
+            &acct(Kind::MerchantAvailable, m),
+            &custody,
+            from_available,
+            now,
+        )
+        .await?;
+        ledger::post(
+            tx,
+            &journal,
+            None,
+            &acct(Kind::MerchantReceivable, m),
+            &custody,
+            owed,
+            now,
+        )
+        .await?;
+        if !owed.is_zero() {
+            tracing::error!(withdrawal = w.id, owed = %owed, currency = %w.currency, "a withdrawal charged again is not covered: the merchant owes it");
+        }
+    } else {
+        let repaid = amount.min(balance(Kind::MerchantReceivable));
+        ledger::post(
+            tx,
+            &journal,
+            None,
+            &custody,
+            &acct(Kind::MerchantReceivable, m),
+            repaid,
+            now,
+        )
+        .await?;
+        ledger::post(
+            tx,
+            &journal,
+            None,
+            &custody,
+            &acct(Kind::MerchantAvailable, m),
+            amount.saturating_sub(repaid),
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Whether a payment withdrawal `w` spends is recorded and not counted now (its block left the
+/// chain, or it is short of the confirmations again): the withdrawal cannot be valid unless
+/// that payment is, so it is not charged meanwhile.
+async fn unfunded(conn: &mut impl AsConn, w: &WithdrawalRow) -> Result<bool, StoreError> {
+    for outpoint in &w.consumes {
+        let Some((txid, vout)) = outpoint.rsplit_once(':') else {
+            continue;
+        };
+        let Ok(index) = vout.parse::<i64>() else {
+            continue;
+        };
+        if let Some(t) = kassa_store::invoices::transfer(conn, &w.network, txid, index).await?
+            && t.state != kassa_store::invoices::TransferState::Confirmed
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Brings withdrawal `id`'s ledger entries in line with where it and the payments it spends
+/// stand now, in `tx`: charged unless it failed or spends a payment no longer counted. The
+/// moment a payment it spends stops counting, it is marked and the operator alerted; the
+/// merchant is never charged twice.
+pub(crate) async fn rebalance(
+    tx: &mut kassa_store::Tx,
+    metrics: &crate::metrics::Metrics,
+    id: i64,
+    now: Timestamp,
+) -> Result<(), WithdrawError> {
+    let Some(w) = store::by_id(tx, id).await? else {
+        return Ok(());
+    };
+    let unfunded = unfunded(tx, &w).await?;
+    if store::set_unfunded(tx, w.id, unfunded, now).await? && unfunded {
+        kassa_store::audit::record_activity(
+            tx,
+            &kassa_store::audit::Activity {
+                merchant_id: w.merchant,
+                actor: None,
+                action: "withdrawal.funding_reversed",
+                target_type: "withdrawal",
+                target_id: &w.id.to_string(),
+                details: &json!({"withdrawal": w.id, "txid": w.txid}),
+                ip: "",
+            },
+            now,
+        )
+        .await?;
+        metrics.withdrawal_unfunded(&w.network);
+        tracing::error!(withdrawal = w.id, network = %w.network, txid = %w.txid, "a payment this withdrawal spends left the chain: it cannot confirm unless that payment returns; not charged meanwhile");
+    }
+    let charged = w.state != WithdrawalState::Failed && !unfunded;
+    reconcile(tx, &w, charged, now).await
+}
+
+/// Rebalances, in `tx`, every withdrawal of `network` that spends output `index` of `txid` (a
+/// payment whose standing just changed).
+pub(crate) async fn rebalance_spending(
+    tx: &mut kassa_store::Tx,
+    metrics: &crate::metrics::Metrics,
+    network: &str,
+    txid: &str,
+    index: i64,
+    now: Timestamp,
+) -> Result<(), WithdrawError> {
+    let spending = store::consuming(
+        tx,
+        network,
+        &outpoint(txid, u32::try_from(index).unwrap_or(u32::MAX)),
+    )
+    .await?;
+    for w in spending {
+        rebalance(tx, metrics, w.id, now).await?;
+    }
+    Ok(())
+}
+
+/// Records where withdrawal `w` stands now and posts what that changes in the ledger, in one
+/// transaction. False when nothing changed.
+async fn settle(
+    st: &Ctx,
+    w: &WithdrawalRow,
+    state: WithdrawalState,
+    confirmations: i64,
+    error: Option<&str>,
+) -> Result<bool, WithdrawError> {
+    if state == w.state && confirmations == w.confirmations && error.is_none() {
+        return Ok(false);
+    }
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
-    let Some(w) = store::by_id(&mut tx, id).await? else {
-        return Ok(false);
-    };
-    if !store::mark_failed(&mut tx, id, error, now).await? {
-        return Ok(false);
-    }
-    let journal = format!("withdrawal {id} reversed");
-    let (from, to) = (custody(chain), available_account(chain, w.merchant));
-    for part in [w.amount, w.fee] {
-        ledger::post(&mut tx, &journal, None, &from, &to, part, now).await?;
-    }
+    store::set_state(&mut tx, w.id, state, confirmations, error, now).await?;
+    rebalance(&mut tx, &st.metrics, w.id, now).await?;
     tx.commit().await?;
-    tracing::warn!(
-        withdrawal = id,
-        network = chain.network.code,
-        error,
-        "withdrawal failed; funds returned"
-    );
+    if state != w.state {
+        match state {
+            WithdrawalState::Failed => {
+                tracing::warn!(withdrawal = w.id, network = %w.network, error = error.unwrap_or_default(), "withdrawal failed; funds returned")
+            }
+            WithdrawalState::Confirmed => {
+                tracing::info!(withdrawal = w.id, network = %w.network, "withdrawal confirmed")
+            }
+            WithdrawalState::Broadcast => {
+                tracing::warn!(withdrawal = w.id, network = %w.network, from = w.state.as_str(), "withdrawal processing again")
+            }
+        }
+    }
     Ok(true)
 }
 
-/// Follows the `broadcast` withdrawals of `network` one step (see the module docs); every
-/// round of the network's watcher calls it.
-///
-/// A withdrawal counts its confirmations from the block the watcher saw it in
-/// ([`store::note_mined`]), so nothing depends on the node's `-txindex`. One the watcher has
-/// not seen in any block is looked for in the mempool and otherwise handed to the node again;
-/// only when the node refuses it, the watcher has processed every block up to the tip (so it
-/// is in none of them) and the grace period is over, is it failed and its funds returned.
-pub async fn follow(st: &Ctx, network: &'static Network) -> Result<FollowRound, WithdrawError> {
-    let chain = live(st, network)?;
-    let tip = i64::try_from(parts(&chain)?.rpc.get_block_count().await?).unwrap_or(i64::MAX);
-    let cursor = kassa_store::chain::cursor(&mut st.db.conn().await?, network.code).await?;
-    let synced = cursor.is_some_and(|c| c.height >= tip);
-    follow_at(st, network, tip, synced).await
+/// Marks withdrawal `id` failed (refused by the node), funds returned.
+async fn fail(st: &Ctx, id: i64, error: &str) -> Result<bool, WithdrawError> {
+    let Some(w) = store::by_id(&mut st.db.conn().await?, id).await? else {
+        return Ok(false);
+    };
+    settle(st, &w, WithdrawalState::Failed, 0, Some(error)).await
 }
 
-/// [`follow`] for a caller that knows the node's tip and whether the watcher has processed
-/// every block up to it (the watcher itself, at the end of a round).
-pub async fn follow_at(
+/// [`follow`] outside a watcher round (operator commands, tests): the tip and the mempool read
+/// from the network's node, "at the tip" from the watcher's cursor.
+pub async fn follow_network(
     st: &Ctx,
     network: &'static Network,
+) -> Result<FollowRound, WithdrawError> {
+    let chain = st
+        .chains
+        .get(network)
+        .cloned()
+        .ok_or(WithdrawError::NotLive(network.code))?;
+    let tip = chain
+        .source
+        .tip()
+        .await
+        .map_err(|e| WithdrawError::NodeAnswer(e.to_string()))?;
+    let tip = i64::try_from(tip.height).unwrap_or(i64::MAX);
+    let mempool: HashSet<String> = chain
+        .source
+        .mempool()
+        .await
+        .map_err(|e| WithdrawError::NodeAnswer(e.to_string()))?
+        .into_iter()
+        .collect();
+    let cursor = kassa_store::chain::cursor(&mut st.db.conn().await?, network.code).await?;
+    let synced = cursor.is_some_and(|c| c.height >= tip);
+    follow(st, &chain, tip, &mempool, synced).await
+}
+
+/// Works out again where every open withdrawal of `chain` stands (see the module docs); every
+/// round of the network's watcher calls it once it reached the tip. `mempool` is the node's
+/// mempool as the round read it.
+pub async fn follow(
+    st: &Ctx,
+    chain: &LiveChain,
     tip: i64,
+    mempool: &HashSet<String>,
     synced: bool,
 ) -> Result<FollowRound, WithdrawError> {
-    let chain = live(st, network)?;
-    let open = store::list(
+    let net = chain.network.code;
+    let needed = i64::from(chain.confirmations.max(1));
+    let now = st.clock.now();
+    let open = store::open(
         &mut st.db.conn().await?,
-        network.code,
-        Some(WithdrawalState::Broadcast),
+        net,
+        tip.saturating_sub(crate::watcher::KEEP_BLOCKS),
     )
     .await?;
     let mut round = FollowRound::default();
     for w in open {
-        match follow_one(st, &chain, &w, tip, synced).await? {
-            WithdrawalState::Confirmed => round.confirmed += 1,
-            WithdrawalState::Failed => round.failed += 1,
+        let deep = |h: i64| tip.saturating_sub(h).saturating_add(1);
+        let (state, confirmations, error) = if let Some((h, _)) = &w.block {
+            let c = deep(*h).max(0);
+            let state = if c >= needed {
+                WithdrawalState::Confirmed
+            } else {
+                WithdrawalState::Broadcast
+            };
+            (state, c, None)
+        } else if let Some((by, h, _)) = w.conflict.as_ref().filter(|(_, h, _)| deep(*h) >= needed)
+        {
+            let why = format!(
+                "its inputs were spent by transaction {by}, {} confirmations deep",
+                deep(*h)
+            );
+            (WithdrawalState::Failed, 0, Some(why))
+        } else if mempool.contains(&w.txid) {
+            (WithdrawalState::Broadcast, 0, None)
+        } else if w.state == WithdrawalState::Failed {
+            // Refused before and seen nowhere since.
+            (WithdrawalState::Failed, 0, None)
+        } else {
+            // Neither mined nor waiting: hand it over again.
+            match chain.source.broadcast(&w.raw_hex).await {
+                Broadcast::Refused(message)
+                    if synced
+                        && w.conflict.is_none()
+                        && now.duration_since(w.created_at) >= GRACE =>
+                {
+                    let why = format!(
+                        "in no block up to the tip, not in the mempool, and the node refuses it: {message}"
+                    );
+                    (WithdrawalState::Failed, 0, Some(why))
+                }
+                _ => (WithdrawalState::Broadcast, 0, None),
+            }
+        };
+        settle(st, &w, state, confirmations, error.as_deref()).await?;
+        match state {
+            WithdrawalState::Confirmed => round.confirmed += usize::from(w.state != state),
+            WithdrawalState::Failed => round.failed += usize::from(w.state != state),
             WithdrawalState::Broadcast => round.pending += 1,
         }
     }
     Ok(round)
-}
-
-async fn follow_one(
-    st: &Ctx,
-    chain: &LiveChain,
-    w: &WithdrawalRow,
-    tip: i64,
-    synced: bool,
-) -> Result<WithdrawalState, WithdrawError> {
-    let now = st.clock.now();
-    let needed = i64::from(chain.confirmations.max(1));
-    let mined = store::mined_height(&mut st.db.conn().await?, w.id).await?;
-    let counted = match mined {
-        Some(h) => Some(tip.saturating_sub(h).saturating_add(1).max(0)),
-        None => match parts(chain)?.rpc.get_raw_transaction(&w.txid, None).await {
-            // In the mempool, or (on a node with -txindex) in a block the watcher has not
-            // reached yet.
-            Ok(tx) => Some(i64::try_from(tx.confirmations.unwrap_or(0)).unwrap_or(i64::MAX)),
-            Err(e) if e.code() == Some(codes::INVALID_ADDRESS_OR_KEY) => None,
-            Err(e) => return Err(e.into()),
-        },
-    };
-    if let Some(confirmations) = counted {
-        let confirmed = confirmations >= needed;
-        if confirmed || confirmations != w.confirmations {
-            store::set_confirmations(
-                &mut st.db.conn().await?,
-                w.id,
-                confirmations,
-                confirmed,
-                now,
-            )
-            .await?;
-        }
-        return Ok(if confirmed {
-            WithdrawalState::Confirmed
-        } else {
-            WithdrawalState::Broadcast
-        });
-    }
-    // Neither in a block the watcher saw nor in the mempool: hand it over again.
-    match parts(chain)?.rpc.send_raw_transaction(&w.raw_hex).await {
-        Ok(_) => Ok(WithdrawalState::Broadcast),
-        Err(e) if e.code() == Some(codes::VERIFY_ALREADY_IN_CHAIN) => {
-            Ok(WithdrawalState::Broadcast)
-        }
-        Err(RpcError::Rpc { message, code, .. })
-            if synced && now.duration_since(w.created_at) >= GRACE =>
-        {
-            let message = format!(
-                "in no block up to the tip, not in the mempool, and the node refuses it: {message} (RPC error {code})"
-            );
-            Ok(if fail(st, chain, w.id, &message).await? {
-                WithdrawalState::Failed
-            } else {
-                WithdrawalState::Broadcast
-            })
-        }
-        Err(_) => Ok(WithdrawalState::Broadcast),
-    }
 }

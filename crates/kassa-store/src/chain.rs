@@ -186,6 +186,8 @@ pub struct OpenTransfer {
     pub block_hash: Option<String>,
     /// Confirmations last recorded.
     pub confirmations: i64,
+    /// The currency it is in (earlier rows: none).
+    pub currency: Option<String>,
 }
 
 type OpenTuple = (
@@ -197,10 +199,11 @@ type OpenTuple = (
     Option<i64>,
     Option<String>,
     i64,
+    Option<String>,
 );
 
 /// Live transfers on `network` that are seen but not confirmed, and confirmed ones mined at or
-/// above `from_height` (those a reorganisation can still take away).
+/// above `from_height` or whose block left the chain (those whose standing can still change).
 pub async fn open_transfers(
     conn: &mut impl AsConn,
     network: &str,
@@ -208,8 +211,8 @@ pub async fn open_transfers(
 ) -> Result<Vec<OpenTransfer>, StoreError> {
     let rows: Vec<OpenTuple> = sql!(conn, |c| {
         sqlx::query_as(
-        "select txid, output_index, address, amount, state, block_height, block_hash, confirmations from chain_transfer \
-         where network = $1 and test = $2 and (state = 'seen' or (state = 'confirmed' and block_height >= $3)) \
+        "select txid, output_index, address, amount, state, block_height, block_hash, confirmations, currency from chain_transfer \
+         where network = $1 and test = $2 and (state = 'seen' or (state = 'confirmed' and (block_height is null or block_height >= $3))) \
          order by chain_transfer_id"
     )
     .bind(network)
@@ -229,6 +232,7 @@ pub async fn open_transfers(
             block_height: t.5,
             block_hash: t.6,
             confirmations: t.7,
+            currency: t.8,
         })
         .collect())
 }
@@ -288,4 +292,25 @@ pub async fn try_lock_watcher(
             Ok(got.then_some(WatchLock { _conn: Some(conn) }))
         }
     }
+}
+
+/// Forgets the blocks above `height` of the transfers on `network` (a reorganisation dropped
+/// them): their state is worked out again from where the best chain has them now.
+pub async fn unmine_above(
+    conn: &mut impl AsConn,
+    network: &str,
+    height: i64,
+    now: Timestamp,
+) -> Result<u64, StoreError> {
+    Ok(exec!(
+        conn,
+        sqlx::query(
+            "update chain_transfer set block_height = null, block_hash = null, confirmations = 0, \
+             updated_at = $1 where network = $2 and test = $3 and block_height > $4"
+        )
+        .bind(now.as_micros())
+        .bind(network)
+        .bind(false)
+        .bind(height)
+    )?)
 }

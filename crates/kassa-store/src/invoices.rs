@@ -2,8 +2,11 @@
 //! timeline of events and postback attempts.
 
 use kassa_core::invoice::{Confirmation, Quote, Settlement, Side, Status};
-use kassa_core::{Amount, InvoiceId, MerchantId, ProjectId, StaticWalletId, Timestamp, TransferId};
+use kassa_core::{Amount, InvoiceId, MerchantId, ProjectId, StaticWalletId, Timestamp};
 
+pub use crate::transfers::{
+    NewTransfer, TransferRow, TransferState, insert_transfer, set_position, transfer, transfers_of,
+};
 use crate::{AsConn, DbAmount, Engine, StoreError, exec, sql};
 
 /// An invoice as stored.
@@ -73,6 +76,10 @@ pub struct InvoiceRow {
     pub expires_at: Timestamp,
     /// When it was confirmed or cancelled.
     pub finished_at: Option<Timestamp>,
+    /// When the merchant (or the API) cancelled it, unpaid.
+    pub canceled_at: Option<Timestamp>,
+    /// When the merchant accepted a partial payment.
+    pub accepted_at: Option<Timestamp>,
     /// Created.
     pub created_at: Timestamp,
 }
@@ -81,7 +88,8 @@ const COLUMNS: &str = "invoice_id, uuid, project_id, merchant_id, status, confir
      price_amount, amount_usd, allowed_currencies, currency, address, quote_price, quote_service_fee, quote_transfer_fee, \
      quote_due, quote_tolerance, quote_service_ppm, rate_usd, rate_source, rate_locked_at, service_fee_side, \
      transfer_fee_side, tolerance_kind, tolerance_value, received, processing, settled_credit, settled_service_fee, \
-     settled_transfer_fee, order_id, email, description, locale, static_wallet_id, expires_at, finished_at, created_at";
+     settled_transfer_fee, order_id, email, description, locale, static_wallet_id, expires_at, finished_at, created_at, \
+     canceled_at, accepted_at";
 
 fn corrupt(column: &'static str, v: &str) -> sqlx::Error {
     sqlx::Error::Decode(format!("{column}: unexpected value {v:?}").into())
@@ -174,6 +182,12 @@ macro_rules! invoice_from_row {
                 .try_get::<Option<i64>, _>("finished_at")?
                 .map(Timestamp::from_micros),
             created_at: Timestamp::from_micros(r.try_get("created_at")?),
+            canceled_at: r
+                .try_get::<Option<i64>, _>("canceled_at")?
+                .map(Timestamp::from_micros),
+            accepted_at: r
+                .try_get::<Option<i64>, _>("accepted_at")?
+                .map(Timestamp::from_micros),
         }
     }};
 }
@@ -415,6 +429,36 @@ pub async fn set_quote(
     Ok(())
 }
 
+/// Records that the merchant (or the API) cancelled the invoice.
+pub async fn set_canceled(
+    conn: &mut impl AsConn,
+    id: InvoiceId,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    exec!(
+        conn,
+        sqlx::query("update invoice set canceled_at = $1, updated_at = $1 where invoice_id = $2")
+            .bind(at.as_micros())
+            .bind(id.get())
+    )?;
+    Ok(())
+}
+
+/// Records that the merchant accepted a partial payment.
+pub async fn set_accepted(
+    conn: &mut impl AsConn,
+    id: InvoiceId,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    exec!(
+        conn,
+        sqlx::query("update invoice set accepted_at = $1, updated_at = $1 where invoice_id = $2")
+            .bind(at.as_micros())
+            .bind(id.get())
+    )?;
+    Ok(())
+}
+
 /// The state a transition changes.
 #[derive(Clone, Debug)]
 pub struct StateUpdate {
@@ -642,221 +686,6 @@ pub async fn owner_of(
         (None, Some(w)) => Some((Owner::StaticWallet(StaticWalletId::new(w)), test)),
         _ => None,
     }))
-}
-
-/// Where a chain transfer is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TransferState {
-    /// In the mempool (or not yet at the confirmation rule).
-    Seen,
-    /// Confirmed by the network's rule.
-    Confirmed,
-    /// Its block left the chain.
-    Orphaned,
-}
-
-impl TransferState {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TransferState::Seen => "seen",
-            TransferState::Confirmed => "confirmed",
-            TransferState::Orphaned => "orphaned",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        [
-            TransferState::Seen,
-            TransferState::Confirmed,
-            TransferState::Orphaned,
-        ]
-        .into_iter()
-        .find(|x| x.as_str() == s)
-    }
-}
-
-/// A chain transfer as stored.
-#[derive(Clone, Debug)]
-pub struct TransferRow {
-    /// Id.
-    pub id: TransferId,
-    /// Network code.
-    pub network: String,
-    /// Transaction id.
-    pub txid: String,
-    /// Output (UTXO) or log index.
-    pub output_index: i64,
-    /// Receiving address.
-    pub address: String,
-    /// Amount.
-    pub amount: Amount,
-    /// Simulated (test mode).
-    pub test: bool,
-    /// State.
-    pub state: TransferState,
-    /// Confirmations when last looked at.
-    pub confirmations: i64,
-    /// Block height, once mined.
-    pub block_height: Option<i64>,
-    /// First seen.
-    pub seen_at: Timestamp,
-    /// Confirmed at.
-    pub confirmed_at: Option<Timestamp>,
-    /// The invoice it pays (for a static wallet: the invoice made for this transfer).
-    pub invoice_id: Option<InvoiceId>,
-}
-
-type TransferTuple = (
-    i64,
-    String,
-    String,
-    i64,
-    String,
-    DbAmount,
-    bool,
-    String,
-    i64,
-    Option<i64>,
-    i64,
-    Option<i64>,
-    Option<i64>,
-);
-
-fn transfer_row(t: TransferTuple) -> Result<TransferRow, StoreError> {
-    Ok(TransferRow {
-        id: TransferId::new(t.0),
-        network: t.1,
-        txid: t.2,
-        output_index: t.3,
-        address: t.4,
-        amount: t.5.0,
-        test: t.6,
-        state: TransferState::parse(&t.7).ok_or_else(|| StoreError::Corrupt {
-            column: "chain_transfer.state",
-            reason: t.7.clone(),
-        })?,
-        confirmations: t.8,
-        block_height: t.9,
-        seen_at: Timestamp::from_micros(t.10),
-        confirmed_at: t.11.map(Timestamp::from_micros),
-        invoice_id: t.12.map(InvoiceId::new),
-    })
-}
-
-const TRANSFER_COLUMNS: &str = "chain_transfer_id, network, txid, output_index, address, amount, test, state, confirmations, \
-     block_height, seen_at, confirmed_at, invoice_id";
-
-/// A transfer to record.
-#[derive(Clone, Debug)]
-pub struct NewTransfer<'a> {
-    /// Network code.
-    pub network: &'a str,
-    /// Transaction id.
-    pub txid: &'a str,
-    /// Output or log index.
-    pub output_index: i64,
-    /// Receiving address.
-    pub address: &'a str,
-    /// Amount.
-    pub amount: Amount,
-    /// Simulated.
-    pub test: bool,
-    /// The invoice it pays.
-    pub invoice_id: InvoiceId,
-    /// The static wallet it arrived at, if any.
-    pub static_wallet_id: Option<StaticWalletId>,
-}
-
-/// Records a transfer once: `None` when (network, txid, output index) is already recorded.
-pub async fn insert_transfer(
-    conn: &mut impl AsConn,
-    t: &NewTransfer<'_>,
-    now: Timestamp,
-) -> Result<Option<TransferId>, StoreError> {
-    let (invoice, wallet) = (
-        t.invoice_id.get(),
-        t.static_wallet_id.map(StaticWalletId::get),
-    );
-    let id: Option<i64> = sql!(conn, |c| {
-        sqlx::query_scalar(
-        "insert into chain_transfer (network, txid, output_index, address, amount, test, state, invoice_id, \
-         static_wallet_id, seen_at, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, 'seen', $7, $8, $9, $9, $9) \
-         on conflict do nothing returning chain_transfer_id"
-    )
-    .bind(t.network)
-    .bind(t.txid)
-    .bind(t.output_index)
-    .bind(t.address)
-    .bind(DbAmount(t.amount))
-    .bind(t.test)
-    .bind(invoice)
-    .bind(wallet)
-    .bind(now.as_micros())
-    .fetch_optional(c)
-    .await
-    })?;
-    Ok(id.map(TransferId::new))
-}
-
-/// A recorded transfer by its chain key.
-pub async fn transfer(
-    conn: &mut impl AsConn,
-    network: &str,
-    txid: &str,
-    output_index: i64,
-) -> Result<Option<TransferRow>, StoreError> {
-    let q = sqlx::AssertSqlSafe(format!(
-        "select {TRANSFER_COLUMNS} from chain_transfer where network = $1 and txid = $2 and output_index = $3"
-    ));
-    let r: Option<TransferTuple> = sql!(conn, |c| sqlx::query_as(q)
-        .bind(network)
-        .bind(txid)
-        .bind(output_index)
-        .fetch_optional(c)
-        .await)?;
-    r.map(transfer_row).transpose()
-}
-
-/// Marks a transfer confirmed (with its block) or orphaned.
-pub async fn set_transfer_state(
-    conn: &mut impl AsConn,
-    id: TransferId,
-    state: TransferState,
-    confirmations: i64,
-    block: Option<(i64, &str)>,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    exec!(
-        conn,
-        sqlx::query(
-            "update chain_transfer set state = $1, confirmations = $2, block_height = coalesce($3, block_height), \
-             block_hash = coalesce($4, block_hash), confirmed_at = case when $1 = 'confirmed' then coalesce(confirmed_at, $5) else confirmed_at end, \
-             updated_at = $5 where chain_transfer_id = $6"
-        )
-        .bind(state.as_str())
-        .bind(confirmations)
-        .bind(block.map(|b| b.0))
-        .bind(block.map(|b| b.1))
-        .bind(now.as_micros())
-        .bind(id.get())
-    )?;
-    Ok(())
-}
-
-/// The transfers to an invoice's address, oldest first.
-pub async fn transfers_of(
-    conn: &mut impl AsConn,
-    invoice: InvoiceId,
-) -> Result<Vec<TransferRow>, StoreError> {
-    let q = sqlx::AssertSqlSafe(format!(
-        "select {TRANSFER_COLUMNS} from chain_transfer where invoice_id = $1 order by chain_transfer_id"
-    ));
-    let rows: Vec<TransferTuple> = sql!(conn, |c| sqlx::query_as(q)
-        .bind(invoice.get())
-        .fetch_all(c)
-        .await)?;
-    rows.into_iter().map(transfer_row).collect()
 }
 
 /// Appends an event to an invoice's timeline.

@@ -23,6 +23,9 @@ pub enum Kind {
     MerchantPending,
     /// A merchant's money they may withdraw.
     MerchantAvailable,
+    /// What a merchant owes: a credit taken back (its payment left the chain) after they had
+    /// withdrawn it. An asset; their next credits settle it first.
+    MerchantReceivable,
     /// Service fees earned (operator-wide).
     ServiceFees,
     /// Transfer fees collected to pay for moving funds (operator-wide).
@@ -36,16 +39,19 @@ impl Kind {
             Kind::Custody => "custody",
             Kind::MerchantPending => "merchant_pending",
             Kind::MerchantAvailable => "merchant_available",
+            Kind::MerchantReceivable => "merchant_receivable",
             Kind::ServiceFees => "service_fees",
             Kind::NetworkFees => "network_fees",
         }
     }
 
-    fn parse(s: &str) -> Option<Kind> {
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Kind> {
         [
             Kind::Custody,
             Kind::MerchantPending,
             Kind::MerchantAvailable,
+            Kind::MerchantReceivable,
             Kind::ServiceFees,
             Kind::NetworkFees,
         ]
@@ -55,7 +61,7 @@ impl Kind {
 
     /// Whether debits increase the balance (assets) rather than credits.
     pub fn debit_normal(self) -> bool {
-        self == Kind::Custody
+        matches!(self, Kind::Custody | Kind::MerchantReceivable)
     }
 }
 
@@ -274,7 +280,7 @@ pub async fn verify(conn: &mut impl AsConn) -> Result<Vec<Mismatch>, StoreError>
             debits.get(&id).copied().unwrap_or(0),
             credits.get(&id).copied().unwrap_or(0),
         );
-        let net = if Kind::parse(&kind) == Some(Kind::Custody) {
+        let net = if Kind::parse(&kind).is_some_and(Kind::debit_normal) {
             d - c
         } else {
             c - d
@@ -287,6 +293,62 @@ pub async fn verify(conn: &mut impl AsConn) -> Result<Vec<Mismatch>, StoreError>
                 computed,
             });
         }
+    }
+    Ok(out)
+}
+
+/// Which postings [`net_postings`] sums.
+#[derive(Clone, Copy, Debug)]
+pub enum Postings<'a> {
+    /// Everything posted for an invoice.
+    Invoice(InvoiceId),
+    /// Everything posted under these journals.
+    Journals(&'a [&'a str]),
+}
+
+/// The net amounts moved between kinds of account by some postings: (from, to) → amount moved
+/// from `from` to `to` minus amount moved back. What a re-evaluation compares with what its
+/// facts imply, to post only the difference.
+pub async fn net_postings(
+    conn: &mut impl AsConn,
+    which: Postings<'_>,
+) -> Result<BTreeMap<(Kind, Kind), i128>, StoreError> {
+    const JOIN: &str = "select da.kind, ca.kind, lt.amount from ledger_transfer lt \
+         join ledger_account da on da.ledger_account_id = lt.debit_account_id \
+         join ledger_account ca on ca.ledger_account_id = lt.credit_account_id";
+    let rows: Vec<(String, String, DbAmount)> = match which {
+        Postings::Invoice(id) => {
+            let q = format!("{JOIN} where lt.invoice_id = $1");
+            sql!(conn, |c| sqlx::query_as(sqlx::AssertSqlSafe(q.clone()))
+                .bind(id.get())
+                .fetch_all(c)
+                .await)?
+        }
+        Postings::Journals(names) => {
+            let mut rows = Vec::new();
+            for name in names {
+                let q = format!("{JOIN} where lt.journal = $1");
+                let part: Vec<(String, String, DbAmount)> =
+                    sql!(conn, |c| sqlx::query_as(sqlx::AssertSqlSafe(q.clone()))
+                        .bind(*name)
+                        .fetch_all(c)
+                        .await)?;
+                rows.extend(part);
+            }
+            rows
+        }
+    };
+    let mut out: BTreeMap<(Kind, Kind), i128> = BTreeMap::new();
+    for (d, c, a) in rows {
+        let (Some(d), Some(c)) = (Kind::parse(&d), Kind::parse(&c)) else {
+            return Err(StoreError::Corrupt {
+                column: "ledger_account.kind",
+                reason: format!("{d} / {c}"),
+            });
+        };
+        let a = i128::try_from(a.0.base()).unwrap_or(i128::MAX);
+        *out.entry((d, c)).or_default() += a;
+        *out.entry((c, d)).or_default() -= a;
     }
     Ok(out)
 }

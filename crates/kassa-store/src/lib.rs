@@ -27,6 +27,7 @@ pub mod projects;
 pub mod rate_limit;
 pub mod sessions;
 pub mod tokens;
+pub mod transfers;
 pub mod wallets;
 pub mod withdrawals;
 

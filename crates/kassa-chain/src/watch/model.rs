@@ -364,6 +364,29 @@ impl ModelChain {
             .collect()
     }
 
+    /// Outputs of best-chain transactions paying one of `addresses` that no best-chain or
+    /// mempool transaction consumes: (`txid:vout`, amount, confirmations).
+    pub fn unspent_to(&self, addresses: &[String]) -> Vec<(String, Amount, u64)> {
+        let m = self.lock();
+        let mut consumed = m.spent_in_chain();
+        for t in m.mempool.iter().filter_map(|t| m.txs.get(t)) {
+            consumed.extend(t.inputs.iter().cloned());
+        }
+        let tip = m.tip_height();
+        let mut out = Vec::new();
+        for b in m.best.iter().filter_map(|h| m.blocks.get(h)) {
+            for tx in b.txids.iter().filter_map(|t| m.txs.get(t)) {
+                for (i, (a, v)) in tx.outputs.iter().enumerate() {
+                    let op = format!("{}:{i}", tx.txid);
+                    if addresses.contains(a) && !consumed.contains(&op) {
+                        out.push((op, *v, tip - b.height + 1));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The mempool, oldest first.
     pub fn mempool_txs(&self) -> Vec<String> {
         self.lock().mempool.clone()

@@ -4,7 +4,6 @@
 use kassa_core::InvoiceId;
 use kassa_core::account::Email;
 use kassa_core::currency::{self};
-use kassa_core::invoice::{Change, InvoiceState};
 use kassa_core::money::Amount;
 use kassa_store::invoices::{self, InvoiceRow};
 use kassa_store::projects::ProjectRow;
@@ -160,9 +159,18 @@ async fn simulate_logged(
     simulate_payment_logged(st, row, amount, true, logged.as_ref()).await
 }
 
+/// What the merchant does to an invoice besides its payments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Action {
+    /// Cancel it (`created`, nothing paid or in flight).
+    Cancel,
+    /// Accept the partial payment that arrived.
+    Accept,
+}
+
 /// Cancels a `created` invoice without payments.
 pub async fn cancel(st: &Ctx, invoice: InvoiceId, by: &str) -> Result<InvoiceRow, InvoiceError> {
-    merchant_action(st, invoice, "canceled", by, None, InvoiceState::cancel).await
+    merchant_action(st, invoice, Action::Cancel, by, None).await
 }
 
 /// [`cancel`] from the dashboard, written to the activity log.
@@ -171,15 +179,7 @@ pub async fn cancel_as(
     invoice: InvoiceId,
     actor: &Actor<'_>,
 ) -> Result<InvoiceRow, InvoiceError> {
-    merchant_action(
-        st,
-        invoice,
-        "canceled",
-        "dashboard",
-        Some(actor),
-        InvoiceState::cancel,
-    )
-    .await
+    merchant_action(st, invoice, Action::Cancel, "dashboard", Some(actor)).await
 }
 
 /// The merchant accepts a partial payment.
@@ -188,15 +188,7 @@ pub async fn confirm_partial(
     invoice: InvoiceId,
     by: &str,
 ) -> Result<InvoiceRow, InvoiceError> {
-    merchant_action(
-        st,
-        invoice,
-        "partial_confirmed",
-        by,
-        None,
-        InvoiceState::confirm_partial,
-    )
-    .await
+    merchant_action(st, invoice, Action::Accept, by, None).await
 }
 
 /// [`confirm_partial`] from the dashboard, written to the activity log.
@@ -205,48 +197,39 @@ pub async fn confirm_partial_as(
     invoice: InvoiceId,
     actor: &Actor<'_>,
 ) -> Result<InvoiceRow, InvoiceError> {
-    merchant_action(
-        st,
-        invoice,
-        "partial_confirmed",
-        "dashboard",
-        Some(actor),
-        InvoiceState::confirm_partial,
-    )
-    .await
+    merchant_action(st, invoice, Action::Accept, "dashboard", Some(actor)).await
 }
 
 /// Runs an action of the merchant's (`by` names who; a dashboard `actor` is also written to the
-/// activity log as `invoice.<kind>`) on an invoice and persists it with its event.
+/// activity log as `invoice.<kind>`): the fact is stored, and the invoice is re-evaluated with
+/// it, with its event, in one transaction.
 async fn merchant_action(
     st: &Ctx,
     invoice: InvoiceId,
-    kind: &'static str,
+    action: Action,
     by: &str,
     actor: Option<&Actor<'_>>,
-    action: fn(&mut InvoiceState) -> Result<Change, kassa_core::invoice::InvalidTransition>,
 ) -> Result<InvoiceRow, InvoiceError> {
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     let row = invoices::lock(&mut tx, invoice).await?;
-    let mut state = state_of(&row);
-    let change = action(&mut state)?;
-    apply(
-        &mut tx,
-        st,
-        &row,
-        Transition {
-            state: &state,
-            change: &change,
-            received_now: Amount::ZERO,
-            events: vec![event(
-                kind,
-                actor.map_or_else(|| json!({"by": by}), Actor::timeline),
-            )],
-        },
-        now,
-    )
-    .await?;
+    let state = state_of(&row);
+    let kind = match action {
+        Action::Cancel => {
+            state.check_cancel()?;
+            invoices::set_canceled(&mut tx, invoice, now).await?;
+            "canceled"
+        }
+        Action::Accept => {
+            state.check_accept()?;
+            invoices::set_accepted(&mut tx, invoice, now).await?;
+            "partial_confirmed"
+        }
+    };
+    let row = invoices::lock(&mut tx, invoice).await?;
+    let who = actor.map_or_else(|| json!({"by": by}), Actor::timeline);
+    let change =
+        crate::payments::reevaluate(&mut tx, st, &row, now, |_, _| vec![(kind, who)]).await?;
     if let Some(a) = actor {
         let details = json!({
             "before": {"status": change.from.as_str()},

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use kassa_core::invoice::Status;
-use kassa_core::money::Amount;
 use kassa_core::{InvoiceId, Timestamp};
 use kassa_store::invoices::{self, InvoiceRow};
 use kassa_store::projects::ProjectRow;
@@ -41,23 +40,17 @@ impl ExpireHandler {
         let now = st.clock.now();
         let mut tx = st.db.begin().await?;
         let row = invoices::lock(&mut tx, InvoiceId::new(job.invoice_id)).await?;
-        let mut state = state_of(&row);
-        if let Some(change) = state.expire(now) {
-            apply(
-                &mut tx,
-                st,
-                &row,
-                Transition {
-                    state: &state,
-                    change: &change,
-                    received_now: Amount::ZERO,
-                    events: vec![event("expired", json!({}))],
-                },
-                now,
-            )
-            .await
-            .map_err(|e| JobError::Retry(e.to_string()))?;
-        }
+        // Expiry is a fact of time: the invoice is worked out again now, and nobody having
+        // started paying, it is cancelled (one with a payment in flight waits for it).
+        crate::payments::reevaluate(&mut tx, st, &row, now, |c, _| {
+            if c.to == Status::Canceled && c.from != Status::Canceled {
+                vec![event("expired", json!({}))]
+            } else {
+                Vec::new()
+            }
+        })
+        .await
+        .map_err(|e| JobError::Retry(e.to_string()))?;
         tx.commit().await?;
         Ok(())
     }

@@ -18,12 +18,12 @@ mod jobs;
 use std::time::Duration;
 
 use kassa_core::currency::{self, Crypto, Fiat};
-use kassa_core::invoice::{Change, InvoiceState, QuoteError, Status};
+use kassa_core::invoice::{InvoiceState, QuoteError};
 use kassa_core::money::Amount;
 use kassa_core::{Decimal, MerchantId, Timestamp, UserId};
 use kassa_store::audit::{self, Activity};
-use kassa_store::invoices::{self, InvoiceRow, StateUpdate};
-use kassa_store::ledger::{self, Account, Kind, LedgerError};
+use kassa_store::invoices::InvoiceRow;
+use kassa_store::ledger::LedgerError;
 use kassa_store::projects::ProjectRow;
 use kassa_store::{StoreError, Tx};
 use serde_json::json;
@@ -127,6 +127,20 @@ pub enum InvoiceError {
 impl From<StoreError> for InvoiceError {
     fn from(e: StoreError) -> Self {
         InvoiceError::Service(e.into())
+    }
+}
+
+impl From<crate::withdrawals::WithdrawError> for InvoiceError {
+    fn from(e: crate::withdrawals::WithdrawError) -> Self {
+        use crate::withdrawals::WithdrawError as W;
+        match e {
+            W::Store(s) => s.into(),
+            W::Ledger(l) => l.into(),
+            other => InvoiceError::Service(ServiceError::Store(StoreError::Corrupt {
+                column: "withdrawal",
+                reason: other.to_string(),
+            })),
+        }
     }
 }
 
@@ -310,114 +324,4 @@ pub fn state_of(row: &InvoiceRow) -> InvoiceState {
         received: row.received,
         processing: row.processing,
     }
-}
-
-/// A transition of an invoice, to persist with [`apply`].
-pub(crate) struct Transition<'a> {
-    /// The state after.
-    pub(crate) state: &'a InvoiceState,
-    /// What changed.
-    pub(crate) change: &'a Change,
-    /// A payment confirmed by this transition (moves from custody to the merchant's pending).
-    pub(crate) received_now: Amount,
-    /// Timeline events to add.
-    pub(crate) events: Vec<(&'static str, serde_json::Value)>,
-}
-
-/// Persists a transition: state, ledger postings (live invoices only), timeline events and
-/// the postback when the invoice is confirmed or its confirmed status changes.
-pub(crate) async fn apply(
-    tx: &mut Tx,
-    st: &Ctx,
-    row: &InvoiceRow,
-    t: Transition<'_>,
-    now: Timestamp,
-) -> Result<(), InvoiceError> {
-    let Transition {
-        state,
-        change,
-        received_now,
-        events,
-    } = t;
-    let finished = if change.confirmed_now
-        || (change.to == Status::Canceled && change.from != Status::Canceled)
-    {
-        Some(now)
-    } else {
-        row.finished_at
-    };
-    invoices::save_state(
-        tx,
-        row.id,
-        &StateUpdate {
-            status: state.status,
-            confirmed: state.confirmed,
-            paid_late: state.paid_late,
-            received: state.received,
-            processing: state.processing,
-            settled: state.settled(),
-            finished_at: finished,
-        },
-        now,
-    )
-    .await?;
-    if !row.test
-        && let Some(code) = row.currency.as_deref()
-    {
-        let merchant = Some(row.merchant_id);
-        let journal = format!("invoice {}", row.uuid);
-        let acct = |kind, merchant| Account {
-            kind,
-            merchant,
-            currency: code,
-        };
-        // Every confirmed payment is first the merchant's pending money...
-        ledger::post(
-            tx,
-            &journal,
-            Some(row.id),
-            &acct(Kind::Custody, None),
-            &acct(Kind::MerchantPending, merchant),
-            received_now,
-            now,
-        )
-        .await?;
-        // ...and moves to their available balance, less fees, when the invoice is confirmed.
-        let s = change.settle;
-        for (to, amount) in [
-            (acct(Kind::MerchantAvailable, merchant), s.credit),
-            (acct(Kind::ServiceFees, None), s.service_fee),
-            (acct(Kind::NetworkFees, None), s.transfer_fee),
-        ] {
-            ledger::post(
-                tx,
-                &journal,
-                Some(row.id),
-                &acct(Kind::MerchantPending, merchant),
-                &to,
-                amount,
-                now,
-            )
-            .await?;
-        }
-    }
-    let mut timeline = events;
-    if change.from != change.to {
-        timeline.push((
-            "status_changed",
-            json!({"from": change.from.as_str(), "to": change.to.as_str()}),
-        ));
-    }
-    if change.confirmed_now {
-        timeline.push((
-            "confirmed",
-            json!({"by": state.confirmed.map(|c| c.as_str())}),
-        ));
-    }
-    invoices::add_events(tx, row.id, &timeline, now).await?;
-    let confirmed_status_changed = state.confirmed.is_some() && change.from != change.to;
-    if change.confirmed_now || confirmed_status_changed {
-        crate::postbacks::enqueue(tx, st, row, now).await?;
-    }
-    Ok(())
 }

@@ -24,13 +24,21 @@ mod world;
 
 use std::fmt::Write as _;
 
-use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 use world::World;
 
 /// Seeds per test in the bounded run (four tests).
 const DEFAULT_SEEDS: u64 = 250;
+
+/// Operations per seed (`KASSA_SIM_STEPS` overrides).
+fn steps() -> usize {
+    std::env::var("KASSA_SIM_STEPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60)
+}
 
 fn seeds() -> u64 {
     std::env::var("KASSA_SIM_SEEDS")
@@ -55,9 +63,12 @@ fn run_range(part: u64) {
         .enable_all()
         .build()
         .unwrap();
-    if let Some(seed) = std::env::var("KASSA_SIM_SEED").ok().and_then(|v| v.parse().ok()) {
+    if let Some(seed) = std::env::var("KASSA_SIM_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         if part == 0 {
-            match rt.block_on(run_seed(seed, 60)) {
+            match rt.block_on(run_seed(seed, steps())) {
                 Ok(()) => println!("seed {seed}: ok"),
                 Err(e) => panic!("seed {seed} fails:\n{e}"),
             }
@@ -65,15 +76,39 @@ fn run_range(part: u64) {
         return;
     }
     let n = seeds();
+    let survey = std::env::var("KASSA_SIM_SURVEY").is_ok();
     let mut failed = String::new();
+    let mut kinds: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
     for i in 0..n {
         let seed = part * 1_000_000 + i;
-        if let Err(e) = rt.block_on(run_seed(seed, 60)) {
+        let r = rt.block_on(run_seed(seed, steps()));
+        if survey {
+            // Every seed, failures grouped by what broke (the words before the first number).
+            if let Err(e) = &r {
+                let what = e.rsplit("=> ").next().unwrap_or_default();
+                let kind: String = what
+                    .split_whitespace()
+                    .filter(|w| !w.chars().any(|c| c.is_ascii_digit()))
+                    .take(8)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                kinds.entry(kind).or_default().push(seed);
+            }
+            continue;
+        }
+        if let Err(e) = r {
             let _ = writeln!(
                 failed,
                 "seed {seed} fails (replay: KASSA_SIM_SEED={seed} cargo test -p kassa-service --test sim):\n{e}\n"
             );
             break;
+        }
+    }
+    if survey {
+        let total: usize = kinds.values().map(Vec::len).sum();
+        println!("part {part}: {total} of {n} seeds fail");
+        for (k, seeds) in &kinds {
+            println!("  {:>4} × {k} (e.g. seed {})", seeds.len(), seeds[0]);
         }
     }
     assert!(failed.is_empty(), "{failed}");

@@ -126,6 +126,18 @@ impl Rig {
         u64::try_from(a.base()).unwrap()
     }
 
+    /// What the merchant owes in LTC (a credit taken back after it was withdrawn).
+    async fn owed(&self, merchant: MerchantId) -> u64 {
+        let b = ledger::balances(&mut self.app.state.db.conn().await.unwrap(), merchant)
+            .await
+            .unwrap();
+        let a = b
+            .get(&(ledger::Kind::MerchantReceivable, "LTC".to_owned()))
+            .copied()
+            .unwrap_or(Amount::ZERO);
+        u64::try_from(a.base()).unwrap()
+    }
+
     async fn books_balance(&self) {
         let mut c = self.app.state.db.conn().await.unwrap();
         assert!(
@@ -152,7 +164,7 @@ impl Rig {
     }
 
     async fn follow(&self) -> service::FollowRound {
-        service::follow(&self.app.state, ltc().network)
+        service::follow_network(&self.app.state, ltc().network)
             .await
             .unwrap()
     }
@@ -286,8 +298,8 @@ engine_test!(
             let db = db.clone();
             async move {
                 let mut c = db.conn().await.unwrap();
-                store::mined_height(&mut c, w1.id).await.unwrap().is_some()
-                    && store::mined_height(&mut c, w2.id).await.unwrap().is_some()
+                store::by_id(&mut c, w1.id).await.unwrap().unwrap().block.is_some()
+                    && store::by_id(&mut c, w2.id).await.unwrap().unwrap().block.is_some()
             }
         })
         .await;
@@ -322,7 +334,20 @@ engine_test!(
         let lost = r.respend(&w3.inputs, &to3, sat("1")).await;
         let chain = r.app.state.chains.get(ltc().network).unwrap().clone();
         let mut tx = r.app.state.db.begin().await.unwrap();
-        let lost_id = service::record(&mut tx, &chain, merchant, &to3, sat("1"), &lost, r.app.now()).await.unwrap();
+        let lost_id = service::record(
+            &mut tx,
+            &r.app.state.metrics,
+            &chain,
+            &service::Order {
+                merchant,
+                destination: &to3,
+                amount: kassa_core::Amount::from_base(u128::from(sat("1"))),
+            },
+            &service::Prepared::utxo(&lost),
+            r.app.now(),
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
         assert_eq!(r.available(merchant).await, before - sat("1") - lost.fee);
         r.follow().await;
@@ -443,7 +468,7 @@ engine_test!(
 );
 
 engine_test!(
-    async fn a_reorg_after_the_credit_was_withdrawn_leaves_a_recorded_shortfall(engine) {
+    async fn a_reorg_of_a_withdrawn_payment_releases_the_withdrawal_and_charges_once(engine) {
         if litecoind_skipped() {
             return;
         }
@@ -451,9 +476,10 @@ engine_test!(
         let merchant = r.paid_invoice(100.0).await;
         let payment_block = r.node.rpc.get_best_block_hash().await.unwrap();
         let available = r.available(merchant).await;
-        // The merchant takes (almost) everything out before the reorganisation.
+        // The merchant takes (almost) everything out before the reorganisation: the
+        // withdrawal spends the payment's output.
         let to = r.node.new_address(&r.payer).await;
-        r.withdraw(merchant, &to, available - sat("0.001")).await.unwrap();
+        let w = r.withdraw(merchant, &to, available - sat("0.001")).await.unwrap();
         let left = r.available(merchant).await;
         assert!(left < sat("0.001"), "{left}");
 
@@ -464,19 +490,31 @@ engine_test!(
             r.node.rpc.call("generateblock", json!([r.miner, []])).await.unwrap();
         }
         let db = r.app.state.db.clone();
-        wait_until(20, "the reversal with its shortfall", || {
+        wait_until(20, "the withdrawal marked unfunded, the operator told", || {
             let db = db.clone();
             async move {
                 let mut c = db.conn().await.unwrap();
                 let activity = kassa_store::audit::activity_of(&mut c, merchant, &Default::default(), 50)
                     .await
                     .unwrap();
-                activity.iter().any(|a| a.action == "invoice.reversal_shortfall")
+                activity.iter().any(|a| a.action == "withdrawal.funding_reversed")
             }
         })
         .await;
-        // What was still available came back; the books still balance; the watcher goes on.
+        // The withdrawal cannot be valid while the payment it spends does not count: it is not
+        // charged meanwhile, the credit is taken back, nothing is owed twice.
+        let row = store::by_id(&mut r.app.state.db.conn().await.unwrap(), w.id).await.unwrap().unwrap();
+        assert!(row.funding_reversed_at.is_some());
         assert_eq!(r.available(merchant).await, 0);
+        assert_eq!(r.owed(merchant).await, 0, "nothing owed");
+        r.books_balance().await;
+        // Both are mined again: the payment counts, the withdrawal is charged once.
+        r.node.mine(1, &r.miner).await;
+        r.wait_for_states(&[(w.id, WithdrawalState::Confirmed)]).await;
+        wait_until(20, "the credit and the charge back", || async {
+            r.available(merchant).await == left
+        })
+        .await;
         r.books_balance().await;
         let inv = r.shop.create(5.0, json!({"add_fields": {"cryptocurrency": "LTC"}})).await;
         let row = stored_invoice(&r.app, inv["uuid"].as_str().unwrap()).await;
@@ -486,6 +524,124 @@ engine_test!(
             r.shop.invoice(inv["uuid"].as_str().unwrap()).await["status"] == "paid"
         })
         .await;
+        r.app.stop().await;
+    }
+);
+
+engine_test!(
+    async fn a_depth_two_reorg_re_mining_a_withdrawn_payment_does_not_inflate_the_balance(engine) {
+        if litecoind_skipped() {
+            return;
+        }
+        // The review's third failure: the payment and the withdrawal that spends it are both
+        // mined, a depth-2 reorganisation mines them again at other heights — the balance must
+        // end where it was, not a shortfall plus a full re-credit.
+        let r = Rig::new(engine).await;
+        let merchant = r.paid_invoice(100.0).await;
+        let payment_block = r.node.rpc.get_best_block_hash().await.unwrap();
+        let to = r.node.new_address(&r.payer).await;
+        let available = r.available(merchant).await;
+        let w = r.withdraw(merchant, &to, available - sat("0.04")).await.unwrap();
+        r.node.mine(1, &r.miner).await;
+        r.wait_for_states(&[(w.id, WithdrawalState::Confirmed)]).await;
+        let left = r.available(merchant).await;
+
+        // Both blocks leave the chain; the new branch (mined to another address, so its blocks
+        // differ from the invalidated ones) mines both transactions again.
+        r.node.rpc.call("invalidateblock", json!([payment_block])).await.unwrap();
+        let other = r.node.new_address(&r.payer).await;
+        r.node.mine(3, &other).await;
+        assert!(r.mempool().await.is_empty(), "both mined again");
+        r.wait_for_states(&[(w.id, WithdrawalState::Confirmed)]).await;
+        wait_until(20, "the books settled on the new chain", || async {
+            r.available(merchant).await == left && r.owed(merchant).await == 0
+        })
+        .await;
+        // And it stays there.
+        r.node.mine(2, &r.miner).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!((r.available(merchant).await, r.owed(merchant).await), (left, 0));
+        r.books_balance().await;
+        r.app.stop().await;
+    }
+);
+
+engine_test!(
+    async fn a_withdrawal_double_spent_after_a_reorg_fails_and_returns_the_funds_once(engine) {
+        if litecoind_skipped() {
+            return;
+        }
+        // The review's fourth failure: a withdrawal confirmed (one confirmation is the rule
+        // here), its block leaves the chain, and a transaction spending the same coins is mined
+        // instead. It stayed `confirmed` at the orphaned block; now it fails, once.
+        let r = Rig::new(engine).await;
+        let merchant = r.paid_invoice(100.0).await;
+        let before = r.available(merchant).await;
+        let to = r.node.new_address(&r.payer).await;
+        let w = r.withdraw(merchant, &to, sat("0.5")).await.unwrap();
+        let blocks = r.node.mine(1, &r.miner).await;
+        r.wait_for_states(&[(w.id, WithdrawalState::Confirmed)]).await;
+        assert_eq!(r.available(merchant).await, before - w.amount - w.fee);
+
+        r.node.rpc.call("invalidateblock", json!([blocks[0]])).await.unwrap();
+        let elsewhere = r.node.new_address(&r.payer).await;
+        let conflict = r.respend(&w.inputs, &elsewhere, sat("0.3")).await;
+        // The withdrawal is back in the mempool: the conflict goes into a block directly.
+        let _: Value = r
+            .node
+            .rpc
+            .call("generateblock", json!([elsewhere, [conflict.hex]]))
+            .await
+            .unwrap();
+        r.node.mine(1, &elsewhere).await;
+        r.wait_for_states(&[(w.id, WithdrawalState::Failed)]).await;
+        let row = store::by_id(&mut r.app.state.db.conn().await.unwrap(), w.id).await.unwrap().unwrap();
+        assert_eq!(row.conflict.as_ref().map(|c| c.0.as_str()), Some(conflict.txid.as_str()));
+        assert!(row.error.as_deref().unwrap_or_default().contains(&conflict.txid), "{:?}", row.error);
+        // The funds came back exactly once, and stay.
+        wait_until(20, "the funds back", || async { r.available(merchant).await == before }).await;
+        r.node.mine(2, &r.miner).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(r.available(merchant).await, before);
+        r.books_balance().await;
+        r.app.stop().await;
+    }
+);
+
+engine_test!(
+    async fn a_dead_node_shows_in_readyz_and_metrics(engine) {
+        if litecoind_skipped() {
+            return;
+        }
+        let mut r = Rig::new(engine).await;
+        let readyz = |app: &TestApp| {
+            let url = format!("{}/readyz", app.base);
+            async move {
+                let v: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+                v
+            }
+        };
+        wait_until(20, "LTC healthy", || async { readyz(&r.app).await["networks"]["LTC"]["status"] == "ok" }).await;
+        let v = readyz(&r.app).await;
+        assert_eq!(v["status"], "ready");
+        assert_eq!(v["networks"]["LTC"]["lag"], 0);
+
+        r.node.kill();
+        wait_until(20, "the node seen down", || async {
+            let text = r.app.get("/metrics").await.text().await.unwrap();
+            text.contains("kassa_chain_node_up{network=\"LTC\"} 0")
+        })
+        .await;
+        let text = r.app.get("/metrics").await.text().await.unwrap();
+        for series in ["kassa_chain_node_height{network=\"LTC\"}", "kassa_chain_watcher_height{network=\"LTC\"}", "kassa_chain_lag_blocks{network=\"LTC\"}", "kassa_chain_last_success_timestamp_seconds{network=\"LTC\"}", "kassa_chain_round_errors_total{network=\"LTC\"}"] {
+            assert!(text.contains(series), "{series} in {text}");
+        }
+        // A minute later it is down; the instance still answers (other networks, the API).
+        r.app.clock.advance(std::time::Duration::from_secs(61));
+        wait_until(20, "LTC down", || async { readyz(&r.app).await["networks"]["LTC"]["status"] == "down" }).await;
+        let v = readyz(&r.app).await;
+        assert_eq!(v["status"], "degraded");
+        assert_eq!(v["networks"]["LTC"]["reasons"], json!(["node unreachable"]));
         r.app.stop().await;
     }
 );

@@ -114,6 +114,12 @@ impl Litecoind {
         node
     }
 
+    /// Kills the node (as a crash or a lost machine would).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// The end of the node's `debug.log`, for failure messages.
     pub fn log_tail(&self) -> String {
         let log = self.datadir.path().join("regtest").join("debug.log");
