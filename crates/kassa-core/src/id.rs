@@ -85,3 +85,8 @@ typed_id!(
     /// A ledger account.
     LedgerAccountId
 );
+
+typed_id!(
+    /// A withdrawal from the hot wallet.
+    WithdrawalId
+);

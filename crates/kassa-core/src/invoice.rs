@@ -19,7 +19,54 @@
 use rust_decimal::Decimal;
 
 use crate::Timestamp;
-use crate::money::{Amount, AmountError, Rounding};
+use crate::currency::{self, Crypto, Fiat};
+use crate::money::{Amount, AmountError, Rounding, parse_decimal};
+
+/// What an invoice is priced in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Price {
+    /// A fiat amount.
+    Fiat(&'static Fiat, Decimal),
+    /// An exact crypto amount.
+    Crypto(&'static Crypto, Amount),
+}
+
+impl Price {
+    /// The currency's code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Price::Fiat(f, _) => f.code,
+            Price::Crypto(c, _) => c.code,
+        }
+    }
+
+    /// The amount as decimal text (a crypto amount with its currency's decimals, trailing
+    /// zeros dropped).
+    pub fn amount_text(self) -> String {
+        match self {
+            Price::Fiat(_, a) => a.to_string(),
+            Price::Crypto(c, a) => a.to_decimal_string(c.decimals),
+        }
+    }
+
+    /// A price as stored: a currency code and decimal text. `None` when the code is in
+    /// neither catalogue or the text is not an amount of it.
+    pub fn from_stored(code: &str, text: &str) -> Option<Price> {
+        if let Some(c) = currency::crypto(code) {
+            return Amount::parse(text, c.decimals)
+                .ok()
+                .map(|a| Price::Crypto(c, a));
+        }
+        let f = currency::fiat(code)?;
+        parse_decimal(text).map(|a| Price::Fiat(f, a))
+    }
+}
+
+impl std::fmt::Display for Price {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.amount_text(), self.code())
+    }
+}
 
 /// The status the CryptoCloud-compatible API reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -126,6 +173,35 @@ pub enum Tolerance {
     Percent(Decimal),
     /// A fixed amount in US dollars.
     Usd(Decimal),
+}
+
+impl Tolerance {
+    /// The stored kind: `none`, `percent` or `usd`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Tolerance::None => "none",
+            Tolerance::Percent(_) => "percent",
+            Tolerance::Usd(_) => "usd",
+        }
+    }
+
+    /// Its value (zero for none).
+    pub fn value(self) -> Decimal {
+        match self {
+            Tolerance::None => Decimal::ZERO,
+            Tolerance::Percent(v) | Tolerance::Usd(v) => v,
+        }
+    }
+
+    /// A tolerance from its stored kind and value; `None` for an unknown kind.
+    pub fn from_parts(kind: &str, value: Decimal) -> Option<Tolerance> {
+        match kind {
+            "none" => Some(Tolerance::None),
+            "percent" => Some(Tolerance::Percent(value)),
+            "usd" => Some(Tolerance::Usd(value)),
+            _ => None,
+        }
+    }
 }
 
 /// Everything a quote is computed from.

@@ -10,14 +10,16 @@ pub mod currency;
 pub mod id;
 pub mod input;
 pub mod invoice;
+pub mod lang;
 pub mod money;
+pub mod project;
 pub mod retry;
 pub mod secret;
 pub mod time;
 
 pub use id::{
     InvoiceId, JobId, LedgerAccountId, MerchantId, ProjectId, SessionId, StaticWalletId,
-    TransferId, UserId,
+    TransferId, UserId, WithdrawalId,
 };
 pub use money::Amount;
 pub use rust_decimal::Decimal;

@@ -9,9 +9,9 @@
 use std::time::Duration;
 
 use kassa_core::account::{Email, Grants, Role, Section, UserStatus};
-use kassa_core::{MerchantId, SessionId, Timestamp, UserId};
+use kassa_core::{SessionId, Timestamp, UserId};
 use kassa_store::accounts::{self as users, NewUser, UserRow};
-use kassa_store::audit::{self, Activity, LoginAttempt};
+use kassa_store::audit::{self, LoginAttempt};
 use kassa_store::sessions::{self, NewSession, SessionRow, Stage};
 use kassa_store::tokens::{self, Purpose};
 use kassa_store::{AsConn, StoreError};
@@ -38,14 +38,8 @@ pub const MFA_PENDING_TTL: Duration = Duration::from_secs(10 * 60);
 /// How long a re-authentication counts as recent.
 pub const REAUTH_FRESH: Duration = Duration::from_secs(5 * 60);
 
-/// Who is asking: the client's address and browser, for history, logs and limits.
-#[derive(Clone, Debug)]
-pub struct Client {
-    /// IP address.
-    pub ip: String,
-    /// `User-Agent`.
-    pub user_agent: String,
-}
+pub use crate::audit::Client;
+use crate::audit::{Actor, Target};
 
 /// What can go wrong inside a service, apart from the outcomes it reports.
 #[derive(Debug, thiserror::Error)]
@@ -126,35 +120,6 @@ fn footer(tr: Tr) -> String {
     tr.t("mail.footer").to_owned()
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn activity(
-    conn: &mut impl AsConn,
-    merchant: MerchantId,
-    actor: Option<UserId>,
-    action: &str,
-    target: UserId,
-    details: serde_json::Value,
-    client: &Client,
-    now: Timestamp,
-) -> Result<()> {
-    let target = target.to_string();
-    audit::record_activity(
-        conn,
-        &Activity {
-            merchant_id: merchant,
-            actor,
-            action,
-            target_type: "user",
-            target_id: &target,
-            details: &details,
-            ip: &client.ip,
-        },
-        now,
-    )
-    .await?;
-    Ok(())
-}
-
 async fn login_event(
     conn: &mut impl AsConn,
     user: Option<UserId>,
@@ -202,7 +167,7 @@ pub async fn sign_up(st: &Ctx, input: SignUp, client: &Client) -> Result<()> {
     let hash = st.passwords.hash(&input.password).await?;
     let mut tx = st.db.begin().await?;
     if let Some(existing) = users::user_by_email(&mut tx, &input.email).await? {
-        let etr = Tr::new(Lang::parse(&existing.locale).unwrap_or(input.lang));
+        let etr = Tr::new(existing.locale);
         let letter = Letter {
             subject: etr.t("mail.signup_exists.subject").to_owned(),
             paragraphs: vec![
@@ -236,24 +201,23 @@ pub async fn sign_up(st: &Ctx, input: SignUp, client: &Client) -> Result<()> {
             role: Role::Owner,
             status: UserStatus::Active,
             email_confirmed_at: None,
-            locale: input.lang.code(),
+            locale: input.lang,
             invited_by: None,
         },
         now,
     )
     .await?;
     issue_confirmation(&mut tx, st, user, input.email.as_str(), tr, now).await?;
-    activity(
-        &mut tx,
-        merchant,
-        Some(user),
-        "account.created",
-        user,
-        json!({"business": business}),
-        client,
-        now,
-    )
-    .await?;
+    Actor::of(Some(user), client)
+        .record(
+            &mut tx,
+            merchant,
+            "account.created",
+            Target::User(user),
+            json!({"business": business}),
+            now,
+        )
+        .await?;
     tx.commit().await?;
     st.jobs.wake();
     Ok(())
@@ -296,17 +260,16 @@ pub async fn confirm_email(st: &Ctx, tok: &str, client: &Client) -> Result<bool>
     };
     users::confirm_email(&mut tx, t.user_id, now).await?;
     let user = users::user_by_id(&mut tx, t.user_id).await?;
-    activity(
-        &mut tx,
-        user.merchant_id,
-        Some(user.id),
-        "account.email_confirmed",
-        user.id,
-        json!({"email": user.email}),
-        client,
-        now,
-    )
-    .await?;
+    Actor::of(Some(user.id), client)
+        .record(
+            &mut tx,
+            user.merchant_id,
+            "account.email_confirmed",
+            Target::User(user.id),
+            json!({"email": user.email}),
+            now,
+        )
+        .await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -403,7 +366,7 @@ pub async fn log_in(
     }
     let mut tx = st.db.begin().await?;
     if user.email_confirmed_at.is_none() {
-        let tr = Tr::new(Lang::parse(&user.locale).unwrap_or(Lang::En));
+        let tr = Tr::new(user.locale);
         issue_confirmation(&mut tx, st, user.id, &user.email, tr, now).await?;
         login_event(
             &mut tx,
@@ -553,18 +516,17 @@ pub async fn second_factor(
     login_event(&mut tx, Some(user.id), &user.email, outcome, client, now).await?;
     if factor == Factor::RecoveryCode {
         let left = tokens::recovery_codes_left(&mut tx, user.id).await?;
-        activity(
-            &mut tx,
-            user.merchant_id,
-            Some(user.id),
-            "account.recovery_code_used",
-            user.id,
-            json!({"codes_left": left}),
-            client,
-            now,
-        )
-        .await?;
-        let tr = Tr::new(Lang::parse(&user.locale).unwrap_or(Lang::En));
+        Actor::of(Some(user.id), client)
+            .record(
+                &mut tx,
+                user.merchant_id,
+                "account.recovery_code_used",
+                Target::User(user.id),
+                json!({"codes_left": left}),
+                now,
+            )
+            .await?;
+        let tr = Tr::new(user.locale);
         let letter = Letter {
             subject: tr.t("mail.recovery_used.subject").to_owned(),
             paragraphs: vec![
@@ -591,7 +553,7 @@ pub async fn log_out(st: &Ctx, session: &SessionRow) -> Result<()> {
 
 /// Sends a password-reset link if the address has an active account. Same answer, and the
 /// same work, either way.
-pub async fn request_reset(st: &Ctx, email: &Email, lang: Lang, client: &Client) -> Result<()> {
+pub async fn request_reset(st: &Ctx, email: &Email, client: &Client) -> Result<()> {
     let now = st.clock.now();
     limited(&limits::RESET_PER_IP, st, &client.ip, now, true).await?;
     limited(
@@ -616,7 +578,7 @@ pub async fn request_reset(st: &Ctx, email: &Email, lang: Lang, client: &Client)
     )
     .await?;
     if let Some(user) = user.filter(|u| u.status == UserStatus::Active) {
-        let tr = Tr::new(Lang::parse(&user.locale).unwrap_or(lang));
+        let tr = Tr::new(user.locale);
         let tok = issue_token(
             &mut tx,
             user.id,
@@ -640,17 +602,16 @@ pub async fn request_reset(st: &Ctx, email: &Email, lang: Lang, client: &Client)
             footer: footer(tr),
         };
         send(&mut tx, st, &user.email, tr, &letter, now).await?;
-        activity(
-            &mut tx,
-            user.merchant_id,
-            None,
-            "account.password_reset_requested",
-            user.id,
-            json!({}),
-            client,
-            now,
-        )
-        .await?;
+        Actor::of(None, client)
+            .record(
+                &mut tx,
+                user.merchant_id,
+                "account.password_reset_requested",
+                Target::User(user.id),
+                json!({}),
+                now,
+            )
+            .await?;
     }
     tx.commit().await?;
     st.jobs.wake();
@@ -695,17 +656,16 @@ pub async fn reset_password(
     // Whoever could open the inbox proved the address.
     users::confirm_email(&mut tx, user.id, now).await?;
     let ended = sessions::revoke_all(&mut tx, user.id, None, now).await?;
-    activity(
-        &mut tx,
-        user.merchant_id,
-        Some(user.id),
-        "account.password_reset",
-        user.id,
-        json!({"sessions_ended": ended}),
-        client,
-        now,
-    )
-    .await?;
+    Actor::of(Some(user.id), client)
+        .record(
+            &mut tx,
+            user.merchant_id,
+            "account.password_reset",
+            Target::User(user.id),
+            json!({"sessions_ended": ended}),
+            now,
+        )
+        .await?;
     password_changed_notice(&mut tx, st, &user, now).await?;
     tx.commit().await?;
     limits::LOGIN_FAILURES_PER_ACCOUNT
@@ -721,7 +681,7 @@ async fn password_changed_notice(
     user: &UserRow,
     now: Timestamp,
 ) -> Result<()> {
-    let tr = Tr::new(Lang::parse(&user.locale).unwrap_or(Lang::En));
+    let tr = Tr::new(user.locale);
     let letter = Letter {
         subject: tr.t("mail.password_changed.subject").to_owned(),
         paragraphs: vec![
@@ -775,17 +735,16 @@ pub async fn change_password(
     let mut tx = st.db.begin().await?;
     users::set_password_hash(&mut tx, user.id, &hash, now).await?;
     let ended = sessions::revoke_all(&mut tx, user.id, Some(session), now).await?;
-    activity(
-        &mut tx,
-        user.merchant_id,
-        Some(user.id),
-        "account.password_changed",
-        user.id,
-        json!({"other_sessions_ended": ended}),
-        client,
-        now,
-    )
-    .await?;
+    Actor::of(Some(user.id), client)
+        .record(
+            &mut tx,
+            user.merchant_id,
+            "account.password_changed",
+            Target::User(user.id),
+            json!({"other_sessions_ended": ended}),
+            now,
+        )
+        .await?;
     password_changed_notice(&mut tx, st, user, now).await?;
     tx.commit().await?;
     st.jobs.wake();
@@ -820,7 +779,7 @@ pub async fn request_email_change(
         return Ok(EmailChange::WrongPassword);
     }
     let now = st.clock.now();
-    let tr = Tr::new(Lang::parse(&user.locale).unwrap_or(Lang::En));
+    let tr = Tr::new(user.locale);
     let mut tx = st.db.begin().await?;
     let tok = issue_token(
         &mut tx,
@@ -854,17 +813,16 @@ pub async fn request_email_change(
         footer: footer(tr),
     };
     send(&mut tx, st, &user.email, tr, &to_old, now).await?;
-    activity(
-        &mut tx,
-        user.merchant_id,
-        Some(user.id),
-        "account.email_change_requested",
-        user.id,
-        json!({"new_email": new_email.as_str()}),
-        client,
-        now,
-    )
-    .await?;
+    Actor::of(Some(user.id), client)
+        .record(
+            &mut tx,
+            user.merchant_id,
+            "account.email_change_requested",
+            Target::User(user.id),
+            json!({"new_email": new_email.as_str()}),
+            now,
+        )
+        .await?;
     tx.commit().await?;
     st.jobs.wake();
     Ok(EmailChange::Sent)
@@ -905,17 +863,16 @@ pub async fn confirm_email_change(
         Err(e) => return Err(e.into()),
     }
     users::confirm_email(&mut tx, user.id, now).await?;
-    activity(
-        &mut tx,
-        user.merchant_id,
-        Some(user.id),
-        "account.email_changed",
-        user.id,
-        json!({"before": user.email, "after": new_email.as_str()}),
-        client,
-        now,
-    )
-    .await?;
+    Actor::of(Some(user.id), client)
+        .record(
+            &mut tx,
+            user.merchant_id,
+            "account.email_changed",
+            Target::User(user.id),
+            json!({"before": user.email, "after": new_email.as_str()}),
+            now,
+        )
+        .await?;
     tx.commit().await?;
     Ok(EmailChangeConfirm::Changed)
 }
@@ -982,17 +939,16 @@ pub async fn confirm_totp(
     )
     .await?;
     tokens::replace_recovery_codes(&mut tx, user.id, &hashes, now).await?;
-    activity(
-        &mut tx,
-        user.merchant_id,
-        Some(user.id),
-        "account.2fa_enabled",
-        user.id,
-        json!({}),
-        client,
-        now,
-    )
-    .await?;
+    Actor::of(Some(user.id), client)
+        .record(
+            &mut tx,
+            user.merchant_id,
+            "account.2fa_enabled",
+            Target::User(user.id),
+            json!({}),
+            now,
+        )
+        .await?;
     security_notice(
         &mut tx,
         st,
@@ -1015,7 +971,7 @@ async fn security_notice(
     body: &str,
     now: Timestamp,
 ) -> Result<()> {
-    let tr = Tr::new(Lang::parse(&user.locale).unwrap_or(Lang::En));
+    let tr = Tr::new(user.locale);
     let letter = Letter {
         subject: tr.t(subject).to_owned(),
         paragraphs: vec![tr.t(body).to_owned(), tr.t("mail.not_you").to_owned()],
@@ -1031,17 +987,16 @@ pub async fn disable_totp(st: &Ctx, user: &UserRow, client: &Client) -> Result<(
     let mut tx = st.db.begin().await?;
     users::disable_totp(&mut tx, user.id, now).await?;
     tokens::delete_recovery_codes(&mut tx, user.id).await?;
-    activity(
-        &mut tx,
-        user.merchant_id,
-        Some(user.id),
-        "account.2fa_disabled",
-        user.id,
-        json!({}),
-        client,
-        now,
-    )
-    .await?;
+    Actor::of(Some(user.id), client)
+        .record(
+            &mut tx,
+            user.merchant_id,
+            "account.2fa_disabled",
+            Target::User(user.id),
+            json!({}),
+            now,
+        )
+        .await?;
     security_notice(
         &mut tx,
         st,
@@ -1070,17 +1025,16 @@ pub async fn regenerate_recovery_codes(
         .collect();
     let mut tx = st.db.begin().await?;
     tokens::replace_recovery_codes(&mut tx, user.id, &hashes, now).await?;
-    activity(
-        &mut tx,
-        user.merchant_id,
-        Some(user.id),
-        "account.recovery_codes_regenerated",
-        user.id,
-        json!({}),
-        client,
-        now,
-    )
-    .await?;
+    Actor::of(Some(user.id), client)
+        .record(
+            &mut tx,
+            user.merchant_id,
+            "account.recovery_codes_regenerated",
+            Target::User(user.id),
+            json!({}),
+            now,
+        )
+        .await?;
     tx.commit().await?;
     Ok(codes)
 }
@@ -1116,17 +1070,16 @@ pub async fn reauthenticate(
         }
     }
     sessions::set_reauth(&mut tx, session.id, now).await?;
-    activity(
-        &mut tx,
-        user.merchant_id,
-        Some(user.id),
-        "account.reauthenticated",
-        user.id,
-        json!({}),
-        client,
-        now,
-    )
-    .await?;
+    Actor::of(Some(user.id), client)
+        .record(
+            &mut tx,
+            user.merchant_id,
+            "account.reauthenticated",
+            Target::User(user.id),
+            json!({}),
+            now,
+        )
+        .await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -1144,17 +1097,16 @@ pub async fn end_session(st: &Ctx, user: &UserRow, id: SessionId, client: &Clien
     let mut tx = st.db.begin().await?;
     let ended = sessions::revoke(&mut tx, user.id, id, now).await?;
     if ended {
-        activity(
-            &mut tx,
-            user.merchant_id,
-            Some(user.id),
-            "account.session_ended",
-            user.id,
-            json!({"session": id.get()}),
-            client,
-            now,
-        )
-        .await?;
+        Actor::of(Some(user.id), client)
+            .record(
+                &mut tx,
+                user.merchant_id,
+                "account.session_ended",
+                Target::User(user.id),
+                json!({"session": id.get()}),
+                now,
+            )
+            .await?;
     }
     tx.commit().await?;
     Ok(ended)
@@ -1170,17 +1122,16 @@ pub async fn end_other_sessions(
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     let n = sessions::revoke_all(&mut tx, user.id, Some(current), now).await?;
-    activity(
-        &mut tx,
-        user.merchant_id,
-        Some(user.id),
-        "account.other_sessions_ended",
-        user.id,
-        json!({"sessions_ended": n}),
-        client,
-        now,
-    )
-    .await?;
+    Actor::of(Some(user.id), client)
+        .record(
+            &mut tx,
+            user.merchant_id,
+            "account.other_sessions_ended",
+            Target::User(user.id),
+            json!({"sessions_ended": n}),
+            now,
+        )
+        .await?;
     tx.commit().await?;
     Ok(n)
 }
@@ -1196,17 +1147,16 @@ pub async fn update_profile(
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     users::set_name(&mut tx, user.id, name, now).await?;
-    users::set_locale(&mut tx, user.id, lang.code(), now).await?;
-    activity(
-        &mut tx,
-        user.merchant_id,
-        Some(user.id),
-        "account.profile_updated",
-        user.id,
-        json!({"before": {"name": user.name, "language": user.locale}, "after": {"name": name, "language": lang.code()}}),
-        client,
-        now,
-    )
+    users::set_locale(&mut tx, user.id, lang, now).await?;
+    Actor::of(Some(user.id), client)
+        .record(
+            &mut tx,
+            user.merchant_id,
+            "account.profile_updated",
+            Target::User(user.id),
+            json!({"before": {"name": user.name, "language": user.locale.code()}, "after": {"name": name, "language": lang.code()}}),
+            now,
+        )
     .await?;
     tx.commit().await?;
     Ok(())
@@ -1256,7 +1206,7 @@ pub async fn invite(
                     role,
                     status: UserStatus::Invited,
                     email_confirmed_at: None,
-                    locale: lang.code(),
+                    locale: lang,
                     invited_by: Some(owner.id),
                 },
                 now,
@@ -1292,17 +1242,16 @@ pub async fn invite(
         footer: footer(tr),
     };
     send(&mut tx, st, email.as_str(), tr, &letter, now).await?;
-    activity(
-        &mut tx,
-        owner.merchant_id,
-        Some(owner.id),
-        "staff.invited",
-        invitee,
-        json!({"email": email.as_str(), "role": role.as_str()}),
-        client,
-        now,
-    )
-    .await?;
+    Actor::of(Some(owner.id), client)
+        .record(
+            &mut tx,
+            owner.merchant_id,
+            "staff.invited",
+            Target::User(invitee),
+            json!({"email": email.as_str(), "role": role.as_str()}),
+            now,
+        )
+        .await?;
     tx.commit().await?;
     st.jobs.wake();
     Ok(Invite::Sent(invitee))
@@ -1370,17 +1319,16 @@ pub async fn accept_invitation(
     )
     .await?;
     login_event(&mut tx, Some(user.id), &user.email, "success", client, now).await?;
-    activity(
-        &mut tx,
-        user.merchant_id,
-        Some(user.id),
-        "staff.joined",
-        user.id,
-        json!({"role": user.role.as_str()}),
-        client,
-        now,
-    )
-    .await?;
+    Actor::of(Some(user.id), client)
+        .record(
+            &mut tx,
+            user.merchant_id,
+            "staff.joined",
+            Target::User(user.id),
+            json!({"role": user.role.as_str()}),
+            now,
+        )
+        .await?;
     tx.commit().await?;
     Ok(Some(session_token))
 }
@@ -1454,19 +1402,18 @@ pub async fn update_member(
             .map(|(s, a)| (s.as_str().to_owned(), json!(a)))
             .collect::<serde_json::Map<_, _>>()
     };
-    activity(
-        &mut tx,
-        owner.merchant_id,
-        Some(owner.id),
-        "staff.updated",
-        target.id,
-        json!({
+    Actor::of(Some(owner.id), client)
+        .record(
+            &mut tx,
+            owner.merchant_id,
+            "staff.updated",
+            Target::User(target.id),
+            json!({
             "before": {"role": target.role.as_str(), "sections": show(&before), "projects": before_projects.iter().map(|p| p.get()).collect::<Vec<_>>()},
             "after": {"role": update.role.as_str(), "sections": show(&after), "projects": scope.iter().map(|p| p.get()).collect::<Vec<_>>()},
         }),
-        client,
-        now,
-    )
+            now,
+        )
     .await?;
     tx.commit().await?;
     Ok(Ok(()))
@@ -1491,16 +1438,15 @@ pub async fn revoke_member(
     }
     users::set_status(&mut tx, target.id, UserStatus::Revoked, now).await?;
     let ended = sessions::revoke_all(&mut tx, target.id, None, now).await?;
-    activity(
-        &mut tx,
-        owner.merchant_id,
-        Some(owner.id),
-        "staff.revoked",
-        target.id,
-        json!({"email": target.email, "before": {"status": target.status.as_str()}, "sessions_ended": ended}),
-        client,
-        now,
-    )
+    Actor::of(Some(owner.id), client)
+        .record(
+            &mut tx,
+            owner.merchant_id,
+            "staff.revoked",
+            Target::User(target.id),
+            json!({"email": target.email, "before": {"status": target.status.as_str()}, "sessions_ended": ended}),
+            now,
+        )
     .await?;
     tx.commit().await?;
     Ok(Ok(()))
@@ -1544,27 +1490,22 @@ pub async fn create_owner(
             role: Role::Owner,
             status: UserStatus::Active,
             email_confirmed_at: Some(now),
-            locale: "en",
+            locale: Lang::En,
             invited_by: None,
         },
         now,
     )
     .await?;
-    let operator = Client {
-        ip: "cli".into(),
-        user_agent: "kassa admin".into(),
-    };
-    activity(
-        &mut tx,
-        merchant,
-        None,
-        "account.created_by_operator",
-        user,
-        json!({"business": business}),
-        &operator,
-        now,
-    )
-    .await?;
+    Actor::operator()
+        .record(
+            &mut tx,
+            merchant,
+            "account.created_by_operator",
+            Target::User(user),
+            json!({"business": business}),
+            now,
+        )
+        .await?;
     tx.commit().await?;
     Ok(Some(user))
 }
@@ -1580,21 +1521,16 @@ pub async fn operator_reset_2fa(st: &Ctx, email: &Email) -> Result<bool> {
     users::disable_totp(&mut tx, user.id, now).await?;
     tokens::delete_recovery_codes(&mut tx, user.id).await?;
     let ended = sessions::revoke_all(&mut tx, user.id, None, now).await?;
-    let operator = Client {
-        ip: "cli".into(),
-        user_agent: "kassa admin".into(),
-    };
-    activity(
-        &mut tx,
-        user.merchant_id,
-        None,
-        "account.2fa_reset_by_operator",
-        user.id,
-        json!({"sessions_ended": ended}),
-        &operator,
-        now,
-    )
-    .await?;
+    Actor::operator()
+        .record(
+            &mut tx,
+            user.merchant_id,
+            "account.2fa_reset_by_operator",
+            Target::User(user.id),
+            json!({"sessions_ended": ended}),
+            now,
+        )
+        .await?;
     security_notice(
         &mut tx,
         st,

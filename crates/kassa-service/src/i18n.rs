@@ -7,87 +7,28 @@ use std::collections::HashMap;
 use std::fmt::Display;
 use std::sync::OnceLock;
 
-/// A supported language.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Lang {
-    /// English (the default).
-    En,
-    /// Russian.
-    Ru,
-}
+pub use kassa_core::lang::Lang;
 
-impl Lang {
-    /// Every language, default first.
-    pub const ALL: [Lang; 2] = [Lang::En, Lang::Ru];
-
-    /// The code used in cookies, settings and `lang` attributes.
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::En => "en",
-            Lang::Ru => "ru",
-        }
-    }
-
-    /// The language's own name, for the switcher.
-    pub fn native_name(self) -> &'static str {
-        match self {
-            Lang::En => "English",
-            Lang::Ru => "Русский",
-        }
-    }
-
-    /// Parses a code (`en`, `ru`, `ru-RU`, …).
-    pub fn parse(code: &str) -> Option<Lang> {
-        let primary = code
-            .trim()
-            .split(['-', '_'])
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        Self::ALL.into_iter().find(|l| l.code() == primary)
-    }
-
-    /// The best language for an `Accept-Language` header, honouring q-values.
-    pub fn from_accept_language(header: &str) -> Option<Lang> {
-        let mut best: Option<(Lang, u32)> = None;
-        for part in header.split(',').take(32) {
-            let mut pieces = part.split(';');
-            let tag = pieces.next().unwrap_or_default();
-            let q = pieces
-                .find_map(|p| p.trim().strip_prefix("q="))
-                .and_then(|q| q.trim().parse::<f32>().ok())
-                .map_or(1000, |q| (q.clamp(0.0, 1.0) * 1000.0) as u32);
-            if let Some(lang) = Lang::parse(tag)
-                && q > 0
-                && best.is_none_or(|(_, bq)| q > bq)
-            {
-                best = Some((lang, q));
-            }
-        }
-        best.map(|(l, _)| l)
-    }
-
-    /// The catalogue files of the language: the main one and one per area (each area's
-    /// keys live under its own top-level table, so the files never overlap).
-    fn sources(self) -> [(&'static str, &'static str); 3] {
-        match self {
-            Lang::En => [
-                ("en.toml", include_str!("../locales/en.toml")),
-                ("en.pay.toml", include_str!("../locales/en.pay.toml")),
-                (
-                    "en.invoices.toml",
-                    include_str!("../locales/en.invoices.toml"),
-                ),
-            ],
-            Lang::Ru => [
-                ("ru.toml", include_str!("../locales/ru.toml")),
-                ("ru.pay.toml", include_str!("../locales/ru.pay.toml")),
-                (
-                    "ru.invoices.toml",
-                    include_str!("../locales/ru.invoices.toml"),
-                ),
-            ],
-        }
+/// The catalogue files of a language: the main one and one per area (each area's
+/// keys live under its own top-level table, so the files never overlap).
+fn sources(lang: Lang) -> [(&'static str, &'static str); 3] {
+    match lang {
+        Lang::En => [
+            ("en.toml", include_str!("../locales/en.toml")),
+            ("en.pay.toml", include_str!("../locales/en.pay.toml")),
+            (
+                "en.invoices.toml",
+                include_str!("../locales/en.invoices.toml"),
+            ),
+        ],
+        Lang::Ru => [
+            ("ru.toml", include_str!("../locales/ru.toml")),
+            ("ru.pay.toml", include_str!("../locales/ru.pay.toml")),
+            (
+                "ru.invoices.toml",
+                include_str!("../locales/ru.invoices.toml"),
+            ),
+        ],
     }
 }
 
@@ -121,7 +62,7 @@ pub fn catalog(lang: Lang) -> &'static Catalog {
             .into_iter()
             .map(|l| {
                 let mut out = Catalog::new();
-                for (_, source) in l.sources() {
+                for (_, source) in sources(l) {
                     if let Ok(table) = source.parse::<toml::Table>() {
                         flatten("", &table, &mut out);
                     }
@@ -198,7 +139,7 @@ mod tests {
     fn catalogues_parse_and_have_the_same_keys() {
         let mut tables: HashMap<String, &str> = HashMap::new();
         for lang in Lang::ALL {
-            for (file, source) in lang.sources() {
+            for (file, source) in sources(lang) {
                 let table = source
                     .parse::<toml::Table>()
                     .unwrap_or_else(|e| panic!("locales/{file}: {e}"));

@@ -10,6 +10,7 @@
 //! kassa-server ──▶ kassa-service ──▶ kassa-store, kassa-chain, kassa-rates ──▶ kassa-core
 //! ```
 //!
+//! - [`audit`]: who did what (one [`audit::Actor`] for every change in the activity log);
 //! - [`accounts`], [`auth`]: sign-up, sessions, second factor, staff, rate limits;
 //! - [`projects`]: settings, keys, logos, mode;
 //! - [`invoices`]: creation, quotes, static wallets, the merchant's actions, expiry and
@@ -21,6 +22,7 @@
 //! - [`objects`]: the CryptoCloud API's JSON shapes (responses and postbacks).
 
 pub mod accounts;
+pub mod audit;
 pub mod auth;
 pub mod chains;
 pub mod config;

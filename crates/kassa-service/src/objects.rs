@@ -2,8 +2,8 @@
 //! inside Kassa; only here do they become JSON numbers (floats), as the contract requires.
 
 use kassa_core::currency::{self, Crypto};
-use kassa_core::invoice::{Quote, Status};
-use kassa_core::money::{Amount, parse_decimal};
+use kassa_core::invoice::{Price, Quote, Status};
+use kassa_core::money::Amount;
 use kassa_core::{Decimal, Timestamp};
 use kassa_store::invoices::InvoiceRow;
 use kassa_store::projects::ProjectRow;
@@ -134,7 +134,7 @@ fn shown(st: &Ctx, p: &ProjectRow, inv: &InvoiceRow) -> Option<Shown> {
     if let (Some(code), Some(q)) = (inv.currency.as_deref(), inv.quote)
         && let Some(c) = currency::crypto(code)
     {
-        let rate = inv.rate_usd.as_deref().and_then(parse_decimal);
+        let rate = inv.rate_usd;
         return Some(Shown {
             crypto: c,
             quote: Some(q),
@@ -165,18 +165,11 @@ fn common(
     inv: &InvoiceRow,
     s: Option<&Shown>,
 ) -> serde_json::Map<String, Value> {
-    let fiat_amount = parse_decimal(&inv.price_amount).unwrap_or(Decimal::ZERO);
-    let amount_usd = parse_decimal(&inv.amount_usd).unwrap_or(Decimal::ZERO);
-    let is_crypto_priced = currency::crypto(&inv.price_currency).is_some();
-    let fiat_currency = if is_crypto_priced {
-        "USD".to_owned()
-    } else {
-        inv.price_currency.clone()
-    };
-    let amount_in_fiat = if is_crypto_priced {
-        amount_usd
-    } else {
-        fiat_amount
+    let amount_usd = inv.amount_usd;
+    // A price in crypto shows its dollar value as the fiat side.
+    let (fiat_currency, amount_in_fiat) = match inv.price {
+        Price::Fiat(f, a) => (f.code, a),
+        Price::Crypto(..) => ("USD", amount_usd),
     };
     let (fee, fee_usd, service_fee, service_fee_usd, amount) = match s {
         Some(Shown {
@@ -302,7 +295,7 @@ pub fn invoice(st: &Ctx, p: &ProjectRow, inv: &InvoiceRow, tx_list: &[String]) -
             )
         }
         _ => {
-            let usd = parse_decimal(&inv.amount_usd).unwrap_or(Decimal::ZERO);
+            let usd = inv.amount_usd;
             (
                 Value::Null,
                 m.get("amount").cloned().unwrap_or(Value::Null),

@@ -10,11 +10,13 @@
 //! A credit taken back after the merchant withdrew it becomes a receivable (what they owe);
 //! their next credits settle it first.
 
+use crate::audit::{Actor, Target};
 use kassa_core::currency::{self, Crypto, Network};
-use kassa_core::invoice::{Change, InvoiceState, Payment, Side, Standing, Status, Terms};
+use kassa_core::invoice::{
+    Change, InvoiceState, Payment, Price, Side, Standing, Status, Terms, Tolerance,
+};
 use kassa_core::money::Amount;
 use kassa_core::{InvoiceId, MerchantId, StaticWalletId, Timestamp};
-use kassa_store::audit::{self, Activity};
 use kassa_store::invoices::{
     self, InvoiceRow, LockedQuote, NewInvoice, NewTransfer, Owner, StateUpdate, TransferRow,
     TransferState,
@@ -323,19 +325,7 @@ async fn observe_with(
         .await?;
     }
     if reversed && !row.test {
-        audit::record_activity(
-            &mut tx,
-            &Activity {
-                merchant_id: row.merchant_id,
-                actor: None,
-                action: "invoice.payment_reversed",
-                target_type: "invoice",
-                target_id: &row.uuid,
-                details: &json!({"invoice": format!("INV-{}", row.uuid), "txid": o.txid, "amount": amount_text, "currency": row.currency, "status": change.to.as_str()}),
-                ip: "",
-            },
-            now,
-        )
+        Actor::kassa().record(&mut tx, row.merchant_id, "invoice.payment_reversed", Target::Invoice(&row.uuid), json!({"invoice": format!("INV-{}", row.uuid), "txid": o.txid, "amount": amount_text, "currency": row.currency, "status": change.to.as_str()}), now)
         .await?;
     }
     if let Some(l) = logged {
@@ -429,19 +419,7 @@ pub(crate) async fn reevaluate(
                 "reversal_shortfall",
                 json!({"amount": owed, "currency": code}),
             ));
-            audit::record_activity(
-                tx,
-                &Activity {
-                    merchant_id: row.merchant_id,
-                    actor: None,
-                    action: "invoice.reversal_shortfall",
-                    target_type: "invoice",
-                    target_id: &row.uuid,
-                    details: &json!({"invoice": format!("INV-{}", row.uuid), "amount": owed, "currency": code}),
-                    ip: "",
-                },
-                now,
-            )
+            Actor::kassa().record(tx, row.merchant_id, "invoice.reversal_shortfall", Target::Invoice(&row.uuid), json!({"invoice": format!("INV-{}", row.uuid), "amount": owed, "currency": code}), now)
             .await?;
         }
         if !moved.repaid.is_zero() {
@@ -594,23 +572,17 @@ async fn static_wallet_invoice(
         .pricing
         .usd(crypto.symbol, w.test, now)
         .map_err(|_| InvoiceError::NoRate(crypto.symbol.into()))?;
-    let usd = crate::objects::usd_of(t.amount, crypto, rate.usd).to_string();
-    let price = t.amount.to_decimal_string(crypto.decimals);
+    let usd = crate::objects::usd_of(t.amount, crypto, rate.usd);
     // A top-up is whatever arrives: the merchant carries the fees.
-    let service_side = Side::parse(&project.settings.service_fee_side).unwrap_or(Side::Merchant);
-    let transfer_side = Side::parse(&project.settings.transfer_fee_side).unwrap_or(Side::Merchant);
-    let merchant_side = |s: Side| if s == Side::Client { Side::Merchant } else { s };
     let basis = QuoteBasis {
-        price_currency: crypto.code,
-        price_amount: &price,
+        price: Price::Crypto(crypto, t.amount),
         test: w.test,
-        service_side: merchant_side(service_side),
-        transfer_side: merchant_side(transfer_side),
-        tolerance_kind: "none",
-        tolerance_value: "0",
+        service_side: Side::Merchant,
+        transfer_side: Side::Merchant,
+        tolerance: Tolerance::None,
     };
     let (quote, rate_usd, source) = quote_for(st, &basis, crypto, now)?;
-    let rate_usd = rate_usd.to_string();
+    let allowed = [crypto.code.to_owned()];
     let uuid = new_uuid();
     let id = invoices::insert(
         tx,
@@ -619,25 +591,23 @@ async fn static_wallet_invoice(
             project_id: project.id,
             merchant_id: project.merchant_id,
             test: w.test,
-            price_currency: crypto.code,
-            price_amount: &price,
-            amount_usd: &usd,
-            allowed_currencies: crypto.code,
+            price: basis.price,
+            amount_usd: usd,
+            allowed_currencies: &allowed,
             service_fee_side: basis.service_side,
             transfer_fee_side: basis.transfer_side,
-            tolerance_kind: basis.tolerance_kind,
-            tolerance_value: basis.tolerance_value,
+            tolerance: basis.tolerance,
             order_id: &w.identify,
             email: "",
             description: "",
-            locale: "",
+            locale: None,
             static_wallet_id: Some(wallet),
             expires_at: now.saturating_add(LIFETIME_RANGE.1),
             locked: Some(LockedQuote {
                 currency: crypto.code,
                 address: &w.address,
                 quote,
-                rate_usd: &rate_usd,
+                rate_usd,
                 rate_source: source,
             }),
         },

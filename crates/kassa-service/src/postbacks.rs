@@ -10,6 +10,7 @@
 use std::time::{Duration, Instant};
 
 use kassa_core::currency;
+use kassa_core::project::PostbackFormat;
 use kassa_core::retry::RetryPolicy;
 use kassa_core::{Decimal, InvoiceId, Timestamp};
 use kassa_store::invoices::{self, InvoiceRow, PostbackAttempt, TransferState};
@@ -31,7 +32,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Postback {
     /// The invoice.
-    pub invoice_id: i64,
+    pub invoice_id: InvoiceId,
 }
 
 impl Job for Postback {
@@ -50,15 +51,7 @@ pub async fn enqueue(
     if url.is_empty() {
         return Ok(());
     }
-    worker::enqueue(
-        conn,
-        &Postback {
-            invoice_id: row.id.get(),
-        },
-        now,
-        now,
-    )
-    .await?;
+    worker::enqueue(conn, &Postback { invoice_id: row.id }, now, now).await?;
     invoices::add_event(conn, row.id, "postback_queued", &json!({"url": url}), now).await
 }
 
@@ -70,11 +63,7 @@ pub fn fields(
     tx_list: &[String],
 ) -> Map<String, Value> {
     let crypto = row.currency.as_deref().and_then(currency::crypto);
-    let rate = row
-        .rate_usd
-        .as_deref()
-        .and_then(kassa_core::money::parse_decimal)
-        .unwrap_or(Decimal::ZERO);
+    let rate = row.rate_usd.unwrap_or(Decimal::ZERO);
     let (amount_crypto, amount_usd) = match crypto {
         Some(c) => (
             objects::crypto_number(row.received, c),
@@ -149,7 +138,7 @@ pub async fn send(
         &json!({"id": uuid, "exp": now + 300, "iat": now}),
     );
     body.insert("token".into(), json!(token));
-    let request = if project.settings.postback_format == "form" {
+    let request = if project.settings.postback_format == PostbackFormat::Form {
         let pairs: Vec<(String, String)> = body
             .iter()
             .map(|(k, v)| {
@@ -204,7 +193,7 @@ impl PostbackHandler {
         let job: Postback = worker::parse_payload(payload)?;
         let st = &self.ctx;
         let mut c = st.db.conn().await?;
-        let row = invoices::by_id(&mut c, InvoiceId::new(job.invoice_id)).await?;
+        let row = invoices::by_id(&mut c, job.invoice_id).await?;
         let project = projects::by_id(&mut c, row.project_id).await?;
         let txs: Vec<String> = invoices::transfers_of(&mut c, row.id)
             .await?

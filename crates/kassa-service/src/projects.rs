@@ -4,15 +4,17 @@
 use std::io::Cursor;
 
 use kassa_core::account::Section;
-use kassa_core::invoice::Side;
-use kassa_core::{MerchantId, ProjectId, Timestamp, UserId};
-use kassa_store::audit::{self, Activity};
+use kassa_core::invoice::{Side, Tolerance};
+use kassa_core::lang::Lang;
+use kassa_core::project::PostbackFormat;
+use kassa_core::{MerchantId, ProjectId, UserId};
 use kassa_store::projects::{self, NewProject, ProjectRow, ProjectSettings};
 use kassa_store::{AsConn, StoreError};
 use serde_json::json;
 
 use crate::Ctx;
-use crate::accounts::{Client, ServiceError};
+use crate::accounts::ServiceError;
+use crate::audit::{Actor, Target};
 use crate::auth::token;
 
 const BASE62: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -68,69 +70,24 @@ pub fn default_settings(name: &str) -> ProjectSettings {
         success_url: String::new(),
         fail_url: String::new(),
         notify_url: String::new(),
-        postback_format: "json".into(),
+        postback_format: PostbackFormat::Json,
         brand_color: "#3b5bdb".into(),
-        page_language: "en".into(),
-        currencies: String::new(),
-        service_fee_side: Side::Merchant.as_str().into(),
-        transfer_fee_side: Side::Merchant.as_str().into(),
+        page_language: Lang::En,
+        currencies: Vec::new(),
+        service_fee_side: Side::Merchant,
+        transfer_fee_side: Side::Merchant,
         invoice_lifetime_minutes: 24 * 60,
-        tolerance_kind: "none".into(),
-        tolerance_value: "0".into(),
+        tolerance: Tolerance::None,
         email_required: false,
     }
-}
-
-/// Who made a change to a project, for the activity log.
-struct By<'a> {
-    merchant: MerchantId,
-    actor: Option<UserId>,
-    client: &'a Client,
-}
-
-impl<'a> By<'a> {
-    /// A signed-in user changing `project`.
-    fn user(project: &ProjectRow, actor: UserId, client: &'a Client) -> Self {
-        By {
-            merchant: project.merchant_id,
-            actor: Some(actor),
-            client,
-        }
-    }
-}
-
-async fn activity(
-    conn: &mut impl AsConn,
-    by: &By<'_>,
-    action: &str,
-    project: ProjectId,
-    details: serde_json::Value,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    let target = project.to_string();
-    audit::record_activity(
-        conn,
-        &Activity {
-            merchant_id: by.merchant,
-            actor: by.actor,
-            action,
-            target_type: "project",
-            target_id: &target,
-            details: &details,
-            ip: &by.client.ip,
-        },
-        now,
-    )
-    .await
 }
 
 /// Creates a project in test mode with fresh keys.
 pub async fn create(
     st: &Ctx,
     merchant: MerchantId,
-    actor: Option<UserId>,
+    by: &Actor<'_>,
     settings: &ProjectSettings,
-    client: &Client,
 ) -> Result<Created, ServiceError> {
     let now = st.clock.now();
     // A shop id or key collision is astronomically unlikely; retry rather than fail.
@@ -166,15 +123,11 @@ pub async fn create(
             now,
         )
         .await?;
-        activity(
+        by.record(
             &mut tx,
-            &By {
-                merchant,
-                actor,
-                client,
-            },
+            merchant,
             "project.created",
-            id,
+            Target::Project(id),
             json!({"name": settings.name}),
             now,
         )
@@ -197,20 +150,19 @@ pub async fn create(
 pub async fn update(
     st: &Ctx,
     project: &ProjectRow,
-    actor: UserId,
+    by: &Actor<'_>,
     settings: &ProjectSettings,
-    client: &Client,
 ) -> Result<(), ServiceError> {
     let now = st.clock.now();
     let before = serde_json::to_value(SettingsView(&project.settings)).unwrap_or_default();
     let after = serde_json::to_value(SettingsView(settings)).unwrap_or_default();
     let mut tx = st.db.begin().await?;
     projects::update_settings(&mut tx, project.id, settings, now).await?;
-    activity(
+    by.record(
         &mut tx,
-        &By::user(project, actor, client),
+        project.merchant_id,
         "project.updated",
-        project.id,
+        Target::Project(project.id),
         json!({"before": before, "after": after}),
         now,
     )
@@ -226,11 +178,11 @@ impl serde::Serialize for SettingsView<'_> {
         let p = self.0;
         json!({
             "name": p.name, "description": p.description, "site_url": p.site_url, "success_url": p.success_url,
-            "fail_url": p.fail_url, "notify_url": p.notify_url, "postback_format": p.postback_format,
-            "brand_color": p.brand_color, "page_language": p.page_language, "currencies": p.currencies,
-            "service_fee_side": p.service_fee_side, "transfer_fee_side": p.transfer_fee_side,
-            "invoice_lifetime_minutes": p.invoice_lifetime_minutes, "tolerance_kind": p.tolerance_kind,
-            "tolerance_value": p.tolerance_value, "email_required": p.email_required,
+            "fail_url": p.fail_url, "notify_url": p.notify_url, "postback_format": p.postback_format.as_str(),
+            "brand_color": p.brand_color, "page_language": p.page_language.code(), "currencies": p.currencies.join(","),
+            "service_fee_side": p.service_fee_side.as_str(), "transfer_fee_side": p.transfer_fee_side.as_str(),
+            "invoice_lifetime_minutes": p.invoice_lifetime_minutes, "tolerance_kind": p.tolerance.kind(),
+            "tolerance_value": p.tolerance.value().to_string(), "email_required": p.email_required,
         })
         .serialize(s)
     }
@@ -241,8 +193,7 @@ impl serde::Serialize for SettingsView<'_> {
 pub async fn regenerate_api_key(
     st: &Ctx,
     project: &ProjectRow,
-    actor: UserId,
-    client: &Client,
+    by: &Actor<'_>,
 ) -> Result<String, ServiceError> {
     let now = st.clock.now();
     let key = new_api_key();
@@ -255,11 +206,11 @@ pub async fn regenerate_api_key(
         now,
     )
     .await?;
-    activity(
+    by.record(
         &mut tx,
-        &By::user(project, actor, client),
+        project.merchant_id,
         "project.api_key_regenerated",
-        project.id,
+        Target::Project(project.id),
         json!({}),
         now,
     )
@@ -272,8 +223,7 @@ pub async fn regenerate_api_key(
 pub async fn regenerate_secret(
     st: &Ctx,
     project: &ProjectRow,
-    actor: UserId,
-    client: &Client,
+    by: &Actor<'_>,
 ) -> Result<String, ServiceError> {
     let now = st.clock.now();
     let secret = new_secret_key();
@@ -286,11 +236,11 @@ pub async fn regenerate_secret(
         now,
     )
     .await?;
-    activity(
+    by.record(
         &mut tx,
-        &By::user(project, actor, client),
+        project.merchant_id,
         "project.secret_regenerated",
-        project.id,
+        Target::Project(project.id),
         json!({}),
         now,
     )
@@ -303,9 +253,8 @@ pub async fn regenerate_secret(
 pub async fn set_test_mode(
     st: &Ctx,
     project: &ProjectRow,
-    actor: UserId,
+    by: &Actor<'_>,
     test: bool,
-    client: &Client,
 ) -> Result<(), ServiceError> {
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
@@ -315,11 +264,11 @@ pub async fn set_test_mode(
     } else {
         "project.went_live"
     };
-    activity(
+    by.record(
         &mut tx,
-        &By::user(project, actor, client),
+        project.merchant_id,
         action,
-        project.id,
+        Target::Project(project.id),
         json!({"before": {"test_mode": project.test_mode}, "after": {"test_mode": test}}),
         now,
     )
@@ -332,9 +281,8 @@ pub async fn set_test_mode(
 pub async fn set_archived(
     st: &Ctx,
     project: &ProjectRow,
-    actor: UserId,
+    by: &Actor<'_>,
     archived: bool,
-    client: &Client,
 ) -> Result<(), ServiceError> {
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
@@ -344,11 +292,11 @@ pub async fn set_archived(
     } else {
         "project.restored"
     };
-    activity(
+    by.record(
         &mut tx,
-        &By::user(project, actor, client),
+        project.merchant_id,
         action,
-        project.id,
+        Target::Project(project.id),
         json!({}),
         now,
     )
@@ -420,9 +368,8 @@ pub fn process_logo(bytes: &[u8]) -> Result<Vec<u8>, LogoError> {
 pub async fn set_logo(
     st: &Ctx,
     project: &ProjectRow,
-    actor: UserId,
+    by: &Actor<'_>,
     png: Option<&[u8]>,
-    client: &Client,
 ) -> Result<(), ServiceError> {
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
@@ -432,11 +379,11 @@ pub async fn set_logo(
     } else {
         "project.logo_removed"
     };
-    activity(
+    by.record(
         &mut tx,
-        &By::user(project, actor, client),
+        project.merchant_id,
         action,
-        project.id,
+        Target::Project(project.id),
         json!({}),
         now,
     )

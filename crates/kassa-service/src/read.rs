@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use kassa_core::currency::{self, Crypto};
-use kassa_core::money::{Amount, parse_decimal};
+use kassa_core::money::Amount;
 use kassa_core::{Decimal, MerchantId, ProjectId, Timestamp};
 use kassa_store::StoreError;
 use kassa_store::invoices::{self, InvoiceRow, ListFilter, TransferState};
@@ -72,7 +72,6 @@ pub async fn statistics(
         amount: STAT_KEYS.iter().map(|k| (*k, Decimal::ZERO)).collect(),
     };
     for (status, usd) in rows {
-        let usd = parse_decimal(&usd).unwrap_or(Decimal::ZERO);
         for k in ["all", status.as_str()] {
             *s.count.entry(k).or_default() += 1;
             *s.amount.entry(k).or_default() += usd;

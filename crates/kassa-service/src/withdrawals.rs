@@ -42,7 +42,7 @@ use kassa_chain::spend::{
 use kassa_chain::watch::Broadcast;
 use kassa_chain::watch::utxo::outpoint;
 use kassa_core::currency::Network;
-use kassa_core::{Amount, MerchantId, Timestamp};
+use kassa_core::{Amount, MerchantId, Timestamp, WithdrawalId};
 use kassa_store::ledger::{self, Account, Kind, LedgerError};
 use kassa_store::wallets::{self, WalletKind};
 use kassa_store::withdrawals::{self as store, NewWithdrawal, WithdrawalRow, WithdrawalState};
@@ -51,6 +51,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::Ctx;
+use crate::audit::{Actor, Target};
 use crate::chains::{self, LiveChain, UtxoParts, WalletError};
 
 /// The confirmation target asked of `estimatesmartfee`.
@@ -105,7 +106,7 @@ pub enum WithdrawError {
     #[error("the node refused withdrawal {id}: {message}; the funds were returned")]
     Rejected {
         /// The withdrawal.
-        id: i64,
+        id: WithdrawalId,
         /// The node's reason.
         message: String,
     },
@@ -130,7 +131,7 @@ pub enum WithdrawError {
 #[derive(Clone, Debug)]
 pub struct Withdrawn {
     /// Its id.
-    pub id: i64,
+    pub id: WithdrawalId,
     /// Its transaction id.
     pub txid: String,
     /// What the destination receives, in base units.
@@ -480,7 +481,7 @@ pub async fn record(
     order: &Order<'_>,
     p: &Prepared,
     now: Timestamp,
-) -> Result<i64, WithdrawError> {
+) -> Result<WithdrawalId, WithdrawError> {
     let Order {
         merchant,
         destination,
@@ -548,7 +549,7 @@ pub async fn submit_prepared(
     destination: &str,
     amount: Amount,
     p: &Prepared,
-) -> Result<(i64, Broadcast), WithdrawError> {
+) -> Result<(WithdrawalId, Broadcast), WithdrawError> {
     let chain = st
         .chains
         .get(network)
@@ -570,7 +571,7 @@ pub async fn submit_prepared(
 pub async fn broadcast(
     st: &Ctx,
     chain: &LiveChain,
-    id: i64,
+    id: WithdrawalId,
     hex: &str,
 ) -> Result<Broadcast, WithdrawError> {
     let done = chain.source.broadcast(hex).await;
@@ -580,7 +581,7 @@ pub async fn broadcast(
             fail(st, id, message).await?;
         }
         Broadcast::Unknown(e) => {
-            tracing::warn!(withdrawal = id, network = chain.network.code, error = %e, "withdrawal broadcast without an answer; following it");
+            tracing::warn!(withdrawal = %id, network = chain.network.code, error = %e, "withdrawal broadcast without an answer; following it");
         }
     }
     Ok(done)
@@ -610,7 +611,12 @@ pub async fn submit(
     Ok(withdrawn(id, amount, signed, done))
 }
 
-fn withdrawn(id: i64, amount: u64, signed: &SignedWithdrawal, done: Broadcast) -> Withdrawn {
+fn withdrawn(
+    id: WithdrawalId,
+    amount: u64,
+    signed: &SignedWithdrawal,
+    done: Broadcast,
+) -> Withdrawn {
     let (state, error) = match done {
         Broadcast::Refused(m) => (WithdrawalState::Failed, Some(m)),
         _ => (WithdrawalState::Broadcast, None),
@@ -700,7 +706,7 @@ async fn reconcile(
         )
         .await?;
         if !owed.is_zero() {
-            tracing::error!(withdrawal = w.id, owed = %owed, currency = %w.currency, "a withdrawal charged again is not covered: the merchant owes it");
+            tracing::error!(withdrawal = %w.id, owed = %owed, currency = %w.currency, "a withdrawal charged again is not covered: the merchant owes it");
         }
     } else {
         let repaid = amount.min(balance(Kind::MerchantReceivable));
@@ -755,7 +761,7 @@ async fn unfunded(conn: &mut impl AsConn, w: &WithdrawalRow) -> Result<bool, Sto
 pub(crate) async fn rebalance(
     tx: &mut kassa_store::Tx,
     metrics: &crate::metrics::Metrics,
-    id: i64,
+    id: WithdrawalId,
     now: Timestamp,
 ) -> Result<(), WithdrawError> {
     let Some(w) = store::by_id(tx, id).await? else {
@@ -763,22 +769,18 @@ pub(crate) async fn rebalance(
     };
     let unfunded = unfunded(tx, &w).await?;
     if store::set_unfunded(tx, w.id, unfunded, now).await? && unfunded {
-        kassa_store::audit::record_activity(
-            tx,
-            &kassa_store::audit::Activity {
-                merchant_id: w.merchant,
-                actor: None,
-                action: "withdrawal.funding_reversed",
-                target_type: "withdrawal",
-                target_id: &w.id.to_string(),
-                details: &json!({"withdrawal": w.id, "txid": w.txid}),
-                ip: "",
-            },
-            now,
-        )
-        .await?;
+        Actor::kassa()
+            .record(
+                tx,
+                w.merchant,
+                "withdrawal.funding_reversed",
+                Target::Withdrawal(w.id),
+                json!({"withdrawal": w.id, "txid": w.txid}),
+                now,
+            )
+            .await?;
         metrics.withdrawal_unfunded(&w.network);
-        tracing::error!(withdrawal = w.id, network = %w.network, txid = %w.txid, "a payment this withdrawal spends left the chain: it cannot confirm unless that payment returns; not charged meanwhile");
+        tracing::error!(withdrawal = %w.id, network = %w.network, txid = %w.txid, "a payment this withdrawal spends left the chain: it cannot confirm unless that payment returns; not charged meanwhile");
     }
     let charged = w.state != WithdrawalState::Failed && !unfunded;
     reconcile(tx, &w, charged, now).await
@@ -826,13 +828,13 @@ async fn settle(
     if state != w.state {
         match state {
             WithdrawalState::Failed => {
-                tracing::warn!(withdrawal = w.id, network = %w.network, error = error.unwrap_or_default(), "withdrawal failed; funds returned")
+                tracing::warn!(withdrawal = %w.id, network = %w.network, error = error.unwrap_or_default(), "withdrawal failed; funds returned")
             }
             WithdrawalState::Confirmed => {
-                tracing::info!(withdrawal = w.id, network = %w.network, "withdrawal confirmed")
+                tracing::info!(withdrawal = %w.id, network = %w.network, "withdrawal confirmed")
             }
             WithdrawalState::Broadcast => {
-                tracing::warn!(withdrawal = w.id, network = %w.network, from = w.state.as_str(), "withdrawal processing again")
+                tracing::warn!(withdrawal = %w.id, network = %w.network, from = w.state.as_str(), "withdrawal processing again")
             }
         }
     }
@@ -840,7 +842,7 @@ async fn settle(
 }
 
 /// Marks withdrawal `id` failed (refused by the node), funds returned.
-async fn fail(st: &Ctx, id: i64, error: &str) -> Result<bool, WithdrawError> {
+async fn fail(st: &Ctx, id: WithdrawalId, error: &str) -> Result<bool, WithdrawError> {
     let Some(w) = store::by_id(&mut st.db.conn().await?, id).await? else {
         return Ok(false);
     };

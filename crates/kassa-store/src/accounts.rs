@@ -1,6 +1,7 @@
 //! Merchants, their users and the per-user section grants.
 
 use kassa_core::account::{Email, Role, Section, UserStatus};
+use kassa_core::lang::Lang;
 use kassa_core::{MerchantId, Timestamp, UserId};
 
 use crate::{AsConn, StoreError, exec, sql};
@@ -54,7 +55,7 @@ pub struct UserRow {
     /// When the address was confirmed.
     pub email_confirmed_at: Option<Timestamp>,
     /// Preferred language (`en`, `ru`).
-    pub locale: String,
+    pub locale: Lang,
     /// Sealed TOTP secret once 2FA is on.
     pub totp_secret: Option<String>,
     /// Sealed TOTP secret while 2FA is being set up.
@@ -96,6 +97,10 @@ fn user_row(t: UserTuple) -> Result<UserRow, StoreError> {
         column: "app_user.status",
         reason: t.6.clone(),
     })?;
+    let locale = Lang::parse(&t.8).ok_or_else(|| StoreError::Corrupt {
+        column: "app_user.locale",
+        reason: t.8.clone(),
+    })?;
     Ok(UserRow {
         id: UserId::new(t.0),
         merchant_id: MerchantId::new(t.1),
@@ -105,7 +110,7 @@ fn user_row(t: UserTuple) -> Result<UserRow, StoreError> {
         role,
         status,
         email_confirmed_at: t.7.map(Timestamp::from_micros),
-        locale: t.8,
+        locale,
         totp_secret: t.9,
         totp_pending: t.10,
         totp_enabled_at: t.11.map(Timestamp::from_micros),
@@ -132,7 +137,7 @@ pub struct NewUser<'a> {
     /// Set when the address is already confirmed (operator-created, invite accepted).
     pub email_confirmed_at: Option<Timestamp>,
     /// Language.
-    pub locale: &'a str,
+    pub locale: Lang,
     /// Who invited them.
     pub invited_by: Option<UserId>,
 }
@@ -155,7 +160,7 @@ pub async fn insert_user(
     .bind(u.role.as_str())
     .bind(u.status.as_str())
     .bind(u.email_confirmed_at.map(Timestamp::as_micros))
-    .bind(u.locale)
+    .bind(u.locale.code())
     .bind(u.invited_by.map(UserId::get))
     .bind(now.as_micros())
     .fetch_one(c)
@@ -273,10 +278,10 @@ pub async fn set_name(
 pub async fn set_locale(
     conn: &mut impl AsConn,
     id: UserId,
-    locale: &str,
+    locale: Lang,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    update_user(conn, id, "locale", Some(locale.to_owned()), now).await
+    update_user(conn, id, "locale", Some(locale.code().to_owned()), now).await
 }
 
 /// Changes the e-mail (already confirmed at the new address). A taken e-mail is a unique

@@ -1,7 +1,10 @@
 //! Invoices and what hangs off them: deposit addresses, chain transfers, static wallets, the
 //! timeline of events and postback attempts.
 
-use kassa_core::invoice::{Confirmation, Quote, Settlement, Side, Status};
+use kassa_core::Decimal;
+use kassa_core::invoice::{Confirmation, Price, Quote, Settlement, Side, Status, Tolerance};
+use kassa_core::lang::Lang;
+use kassa_core::money::parse_decimal;
 use kassa_core::{Amount, InvoiceId, MerchantId, ProjectId, StaticWalletId, Timestamp};
 
 pub use crate::transfers::{
@@ -28,22 +31,20 @@ pub struct InvoiceRow {
     pub paid_late: bool,
     /// Test invoice (simulated payments, no balances).
     pub test: bool,
-    /// Currency the price is in (a fiat code, or a crypto code).
-    pub price_currency: String,
-    /// The price as a decimal string in that currency.
-    pub price_amount: String,
-    /// The price in US dollars at creation (decimal string).
-    pub amount_usd: String,
-    /// Crypto codes the payer may choose from, comma-separated; empty: the project's.
-    pub allowed_currencies: String,
+    /// The price, in fiat or exactly in a crypto currency.
+    pub price: Price,
+    /// The price in US dollars at creation (rounded to cents).
+    pub amount_usd: Decimal,
+    /// Crypto codes the payer may choose from; empty: the project's.
+    pub allowed_currencies: Vec<String>,
     /// Chosen crypto code.
     pub currency: Option<String>,
     /// Deposit address.
     pub address: Option<String>,
     /// Locked quote.
     pub quote: Option<Quote>,
-    /// USD per unit of the chosen currency at locking (decimal string).
-    pub rate_usd: Option<String>,
+    /// USD per unit of the chosen currency at locking.
+    pub rate_usd: Option<Decimal>,
     /// Where the rate came from.
     pub rate_source: Option<String>,
     /// When the rate was locked.
@@ -52,10 +53,8 @@ pub struct InvoiceRow {
     pub service_fee_side: Side,
     /// Who pays the transfer fee.
     pub transfer_fee_side: Side,
-    /// `none`, `percent` or `usd` (copied from the project at creation).
-    pub tolerance_kind: String,
-    /// Its value.
-    pub tolerance_value: String,
+    /// The underpayment accepted (copied from the project at creation).
+    pub tolerance: Tolerance,
     /// Σ confirmed payments.
     pub received: Amount,
     /// Σ payments seen, not confirmed.
@@ -68,8 +67,8 @@ pub struct InvoiceRow {
     pub email: String,
     /// Description.
     pub description: String,
-    /// Payment page language.
-    pub locale: String,
+    /// Payment page language; `None`: the project's.
+    pub locale: Option<Lang>,
     /// For static wallet payments.
     pub static_wallet_id: Option<StaticWalletId>,
     /// Expiry.
@@ -95,6 +94,10 @@ fn corrupt(column: &'static str, v: &str) -> sqlx::Error {
     sqlx::Error::Decode(format!("{column}: unexpected value {v:?}").into())
 }
 
+fn decimal(column: &'static str, v: &str) -> Result<Decimal, sqlx::Error> {
+    parse_decimal(v).ok_or_else(|| corrupt(column, v))
+}
+
 macro_rules! invoice_from_row {
     ($r:expr) => {{
         use sqlx::Row as _;
@@ -102,6 +105,14 @@ macro_rules! invoice_from_row {
         let status: String = r.try_get("status")?;
         let confirmed: Option<String> = r.try_get("confirmed")?;
         let service_side: String = r.try_get("service_fee_side")?;
+        let price_currency: String = r.try_get("price_currency")?;
+        let price_amount: String = r.try_get("price_amount")?;
+        let amount_usd: String = r.try_get("amount_usd")?;
+        let allowed: String = r.try_get("allowed_currencies")?;
+        let rate_usd: Option<String> = r.try_get("rate_usd")?;
+        let tolerance_kind: String = r.try_get("tolerance_kind")?;
+        let tolerance_value: String = r.try_get("tolerance_value")?;
+        let locale: String = r.try_get("locale")?;
         let transfer_side: String = r.try_get("transfer_fee_side")?;
         let due: Option<DbAmount> = r.try_get("quote_due")?;
         let quote = match due {
@@ -145,14 +156,18 @@ macro_rules! invoice_from_row {
             },
             paid_late: r.try_get("paid_late")?,
             test: r.try_get("test")?,
-            price_currency: r.try_get("price_currency")?,
-            price_amount: r.try_get("price_amount")?,
-            amount_usd: r.try_get("amount_usd")?,
-            allowed_currencies: r.try_get("allowed_currencies")?,
+            price: Price::from_stored(&price_currency, &price_amount).ok_or_else(|| {
+                corrupt("invoice.price", &format!("{price_amount} {price_currency}"))
+            })?,
+            amount_usd: decimal("invoice.amount_usd", &amount_usd)?,
+            allowed_currencies: crate::projects::code_list(&allowed),
             currency: r.try_get("currency")?,
             address: r.try_get("address")?,
             quote,
-            rate_usd: r.try_get("rate_usd")?,
+            rate_usd: match rate_usd {
+                Some(t) => Some(decimal("invoice.rate_usd", &t)?),
+                None => None,
+            },
             rate_source: r.try_get("rate_source")?,
             rate_locked_at: r
                 .try_get::<Option<i64>, _>("rate_locked_at")?
@@ -161,8 +176,14 @@ macro_rules! invoice_from_row {
                 .ok_or_else(|| corrupt("invoice.service_fee_side", &service_side))?,
             transfer_fee_side: Side::parse(&transfer_side)
                 .ok_or_else(|| corrupt("invoice.transfer_fee_side", &transfer_side))?,
-            tolerance_kind: r.try_get("tolerance_kind")?,
-            tolerance_value: r.try_get("tolerance_value")?,
+            tolerance: parse_decimal(&tolerance_value)
+                .and_then(|v| Tolerance::from_parts(&tolerance_kind, v))
+                .ok_or_else(|| {
+                    corrupt(
+                        "invoice.tolerance",
+                        &format!("{tolerance_kind} {tolerance_value}"),
+                    )
+                })?,
             received: r.try_get::<DbAmount, _>("received")?.0,
             processing: r.try_get::<DbAmount, _>("processing")?.0,
             settled: Settlement {
@@ -173,7 +194,10 @@ macro_rules! invoice_from_row {
             order_id: r.try_get("order_id")?,
             email: r.try_get("email")?,
             description: r.try_get("description")?,
-            locale: r.try_get("locale")?,
+            locale: match locale.as_str() {
+                "" => None,
+                code => Some(Lang::parse(code).ok_or_else(|| corrupt("invoice.locale", code))?),
+            },
             static_wallet_id: r
                 .try_get::<Option<i64>, _>("static_wallet_id")?
                 .map(StaticWalletId::new),
@@ -203,30 +227,26 @@ pub struct NewInvoice<'a> {
     pub merchant_id: MerchantId,
     /// Test invoice.
     pub test: bool,
-    /// Currency of the price.
-    pub price_currency: &'a str,
-    /// Price (decimal string).
-    pub price_amount: &'a str,
-    /// Price in USD (decimal string).
-    pub amount_usd: &'a str,
-    /// Allowed crypto codes (comma-separated, may be empty).
-    pub allowed_currencies: &'a str,
+    /// The price.
+    pub price: Price,
+    /// Price in USD.
+    pub amount_usd: Decimal,
+    /// Allowed crypto codes (may be empty: the project's).
+    pub allowed_currencies: &'a [String],
     /// Fee sides.
     pub service_fee_side: Side,
     /// Fee sides.
     pub transfer_fee_side: Side,
-    /// Tolerance kind.
-    pub tolerance_kind: &'a str,
-    /// Tolerance value.
-    pub tolerance_value: &'a str,
+    /// The underpayment accepted.
+    pub tolerance: Tolerance,
     /// Merchant's order id.
     pub order_id: &'a str,
     /// Payer e-mail.
     pub email: &'a str,
     /// Description.
     pub description: &'a str,
-    /// Payment page language.
-    pub locale: &'a str,
+    /// Payment page language (`None`: the project's).
+    pub locale: Option<Lang>,
     /// Static wallet, for its payments.
     pub static_wallet_id: Option<StaticWalletId>,
     /// Expiry.
@@ -244,8 +264,8 @@ pub struct LockedQuote<'a> {
     pub address: &'a str,
     /// The quote.
     pub quote: Quote,
-    /// USD per unit (decimal string).
-    pub rate_usd: &'a str,
+    /// USD per unit.
+    pub rate_usd: Decimal,
     /// Where the rate came from.
     pub rate_source: &'a str,
 }
@@ -274,18 +294,18 @@ pub async fn insert(
     .bind(i.project_id.get())
     .bind(i.merchant_id.get())
     .bind(i.test)
-    .bind(i.price_currency)
-    .bind(i.price_amount)
-    .bind(i.amount_usd)
-    .bind(i.allowed_currencies)
+    .bind(i.price.code())
+    .bind(i.price.amount_text())
+    .bind(i.amount_usd.to_string())
+    .bind(i.allowed_currencies.join(","))
     .bind(i.service_fee_side.as_str())
     .bind(i.transfer_fee_side.as_str())
-    .bind(i.tolerance_kind)
-    .bind(i.tolerance_value)
+    .bind(i.tolerance.kind())
+    .bind(i.tolerance.value().to_string())
     .bind(i.order_id)
     .bind(i.email)
     .bind(i.description)
-    .bind(i.locale)
+    .bind(i.locale.map_or("", Lang::code))
     .bind(i.static_wallet_id.map(StaticWalletId::get))
     .bind(i.expires_at.as_micros())
     .bind(now.as_micros())
@@ -297,7 +317,7 @@ pub async fn insert(
     .bind(amount(|q| q.due))
     .bind(amount(|q| q.tolerance))
     .bind(l.map(|l| i64::from(l.quote.service_ppm)))
-    .bind(l.map(|l| l.rate_usd))
+    .bind(l.map(|l| l.rate_usd.to_string()))
     .bind(l.map(|l| l.rate_source))
     .bind(l.map(|_| now.as_micros()))
     .fetch_one(c)
@@ -402,7 +422,7 @@ pub async fn set_quote(
     currency: &str,
     address: &str,
     quote: &Quote,
-    rate_usd: &str,
+    rate_usd: Decimal,
     rate_source: &str,
     now: Timestamp,
 ) -> Result<(), StoreError> {
@@ -421,7 +441,7 @@ pub async fn set_quote(
         .bind(DbAmount(quote.due))
         .bind(DbAmount(quote.tolerance))
         .bind(i64::from(quote.service_ppm))
-        .bind(rate_usd)
+        .bind(rate_usd.to_string())
         .bind(rate_source)
         .bind(now.as_micros())
         .bind(id.get())
@@ -568,7 +588,7 @@ pub async fn stats_rows(
     project: ProjectId,
     from: Timestamp,
     until: Timestamp,
-) -> Result<Vec<(Status, String)>, StoreError> {
+) -> Result<Vec<(Status, Decimal)>, StoreError> {
     let rows: Vec<(String, String)> = sql!(conn, |c| {
         sqlx::query_as(
         "select status, amount_usd from invoice where project_id = $1 and created_at >= $2 and created_at < $3"
@@ -586,7 +606,10 @@ pub async fn stats_rows(
                     column: "invoice.status",
                     reason: s.clone(),
                 })?,
-                usd,
+                parse_decimal(&usd).ok_or_else(|| StoreError::Corrupt {
+                    column: "invoice.amount_usd",
+                    reason: usd.clone(),
+                })?,
             ))
         })
         .collect()

@@ -1,6 +1,10 @@
 //! Projects (a merchant's shops or sites) with their settings, keys and logo, and the
 //! projects a staff member is limited to.
 
+use kassa_core::invoice::{Side, Tolerance};
+use kassa_core::lang::Lang;
+use kassa_core::money::parse_decimal;
+use kassa_core::project::PostbackFormat;
 use kassa_core::{MerchantId, ProjectId, Timestamp, UserId};
 
 use crate::{AsConn, StoreError, exec, sql};
@@ -20,24 +24,22 @@ pub struct ProjectSettings {
     pub fail_url: String,
     /// Where postbacks go.
     pub notify_url: String,
-    /// `json` or `form`.
-    pub postback_format: String,
+    /// How postbacks are encoded.
+    pub postback_format: PostbackFormat,
     /// `#rrggbb` for the payment page.
     pub brand_color: String,
     /// Default language of the payment page.
-    pub page_language: String,
-    /// Accepted crypto codes, comma-separated; empty: every enabled one.
-    pub currencies: String,
-    /// `client` or `merchant`.
-    pub service_fee_side: String,
-    /// `client` or `merchant`.
-    pub transfer_fee_side: String,
+    pub page_language: Lang,
+    /// Accepted crypto codes; empty: every enabled one.
+    pub currencies: Vec<String>,
+    /// Who pays the service fee.
+    pub service_fee_side: Side,
+    /// Who pays the transfer fee.
+    pub transfer_fee_side: Side,
     /// Default invoice lifetime.
     pub invoice_lifetime_minutes: i64,
-    /// `none`, `percent` or `usd`.
-    pub tolerance_kind: String,
-    /// Decimal text.
-    pub tolerance_value: String,
+    /// The underpayment accepted without the merchant confirming.
+    pub tolerance: Tolerance,
     /// Whether the payer must give an e-mail.
     pub email_required: bool,
 }
@@ -72,10 +74,36 @@ const COLUMNS: &str = "project_id, merchant_id, shop_id, name, description, site
      invoice_lifetime_minutes, tolerance_kind, tolerance_value, email_required, test_mode, api_key_hint, secret_key, \
      archived_at, created_at";
 
+/// A stored value that does not parse: the row is corrupt, never read with a default.
+fn corrupt(column: &'static str, v: &str) -> sqlx::Error {
+    sqlx::Error::Decode(format!("project.{column}: unexpected value {v:?}").into())
+}
+
+/// `a,b,c` as stored → the codes (empty: none).
+pub(crate) fn code_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn side(column: &'static str, v: &str) -> Result<Side, sqlx::Error> {
+    Side::parse(v).ok_or_else(|| corrupt(column, v))
+}
+
 macro_rules! project_from_row {
     ($r:expr) => {{
         use sqlx::Row as _;
         let r = &$r;
+        let text = |c: &'static str| r.try_get::<String, _>(c);
+        let format = text("postback_format")?;
+        let language = text("page_language")?;
+        let kind = text("tolerance_kind")?;
+        let value = text("tolerance_value")?;
+        let tolerance = parse_decimal(&value)
+            .and_then(|v| Tolerance::from_parts(&kind, v))
+            .ok_or_else(|| corrupt("tolerance", &format!("{kind} {value}")))?;
         ProjectRow {
             id: ProjectId::new(r.try_get("project_id")?),
             merchant_id: MerchantId::new(r.try_get("merchant_id")?),
@@ -87,15 +115,16 @@ macro_rules! project_from_row {
                 success_url: r.try_get("success_url")?,
                 fail_url: r.try_get("fail_url")?,
                 notify_url: r.try_get("notify_url")?,
-                postback_format: r.try_get("postback_format")?,
+                postback_format: PostbackFormat::parse(&format)
+                    .ok_or_else(|| corrupt("postback_format", &format))?,
                 brand_color: r.try_get("brand_color")?,
-                page_language: r.try_get("page_language")?,
-                currencies: r.try_get("currencies")?,
-                service_fee_side: r.try_get("service_fee_side")?,
-                transfer_fee_side: r.try_get("transfer_fee_side")?,
+                page_language: Lang::parse(&language)
+                    .ok_or_else(|| corrupt("page_language", &language))?,
+                currencies: code_list(&text("currencies")?),
+                service_fee_side: side("service_fee_side", &text("service_fee_side")?)?,
+                transfer_fee_side: side("transfer_fee_side", &text("transfer_fee_side")?)?,
                 invoice_lifetime_minutes: r.try_get("invoice_lifetime_minutes")?,
-                tolerance_kind: r.try_get("tolerance_kind")?,
-                tolerance_value: r.try_get("tolerance_value")?,
+                tolerance,
                 email_required: r.try_get("email_required")?,
             },
             logo_version: r.try_get("logo_version")?,
@@ -178,15 +207,15 @@ pub async fn insert(
     .bind(&s.success_url)
     .bind(&s.fail_url)
     .bind(&s.notify_url)
-    .bind(&s.postback_format)
+    .bind(s.postback_format.as_str())
     .bind(&s.brand_color)
-    .bind(&s.page_language)
-    .bind(&s.currencies)
-    .bind(&s.service_fee_side)
-    .bind(&s.transfer_fee_side)
+    .bind(s.page_language.code())
+    .bind(s.currencies.join(","))
+    .bind(s.service_fee_side.as_str())
+    .bind(s.transfer_fee_side.as_str())
     .bind(s.invoice_lifetime_minutes)
-    .bind(&s.tolerance_kind)
-    .bind(&s.tolerance_value)
+    .bind(s.tolerance.kind())
+    .bind(s.tolerance.value().to_string())
     .bind(s.email_required)
     .bind(p.api_key_hash)
     .bind(p.api_key_hint)
@@ -274,15 +303,15 @@ pub async fn update_settings(
         .bind(&s.success_url)
         .bind(&s.fail_url)
         .bind(&s.notify_url)
-        .bind(&s.postback_format)
+        .bind(s.postback_format.as_str())
         .bind(&s.brand_color)
-        .bind(&s.page_language)
-        .bind(&s.currencies)
-        .bind(&s.service_fee_side)
-        .bind(&s.transfer_fee_side)
+        .bind(s.page_language.code())
+        .bind(s.currencies.join(","))
+        .bind(s.service_fee_side.as_str())
+        .bind(s.transfer_fee_side.as_str())
         .bind(s.invoice_lifetime_minutes)
-        .bind(&s.tolerance_kind)
-        .bind(&s.tolerance_value)
+        .bind(s.tolerance.kind())
+        .bind(s.tolerance.value().to_string())
         .bind(s.email_required)
         .bind(now.as_micros())
         .bind(id.get())

@@ -9,7 +9,7 @@
 //! watcher works the state out again every round from the best chain; the ledger follows by
 //! difference, so a state that moves back and forth never charges twice.
 
-use kassa_core::{Amount, MerchantId, Timestamp};
+use kassa_core::{Amount, MerchantId, Timestamp, WithdrawalId};
 
 use crate::{AsConn, DbAmount, StoreError, exec, sql};
 
@@ -80,7 +80,7 @@ pub struct NewWithdrawal<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WithdrawalRow {
     /// Id.
-    pub id: i64,
+    pub id: WithdrawalId,
     /// The merchant whose balance paid.
     pub merchant: MerchantId,
     /// The network code.
@@ -147,7 +147,7 @@ macro_rules! withdrawal_from_row {
         let conflict_height: Option<i64> = r.try_get("conflict_height")?;
         let conflict_hash: Option<String> = r.try_get("conflict_hash")?;
         WithdrawalRow {
-            id: r.try_get("withdrawal_id")?,
+            id: WithdrawalId::new(r.try_get("withdrawal_id")?),
             merchant: MerchantId::new(r.try_get("merchant_id")?),
             network: r.try_get("network")?,
             currency: r.try_get("currency")?,
@@ -211,7 +211,7 @@ pub async fn insert(
     conn: &mut impl AsConn,
     w: &NewWithdrawal<'_>,
     now: Timestamp,
-) -> Result<i64, StoreError> {
+) -> Result<WithdrawalId, StoreError> {
     let id: i64 = sql!(conn, |c| {
         sqlx::query_scalar(
         "insert into withdrawal (merchant_id, network, currency, destination, amount, fee, vsize, \
@@ -235,13 +235,16 @@ pub async fn insert(
     .fetch_one(c)
     .await
     })?;
-    Ok(id)
+    Ok(WithdrawalId::new(id))
 }
 
 /// One withdrawal.
-pub async fn by_id(conn: &mut impl AsConn, id: i64) -> Result<Option<WithdrawalRow>, StoreError> {
+pub async fn by_id(
+    conn: &mut impl AsConn,
+    id: WithdrawalId,
+) -> Result<Option<WithdrawalRow>, StoreError> {
     let q = format!("select {COLUMNS} from withdrawal where withdrawal_id = $1");
-    Ok(select_rows!(conn, q, id)?.into_iter().next())
+    Ok(select_rows!(conn, q, id.get())?.into_iter().next())
 }
 
 /// The withdrawals of `network`, oldest first; only those in `state` when given.
@@ -261,7 +264,7 @@ pub async fn list(
 /// a failed one, why (`None` keeps the reason recorded).
 pub async fn set_state(
     conn: &mut impl AsConn,
-    id: i64,
+    id: WithdrawalId,
     state: WithdrawalState,
     confirmations: i64,
     error: Option<&str>,
@@ -277,7 +280,7 @@ pub async fn set_state(
         .bind(confirmations)
         .bind(error)
         .bind(now.as_micros())
-        .bind(id)
+        .bind(id.get())
     )?;
     Ok(())
 }
@@ -286,7 +289,7 @@ pub async fn set_state(
 /// withdrawal `id` consumes.
 pub async fn note_conflict(
     conn: &mut impl AsConn,
-    id: i64,
+    id: WithdrawalId,
     by: &str,
     height: i64,
     hash: &str,
@@ -302,7 +305,7 @@ pub async fn note_conflict(
         .bind(height)
         .bind(hash)
         .bind(now.as_micros())
-        .bind(id)
+        .bind(id.get())
     )?;
     Ok(())
 }
@@ -311,7 +314,7 @@ pub async fn note_conflict(
 /// longer counted. True when that changed.
 pub async fn set_unfunded(
     conn: &mut impl AsConn,
-    id: i64,
+    id: WithdrawalId,
     unfunded: bool,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
@@ -322,7 +325,7 @@ pub async fn set_unfunded(
         "update withdrawal set funding_reversed_at = null, updated_at = $1 \
          where withdrawal_id = $2 and funding_reversed_at is not null"
     };
-    Ok(exec!(conn, sqlx::query(q).bind(now.as_micros()).bind(id))? == 1)
+    Ok(exec!(conn, sqlx::query(q).bind(now.as_micros()).bind(id.get()))? == 1)
 }
 
 /// The withdrawals of `network` that consume `outpoint` (`txid:vout`).

@@ -135,8 +135,8 @@ enum AdminCommand {
         #[arg(long, default_value = "")]
         notify_url: String,
         /// `json` or `form`.
-        #[arg(long, default_value = "json")]
-        postback_format: String,
+        #[arg(long, default_value = "json", value_parser = postback_format)]
+        postback_format: kassa_core::project::PostbackFormat,
     },
     /// Turn off a user's two-factor authentication (lost phone and recovery codes) and sign
     /// out all their sessions.
@@ -351,16 +351,11 @@ async fn admin_command(loaded: Loaded, cmd: AdminCommand) -> anyhow::Result<()> 
             let mut settings = kassa_service::projects::default_settings(name.trim());
             settings.notify_url = notify_url;
             settings.postback_format = postback_format;
-            let operator = accounts::Client {
-                ip: "cli".into(),
-                user_agent: "kassa admin".into(),
-            };
             let created = kassa_service::projects::create(
                 &state,
                 user.merchant_id,
-                None,
+                &kassa_service::audit::Actor::operator(),
                 &settings,
-                &operator,
             )
             .await?;
             println!(
@@ -632,4 +627,10 @@ async fn jobs_command(db: &Db, cmd: JobsCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Parses `--postback-format`.
+fn postback_format(s: &str) -> Result<kassa_core::project::PostbackFormat, String> {
+    kassa_core::project::PostbackFormat::parse(s)
+        .ok_or_else(|| format!("{s:?} is not json or form"))
 }

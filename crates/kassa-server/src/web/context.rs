@@ -25,6 +25,7 @@ use super::errors::{ErrorKind, WebError, render_error_page};
 use crate::http::ClientAddr;
 use crate::state::AppState;
 use kassa_service::accounts::{self, Client};
+use kassa_service::audit::Actor;
 use kassa_service::auth::token;
 use kassa_service::auth::token::constant_time_eq;
 use kassa_service::i18n::{Lang, Tr};
@@ -101,6 +102,14 @@ pub struct WebCtx {
 }
 
 impl WebCtx {
+    /// The signed-in `viewer` acting from this request, as timelines and the activity log
+    /// name them.
+    pub fn actor<'a>(&'a self, viewer: &'a Viewer) -> Actor<'a> {
+        Actor::user(viewer.user.id, &viewer.user.email, &self.client)
+    }
+}
+
+impl WebCtx {
     /// The fully signed-in viewer, if any.
     pub fn signed_in(&self) -> Option<&Arc<Viewer>> {
         self.viewer.as_ref().filter(|v| v.is_active())
@@ -172,7 +181,7 @@ async fn resolve(st: &AppState, token_value: &str) -> Result<Option<Viewer>, Web
 
 fn choose_lang(viewer: Option<&Viewer>, jar: &Jar<'_>, headers: &HeaderMap) -> Lang {
     viewer
-        .and_then(|v| Lang::parse(&v.user.locale))
+        .map(|v| v.user.locale)
         .or_else(|| jar.get(cookies::LANG).and_then(Lang::parse))
         .or_else(|| {
             headers

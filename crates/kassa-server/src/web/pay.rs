@@ -27,7 +27,7 @@ use base64::Engine as _;
 use kassa_core::Timestamp;
 use kassa_core::account::Email;
 use kassa_core::currency::{self, Crypto};
-use kassa_core::invoice::Status;
+use kassa_core::invoice::{Price, Status};
 use kassa_core::money::Amount;
 use kassa_store::invoices::{self as store, InvoiceRow, TransferRow, TransferState};
 use kassa_store::projects::{self, ProjectRow};
@@ -218,7 +218,7 @@ fn choose_lang(
     project: Option<&ProjectRow>,
 ) -> Lang {
     q.and_then(Lang::parse)
-        .or_else(|| row.and_then(|r| Lang::parse(&r.locale)))
+        .or_else(|| row.and_then(|r| r.locale))
         .or_else(|| {
             headers
                 .get(header::ACCEPT_LANGUAGE)
@@ -309,17 +309,15 @@ pub fn plain(amount: Amount, decimals: u32) -> String {
 /// The price as the merchant set it: fiat with at least two decimals (`25.00 USD`), crypto
 /// without trailing zeros (`0.5 BTC`).
 fn price_text(row: &InvoiceRow) -> String {
-    let exact = kassa_core::money::parse_decimal(&row.price_amount);
-    match (currency::crypto(&row.price_currency), exact) {
-        (Some(c), Some(d)) => format!("{} {}", d.normalize(), c.symbol),
-        (None, Some(mut d)) => {
-            d = d.normalize();
+    match row.price {
+        Price::Crypto(c, a) => format!("{} {}", a.to_decimal_string(c.decimals), c.symbol),
+        Price::Fiat(f, d) => {
+            let mut d = d.normalize();
             if d.scale() < 2 {
                 d.rescale(2);
             }
-            format!("{d} {}", row.price_currency)
+            format!("{d} {}", f.code)
         }
-        _ => format!("{} {}", row.price_amount, row.price_currency),
     }
 }
 

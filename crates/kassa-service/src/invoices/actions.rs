@@ -10,7 +10,7 @@ use kassa_store::projects::ProjectRow;
 use serde_json::json;
 
 use crate::Ctx;
-use crate::i18n::{Lang, Tr};
+use crate::i18n::Tr;
 use crate::mail::{self};
 
 use super::*;
@@ -294,16 +294,8 @@ pub async fn send_link(
     if !waits_for_payment(&row, now) {
         return Err(ActionError::NotPayable);
     }
-    let tr = Tr::new(Lang::parse(&row.locale).unwrap_or_else(|| project_lang(project)));
-    let m = invoice_letter(
-        st,
-        project,
-        &row.uuid,
-        &row.price_amount,
-        &row.price_currency,
-        tr,
-    )
-    .render(to.as_str(), tr);
+    let tr = Tr::new(row.locale.unwrap_or_else(|| project_lang(project)));
+    let m = invoice_letter(st, project, &row.uuid, &row.price, tr).render(to.as_str(), tr);
     mail::enqueue(&mut tx, &st.keyring, &m, now).await?;
     let mut details = json!({"to": to.as_str()});
     actor.sign(&mut details);

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use kassa_core::currency::{self, Crypto, Fiat, Network};
+use kassa_core::currency::{Crypto, Fiat, Network};
 use kassa_core::invoice::{Quote, QuoteError, QuoteInput, Side, Tolerance};
-use kassa_core::money::{Amount, Rounding, parse_decimal};
+use kassa_core::money::Rounding;
 use kassa_core::{Decimal, InvoiceId, Timestamp};
 use kassa_store::invoices::{self, InvoiceRow, LockedQuote, NewInvoice, Owner, StaticWalletRow};
 use kassa_store::projects::ProjectRow;
@@ -13,20 +13,11 @@ use kassa_store::{StoreError, Tx};
 use serde_json::json;
 
 use crate::Ctx;
-use crate::i18n::{Lang, Tr};
+use crate::i18n::Tr;
 use crate::mail::{self};
 use crate::worker::{self};
 
 use super::*;
-
-pub(crate) fn tolerance_of(kind: &str, value: &str) -> Tolerance {
-    let v = parse_decimal(value).unwrap_or(Decimal::ZERO);
-    match kind {
-        "percent" => Tolerance::Percent(v),
-        "usd" => Tolerance::Usd(v),
-        _ => Tolerance::None,
-    }
-}
 
 /// The USD value of an invoice price (rounded to cents), and the price in USD exactly.
 fn price_in_usd(
@@ -34,7 +25,7 @@ fn price_in_usd(
     price: &Price,
     test: bool,
     now: Timestamp,
-) -> Result<(Decimal, String), InvoiceError> {
+) -> Result<(Decimal, Decimal), InvoiceError> {
     let exact = match price {
         Price::Fiat(f, amount) => {
             let rate = st
@@ -58,30 +49,26 @@ fn price_in_usd(
     .ok_or(QuoteError::TooLarge)?;
     let cents =
         exact.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
-    Ok((exact, cents.to_string()))
+    Ok((exact, cents))
 }
 
 /// What a quote is computed from: an invoice's price and fee settings.
-pub(crate) struct QuoteBasis<'a> {
-    pub(crate) price_currency: &'a str,
-    pub(crate) price_amount: &'a str,
+pub(crate) struct QuoteBasis {
+    pub(crate) price: Price,
     pub(crate) test: bool,
     pub(crate) service_side: Side,
     pub(crate) transfer_side: Side,
-    pub(crate) tolerance_kind: &'a str,
-    pub(crate) tolerance_value: &'a str,
+    pub(crate) tolerance: Tolerance,
 }
 
-impl<'a> QuoteBasis<'a> {
-    pub(crate) fn of(row: &'a InvoiceRow) -> Self {
+impl QuoteBasis {
+    pub(crate) fn of(row: &InvoiceRow) -> Self {
         QuoteBasis {
-            price_currency: &row.price_currency,
-            price_amount: &row.price_amount,
+            price: row.price,
             test: row.test,
             service_side: row.service_fee_side,
             transfer_side: row.transfer_fee_side,
-            tolerance_kind: &row.tolerance_kind,
-            tolerance_value: &row.tolerance_value,
+            tolerance: row.tolerance,
         }
     }
 }
@@ -90,7 +77,7 @@ impl<'a> QuoteBasis<'a> {
 /// source.
 pub(crate) fn quote_for(
     st: &Ctx,
-    b: &QuoteBasis<'_>,
+    b: &QuoteBasis,
     crypto: &'static Crypto,
     now: Timestamp,
 ) -> Result<(Quote, Decimal, &'static str), InvoiceError> {
@@ -98,26 +85,24 @@ pub(crate) fn quote_for(
         .pricing
         .usd(crypto.symbol, b.test, now)
         .map_err(|_| InvoiceError::NoRate(crypto.symbol.into()))?;
-    let (price_usd, price_crypto) = if let Some(c) = currency::crypto(b.price_currency) {
-        if c.code != crypto.code {
-            return Err(InvoiceError::CurrencyNotAllowed(crypto.code.into()));
+    let (price_usd, price_crypto) = match b.price {
+        Price::Crypto(c, amount) => {
+            if c.code != crypto.code {
+                return Err(InvoiceError::CurrencyNotAllowed(crypto.code.into()));
+            }
+            (None, Some(amount))
         }
-        (
-            None,
-            Some(Amount::parse(b.price_amount, c.decimals).map_err(|_| QuoteError::NoPrice)?),
-        )
-    } else {
-        let fiat = currency::fiat(b.price_currency).ok_or(QuoteError::NoPrice)?;
-        let amount = parse_decimal(b.price_amount).ok_or(QuoteError::NoPrice)?;
-        let fiat_usd = st
-            .pricing
-            .usd(fiat.code, b.test, now)
-            .map_err(|_| InvoiceError::NoRate(fiat.code.into()))?
-            .usd;
-        (
-            Some(amount.checked_mul(fiat_usd).ok_or(QuoteError::TooLarge)?),
-            None,
-        )
+        Price::Fiat(fiat, amount) => {
+            let fiat_usd = st
+                .pricing
+                .usd(fiat.code, b.test, now)
+                .map_err(|_| InvoiceError::NoRate(fiat.code.into()))?
+                .usd;
+            (
+                Some(amount.checked_mul(fiat_usd).ok_or(QuoteError::TooLarge)?),
+                None,
+            )
+        }
     };
     let quote = Quote::compute(&QuoteInput {
         price_usd,
@@ -128,7 +113,7 @@ pub(crate) fn quote_for(
         transfer_fee_usd: st.pricing.transfer_usd(crypto.network),
         service_side: b.service_side,
         transfer_side: b.transfer_side,
-        tolerance: tolerance_of(b.tolerance_kind, b.tolerance_value),
+        tolerance: b.tolerance,
     })?;
     Ok((quote, rate.usd, rate.source))
 }
@@ -218,42 +203,32 @@ pub async fn create_as(
             return Err(InvoiceError::CurrencyUnavailable(c.code.into()));
         }
     }
-    let (price_currency, price_amount) = match &req.price {
-        Price::Fiat(f, a) => (f.code, a.to_string()),
-        Price::Crypto(c, a) => (c.code, a.to_decimal_string(c.decimals)),
-    };
-    let (_, amount_usd) = price_in_usd(st, &req.price, project.test_mode, now)?;
-    let allowed = match &req.price {
-        Price::Crypto(c, _) => c.code.to_owned(),
-        Price::Fiat(..) => req
-            .allowed
-            .iter()
-            .map(|c| c.code)
-            .collect::<Vec<_>>()
-            .join(","),
+    let price = req.price;
+    let (_, amount_usd) = price_in_usd(st, &price, project.test_mode, now)?;
+    let allowed: Vec<String> = match &price {
+        Price::Crypto(c, _) => vec![c.code.to_owned()],
+        Price::Fiat(..) => req.allowed.iter().map(|c| c.code.to_owned()).collect(),
     };
     let preselect = match &req.price {
         Price::Crypto(c, _) => Some(*c),
         Price::Fiat(..) => req.preselect,
     };
-    let service_side = Side::parse(&project.settings.service_fee_side).unwrap_or(Side::Merchant);
-    let transfer_side = Side::parse(&project.settings.transfer_fee_side).unwrap_or(Side::Merchant);
+    let service_side = project.settings.service_fee_side;
+    let transfer_side = project.settings.transfer_fee_side;
     // Everything that needs no database is worked out before the write transaction, which
     // then only writes: the invoice with its quote, its address, its events and jobs.
     let locked = match preselect {
         None => None,
         Some(c) => {
             let basis = QuoteBasis {
-                price_currency,
-                price_amount: &price_amount,
+                price,
                 test: project.test_mode,
                 service_side,
                 transfer_side,
-                tolerance_kind: &project.settings.tolerance_kind,
-                tolerance_value: &project.settings.tolerance_value,
+                tolerance: project.settings.tolerance,
             };
             let (quote, rate, source) = quote_for(st, &basis, c, now)?;
-            Some((c, quote, rate.to_string(), source))
+            Some((c, quote, rate, source))
         }
     };
     let expire_at = now.saturating_add(lifetime);
@@ -263,7 +238,7 @@ pub async fn create_as(
             None => None,
             Some(to) => {
                 let tr = Tr::new(req.locale.unwrap_or_else(|| project_lang(project)));
-                let letter = invoice_letter(st, project, &uuid, &price_amount, price_currency, tr);
+                let letter = invoice_letter(st, project, &uuid, &price, tr);
                 Some(letter.render(to, tr))
             }
         };
@@ -279,18 +254,16 @@ pub async fn create_as(
                 project_id: project.id,
                 merchant_id: project.merchant_id,
                 test: project.test_mode,
-                price_currency,
-                price_amount: &price_amount,
-                amount_usd: &amount_usd,
+                price,
+                amount_usd,
                 allowed_currencies: &allowed,
                 service_fee_side: service_side,
                 transfer_fee_side: transfer_side,
-                tolerance_kind: &project.settings.tolerance_kind,
-                tolerance_value: &project.settings.tolerance_value,
+                tolerance: project.settings.tolerance,
                 order_id: &req.order_id,
                 email: &req.email,
                 description: &req.description,
-                locale: req.locale.map_or("", Lang::code),
+                locale: req.locale,
                 static_wallet_id: None,
                 expires_at: expire_at,
                 locked: match (&locked, &address) {
@@ -298,7 +271,7 @@ pub async fn create_as(
                         currency: c.code,
                         address,
                         quote: *quote,
-                        rate_usd: rate,
+                        rate_usd: *rate,
                         rate_source: source,
                     }),
                     _ => None,
@@ -312,7 +285,7 @@ pub async fn create_as(
             Err(e) if e.is_unique_violation() => continue,
             Err(e) => return Err(e.into()),
         };
-        let mut created = json!({"price": price_amount, "currency": price_currency});
+        let mut created = json!({"price": price.amount_text(), "currency": price.code()});
         if let Some(a) = actor {
             a.sign(&mut created);
         }
@@ -330,7 +303,7 @@ pub async fn create_as(
             .await?;
             events.push((
                 "currency_chosen",
-                json!({"currency": c.code, "address": address, "amount": quote.due.to_decimal_string(c.decimals), "rate_usd": rate, "rate_source": source}),
+                json!({"currency": c.code, "address": address, "amount": quote.due.to_decimal_string(c.decimals), "rate_usd": rate.to_string(), "rate_source": source}),
             ));
         }
         if let (Some(_), Some(to)) = (&letter, &req.send_link_to) {
@@ -338,7 +311,7 @@ pub async fn create_as(
         }
         invoices::add_events(&mut tx, id, &events, now).await?;
         if let Some(a) = actor {
-            let mut details = json!({"price": format!("{price_amount} {price_currency}")});
+            let mut details = json!({"price": price.to_string()});
             if let (Some(m), Some(to)) = (details.as_object_mut(), &req.send_link_to) {
                 m.insert("link_sent_to".into(), json!(to));
             }
@@ -353,21 +326,13 @@ pub async fn create_as(
             )
             .await?;
         }
-        worker::enqueue(
-            &mut tx,
-            &Expire {
-                invoice_id: id.get(),
-            },
-            expire_at,
-            now,
-        )
-        .await?;
+        worker::enqueue(&mut tx, &Expire { invoice_id: id }, expire_at, now).await?;
         if let Some(m) = &letter {
             mail::enqueue(&mut tx, &st.keyring, m, now).await?;
         }
         if let (Some(period), Some(to)) = (req.remind_every, &req.send_link_to) {
             let remind = Remind {
-                invoice_id: id.get(),
+                invoice_id: id,
                 to: to.clone(),
                 period_secs: period.as_secs(),
             };
@@ -406,17 +371,7 @@ async fn lock_quote(
         now,
     )
     .await?;
-    invoices::set_quote(
-        tx,
-        row.id,
-        crypto.code,
-        &address,
-        &quote,
-        &rate.to_string(),
-        source,
-        now,
-    )
-    .await?;
+    invoices::set_quote(tx, row.id, crypto.code, &address, &quote, rate, source, now).await?;
     invoices::add_event(
         tx,
         row.id,

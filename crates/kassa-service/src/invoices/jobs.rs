@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::Ctx;
-use crate::i18n::{Lang, Tr};
+use crate::i18n::Tr;
 use crate::mail::{self, Letter};
 use crate::worker::{self, BoxFuture, Job, JobContext, JobError, JobHandler};
 
@@ -20,7 +20,7 @@ use super::*;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Expire {
     /// The invoice.
-    pub invoice_id: i64,
+    pub invoice_id: InvoiceId,
 }
 
 impl Job for Expire {
@@ -39,7 +39,7 @@ impl ExpireHandler {
         let st = &self.ctx;
         let now = st.clock.now();
         let mut tx = st.db.begin().await?;
-        let row = invoices::lock(&mut tx, InvoiceId::new(job.invoice_id)).await?;
+        let row = invoices::lock(&mut tx, job.invoice_id).await?;
         // Expiry is a fact of time: the invoice is worked out again now, and nobody having
         // started paying, it is cancelled (one with a payment in flight waits for it).
         crate::payments::reevaluate(&mut tx, st, &row, now, |c, _| {
@@ -75,7 +75,7 @@ impl JobHandler for ExpireHandler {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Remind {
     /// The invoice.
-    pub invoice_id: i64,
+    pub invoice_id: InvoiceId,
     /// Recipient.
     pub to: String,
     /// Seconds between reminders.
@@ -91,10 +91,10 @@ pub(crate) fn invoice_letter(
     st: &Ctx,
     project: &ProjectRow,
     uuid: &str,
-    amount: &str,
-    currency: &str,
+    price: &Price,
     tr: Tr,
 ) -> Letter {
+    let (amount, currency) = (price.amount_text(), price.code());
     Letter {
         subject: tr.f1("mail.invoice.subject", "shop", &project.settings.name),
         paragraphs: vec![tr.f(
@@ -132,22 +132,14 @@ impl ReminderHandler {
         let st = &self.ctx;
         let now = st.clock.now();
         let mut tx = st.db.begin().await?;
-        let row = invoices::by_id(&mut tx, InvoiceId::new(job.invoice_id)).await?;
+        let row = invoices::by_id(&mut tx, job.invoice_id).await?;
         let waiting = matches!(row.status, Status::Created | Status::Partial)
             && row.confirmed.is_none()
             && now < row.expires_at;
         if waiting {
             let project = kassa_store::projects::by_id(&mut tx, row.project_id).await?;
-            let tr = Tr::new(Lang::parse(&row.locale).unwrap_or_else(|| project_lang(&project)));
-            let m = invoice_letter(
-                st,
-                &project,
-                &row.uuid,
-                &row.price_amount,
-                &row.price_currency,
-                tr,
-            )
-            .render(&job.to, tr);
+            let tr = Tr::new(row.locale.unwrap_or_else(|| project_lang(&project)));
+            let m = invoice_letter(st, &project, &row.uuid, &row.price, tr).render(&job.to, tr);
             mail::enqueue(&mut tx, &st.keyring, &m, now).await?;
             worker::enqueue(
                 &mut tx,

@@ -17,11 +17,10 @@ mod jobs;
 
 use std::time::Duration;
 
-use kassa_core::currency::{self, Crypto, Fiat};
+use crate::audit::Target;
+use kassa_core::currency::{self, Crypto};
 use kassa_core::invoice::{InvoiceState, QuoteError};
-use kassa_core::money::Amount;
-use kassa_core::{Decimal, MerchantId, Timestamp, UserId};
-use kassa_store::audit::{self, Activity};
+use kassa_core::{MerchantId, Timestamp};
 use kassa_store::invoices::InvoiceRow;
 use kassa_store::ledger::LedgerError;
 use kassa_store::projects::ProjectRow;
@@ -29,7 +28,7 @@ use kassa_store::{StoreError, Tx};
 use serde_json::json;
 
 use crate::Ctx;
-use crate::accounts::{Client, ServiceError};
+use crate::accounts::ServiceError;
 use crate::i18n::Lang;
 
 pub use actions::*;
@@ -42,14 +41,7 @@ const UUID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 pub const LIFETIME_RANGE: (Duration, Duration) =
     (Duration::from_secs(60), Duration::from_secs(31 * 24 * 3600));
 
-/// What an invoice is priced in.
-#[derive(Clone, Copy, Debug)]
-pub enum Price {
-    /// A fiat amount.
-    Fiat(&'static Fiat, Decimal),
-    /// An exact crypto amount.
-    Crypto(&'static Crypto, Amount),
-}
+pub use kassa_core::invoice::Price;
 
 /// A request to create an invoice.
 #[derive(Clone, Debug)]
@@ -156,35 +148,10 @@ impl From<LedgerError> for InvoiceError {
     }
 }
 
-/// A signed-in user acting on invoices from the dashboard. Their actions are named on the
-/// invoice's timeline and written to the activity log in the transaction of the change; API
-/// calls have no actor and no activity entry.
-#[derive(Clone, Copy, Debug)]
-pub struct Actor<'a> {
-    /// The user.
-    pub user: UserId,
-    /// Their e-mail, as the timeline names them.
-    pub email: &'a str,
-    /// Where the request came from.
-    pub client: &'a Client,
-}
-
-impl Actor<'_> {
-    /// Who did it, for a timeline event's details.
-    fn sign(&self, details: &mut serde_json::Value) {
-        if let Some(m) = details.as_object_mut() {
-            m.insert("by".into(), json!("dashboard"));
-            m.insert("user".into(), json!(self.email));
-        }
-    }
-
-    /// Timeline details naming the actor.
-    fn timeline(&self) -> serde_json::Value {
-        let mut d = json!({});
-        self.sign(&mut d);
-        d
-    }
-}
+/// Who acts on invoices: a signed-in user from the dashboard is named on the invoice's
+/// timeline and written to the activity log in the transaction of the change; API calls have
+/// no actor and no activity entry.
+pub use crate::audit::Actor;
 
 /// Why a dashboard action on an invoice was refused, beyond what [`InvoiceError`] says.
 #[derive(Debug, thiserror::Error)]
@@ -232,20 +199,9 @@ pub(crate) async fn log_action(
     if let Some(m) = details.as_object_mut() {
         m.insert("invoice".into(), json!(format!("INV-{uuid}")));
     }
-    audit::record_activity(
-        tx,
-        &Activity {
-            merchant_id: merchant,
-            actor: Some(actor.user),
-            action,
-            target_type: "invoice",
-            target_id: uuid,
-            details: &details,
-            ip: &actor.client.ip,
-        },
-        now,
-    )
-    .await
+    actor
+        .record(tx, merchant, action, Target::Invoice(uuid), details, now)
+        .await
 }
 
 /// A dashboard action to write to the activity log with the change it causes.
@@ -257,7 +213,7 @@ pub(crate) struct Logged<'a> {
 
 /// The project's default payment-page language.
 pub fn project_lang(project: &ProjectRow) -> Lang {
-    Lang::parse(&project.settings.page_language).unwrap_or(Lang::En)
+    project.settings.page_language
 }
 
 /// A new public invoice id: 8 characters `A-Z0-9`.
@@ -274,13 +230,7 @@ pub fn offered(st: &Ctx, project: &ProjectRow) -> Vec<&'static Crypto> {
 /// list (or everything), restricted for live invoices to networks the operator runs. An
 /// invoice keeps the mode it was made in, whatever the project switches to later.
 pub fn offered_in_mode(st: &Ctx, project: &ProjectRow, test: bool) -> Vec<&'static Crypto> {
-    let accepted: Vec<&str> = project
-        .settings
-        .currencies
-        .split(',')
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .collect();
+    let accepted = &project.settings.currencies;
     currency::cryptos_in_order()
         .into_iter()
         .filter(|c| accepted.is_empty() || accepted.iter().any(|a| a.eq_ignore_ascii_case(c.code)))
@@ -291,17 +241,13 @@ pub fn offered_in_mode(st: &Ctx, project: &ProjectRow, test: bool) -> Vec<&'stat
 /// The currencies a given invoice offers the payer.
 pub fn allowed_for(st: &Ctx, project: &ProjectRow, invoice: &InvoiceRow) -> Vec<&'static Crypto> {
     let offered = offered_in_mode(st, project, invoice.test);
-    let allowed: Vec<&str> = invoice
-        .allowed_currencies
-        .split(',')
-        .filter(|c| !c.is_empty())
-        .collect();
+    let allowed = &invoice.allowed_currencies;
     if allowed.is_empty() {
         offered
     } else {
         offered
             .into_iter()
-            .filter(|c| allowed.contains(&c.code))
+            .filter(|c| allowed.iter().any(|a| a == c.code))
             .collect()
     }
 }

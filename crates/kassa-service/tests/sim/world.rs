@@ -138,7 +138,7 @@ async fn template() -> (PathBuf, Template) {
                 role: Role::Owner,
                 status: UserStatus::Active,
                 email_confirmed_at: Some(now),
-                locale: "en",
+                locale: kassa_core::lang::Lang::En,
                 invited_by: None,
             },
             now,
@@ -165,16 +165,26 @@ async fn template() -> (PathBuf, Template) {
             user_agent: "sim".into(),
         };
         let mut settings = kassa_service::projects::default_settings("Sim");
-        settings.currencies = "LTC".into();
-        let created = kassa_service::projects::create(&ctx, merchant, None, &settings, &client)
-            .await
-            .unwrap();
+        settings.currencies = vec!["LTC".into()];
+        let created = kassa_service::projects::create(
+            &ctx,
+            merchant,
+            &kassa_service::audit::Actor::of(None, &client),
+            &settings,
+        )
+        .await
+        .unwrap();
         let project = kassa_store::projects::by_id(&mut db.conn().await.unwrap(), created.id)
             .await
             .unwrap();
-        kassa_service::projects::set_test_mode(&ctx, &project, user, false, &client)
-            .await
-            .unwrap();
+        kassa_service::projects::set_test_mode(
+            &ctx,
+            &project,
+            &kassa_service::audit::Actor::of(Some(user), &client),
+            false,
+        )
+        .await
+        .unwrap();
         db.close().await;
         (
             path,

@@ -156,7 +156,7 @@ pub(super) async fn run(base: Settings, args: ChainSeenArgs) -> anyhow::Result<(
             ip: "cli".into(),
             user_agent: "kassa bench".into(),
         };
-        kassa_service::projects::set_test_mode(&state, &project, owner.id, false, &client).await?;
+        kassa_service::projects::set_test_mode(&state, &project, &kassa_service::audit::Actor::of(Some(owner.id), &client), false).await?;
         let mut c = state.db.conn().await?;
         let project = kassa_store::projects::by_id(&mut c, project.id).await?;
         drop(c);

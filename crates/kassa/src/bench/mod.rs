@@ -335,9 +335,8 @@ async fn merchant_project(state: &AppState) -> anyhow::Result<BenchShop> {
     let created = kassa_service::projects::create(
         state,
         user.merchant_id,
-        None,
+        &kassa_service::audit::Actor::of(None, &client),
         &kassa_service::projects::default_settings("Benchmark"),
-        &client,
     )
     .await?;
     Ok(BenchShop {

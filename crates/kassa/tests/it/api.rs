@@ -1260,7 +1260,7 @@ engine_test!(
     async fn locale_query_sets_the_payment_page_language(engine) {
         let (app, shop) = setup(engine).await;
         let russian = shop_with_settings(&app, "ru@shop.example", |s| {
-            s.page_language = "ru".into();
+            s.page_language = kassa_core::lang::Lang::Ru;
         })
         .await;
         // No locale: none is stored, and the page follows the payer's browser, then the
@@ -1284,7 +1284,7 @@ engine_test!(
                     .await
                     .success();
                 let row = stored_invoice(&app, &uuid_of(&r)).await;
-                assert_eq!(row.locale, expected, "{query}");
+                assert_eq!(row.locale.map_or("", |l| l.code()), expected, "{query}");
             }
         }
         let r = russian
@@ -1303,8 +1303,8 @@ engine_test!(
         let shop = shop_with_settings(&app, "o@shop.example", |s| {
             s.success_url = "https://shop.example/ok".into();
             s.fail_url = "https://shop.example/fail".into();
-            s.currencies = "LTC,BTC".into();
-            s.service_fee_side = "client".into();
+            s.currencies = vec!["LTC".into(), "BTC".into()];
+            s.service_fee_side = kassa_core::invoice::Side::Client;
         })
         .await;
         let r = shop.create(100.0, json!({})).await;
@@ -1873,7 +1873,7 @@ engine_test!(
             ip: "127.0.0.1".into(),
             user_agent: "test".into(),
         };
-        kassa_service::projects::set_archived(&app.state, &shop.row(&app).await, shop.owner, true, &client)
+        kassa_service::projects::set_archived(&app.state, &shop.row(&app).await, &kassa_service::audit::Actor::of(Some(shop.owner), &client), true)
             .await
             .unwrap();
         shop.post(

@@ -168,15 +168,15 @@ engine_test!(
             assert!(page.has(text), "{text} on the page");
         }
         let row = stored(&app, &uuid).await;
-        assert_eq!((row.price_amount.as_str(), row.price_currency.as_str(), row.order_id.as_str()), ("15.5", "EUR", "ORDER-7"));
-        assert_eq!(row.allowed_currencies, "USDT_TRC20,BTC");
+        assert_eq!((row.price.to_string().as_str(), row.order_id.as_str()), ("15.5 EUR", "ORDER-7"));
+        assert_eq!(row.allowed_currencies, ["USDT_TRC20", "BTC"]);
         assert_eq!(row.expires_at.duration_since(row.created_at), Duration::from_secs(90 * 60));
         assert!(row.test);
 
         // Exact crypto prices; an empty lifetime is the project's default (24 h).
         let btc = create_through_form(&s, id, &invoice_form(&[("amount", "0.00012345"), ("currency", "BTC"), ("lifetime", "")])).await;
         let row = stored(&app, &btc).await;
-        assert_eq!((row.price_amount.as_str(), row.currency.as_deref()), ("0.00012345", Some("BTC")));
+        assert_eq!((row.price.to_string().as_str(), row.currency.as_deref()), ("0.00012345 BTC", Some("BTC")));
         assert_eq!(row.expires_at.duration_since(row.created_at), Duration::from_secs(24 * 3600));
         let page = s.get(&format!("/projects/{id}/invoices/{btc}")).await;
         assert!(page.has("0.00012345 BTC") && page.has("BTC · Bitcoin (BTC)"), "quote locked in BTC");
@@ -207,7 +207,7 @@ engine_test!(
         // An archived project takes no new invoices, and says so.
         let client = kassa_service::accounts::Client { ip: "127.0.0.1".into(), user_agent: "test".into() };
         let prow = kassa_store::projects::by_id(&mut app.state.db.conn().await.unwrap(), p.id).await.unwrap();
-        kassa_service::projects::set_archived(&app.state, &prow, o, true, &client).await.unwrap();
+        kassa_service::projects::set_archived(&app.state, &prow, &kassa_service::audit::Actor::of(Some(o), &client), true).await.unwrap();
         let form = s.get(&new).await;
         assert!(form.has("This project is archived"), "{}", form.body);
         let r = s.post(&new, &invoice_form(&[])).await;

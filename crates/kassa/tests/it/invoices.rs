@@ -215,7 +215,7 @@ engine_test!(
         let shop = Receiver::answering(&[500, 503]).await;
         let p = project_with_settings(&app, o, "Shop", |s| {
             s.notify_url = shop.url.clone();
-            s.postback_format = "form".into();
+            s.postback_format = kassa_core::project::PostbackFormat::Form;
         })
         .await;
         let inv = create_invoice(&app, &p, json!({"amount": "25.50", "currency": "EUR", "order_id": 7, "add_fields": {"cryptocurrency": "BTC"}})).await;
@@ -390,9 +390,8 @@ engine_test!(
         let strict = project_with_settings(&app, o, "Strict", |s| s.notify_url = shop.url.clone()).await;
         let lenient = project_with_settings(&app, o, "Lenient", |s| {
             s.notify_url = shop.url.clone();
-            s.tolerance_kind = "percent".into();
-            s.tolerance_value = "1".into();
-            s.service_fee_side = "client".into();
+            s.tolerance = kassa_core::invoice::Tolerance::Percent(1.into());
+            s.service_fee_side = kassa_core::invoice::Side::Client;
         })
         .await;
         let add = json!({"cryptocurrency": "USDT_ERC20"});
@@ -738,7 +737,7 @@ engine_test!(
     async fn the_payment_link_is_emailed_and_repeated_until_paid(engine) {
         let (app, mail) = app_with_mail(engine).await;
         let o = owner(&app, "o@shop.example").await;
-        let p = project_with_settings(&app, o, "Corner Shop", |s| s.page_language = "ru".into()).await;
+        let p = project_with_settings(&app, o, "Corner Shop", |s| s.page_language = kassa_core::lang::Lang::Ru).await;
         let inv = create_invoice(&app, &p, json!({"amount": "15", "currency": "EUR", "add_fields": {"email_to_send": "payer@example.com", "period": "day", "cryptocurrency": "USDT_TRC20", "time_to_pay": {"hours": 72}}})).await;
         let uuid = inv["uuid"].as_str().unwrap().to_owned();
         let link = format!("{}/pay/{}", app.state.public_url, uuid.trim_start_matches("INV-"));
@@ -768,5 +767,42 @@ engine_test!(
         // period without email_to_send is refused.
         let (status, v) = api(&app, &p.api_key, "/v2/invoice/create", json!({"shop_id": p.shop_id, "amount": 1, "add_fields": {"period": "week"}})).await;
         assert_eq!((status, &v["result"]["period"]), (StatusCode::BAD_REQUEST, &json!("period needs email_to_send.")));
+    }
+);
+
+engine_test!(
+    async fn a_bad_stored_value_is_an_error_never_a_default(engine) {
+        let app = TestApp::spawn(engine).await;
+        let o = owner(&app, "o@shop.example").await;
+        let p = project_with_settings(&app, o, "Shop", |_| {}).await;
+        let created = create_invoice(&app, &p, json!({"amount": 10, "currency": "EUR"})).await;
+        let uuid = created["uuid"].as_str().unwrap().trim_start_matches("INV-").to_owned();
+        let good = row(&app, &uuid).await;
+        assert_eq!(good.price.to_string(), "10 EUR");
+        // Each column a service would once have re-parsed with a silent default: corrupt it,
+        // and reading the invoice fails, naming the column.
+        for (column, bad) in [
+            ("price_currency", "EURO"),
+            ("price_amount", "ten"),
+            ("amount_usd", "1e3"),
+            ("rate_usd", "-"),
+            ("tolerance_kind", "some"),
+            ("tolerance_value", "x"),
+            ("locale", "klingon"),
+            ("service_fee_side", "payer"),
+        ] {
+            let mut tx = app.state.db.begin().await.unwrap();
+            let q = format!("update invoice set {column} = $1 where uuid = $2");
+            let changed = kassa_store::exec!(&mut tx, sqlx::query(sqlx::AssertSqlSafe(q.clone())).bind(bad).bind(&uuid)).unwrap();
+            assert_eq!(changed, 1);
+            let read = store::by_uuid(&mut tx, &uuid).await;
+            let err = read.expect_err(&format!("{column} = {bad:?} must not read"));
+            let text = err.to_string();
+            let named = column.split('_').next().unwrap();
+            assert!(text.contains(named), "{column}: {text}");
+            // Rolled back: the next column starts from a good row.
+            drop(tx);
+        }
+        assert_eq!(row(&app, &uuid).await.price.to_string(), "10 EUR");
     }
 );

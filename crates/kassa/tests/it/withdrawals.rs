@@ -170,7 +170,7 @@ impl Rig {
     }
 
     /// Follows (as the server's watcher also does) until the withdrawals are in these states.
-    async fn wait_for_states(&self, want: &[(i64, WithdrawalState)]) {
+    async fn wait_for_states(&self, want: &[(kassa_core::WithdrawalId, WithdrawalState)]) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             self.follow().await;

@@ -37,7 +37,7 @@ pub async fn profile_form(ctx: WebCtx, Me(me): Me) -> Result<Response, WebError>
         ProfilePage {
             page: &page,
             name: &me.user.name,
-            lang: &me.user.locale,
+            lang: me.user.locale.code(),
             errors: &FieldErrors::new(),
         }
         .render()?,
@@ -558,9 +558,9 @@ pub async fn end_session(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
-    Path(id): Path<i64>,
+    Path(id): Path<SessionId>,
 ) -> Result<Response, WebError> {
-    if !accounts::end_session(&st, &me.user, SessionId::new(id), &ctx.client).await? {
+    if !accounts::end_session(&st, &me.user, id, &ctx.client).await? {
         return Err(WebError::NotFound);
     }
     Ok(redirect_with_flash(

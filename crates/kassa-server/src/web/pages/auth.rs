@@ -440,7 +440,7 @@ pub async fn reset_request(
             ))
         }
         Ok(email) => {
-            accounts::request_reset(&st, &email, ctx.lang, &ctx.client).await?;
+            accounts::request_reset(&st, &email, &ctx.client).await?;
             message(
                 &ctx,
                 "reset.sent.title",
@@ -642,13 +642,7 @@ pub async fn set_language(
 ) -> Result<Response, WebError> {
     let lang = Lang::parse(&input.lang).ok_or(WebError::BadRequest)?;
     if let Some(v) = ctx.signed_in() {
-        users::set_locale(
-            &mut st.db.conn().await?,
-            v.user.id,
-            lang.code(),
-            st.clock.now(),
-        )
-        .await?;
+        users::set_locale(&mut st.db.conn().await?, v.user.id, lang, st.clock.now()).await?;
     }
     let mut r = Redirect::to(&safe_next(Some(&input.next))).into_response();
     r.headers_mut().append(

@@ -14,7 +14,7 @@ use kassa_core::account::{Email, Section};
 use kassa_core::currency::{self, Crypto};
 use kassa_core::invoice::{Confirmation, InvalidTransition, Status};
 use kassa_core::money::{Amount, AmountError, parse_decimal};
-use kassa_core::{Decimal, Timestamp};
+use kassa_core::{Decimal, ProjectId, Timestamp};
 use kassa_store::invoices::{
     self as store, InvoiceRow, ListFilter, PostbackAttemptRow, TransferRow, TransferState,
 };
@@ -31,7 +31,7 @@ use crate::web::forms::{FieldErrors, email_error_key};
 use crate::web::qr;
 use kassa_service::i18n::Tr;
 use kassa_service::invoices::{
-    self as svc, ActionError, Actor, InvoiceError, NewInvoiceRequest, Price, Simulated,
+    self as svc, ActionError, InvoiceError, NewInvoiceRequest, Price, Simulated,
 };
 
 /// Invoices per page of the list.
@@ -118,7 +118,7 @@ fn normalise_uuid(u: &str) -> Option<String> {
 async fn visible_invoice(
     st: &AppState,
     me: &Viewer,
-    id: i64,
+    id: ProjectId,
     uuid: &str,
 ) -> Result<(ProjectRow, InvoiceRow), WebError> {
     let project = visible_project(st, me, id).await?;
@@ -136,14 +136,6 @@ fn invoice_path(project: &ProjectRow, row: &InvoiceRow) -> String {
 /// Back to the invoice page with a flash message.
 fn back(st: &AppState, project: &ProjectRow, row: &InvoiceRow, kind: char, key: &str) -> Response {
     redirect_with_flash(st, &invoice_path(project, row), kind, key)
-}
-
-fn actor<'a>(me: &'a Viewer, ctx: &'a WebCtx) -> Actor<'a> {
-    Actor {
-        user: me.user.id,
-        email: &me.user.email,
-        client: &ctx.client,
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -185,7 +177,7 @@ pub async fn list(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
-    Path(id): Path<i64>,
+    Path(id): Path<ProjectId>,
     QueryData(q): QueryData<ListQuery>,
 ) -> Result<Response, WebError> {
     let project = visible_project(&st, &me, id).await?;
@@ -227,7 +219,7 @@ pub async fn list(
         .map(|r| ListRow {
             uuid: r.uuid.clone(),
             created: tr.datetime(r.created_at),
-            price: format!("{} {}", r.price_amount, r.price_currency),
+            price: r.price.to_string(),
             currency: r.currency.clone().unwrap_or_default(),
             status: status_view(tr, r),
             order_id: r.order_id.clone(),
@@ -350,7 +342,7 @@ pub async fn new_form(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
-    Path(id): Path<i64>,
+    Path(id): Path<ProjectId>,
 ) -> Result<Response, WebError> {
     let project = visible_project(&st, &me, id).await?;
     let f = NewInput {
@@ -506,7 +498,7 @@ pub async fn create(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
-    Path(id): Path<i64>,
+    Path(id): Path<ProjectId>,
     form: FormPairs,
 ) -> Result<Response, WebError> {
     let project = visible_project(&st, &me, id).await?;
@@ -521,7 +513,7 @@ pub async fn create(
         Err(errors) => return new_page(&st, &ctx, &project, &input, &errors, None),
     };
     let mut errors = FieldErrors::new();
-    let form_error = match svc::create_as(&st, &project, req, Some(&actor(&me, &ctx))).await {
+    let form_error = match svc::create_as(&st, &project, req, Some(&ctx.actor(&me))).await {
         Ok(row) => return Ok(back(&st, &project, &row, 's', "invoices.flash.created")),
         Err(InvoiceError::Archived) => "invoices.new.archived",
         Err(InvoiceError::CurrencyUnavailable(c) | InvoiceError::CurrencyNotAllowed(c)) => {
@@ -882,7 +874,7 @@ pub async fn show(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
-    Path((id, uuid)): Path<(i64, String)>,
+    Path((id, uuid)): Path<(ProjectId, String)>,
 ) -> Result<Response, WebError> {
     let (project, inv) = visible_invoice(&st, &me, id, &uuid).await?;
     let mut c = st.db.conn().await?;
@@ -895,7 +887,7 @@ pub async fn show(
     let crypto = crypto_of(&inv);
     let link = format!("{}/pay/{}", st.public_url, inv.uuid);
     let qr = qr::svg(&link, tr.t("invoices.show.qr"));
-    let rate = match (crypto, inv.rate_usd.as_deref()) {
+    let rate = match (crypto, inv.rate_usd) {
         (Some(c), Some(r)) => format!("1 {} = {r} USD", c.symbol),
         _ => String::new(),
     };
@@ -926,7 +918,7 @@ pub async fn show(
             .map_or_else(String::new, |t| tr.datetime(t)),
         quote: crypto.and_then(|c| quote_view(tr, &inv, c)),
         allowed,
-        language: kassa_service::i18n::Lang::parse(&inv.locale).map_or_else(
+        language: inv.locale.map_or_else(
             || tr.t("invoices.show.any_language").to_owned(),
             |l| l.native_name().to_owned(),
         ),
@@ -988,10 +980,10 @@ pub async fn cancel(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
-    Path((id, uuid)): Path<(i64, String)>,
+    Path((id, uuid)): Path<(ProjectId, String)>,
 ) -> Result<Response, WebError> {
     let (project, row) = visible_invoice(&st, &me, id, &uuid).await?;
-    Ok(match svc::cancel_as(&st, row.id, &actor(&me, &ctx)).await {
+    Ok(match svc::cancel_as(&st, row.id, &ctx.actor(&me)).await {
         Ok(_) => back(&st, &project, &row, 's', "invoices.flash.canceled"),
         Err(e) => back(&st, &project, &row, 'e', refusal(e)?),
     })
@@ -1002,11 +994,11 @@ pub async fn confirm_partial(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
-    Path((id, uuid)): Path<(i64, String)>,
+    Path((id, uuid)): Path<(ProjectId, String)>,
 ) -> Result<Response, WebError> {
     let (project, row) = visible_invoice(&st, &me, id, &uuid).await?;
     Ok(
-        match svc::confirm_partial_as(&st, row.id, &actor(&me, &ctx)).await {
+        match svc::confirm_partial_as(&st, row.id, &ctx.actor(&me)).await {
             Ok(_) => back(&st, &project, &row, 's', "invoices.flash.partial_confirmed"),
             Err(e) => back(&st, &project, &row, 'e', refusal(e)?),
         },
@@ -1018,11 +1010,11 @@ pub async fn resend_postback(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
-    Path((id, uuid)): Path<(i64, String)>,
+    Path((id, uuid)): Path<(ProjectId, String)>,
 ) -> Result<Response, WebError> {
     let (project, row) = visible_invoice(&st, &me, id, &uuid).await?;
     Ok(
-        match svc::resend_postback(&st, row.id, &actor(&me, &ctx)).await {
+        match svc::resend_postback(&st, row.id, &ctx.actor(&me)).await {
             Ok(()) => back(&st, &project, &row, 's', "invoices.flash.postback_resent"),
             Err(e) => back(&st, &project, &row, 'e', action_refusal(e)?),
         },
@@ -1044,7 +1036,7 @@ pub async fn simulate(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
-    Path((id, uuid)): Path<(i64, String)>,
+    Path((id, uuid)): Path<(ProjectId, String)>,
     FormData(input): FormData<SimulateInput>,
 ) -> Result<Response, WebError> {
     let (project, row) = visible_invoice(&st, &me, id, &uuid).await?;
@@ -1063,7 +1055,7 @@ pub async fn simulate(
         },
     };
     Ok(
-        match svc::simulate_as(&st, &row, outcome, &actor(&me, &ctx)).await {
+        match svc::simulate_as(&st, &row, outcome, &ctx.actor(&me)).await {
             Ok(_) => back(&st, &project, &row, 's', "invoices.flash.simulated"),
             Err(e) => back(&st, &project, &row, 'e', action_refusal(e)?),
         },
@@ -1082,7 +1074,7 @@ pub async fn send_link(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
-    Path((id, uuid)): Path<(i64, String)>,
+    Path((id, uuid)): Path<(ProjectId, String)>,
     FormData(input): FormData<SendLinkInput>,
 ) -> Result<Response, WebError> {
     let (project, row) = visible_invoice(&st, &me, id, &uuid).await?;
@@ -1090,7 +1082,7 @@ pub async fn send_link(
         return Ok(back(&st, &project, &row, 'e', "invoices.flash.bad_email"));
     };
     Ok(
-        match svc::send_link(&st, &project, row.id, &to, &actor(&me, &ctx)).await {
+        match svc::send_link(&st, &project, row.id, &to, &ctx.actor(&me)).await {
             Ok(()) => back(&st, &project, &row, 's', "invoices.flash.link_sent"),
             Err(e) => back(&st, &project, &row, 'e', action_refusal(e)?),
         },

@@ -8,7 +8,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kassa_core::account::{Role, Section};
 use kassa_core::currency::{self, Crypto};
+use kassa_core::invoice::{Side, Tolerance};
 use kassa_core::money::parse_decimal;
+use kassa_core::project::PostbackFormat;
 use kassa_core::{Decimal, ProjectId};
 use kassa_store::projects::{self, ProjectRow, ProjectSettings};
 use serde::Deserialize;
@@ -23,15 +25,19 @@ use kassa_service::i18n::{Lang, Tr};
 use kassa_service::projects as svc;
 
 /// Back to a project's settings page with a flash message.
-fn to_settings(st: &AppState, id: i64, kind: char, key: &str) -> Response {
+fn to_settings(st: &AppState, id: ProjectId, kind: char, key: &str) -> Response {
     redirect_with_flash(st, &format!("/projects/{id}"), kind, key)
 }
 
 /// Loads a project the viewer may see: their merchant's, and in their project scope.
 /// Anything else is "not found".
-pub async fn visible_project(st: &AppState, me: &Viewer, id: i64) -> Result<ProjectRow, WebError> {
+pub async fn visible_project(
+    st: &AppState,
+    me: &Viewer,
+    id: ProjectId,
+) -> Result<ProjectRow, WebError> {
     let mut c = st.db.conn().await?;
-    let p = projects::in_merchant(&mut c, me.user.merchant_id, ProjectId::new(id)).await?;
+    let p = projects::in_merchant(&mut c, me.user.merchant_id, id).await?;
     if !svc::may_see(&mut c, me.user.id, me.user.role == Role::Owner, p.id).await? {
         return Err(WebError::NotFound);
     }
@@ -115,21 +121,16 @@ impl SettingsInput {
             success_url: s.success_url.clone(),
             fail_url: s.fail_url.clone(),
             notify_url: s.notify_url.clone(),
-            postback_format: s.postback_format.clone(),
+            postback_format: s.postback_format.as_str().to_owned(),
             brand_color: s.brand_color.clone(),
-            page_language: s.page_language.clone(),
-            service_fee_side: s.service_fee_side.clone(),
-            transfer_fee_side: s.transfer_fee_side.clone(),
+            page_language: s.page_language.code().to_owned(),
+            service_fee_side: s.service_fee_side.as_str().to_owned(),
+            transfer_fee_side: s.transfer_fee_side.as_str().to_owned(),
             invoice_lifetime_minutes: s.invoice_lifetime_minutes.to_string(),
-            tolerance_kind: s.tolerance_kind.clone(),
-            tolerance_value: s.tolerance_value.clone(),
+            tolerance_kind: s.tolerance.kind().to_owned(),
+            tolerance_value: s.tolerance.value().to_string(),
             email_required: s.email_required.then(|| "on".into()),
-            currencies: s
-                .currencies
-                .split(',')
-                .filter(|c| !c.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            currencies: s.currencies.clone(),
         }
     }
 
@@ -200,13 +201,10 @@ fn parse_settings(tr: Tr, input: &SettingsInput) -> Result<ProjectSettings, Fiel
     let success_url = url_field(tr, &mut e, "success_url", &input.success_url);
     let fail_url = url_field(tr, &mut e, "fail_url", &input.fail_url);
     let notify_url = url_field(tr, &mut e, "notify_url", &input.notify_url);
-    let postback_format = match input.postback_format.as_str() {
-        "json" | "form" => input.postback_format.clone(),
-        _ => {
-            e.add(tr, "postback_format", "projects.choose");
-            "json".into()
-        }
-    };
+    let postback_format = PostbackFormat::parse(&input.postback_format);
+    if postback_format.is_none() {
+        e.add(tr, "postback_format", "projects.choose");
+    }
     let color = input.brand_color.trim().to_ascii_lowercase();
     if !(color.len() == 7
         && color.starts_with('#')
@@ -214,17 +212,19 @@ fn parse_settings(tr: Tr, input: &SettingsInput) -> Result<ProjectSettings, Fiel
     {
         e.add(tr, "brand_color", "projects.bad_color");
     }
-    if Lang::parse(&input.page_language).is_none() {
+    let page_language = Lang::parse(&input.page_language);
+    if page_language.is_none() {
         e.add(tr, "page_language", "projects.choose");
     }
-    for (field, v) in [
-        ("service_fee_side", &input.service_fee_side),
-        ("transfer_fee_side", &input.transfer_fee_side),
-    ] {
-        if !matches!(v.as_str(), "client" | "merchant") {
+    let mut side = |field: &'static str, v: &str| {
+        let side = Side::parse(v);
+        if side.is_none() {
             e.add(tr, field, "projects.choose");
         }
-    }
+        side.unwrap_or(Side::Merchant)
+    };
+    let service_fee_side = side("service_fee_side", &input.service_fee_side);
+    let transfer_fee_side = side("transfer_fee_side", &input.transfer_fee_side);
     let lifetime = input
         .invoice_lifetime_minutes
         .trim()
@@ -234,23 +234,20 @@ fn parse_settings(tr: Tr, input: &SettingsInput) -> Result<ProjectSettings, Fiel
     if lifetime.is_none() {
         e.add(tr, "invoice_lifetime_minutes", "projects.bad_lifetime");
     }
-    let tolerance_value = match input.tolerance_kind.as_str() {
-        "none" => "0".to_owned(),
-        "percent" | "usd" => match parse_decimal(&input.tolerance_value) {
-            Some(d)
-                if d >= Decimal::ZERO
-                    && (input.tolerance_kind == "usd" || d <= Decimal::from(100)) =>
-            {
-                d.normalize().to_string()
+    let tolerance = match input.tolerance_kind.as_str() {
+        "none" => Tolerance::None,
+        kind @ ("percent" | "usd") => match parse_decimal(&input.tolerance_value) {
+            Some(d) if d >= Decimal::ZERO && (kind == "usd" || d <= Decimal::from(100)) => {
+                Tolerance::from_parts(kind, d.normalize()).unwrap_or(Tolerance::None)
             }
             _ => {
                 e.add(tr, "tolerance_value", "projects.bad_tolerance");
-                input.tolerance_value.clone()
+                Tolerance::None
             }
         },
         _ => {
             e.add(tr, "tolerance_kind", "projects.choose");
-            "0".into()
+            Tolerance::None
         }
     };
     let mut codes = Vec::new();
@@ -260,6 +257,9 @@ fn parse_settings(tr: Tr, input: &SettingsInput) -> Result<ProjectSettings, Fiel
             None => e.add(tr, "currencies", "projects.bad_currency"),
         }
     }
+    let (Some(postback_format), Some(page_language)) = (postback_format, page_language) else {
+        return Err(e);
+    };
     if !e.is_empty() {
         return Err(e);
     }
@@ -272,18 +272,17 @@ fn parse_settings(tr: Tr, input: &SettingsInput) -> Result<ProjectSettings, Fiel
         notify_url,
         postback_format,
         brand_color: color,
-        page_language: input.page_language.clone(),
+        page_language,
         // Every currency ticked means "all", including ones added later.
         currencies: if codes.len() == currency::CRYPTOS.len() {
-            String::new()
+            Vec::new()
         } else {
-            codes.join(",")
+            codes.into_iter().map(str::to_owned).collect()
         },
-        service_fee_side: input.service_fee_side.clone(),
-        transfer_fee_side: input.transfer_fee_side.clone(),
+        service_fee_side,
+        transfer_fee_side,
         invoice_lifetime_minutes: lifetime.unwrap_or(1440),
-        tolerance_kind: input.tolerance_kind.clone(),
-        tolerance_value,
+        tolerance,
         email_required: input.email_required.is_some(),
     })
 }
@@ -350,14 +349,7 @@ pub async fn create(
             ));
         }
     };
-    let created = svc::create(
-        &st,
-        me.user.merchant_id,
-        Some(me.user.id),
-        &settings,
-        &ctx.client,
-    )
-    .await?;
+    let created = svc::create(&st, me.user.merchant_id, &ctx.actor(&me), &settings).await?;
     let project = projects::by_id(&mut st.db.conn().await?, created.id).await?;
     let page = Page::new(&ctx, "projects.created.title");
     Ok(html(
@@ -415,7 +407,7 @@ pub async fn show(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
-    Path(id): Path<i64>,
+    Path(id): Path<ProjectId>,
 ) -> Result<Response, WebError> {
     let project = visible_project(&st, &me, id).await?;
     show_page(
@@ -433,7 +425,7 @@ pub async fn update(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
-    Path(id): Path<i64>,
+    Path(id): Path<ProjectId>,
     form: FormPairs,
 ) -> Result<Response, WebError> {
     let project = visible_project(&st, &me, id).await?;
@@ -468,7 +460,7 @@ pub async fn update(
     };
     match checked {
         Ok(settings) => {
-            svc::update(&st, &project, me.user.id, &settings, &ctx.client).await?;
+            svc::update(&st, &project, &ctx.actor(&me), &settings).await?;
             Ok(to_settings(&st, id, 's', "flash.saved"))
         }
         Err(errors) => show_page(&st, &ctx, &me, &project, &input, &errors),
@@ -480,7 +472,7 @@ pub async fn upload_logo(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
-    Path(id): Path<i64>,
+    Path(id): Path<ProjectId>,
     mut form: Multipart,
 ) -> Result<Response, WebError> {
     let project = visible_project(&st, &me, id).await?;
@@ -512,7 +504,7 @@ pub async fn upload_logo(
         .map_err(|e| WebError::Internal(e.to_string()))?;
     match processed {
         Ok(png) => {
-            svc::set_logo(&st, &project, me.user.id, Some(&png), &ctx.client).await?;
+            svc::set_logo(&st, &project, &ctx.actor(&me), Some(&png)).await?;
             Ok(to_settings(&st, id, 's', "projects.logo.saved"))
         }
         Err(e) => {
@@ -532,10 +524,10 @@ pub async fn delete_logo(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
-    Path(id): Path<i64>,
+    Path(id): Path<ProjectId>,
 ) -> Result<Response, WebError> {
     let project = visible_project(&st, &me, id).await?;
-    svc::set_logo(&st, &project, me.user.id, None, &ctx.client).await?;
+    svc::set_logo(&st, &project, &ctx.actor(&me), None).await?;
     Ok(to_settings(&st, id, 's', "projects.logo.removed"))
 }
 
@@ -581,7 +573,7 @@ pub async fn set_mode(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
-    Path(id): Path<i64>,
+    Path(id): Path<ProjectId>,
     FormData(input): FormData<ModeInput>,
 ) -> Result<Response, WebError> {
     let project = visible_project(&st, &me, id).await?;
@@ -590,7 +582,7 @@ pub async fn set_mode(
         "test" => true,
         _ => return Err(WebError::BadRequest),
     };
-    svc::set_test_mode(&st, &project, me.user.id, test, &ctx.client).await?;
+    svc::set_test_mode(&st, &project, &ctx.actor(&me), test).await?;
     let flash = if test {
         "projects.mode.now_test"
     } else {
@@ -604,11 +596,11 @@ pub async fn archive(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
-    Path(id): Path<i64>,
+    Path(id): Path<ProjectId>,
 ) -> Result<Response, WebError> {
     let project = visible_project(&st, &me, id).await?;
     let archive = project.archived_at.is_none();
-    svc::set_archived(&st, &project, me.user.id, archive, &ctx.client).await?;
+    svc::set_archived(&st, &project, &ctx.actor(&me), archive).await?;
     let flash = if archive {
         "projects.archived"
     } else {
@@ -659,7 +651,7 @@ pub async fn integration(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
-    Path(id): Path<i64>,
+    Path(id): Path<ProjectId>,
 ) -> Result<Response, WebError> {
     let project = visible_project(&st, &me, id).await?;
     integration_page(&st, &ctx, &project, None).await
@@ -671,7 +663,7 @@ pub async fn regenerate_key(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
-    Path(id): Path<i64>,
+    Path(id): Path<ProjectId>,
 ) -> Result<Response, WebError> {
     let project = visible_project(&st, &me, id).await?;
     require_section(&me, Section::ApiKeys)?;
@@ -684,7 +676,7 @@ pub async fn regenerate_key(
             "flash.reauth_needed",
         ));
     }
-    let key = svc::regenerate_api_key(&st, &project, me.user.id, &ctx.client).await?;
+    let key = svc::regenerate_api_key(&st, &project, &ctx.actor(&me)).await?;
     let secret = svc::secret_key(&st, &project)?;
     let project = projects::by_id(&mut st.db.conn().await?, project.id).await?;
     let page = Page::new(&ctx, "projects.new_key.title");
@@ -705,10 +697,10 @@ pub async fn regenerate_secret(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
-    Path(id): Path<i64>,
+    Path(id): Path<ProjectId>,
 ) -> Result<Response, WebError> {
     let project = visible_project(&st, &me, id).await?;
-    svc::regenerate_secret(&st, &project, me.user.id, &ctx.client).await?;
+    svc::regenerate_secret(&st, &project, &ctx.actor(&me)).await?;
     Ok(redirect_with_flash(
         &st,
         &format!("/projects/{id}/integration"),
@@ -722,7 +714,7 @@ pub async fn test_postback(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
-    Path(id): Path<i64>,
+    Path(id): Path<ProjectId>,
 ) -> Result<Response, WebError> {
     let project = visible_project(&st, &me, id).await?;
     if project.settings.notify_url.trim().is_empty() {

@@ -120,12 +120,9 @@ struct SectionRow {
     grantable: bool,
 }
 
-async fn member_of(st: &AppState, owner: &UserRow, id: i64) -> Result<UserRow, WebError> {
+async fn member_of(st: &AppState, owner: &UserRow, id: UserId) -> Result<UserRow, WebError> {
     // Another merchant's user is "not found", never "forbidden".
-    Ok(
-        users::user_in_merchant(&mut st.db.conn().await?, owner.merchant_id, UserId::new(id))
-            .await?,
-    )
+    Ok(users::user_in_merchant(&mut st.db.conn().await?, owner.merchant_id, id).await?)
 }
 
 /// `GET /staff/{id}`
@@ -133,7 +130,7 @@ pub async fn edit_form(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
-    Path(id): Path<i64>,
+    Path(id): Path<UserId>,
 ) -> Result<Response, WebError> {
     let member = member_of(&st, &me.user, id).await?;
     let grants = Grants {
@@ -176,7 +173,7 @@ pub async fn edit(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
-    Path(id): Path<i64>,
+    Path(id): Path<UserId>,
     form: FormPairs,
 ) -> Result<Response, WebError> {
     let member = member_of(&st, &me.user, id).await?;
@@ -241,7 +238,7 @@ pub async fn revoke(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
-    Path(id): Path<i64>,
+    Path(id): Path<UserId>,
 ) -> Result<Response, WebError> {
     let member = member_of(&st, &me.user, id).await?;
     if member.status == UserStatus::Revoked {

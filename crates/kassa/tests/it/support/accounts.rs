@@ -50,7 +50,7 @@ pub async fn staff(app: &TestApp, owner: UserId, email: &str, role: Role) -> Use
             role,
             status: UserStatus::Active,
             email_confirmed_at: Some(app.now()),
-            locale: "en",
+            locale: kassa_core::lang::Lang::En,
             invited_by: Some(owner),
         },
         app.now(),
@@ -163,7 +163,12 @@ pub async fn project_with_settings(
         ip: "127.0.0.1".into(),
         user_agent: "test".into(),
     };
-    kassa_service::projects::create(&app.state, o.merchant_id, Some(owner), &settings, &client)
-        .await
-        .expect("create project")
+    kassa_service::projects::create(
+        &app.state,
+        o.merchant_id,
+        &kassa_service::audit::Actor::of(Some(owner), &client),
+        &settings,
+    )
+    .await
+    .expect("create project")
 }

@@ -246,9 +246,14 @@ impl Shop {
             ip: "127.0.0.1".into(),
             user_agent: "test".into(),
         };
-        kassa_service::projects::set_test_mode(&app.state, &row, self.owner, false, &client)
-            .await
-            .expect("go live");
+        kassa_service::projects::set_test_mode(
+            &app.state,
+            &row,
+            &kassa_service::audit::Actor::of(Some(self.owner), &client),
+            false,
+        )
+        .await
+        .expect("go live");
     }
 
     /// The project as stored.
@@ -566,25 +571,26 @@ pub async fn live_invoice(
             project_id: project,
             merchant_id: merchant,
             test: false,
-            price_currency: "USD",
-            price_amount: price_usd,
-            amount_usd: price_usd,
-            allowed_currencies: "",
+            price: kassa_core::invoice::Price::Fiat(
+                kassa_core::currency::fiat("USD").expect("USD"),
+                price_usd.parse().expect("price"),
+            ),
+            amount_usd: price_usd.parse().expect("price"),
+            allowed_currencies: &[],
             service_fee_side: Side::Merchant,
             transfer_fee_side: Side::Merchant,
-            tolerance_kind: "none",
-            tolerance_value: "0",
+            tolerance: Tolerance::None,
             order_id: "live",
             email: "",
             description: "",
-            locale: "en",
+            locale: Some(kassa_core::lang::Lang::En),
             static_wallet_id: None,
             expires_at: now.saturating_add(Duration::from_secs(3600)),
             locked: Some(store::LockedQuote {
                 currency: c.code,
                 address,
                 quote,
-                rate_usd: "1",
+                rate_usd: kassa_core::Decimal::ONE,
                 rate_source: "fixed",
             }),
         },
