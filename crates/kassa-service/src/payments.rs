@@ -489,68 +489,47 @@ async fn reconcile(
         return Ok(Moved::default());
     }
     let journal = format!("invoice {uuid}");
+    let j = ledger::Journal {
+        name: &journal,
+        invoice: Some(id),
+        at: now,
+    };
     let acct = |kind, merchant: Option<MerchantId>| Account {
         kind,
         merchant,
         currency: code,
     };
-    let m = Some(merchant);
-    let pending = acct(Kind::MerchantPending, m);
-    let mut post = async |from: Account<'_>, to: Account<'_>, amount: Amount| {
-        ledger::post(tx, &journal, Some(id), &from, &to, amount, now).await
-    };
+    let pending = acct(Kind::MerchantPending, Some(merchant));
+    let custody = acct(Kind::Custody, None);
+    let service = acct(Kind::ServiceFees, None);
+    let network = acct(Kind::NetworkFees, None);
     let mut moved = Moved::default();
     // Take back first: the fees, then the credit (from what is available, the rest owed), then
     // the payment itself.
     if d_service < 0 {
-        post(acct(Kind::ServiceFees, None), pending, units(-d_service)).await?;
+        j.post(tx, &service, &pending, units(-d_service)).await?;
     }
     if d_network < 0 {
-        post(acct(Kind::NetworkFees, None), pending, units(-d_network)).await?;
+        j.post(tx, &network, &pending, units(-d_network)).await?;
     }
-    let balances = ledger::balances(tx, merchant).await?;
-    let balance = |k: Kind| {
-        balances
-            .get(&(k, code.to_owned()))
-            .copied()
-            .unwrap_or(Amount::ZERO)
-    };
     if d_credit < 0 {
-        let back = units(-d_credit);
-        let from_available = back.min(balance(Kind::MerchantAvailable));
-        moved.owed = back.saturating_sub(from_available);
-        let mut post = async |from: Account<'_>, to: Account<'_>, amount: Amount| {
-            ledger::post(tx, &journal, Some(id), &from, &to, amount, now).await
-        };
-        post(acct(Kind::MerchantAvailable, m), pending, from_available).await?;
-        post(acct(Kind::MerchantReceivable, m), pending, moved.owed).await?;
+        moved.owed = ledger::charge_merchant(tx, &j, merchant, &pending, units(-d_credit)).await?;
     }
-    let mut post = async |from: Account<'_>, to: Account<'_>, amount: Amount| {
-        ledger::post(tx, &journal, Some(id), &from, &to, amount, now).await
-    };
     if d_received < 0 {
-        post(pending, acct(Kind::Custody, None), units(-d_received)).await?;
+        j.post(tx, &pending, &custody, units(-d_received)).await?;
     }
     // Then give: the payment, the credit (settling what is owed first), the fees.
     if d_received > 0 {
-        post(acct(Kind::Custody, None), pending, units(d_received)).await?;
+        j.post(tx, &custody, &pending, units(d_received)).await?;
     }
     if d_credit > 0 {
-        let credit = units(d_credit);
-        moved.repaid = credit.min(balance(Kind::MerchantReceivable));
-        post(pending, acct(Kind::MerchantReceivable, m), moved.repaid).await?;
-        post(
-            pending,
-            acct(Kind::MerchantAvailable, m),
-            credit.saturating_sub(moved.repaid),
-        )
-        .await?;
+        moved.repaid = ledger::credit_merchant(tx, &j, merchant, &pending, units(d_credit)).await?;
     }
     if d_service > 0 {
-        post(pending, acct(Kind::ServiceFees, None), units(d_service)).await?;
+        j.post(tx, &pending, &service, units(d_service)).await?;
     }
     if d_network > 0 {
-        post(pending, acct(Kind::NetworkFees, None), units(d_network)).await?;
+        j.post(tx, &pending, &network, units(d_network)).await?;
     }
     Ok(moved)
 }

@@ -667,69 +667,24 @@ async fn reconcile(
     if d == 0 {
         return Ok(());
     }
-    let acct = |kind, merchant| Account {
-        kind,
-        merchant,
+    let custody = Account {
+        kind: Kind::Custody,
+        merchant: None,
         currency: w.currency.as_str(),
     };
-    let m = Some(w.merchant);
-    let custody = acct(Kind::Custody, None);
-    let balances = ledger::balances(tx, w.merchant).await?;
-    let balance = |k: Kind| {
-        balances
-            .get(&(k, w.currency.clone()))
-            .copied()
-            .unwrap_or(Amount::ZERO)
+    let j = ledger::Journal {
+        name: &journal,
+        invoice: None,
+        at: now,
     };
     let amount = Amount::from_base(d.unsigned_abs());
     if d > 0 {
-        let from_available = amount.min(balance(Kind::MerchantAvailable));
-        let owed = amount.saturating_sub(from_available);
-        ledger::post(
-            tx,
-            &journal,
-            None,
-            &acct(Kind::MerchantAvailable, m),
-            &custody,
-            from_available,
-            now,
-        )
-        .await?;
-        ledger::post(
-            tx,
-            &journal,
-            None,
-            &acct(Kind::MerchantReceivable, m),
-            &custody,
-            owed,
-            now,
-        )
-        .await?;
+        let owed = ledger::charge_merchant(tx, &j, w.merchant, &custody, amount).await?;
         if !owed.is_zero() {
             tracing::error!(withdrawal = %w.id, owed = %owed, currency = %w.currency, "a withdrawal charged again is not covered: the merchant owes it");
         }
     } else {
-        let repaid = amount.min(balance(Kind::MerchantReceivable));
-        ledger::post(
-            tx,
-            &journal,
-            None,
-            &custody,
-            &acct(Kind::MerchantReceivable, m),
-            repaid,
-            now,
-        )
-        .await?;
-        ledger::post(
-            tx,
-            &journal,
-            None,
-            &custody,
-            &acct(Kind::MerchantAvailable, m),
-            amount.saturating_sub(repaid),
-            now,
-        )
-        .await?;
+        ledger::credit_merchant(tx, &j, w.merchant, &custody, amount).await?;
     }
     Ok(())
 }

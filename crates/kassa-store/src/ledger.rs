@@ -226,6 +226,126 @@ pub async fn post(
     Ok(())
 }
 
+/// Where postings belong: their journal, the invoice they are for, and when.
+#[derive(Clone, Copy, Debug)]
+pub struct Journal<'a> {
+    /// The journal's name (`invoice …`, `withdrawal …`).
+    pub name: &'a str,
+    /// The invoice, if any.
+    pub invoice: Option<InvoiceId>,
+    /// When.
+    pub at: Timestamp,
+}
+
+impl Journal<'_> {
+    /// [`post`]s `amount` from `debit` to `credit` in this journal.
+    pub async fn post(
+        &self,
+        conn: &mut impl AsConn,
+        debit: &Account<'_>,
+        credit: &Account<'_>,
+        amount: Amount,
+    ) -> Result<(), LedgerError> {
+        post(
+            conn,
+            self.name,
+            self.invoice,
+            debit,
+            credit,
+            amount,
+            self.at,
+        )
+        .await
+    }
+}
+
+async fn merchant_balance(
+    conn: &mut impl AsConn,
+    merchant: MerchantId,
+    kind: Kind,
+    currency: &str,
+) -> Result<Amount, StoreError> {
+    Ok(balances(conn, merchant)
+        .await?
+        .get(&(kind, currency.to_owned()))
+        .copied()
+        .unwrap_or(Amount::ZERO))
+}
+
+/// Takes `amount` from `merchant` into `to` (in `to`'s currency): out of their available
+/// balance as far as it covers it; the rest they owe (their receivable grows). Returns what is
+/// owed.
+pub async fn charge_merchant(
+    conn: &mut impl AsConn,
+    j: &Journal<'_>,
+    merchant: MerchantId,
+    to: &Account<'_>,
+    amount: Amount,
+) -> Result<Amount, LedgerError> {
+    let acct = |kind| Account {
+        kind,
+        merchant: Some(merchant),
+        currency: to.currency,
+    };
+    let available = merchant_balance(conn, merchant, Kind::MerchantAvailable, to.currency).await?;
+    let from_available = amount.min(available);
+    let owed = amount.saturating_sub(from_available);
+    let available = acct(Kind::MerchantAvailable);
+    post(
+        conn,
+        j.name,
+        j.invoice,
+        &available,
+        to,
+        from_available,
+        j.at,
+    )
+    .await?;
+    post(
+        conn,
+        j.name,
+        j.invoice,
+        &acct(Kind::MerchantReceivable),
+        to,
+        owed,
+        j.at,
+    )
+    .await?;
+    Ok(owed)
+}
+
+/// Gives `amount` from `from` to `merchant`: settling what they owe first, the rest to their
+/// available balance. Returns what went to settle the receivable.
+pub async fn credit_merchant(
+    conn: &mut impl AsConn,
+    j: &Journal<'_>,
+    merchant: MerchantId,
+    from: &Account<'_>,
+    amount: Amount,
+) -> Result<Amount, LedgerError> {
+    let acct = |kind| Account {
+        kind,
+        merchant: Some(merchant),
+        currency: from.currency,
+    };
+    let owed = merchant_balance(conn, merchant, Kind::MerchantReceivable, from.currency).await?;
+    let repaid = amount.min(owed);
+    let receivable = acct(Kind::MerchantReceivable);
+    post(conn, j.name, j.invoice, from, &receivable, repaid, j.at).await?;
+    let rest = amount.saturating_sub(repaid);
+    post(
+        conn,
+        j.name,
+        j.invoice,
+        from,
+        &acct(Kind::MerchantAvailable),
+        rest,
+        j.at,
+    )
+    .await?;
+    Ok(repaid)
+}
+
 /// A merchant's balances: (kind, currency) → amount, for the merchant's own accounts.
 pub async fn balances(
     conn: &mut impl AsConn,

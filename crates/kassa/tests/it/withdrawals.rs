@@ -508,6 +508,13 @@ engine_test!(
         assert_eq!(r.available(merchant).await, 0);
         assert_eq!(r.owed(merchant).await, 0, "nothing owed");
         r.books_balance().await;
+        // The withdrawal's lock time (the height it was made at) kept it out of the mempool
+        // while the chain was shorter; Kassa hands it over again once it is valid.
+        wait_until(20, "the withdrawal handed to the node again", || async {
+            let mempool: Vec<String> = r.node.rpc.call_as("getrawmempool", json!([])).await.unwrap();
+            mempool.contains(&w.txid)
+        })
+        .await;
         // Both are mined again: the payment counts, the withdrawal is charged once.
         r.node.mine(1, &r.miner).await;
         r.wait_for_states(&[(w.id, WithdrawalState::Confirmed)]).await;
