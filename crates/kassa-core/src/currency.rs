@@ -28,13 +28,17 @@ pub struct Network {
     pub fullname: &'static str,
     /// Family.
     pub family: Family,
+    /// The smallest payment of the native coin the network carries, in base units: the
+    /// nodes' dust limit for an output to a deposit address (P2WPKH) on UTXO networks, one
+    /// base unit elsewhere.
+    pub dust: u64,
 }
 
 macro_rules! networks {
-    ($($ident:ident = ($id:literal, $code:literal, $name:literal, $family:ident);)*) => {
+    ($($ident:ident = ($id:literal, $code:literal, $name:literal, $family:ident, $dust:literal);)*) => {
         $(
             #[doc = concat!("The ", $name, " network.")]
-            pub static $ident: Network = Network { id: $id, code: $code, fullname: $name, family: Family::$family };
+            pub static $ident: Network = Network { id: $id, code: $code, fullname: $name, family: Family::$family, dust: $dust };
         )*
         /// Every network.
         pub static NETWORKS: &[&Network] = &[$(&$ident),*];
@@ -42,16 +46,16 @@ macro_rules! networks {
 }
 
 networks! {
-    BTC_NET = (1, "BTC", "Bitcoin", Utxo);
-    LTC_NET = (2, "LTC", "Litecoin", Utxo);
-    ERC20 = (3, "ERC20", "Ethereum", Evm);
-    TRC20 = (4, "TRC20", "Tron", Tron);
-    BSC = (5, "BSC", "BNB Smart Chain", Evm);
-    TON_NET = (6, "TON", "TON", Ton);
-    SOL_NET = (7, "SOL", "Solana", Solana);
-    ARB = (8, "ARB", "Arbitrum", Evm);
-    OPT = (9, "OPT", "Optimism", Evm);
-    BASE = (10, "BASE", "Base", Evm);
+    BTC_NET = (1, "BTC", "Bitcoin", Utxo, 294);
+    LTC_NET = (2, "LTC", "Litecoin", Utxo, 2940);
+    ERC20 = (3, "ERC20", "Ethereum", Evm, 1);
+    TRC20 = (4, "TRC20", "Tron", Tron, 1);
+    BSC = (5, "BSC", "BNB Smart Chain", Evm, 1);
+    TON_NET = (6, "TON", "TON", Ton, 1);
+    SOL_NET = (7, "SOL", "Solana", Solana, 1);
+    ARB = (8, "ARB", "Arbitrum", Evm, 1);
+    OPT = (9, "OPT", "Optimism", Evm, 1);
+    BASE = (10, "BASE", "Base", Evm, 1);
 }
 
 /// A crypto currency on one network.
@@ -75,6 +79,19 @@ pub struct Crypto {
     pub native: bool,
     /// Sort order in lists (1 first).
     pub order: u32,
+}
+
+impl Crypto {
+    /// The smallest payment of this currency the network carries, in base units (the dust
+    /// limit for a native coin of a UTXO network; one base unit otherwise).
+    pub fn min_payment(&self) -> crate::money::Amount {
+        let units = if self.native {
+            self.network.dust.max(1)
+        } else {
+            1
+        };
+        crate::money::Amount::from_base(u128::from(units))
+    }
 }
 
 macro_rules! cryptos {

@@ -1,10 +1,29 @@
 //! Amounts of money. A crypto amount is an integer number of base units of one currency
 //! (satoshi, wei, sun) as `u128`, because wei overflows 64 bits at about 9.22 ETH. Fiat amounts
 //! and exchange rates are exact decimals. No floating point anywhere.
+//!
+//! Amounts have bounds that hold everywhere (see [`MAX_DIGITS`] and the quoting rules of
+//! [`Amount::quotable`]) so that every figure Kassa states — on a page, in a QR code, as the
+//! float of the CryptoCloud API — is the same decimal.
 
 use std::fmt;
 
+use num_bigint::BigUint;
 use rust_decimal::{Decimal, RoundingStrategy};
+
+mod exact;
+
+pub use exact::Exact;
+
+/// Every amount Kassa invoices — a fiat price counted in its minor units, a crypto price or a
+/// quoted amount counted in whole units — is below 10^15, and a quoted amount has at most 15
+/// significant digits: as many as a double-precision float carries exactly, so the JSON number
+/// the API prints reads back as the same decimal.
+pub const MAX_DIGITS: u32 = 15;
+
+/// Fraction digits of a quoted crypto amount at most (as wallets show bitcoin); a currency with
+/// fewer decimals is quoted to all of them.
+pub const QUOTE_FRACTION_DIGITS: u32 = 8;
 
 /// An amount in base units of some currency (which one is known from context).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -149,23 +168,93 @@ impl Amount {
             .ok_or(AmountError::TooLarge)
     }
 
-    /// `floor(self × numerator / denominator)` in exact integer arithmetic; `None` on overflow or
-    /// a zero denominator.
+    /// `floor(self × numerator / denominator)` in exact integer arithmetic (the product may
+    /// exceed 128 bits); `None` for a zero denominator or a result beyond 128 bits.
     pub fn mul_div_floor(self, numerator: u128, denominator: u128) -> Option<Amount> {
-        if denominator == 0 {
-            return None;
-        }
-        Some(Amount(self.0.checked_mul(numerator)? / denominator))
+        self.mul_div(numerator, denominator, false)
     }
 
     /// `ceil(self × numerator / denominator)` in exact integer arithmetic (for proportional
-    /// fees); `None` on overflow or a zero denominator.
+    /// fees); `None` for a zero denominator or a result beyond 128 bits.
     pub fn mul_div_ceil(self, numerator: u128, denominator: u128) -> Option<Amount> {
+        self.mul_div(numerator, denominator, true)
+    }
+
+    fn mul_div(self, numerator: u128, denominator: u128, up: bool) -> Option<Amount> {
         if denominator == 0 {
             return None;
         }
-        let product = self.0.checked_mul(numerator)?;
-        Some(Amount(product.div_ceil(denominator)))
+        if let Some(product) = self.0.checked_mul(numerator) {
+            return Some(Amount(if up {
+                product.div_ceil(denominator)
+            } else {
+                product / denominator
+            }));
+        }
+        let product = BigUint::from(self.0) * numerator;
+        let (q, r) = (&product / denominator, &product % denominator);
+        let q = if up && r != BigUint::ZERO {
+            q + 1u32
+        } else {
+            q
+        };
+        u128::try_from(q).ok().map(Amount)
+    }
+
+    /// How many decimal digits the base units have (0 for zero).
+    fn digits(self) -> u32 {
+        self.0.checked_ilog10().map_or(0, |d| d + 1)
+    }
+
+    /// Significant digits of the amount written in any unit (0 for zero): `1500` has 2.
+    pub fn significant_digits(self) -> u32 {
+        if self.0 == 0 {
+            return 0;
+        }
+        let mut n = self.0;
+        let mut zeros = 0;
+        while n.is_multiple_of(10) {
+            n /= 10;
+            zeros += 1;
+        }
+        self.digits() - zeros
+    }
+
+    /// The step, in base units, that a quoted amount of about this size moves in: at most
+    /// [`QUOTE_FRACTION_DIGITS`] fraction digits and at most [`MAX_DIGITS`] significant
+    /// ones. Always a power of ten.
+    pub fn quote_step(self, decimals: u32) -> u128 {
+        let fraction = 10u128.pow(decimals.saturating_sub(QUOTE_FRACTION_DIGITS));
+        let significant = 10u128.pow(self.digits().saturating_sub(MAX_DIGITS));
+        fraction.max(significant)
+    }
+
+    /// Rounded up to a multiple of `step`; `None` beyond 128 bits or for a zero step.
+    pub fn round_up_to(self, step: u128) -> Option<Amount> {
+        if step == 0 {
+            return None;
+        }
+        self.0.div_ceil(step).checked_mul(step).map(Amount)
+    }
+
+    /// The amount as it is quoted to a payer: rounded up (never a unit short) to at most
+    /// [`QUOTE_FRACTION_DIGITS`] fraction digits and [`MAX_DIGITS`] significant digits. `None`
+    /// only beyond 128 bits.
+    pub fn quotable(self, decimals: u32) -> Option<Amount> {
+        // One pass is enough: rounding up to the step either stays below the next power of
+        // ten (so it keeps at most MAX_DIGITS significant digits) or lands exactly on it.
+        self.round_up_to(self.quote_step(decimals))
+    }
+
+    /// Rounded up to at most [`MAX_DIGITS`] significant digits (whatever the fraction digits);
+    /// `None` only beyond 128 bits.
+    pub fn round_up_significant(self) -> Option<Amount> {
+        self.round_up_to(10u128.pow(self.digits().saturating_sub(MAX_DIGITS)))
+    }
+
+    /// Whether the amount is already as it would be quoted.
+    pub fn is_quotable(self, decimals: u32) -> bool {
+        self.quotable(decimals) == Some(self)
     }
 }
 
@@ -274,7 +363,70 @@ mod tests {
         assert_eq!(Amount(1).mul_div_ceil(1, 0), None);
     }
 
+    #[test]
+    fn wide_products_do_not_overflow() {
+        // 10^33 wei (10^15 ETH) × 1.9 % needs more than 128 bits on the way.
+        let big = Amount(10u128.pow(33));
+        assert_eq!(
+            big.mul_div_ceil(19_000, 1_000_000),
+            Some(Amount(19 * 10u128.pow(30)))
+        );
+        assert_eq!(
+            Amount(u128::MAX).mul_div_floor(u128::MAX, u128::MAX),
+            Some(Amount(u128::MAX))
+        );
+        assert_eq!(
+            Amount(u128::MAX - 1).mul_div_ceil(u128::MAX, u128::MAX - 1),
+            Some(Amount(u128::MAX))
+        );
+        assert_eq!(Amount(u128::MAX).mul_div_ceil(2, 1), None);
+    }
+
+    #[test]
+    fn quoted_amounts_have_fifteen_digits_and_eight_decimals() {
+        // 0.029825660000000002 ETH: the wei beyond 8 decimals round up.
+        let a = Amount(29_825_660_000_000_002);
+        assert_eq!(a.quotable(18), Some(Amount(29_825_670_000_000_000)));
+        assert_eq!(a.significant_digits(), 17);
+        // Six-decimal tokens keep all six.
+        assert_eq!(Amount(1_234_567).quotable(6), Some(Amount(1_234_567)));
+        // A large amount keeps 15 significant digits.
+        let pepe = Amount(123_456_789_012_345_678 * 10u128.pow(12));
+        let q = pepe.quotable(18).unwrap();
+        assert_eq!(q.significant_digits(), 15);
+        assert!(q >= pepe && q.is_quotable(18));
+        // Carrying into a new digit lands on the power of ten.
+        let nines = Amount(9_999_999_999_999_999);
+        assert_eq!(nines.quotable(0), Some(Amount(10_000_000_000_000_000)));
+        assert_eq!(Amount::ZERO.quotable(18), Some(Amount::ZERO));
+        // What remains to pay keeps its wei when a float can say it.
+        assert_eq!(Amount(1).round_up_significant(), Some(Amount(1)));
+        assert_eq!(
+            Amount(1_234_567_890_123_456_789).round_up_significant(),
+            Some(Amount(1_234_567_890_123_460_000))
+        );
+    }
+
     proptest! {
+        #[test]
+        fn quotable_amounts_are_exact_floats(units in any::<u128>(), decimals in 0u32..=18) {
+            let a = Amount(units);
+            if let Some(q) = a.quotable(decimals) {
+                prop_assert!(q >= a);
+                prop_assert!(q.significant_digits() <= MAX_DIGITS);
+                prop_assert!(q.is_quotable(decimals));
+                let text = q.to_decimal_string(decimals);
+                let float: f64 = text.parse().unwrap();
+                let back = serde_json::to_string(&float).unwrap();
+                let back = back.strip_suffix(".0").unwrap_or(&back);
+                // The float prints as the same decimal (possibly in exponent form).
+                let exact = Decimal::from_scientific(back).or_else(|_| back.parse::<Decimal>());
+                if let Ok(d) = exact {
+                    prop_assert_eq!(Amount::from_decimal(d, decimals, Rounding::Down), Ok(q));
+                }
+            }
+        }
+
         #[test]
         fn text_round_trips(units in any::<u64>(), decimals in 0u32..=18) {
             let a = Amount(u128::from(units));

@@ -3,7 +3,7 @@
 
 use kassa_core::currency::{self, Crypto};
 use kassa_core::invoice::{Price, Quote, Status};
-use kassa_core::money::Amount;
+use kassa_core::money::{Amount, Exact, Rounding};
 use kassa_core::{Decimal, Timestamp};
 use kassa_store::invoices::InvoiceRow;
 use kassa_store::projects::ProjectRow;
@@ -42,13 +42,22 @@ pub fn crypto_number(a: Amount, c: &Crypto) -> Value {
         .map_or(Value::Null, |f| json!(f))
 }
 
-/// A crypto amount in US dollars (rounded to cents) at `rate` USD per unit. An amount too
-/// large for a decimal (beyond any real payment) shows as the largest decimal.
-pub fn usd_of(a: Amount, c: &Crypto, rate: Decimal) -> Decimal {
-    a.to_decimal(c.decimals)
-        .and_then(|d| d.checked_mul(rate))
-        .unwrap_or(Decimal::MAX)
-        .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+/// A crypto amount in US dollars at `rate` USD per unit, exactly, rounded to cents (half up);
+/// `None` only beyond a decimal's range (more dollars than exist).
+pub fn usd_value(a: Amount, c: &Crypto, rate: Decimal) -> Option<Decimal> {
+    usd_exact(a, c, rate)?.to_decimal(2, Rounding::HalfUp)
+}
+
+fn usd_exact(a: Amount, c: &Crypto, rate: Decimal) -> Option<Exact> {
+    Some(Exact::amount(a, c.decimals).times(&Exact::decimal(rate)?))
+}
+
+/// A crypto amount in US dollars as a JSON number (the float nearest the exact value rounded
+/// to cents): any size, never clamped; `null` for a negative rate.
+pub fn usd_number(a: Amount, c: &Crypto, rate: Decimal) -> Value {
+    usd_exact(a, c, rate)
+        .and_then(|u| u.to_text(2, Rounding::HalfUp).parse::<f64>().ok())
+        .map_or(Value::Null, |f| json!(f))
 }
 
 fn icon(st: &Ctx, kind: &str, name: &str) -> String {
@@ -186,9 +195,9 @@ fn common(
             };
             (
                 crypto_number(q.transfer_fee, c),
-                number(usd_of(q.transfer_fee, c, rate)),
+                usd_number(q.transfer_fee, c, rate),
                 crypto_number(q.service_fee, c),
-                number(usd_of(q.service_fee, c, rate)),
+                usd_number(q.service_fee, c, rate),
                 amount,
             )
         }
@@ -278,20 +287,20 @@ pub fn invoice(st: &Ctx, p: &ProjectRow, inv: &InvoiceRow, tx_list: &[String]) -
                 Amount::ZERO
             };
             let missing = if inv.status == Status::Partial {
-                q.due.saturating_sub(inv.received)
+                q.remaining(inv.received)
             } else {
                 Amount::ZERO
             };
             (
                 crypto_number(q.due, c),
                 crypto_number(q.due, c),
-                number(usd_of(q.due, c, *rate)),
+                usd_number(q.due, c, *rate),
                 crypto_number(inv.received, c),
-                number(usd_of(inv.received, c, *rate)),
+                usd_number(inv.received, c, *rate),
                 crypto_number(credited, c),
-                number(usd_of(credited, c, *rate)),
+                usd_number(credited, c, *rate),
                 crypto_number(missing, c),
-                number(usd_of(missing, c, *rate)),
+                usd_number(missing, c, *rate),
             )
         }
         _ => {

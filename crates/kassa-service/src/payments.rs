@@ -547,20 +547,20 @@ async fn static_wallet_invoice(
     let project = kassa_store::projects::by_id(tx, w.project_id).await?;
     let crypto = currency::crypto(&w.currency)
         .ok_or_else(|| InvoiceError::CurrencyUnavailable(w.currency.clone()))?;
-    let rate = st
-        .pricing
-        .usd(crypto.symbol, w.test, now)
-        .map_err(|_| InvoiceError::NoRate(crypto.symbol.into()))?;
-    let usd = crate::objects::usd_of(t.amount, crypto, rate.usd);
-    // A top-up is whatever arrives: the merchant carries the fees.
+    // A top-up is whatever arrives: the merchant carries the fees, no bounds apply.
     let basis = QuoteBasis {
         price: Price::Crypto(crypto, t.amount),
         test: w.test,
         service_side: Side::Merchant,
         transfer_side: Side::Merchant,
         tolerance: Tolerance::None,
+        arrived: true,
     };
-    let (quote, rate_usd, source) = quote_for(st, &basis, crypto, now)?;
+    let (quote, rate_usd, source) = quote_for(&st.pricing, &basis, crypto, now)?;
+    // Beyond any decimal only for an amount no token's supply holds; an error, never a
+    // clamped figure.
+    let usd = crate::objects::usd_value(t.amount, crypto, rate_usd)
+        .ok_or(kassa_core::invoice::QuoteError::TooLarge)?;
     let allowed = [crypto.code.to_owned()];
     let uuid = new_uuid();
     let id = invoices::insert(

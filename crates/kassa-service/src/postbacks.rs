@@ -67,7 +67,7 @@ pub fn fields(
     let (amount_crypto, amount_usd) = match crypto {
         Some(c) => (
             objects::crypto_number(row.received, c),
-            objects::number(objects::usd_of(row.received, c, rate)),
+            objects::usd_number(row.received, c, rate),
         ),
         None => (json!(0.0), json!(0.0)),
     };

@@ -322,6 +322,10 @@ mod tests {
                 "{script}"
             );
         }
+        // The catalogue's smallest payments (deposit addresses are P2WPKH) are these limits.
+        use kassa_core::currency::{BTC_NET, LTC_NET};
+        assert_eq!(dust_limit(Coin::Bitcoin, p2wpkh.as_bytes()), BTC_NET.dust);
+        assert_eq!(dust_limit(Coin::Litecoin, p2wpkh.as_bytes()), LTC_NET.dust);
         assert!(!is_witness_program(&[0x00, 0x01, 0xff]));
         assert!(!is_witness_program(&[0x61, 0x02, 1, 2]));
         assert!(is_witness_program(&[0x60, 0x02, 1, 2]));

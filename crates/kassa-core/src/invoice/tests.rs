@@ -1,15 +1,23 @@
 use proptest::prelude::*;
 
+use rust_decimal::Decimal;
+
 use super::*;
 
 fn dec(s: &str) -> Decimal {
     crate::money::parse_decimal(s).unwrap()
 }
 
+fn usd(s: &str) -> Priced {
+    Priced::Fiat {
+        amount: dec(s),
+        usd: Decimal::ONE,
+    }
+}
+
 fn input(service_side: Side, transfer_side: Side) -> QuoteInput {
     QuoteInput {
-        price_usd: Some(dec("100")),
-        price_crypto: None,
+        price: usd("100"),
         crypto_usd: dec("1"),
         decimals: 6,
         service_percent: dec("1.9"),
@@ -17,6 +25,7 @@ fn input(service_side: Side, transfer_side: Side) -> QuoteInput {
         service_side,
         transfer_side,
         tolerance: Tolerance::None,
+        minimum: Some(Amount::from_base(1)),
     }
 }
 
@@ -43,7 +52,7 @@ fn quotes_like_the_reference_example() {
 #[test]
 fn conversion_rounds_what_is_owed_up() {
     let mut i = input(Side::Merchant, Side::Merchant);
-    i.price_usd = Some(dec("100"));
+    i.price = usd("100");
     i.crypto_usd = dec("97000.12");
     i.decimals = 8;
     i.transfer_fee_usd = Decimal::ZERO;
@@ -316,3 +325,5 @@ proptest! {
         prop_assert!(b.credit >= a.credit && b.service_fee >= a.service_fee && b.transfer_fee >= a.transfer_fee);
     }
 }
+
+mod edges;

@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
+use kassa_core::Timestamp;
 use kassa_core::account::Email;
 use kassa_core::currency::{self, Crypto};
 use kassa_core::invoice::Status;
-use kassa_core::money::parse_decimal;
-use kassa_core::{Decimal, Timestamp};
 use kassa_store::invoices::{self, ListFilter};
 use kassa_store::projects::ProjectRow;
 use serde::Deserialize;
@@ -21,7 +20,7 @@ use super::input::{self, ApiQuery, Body, object, text};
 use super::{ApiError, ApiProject, V1Project};
 use crate::state::AppState;
 use kassa_service::i18n::Lang;
-use kassa_service::invoices::{InvoiceError, NewInvoiceRequest, fiat_price};
+use kassa_service::invoices::{InvoiceError, NewInvoiceRequest, Price, PriceError};
 use kassa_service::{objects, read};
 
 type ApiResult = Result<Json<Value>, ApiError>;
@@ -98,6 +97,7 @@ fn invoice_error(e: InvoiceError) -> ApiError {
             "currency",
             format!("The exchange rate for {a} is temporarily unavailable. Try again later."),
         ),
+        InvoiceError::Bound(b) => ApiError::field("amount", format!("Invalid value amount: {b}.")),
         InvoiceError::Quote(_) => ApiError::field("amount", "Invalid value amount."),
         InvoiceError::Lifetime => ApiError::field(
             "time_to_pay",
@@ -190,10 +190,6 @@ fn add_fields(body: &Map<String, Value>) -> Result<AddFields, ApiError> {
     Ok(out)
 }
 
-/// Amounts at or above this (10^15, in any fiat) are refused: far above any real invoice, and
-/// small enough that converting them to USD and to crypto units cannot overflow.
-const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
-
 /// Refuses an invoice nobody could pay: when the project offers no cryptocurrency at all (a
 /// live project while no network takes live payments), the invoice would have no currency.
 /// Invoices that name their currencies are checked one by one when created, and an archived
@@ -213,9 +209,6 @@ fn price_fields(
     b: &Map<String, Value>,
 ) -> Result<(kassa_service::invoices::Price, String, String), ApiError> {
     let amount_text = required(b, "amount")?;
-    let amount = parse_decimal(&amount_text)
-        .filter(|a| *a > Decimal::ZERO && *a < Decimal::from(MAX_AMOUNT))
-        .ok_or_else(|| ApiError::field("amount", "Invalid value amount."))?;
     let code = text(b, "currency")
         .map(|c| c.trim().to_owned())
         .filter(|c| !c.is_empty())
@@ -229,8 +222,12 @@ fn price_fields(
             ),
         )
     })?;
-    let price = fiat_price(fiat, amount)
-        .ok_or_else(|| ApiError::field("amount", "Invalid value amount."))?;
+    // A JSON number keeps the digits the client wrote, so a number and a string of the same
+    // value meet the same bounds.
+    let price = Price::fiat(fiat, &amount_text).map_err(|e| match e {
+        PriceError::NotANumber => ApiError::field("amount", "Invalid value amount."),
+        e => ApiError::field("amount", format!("Invalid value amount: {e}.")),
+    })?;
     let order_id = text(b, "order_id").unwrap_or_default();
     if order_id.chars().count() > 200 {
         return Err(ApiError::field(
@@ -467,9 +464,9 @@ pub async fn balance(State(st): State<AppState>, ApiProject(p): ApiProject) -> A
             json!({
                 "currency": objects::balance_currency(&st, c, b.live),
                 "balance_crypto": objects::crypto_number(b.total, c),
-                "balance_usd": objects::number(objects::usd_of(b.total, c, b.rate_usd)),
+                "balance_usd": objects::usd_number(b.total, c, b.rate_usd),
                 "available_balance": objects::crypto_number(b.available, c),
-                "available_balance_usd": objects::number(objects::usd_of(b.available, c, b.rate_usd)),
+                "available_balance_usd": objects::usd_number(b.available, c, b.rate_usd),
             })
         })
         .collect();

@@ -41,7 +41,7 @@ use crate::web::assets;
 use crate::web::qr;
 use kassa_service::auth::limits::{self, Limit};
 use kassa_service::i18n::{Lang, Tr};
-use kassa_service::invoices::{self, InvoiceError, Simulated};
+use kassa_service::invoices::{self, Bound, InvoiceError, Simulated};
 
 /// How often the page asks for news (the live status must change within 2 s of a payment).
 pub const POLL_MS: u32 = 1000;
@@ -551,10 +551,9 @@ fn render(
     };
     let coin = match (chosen, &row.address, &row.quote) {
         (Some(c), Some(address), Some(q)) => {
-            let missing = q
-                .due
-                .saturating_sub(row.received)
-                .saturating_sub(row.processing);
+            // What is left, rounded up as a quote is: paying it is never short.
+            let arrived = row.received.checked_add(row.processing).unwrap_or(q.due);
+            let missing = q.remaining(arrived);
             let to_send = if row.received.is_zero() && row.processing.is_zero() {
                 q.due
             } else {
@@ -844,39 +843,54 @@ async fn submit_inner(
         .iter()
         .find(|c| c.code == form.currency.trim())
         .copied();
-    let currency_error = crypto
+    let mut currency_error = crypto
         .is_none()
         .then(|| tr.t("pay.error.choose_currency").to_owned());
-    if email_error.is_some() || currency_error.is_some() {
-        let transfers = store::transfers_of(&mut st.db.conn().await?, row.id).await?;
-        let r = render(
-            st,
-            &row,
-            &project,
-            &transfers,
-            lang,
-            &lang_q,
-            true,
-            Some((&form, email_error, currency_error)),
-        )?;
-        return Ok(html_response(StatusCode::UNPROCESSABLE_ENTITY, r, &project));
+    if email_error.is_none()
+        && let Some(crypto) = crypto
+    {
+        if row.currency.as_deref() != Some(crypto.code) {
+            limit(st, &PICKS_PER_INVOICE, &row.uuid).await?;
+        }
+        let email = (!email.is_empty()).then_some(email);
+        match invoices::choose_currency_for(st, &project, row.id, crypto, email).await {
+            // Too late to change (paid meanwhile, expired): the page shows where it stands.
+            Ok(_)
+            | Err(InvoiceError::Transition(_))
+            | Err(InvoiceError::CurrencyNotAllowed(_))
+            | Err(InvoiceError::CurrencyUnavailable(_)) => {
+                return Ok(Redirect::to(&back).into_response());
+            }
+            Err(InvoiceError::NoRate(_)) => return Err(PayError::RatesUnavailable),
+            // The invoice cannot be paid in this currency: say why, offer the others.
+            Err(InvoiceError::Bound(b)) => {
+                currency_error = Some(match b {
+                    Bound::BelowNetworkMinimum { code, min } => tr.f(
+                        "pay.error.below_minimum",
+                        &[("currency", &code), ("min", &min)],
+                    ),
+                    Bound::AboveMaximum { code, .. } => {
+                        tr.f1("pay.error.above_maximum", "currency", &code)
+                    }
+                    Bound::BelowCent { min } => tr.f1("invoices.form.below_cent", "min", &min),
+                });
+            }
+            Err(e) => return Err(PayError::Internal(e.to_string())),
+        }
     }
-    let Some(crypto) = crypto else {
-        return Err(PayError::BadRequest);
-    };
-    if row.currency.as_deref() != Some(crypto.code) {
-        limit(st, &PICKS_PER_INVOICE, &row.uuid).await?;
-    }
-    let email = (!email.is_empty()).then_some(email);
-    match invoices::choose_currency_for(st, &project, row.id, crypto, email).await {
-        // Too late to change (paid meanwhile, expired): the page shows where it stands.
-        Ok(_)
-        | Err(InvoiceError::Transition(_))
-        | Err(InvoiceError::CurrencyNotAllowed(_))
-        | Err(InvoiceError::CurrencyUnavailable(_)) => Ok(Redirect::to(&back).into_response()),
-        Err(InvoiceError::NoRate(_)) => Err(PayError::RatesUnavailable),
-        Err(e) => Err(PayError::Internal(e.to_string())),
-    }
+    // Something to correct: the page again, with the errors next to the fields.
+    let transfers = store::transfers_of(&mut st.db.conn().await?, row.id).await?;
+    let r = render(
+        st,
+        &row,
+        &project,
+        &transfers,
+        lang,
+        &lang_q,
+        true,
+        Some((&form, email_error, currency_error)),
+    )?;
+    Ok(html_response(StatusCode::UNPROCESSABLE_ENTITY, r, &project))
 }
 
 /// `POST /pay/{id}/simulate`: the test panel (test invoices only).

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use kassa_core::currency::{Crypto, Fiat, Network};
-use kassa_core::invoice::{Quote, QuoteError, QuoteInput, Side, Tolerance};
-use kassa_core::money::Rounding;
+use kassa_core::currency::{Crypto, Network};
+use kassa_core::invoice::{Priced, Quote, QuoteError, QuoteInput, Side, Tolerance};
+use kassa_core::money::{Amount, Exact, Rounding};
 use kassa_core::{Decimal, InvoiceId, Timestamp};
 use kassa_store::invoices::{self, InvoiceRow, LockedQuote, NewInvoice, Owner, StaticWalletRow};
 use kassa_store::projects::ProjectRow;
@@ -15,41 +15,70 @@ use serde_json::json;
 use crate::Ctx;
 use crate::i18n::Tr;
 use crate::mail::{self};
+use crate::pricing::Pricing;
 use crate::worker::{self};
 
 use super::*;
 
-/// The USD value of an invoice price (rounded to cents), and the price in USD exactly.
-fn price_in_usd(
-    st: &Ctx,
+/// The USD value of an invoice price, rounded to cents. A price worth less than one cent is
+/// refused, with a cent in the price's currency as the smallest amount.
+pub(crate) fn price_in_usd(
+    pricing: &Pricing,
     price: &Price,
     test: bool,
     now: Timestamp,
-) -> Result<(Decimal, Decimal), InvoiceError> {
-    let exact = match price {
-        Price::Fiat(f, amount) => {
-            let rate = st
-                .pricing
-                .usd(f.code, test, now)
-                .map_err(|_| InvoiceError::NoRate(f.code.into()))?
-                .usd;
-            amount.checked_mul(rate)
-        }
-        Price::Crypto(c, amount) => {
-            let rate = st
-                .pricing
-                .usd(c.symbol, test, now)
-                .map_err(|_| InvoiceError::NoRate(c.symbol.into()))?
-                .usd;
-            amount
-                .to_decimal(c.decimals)
-                .and_then(|a| a.checked_mul(rate))
-        }
+) -> Result<Decimal, InvoiceError> {
+    let (asset, value) = match price {
+        Price::Fiat(f, amount) => (f.code, Exact::decimal(*amount)),
+        Price::Crypto(c, amount) => (c.symbol, Some(Exact::amount(*amount, c.decimals))),
+    };
+    let rate = pricing
+        .usd(asset, test, now)
+        .map_err(|_| InvoiceError::NoRate(asset.into()))?
+        .usd;
+    let rate = Exact::decimal(rate)
+        .filter(|r| !r.is_zero())
+        .ok_or(QuoteError::BadRate)?;
+    let usd = value.ok_or(QuoteError::NoPrice)?.times(&rate);
+    let cent = Exact::decimal(Decimal::new(1, 2)).ok_or(QuoteError::NoPrice)?;
+    if usd < cent {
+        let min = cent.per(&rate).ok_or(QuoteError::BadRate)?;
+        let min = match price {
+            Price::Fiat(f, _) => format!("{} {}", min.to_text(f.decimals, Rounding::Up), f.code),
+            Price::Crypto(c, _) => {
+                let units = min
+                    .to_amount(c.decimals, Rounding::Up)
+                    .map_err(QuoteError::from)?;
+                crypto_text(units.quotable(c.decimals).unwrap_or(units), c)
+            }
+        };
+        return Err(Bound::BelowCent { min }.into());
     }
-    .ok_or(QuoteError::TooLarge)?;
-    let cents =
-        exact.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
-    Ok((exact, cents))
+    Ok(usd
+        .to_decimal(2, Rounding::HalfUp)
+        .ok_or(QuoteError::TooLarge)?)
+}
+
+/// `1.5 LTC`: an amount with its symbol.
+pub fn crypto_text(a: Amount, c: &Crypto) -> String {
+    format!("{} {}", a.to_decimal_string(c.decimals), c.symbol)
+}
+
+/// The bound a quote error stands for, in `crypto`'s terms.
+fn bound_of(e: QuoteError, crypto: &'static Crypto) -> InvoiceError {
+    match e {
+        QuoteError::TooLarge => Bound::AboveMaximum {
+            code: crypto.code,
+            max: format!("999999999999999 {}", crypto.symbol),
+        }
+        .into(),
+        QuoteError::BelowMinimum(min) => Bound::BelowNetworkMinimum {
+            code: crypto.code,
+            min: crypto_text(min, crypto),
+        }
+        .into(),
+        other => other.into(),
+    }
 }
 
 /// What a quote is computed from: an invoice's price and fee settings.
@@ -59,6 +88,8 @@ pub(crate) struct QuoteBasis {
     pub(crate) service_side: Side,
     pub(crate) transfer_side: Side,
     pub(crate) tolerance: Tolerance,
+    /// The quote of what already arrived (a static-wallet top-up): no bounds apply.
+    pub(crate) arrived: bool,
 }
 
 impl QuoteBasis {
@@ -69,6 +100,7 @@ impl QuoteBasis {
             service_side: row.service_fee_side,
             transfer_side: row.transfer_fee_side,
             tolerance: row.tolerance,
+            arrived: false,
         }
     }
 }
@@ -76,45 +108,41 @@ impl QuoteBasis {
 /// Computes the quote of an invoice in `crypto` at today's rate: the quote, the rate and its
 /// source.
 pub(crate) fn quote_for(
-    st: &Ctx,
+    pricing: &Pricing,
     b: &QuoteBasis,
     crypto: &'static Crypto,
     now: Timestamp,
 ) -> Result<(Quote, Decimal, &'static str), InvoiceError> {
-    let rate = st
-        .pricing
+    let rate = pricing
         .usd(crypto.symbol, b.test, now)
         .map_err(|_| InvoiceError::NoRate(crypto.symbol.into()))?;
-    let (price_usd, price_crypto) = match b.price {
+    let price = match b.price {
         Price::Crypto(c, amount) => {
             if c.code != crypto.code {
                 return Err(InvoiceError::CurrencyNotAllowed(crypto.code.into()));
             }
-            (None, Some(amount))
+            Priced::Crypto(amount)
         }
-        Price::Fiat(fiat, amount) => {
-            let fiat_usd = st
-                .pricing
+        Price::Fiat(fiat, amount) => Priced::Fiat {
+            amount,
+            usd: pricing
                 .usd(fiat.code, b.test, now)
                 .map_err(|_| InvoiceError::NoRate(fiat.code.into()))?
-                .usd;
-            (
-                Some(amount.checked_mul(fiat_usd).ok_or(QuoteError::TooLarge)?),
-                None,
-            )
-        }
+                .usd,
+        },
     };
     let quote = Quote::compute(&QuoteInput {
-        price_usd,
-        price_crypto,
+        price,
         crypto_usd: rate.usd,
         decimals: crypto.decimals,
-        service_percent: st.pricing.service_percent,
-        transfer_fee_usd: st.pricing.transfer_usd(crypto.network),
+        service_percent: pricing.service_percent,
+        transfer_fee_usd: pricing.transfer_usd(crypto.network),
         service_side: b.service_side,
         transfer_side: b.transfer_side,
         tolerance: b.tolerance,
-    })?;
+        minimum: (!b.arrived).then(|| crypto.min_payment()),
+    })
+    .map_err(|e| bound_of(e, crypto))?;
     Ok((quote, rate.usd, rate.source))
 }
 
@@ -204,7 +232,7 @@ pub async fn create_as(
         }
     }
     let price = req.price;
-    let (_, amount_usd) = price_in_usd(st, &price, project.test_mode, now)?;
+    let amount_usd = price_in_usd(&st.pricing, &price, project.test_mode, now)?;
     let allowed: Vec<String> = match &price {
         Price::Crypto(c, _) => vec![c.code.to_owned()],
         Price::Fiat(..) => req.allowed.iter().map(|c| c.code.to_owned()).collect(),
@@ -226,8 +254,9 @@ pub async fn create_as(
                 service_side,
                 transfer_side,
                 tolerance: project.settings.tolerance,
+                arrived: false,
             };
-            let (quote, rate, source) = quote_for(st, &basis, c, now)?;
+            let (quote, rate, source) = quote_for(&st.pricing, &basis, c, now)?;
             Some((c, quote, rate, source))
         }
     };
@@ -359,7 +388,7 @@ async fn lock_quote(
     crypto: &'static Crypto,
     now: Timestamp,
 ) -> Result<(), InvoiceError> {
-    let (quote, rate, source) = quote_for(st, &QuoteBasis::of(row), crypto, now)?;
+    let (quote, rate, source) = quote_for(&st.pricing, &QuoteBasis::of(row), crypto, now)?;
     let mut state = state_of(row);
     state.choose_currency(quote, now)?;
     let address = new_address(
@@ -482,22 +511,6 @@ pub async fn static_wallet(
     Ok(w)
 }
 
-/// Converts a fiat amount from the API or a form into a price (rounded to the currency's
-/// minor unit, half up).
-pub fn fiat_price(fiat: &'static Fiat, amount: Decimal) -> Option<Price> {
-    if amount <= Decimal::ZERO {
-        return None;
-    }
-    let rounded = amount.round_dp_with_strategy(
-        fiat.decimals,
-        rust_decimal::RoundingStrategy::MidpointAwayFromZero,
-    );
-    (rounded > Decimal::ZERO).then_some(Price::Fiat(fiat, rounded))
-}
-
-/// `Rounding` re-exported for callers that convert amounts.
-pub const ROUND_UP: Rounding = Rounding::Up;
-
 /// The quote the invoice would get in `crypto` now, without locking anything (what the API
 /// shows before the payer chooses): the quote and the USD rate.
 pub fn indicative_quote(
@@ -505,7 +518,10 @@ pub fn indicative_quote(
     row: &InvoiceRow,
     crypto: &'static Crypto,
 ) -> Option<(Quote, Decimal)> {
-    quote_for(st, &QuoteBasis::of(row), crypto, st.clock.now())
+    quote_for(&st.pricing, &QuoteBasis::of(row), crypto, st.clock.now())
         .ok()
         .map(|(q, r, _)| (q, r))
 }
+
+#[cfg(test)]
+mod tests;

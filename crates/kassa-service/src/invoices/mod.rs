@@ -41,7 +41,7 @@ const UUID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 pub const LIFETIME_RANGE: (Duration, Duration) =
     (Duration::from_secs(60), Duration::from_secs(31 * 24 * 3600));
 
-pub use kassa_core::invoice::Price;
+pub use kassa_core::invoice::{Price, PriceError};
 
 /// A request to create an invoice.
 #[derive(Clone, Debug)]
@@ -87,6 +87,34 @@ impl NewInvoiceRequest {
     }
 }
 
+/// An amount outside what can be invoiced or paid in a currency, with the limit written as a
+/// merchant or payer reads it (`"0.0000294 LTC"`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Bound {
+    /// Worth less than one US cent; `min` is a cent in the price's currency.
+    #[error("the smallest invoice is worth 0.01 USD ({min})")]
+    BelowCent {
+        /// One cent in the price's currency, rounded up.
+        min: String,
+    },
+    /// Below the smallest payment the network carries (its dust limit).
+    #[error("the smallest payment in {code} is {min}")]
+    BelowNetworkMinimum {
+        /// The crypto currency.
+        code: &'static str,
+        /// Its smallest payment.
+        min: String,
+    },
+    /// At or above 10^15 whole units of the crypto currency.
+    #[error("the largest amount payable in {code} is {max}")]
+    AboveMaximum {
+        /// The crypto currency.
+        code: &'static str,
+        /// The largest amount.
+        max: String,
+    },
+}
+
 /// Why an invoice could not be created or a currency not chosen.
 #[derive(Debug, thiserror::Error)]
 pub enum InvoiceError {
@@ -105,6 +133,9 @@ pub enum InvoiceError {
     /// The quote failed.
     #[error(transparent)]
     Quote(#[from] QuoteError),
+    /// An amount outside what can be invoiced or paid.
+    #[error(transparent)]
+    Bound(#[from] Bound),
     /// The currency can no longer change, or the action does not apply.
     #[error(transparent)]
     Transition(#[from] kassa_core::invoice::InvalidTransition),

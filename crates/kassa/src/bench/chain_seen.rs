@@ -164,8 +164,7 @@ pub(super) async fn run(base: Settings, args: ChainSeenArgs) -> anyhow::Result<(
         let usd = kassa_core::currency::fiat("USD").context("USD")?;
         let mut times = Vec::new();
         for _ in 0..args.payments {
-            let price = kassa_service::invoices::fiat_price(usd, kassa_core::Decimal::new(10, 0))
-                .context("price")?;
+            let price = kassa_service::invoices::Price::fiat(usd, "10")?;
             let inv = kassa_service::invoices::create(
                 &state,
                 &project,

@@ -680,21 +680,25 @@ engine_test!(
 engine_test!(
     async fn create_with_a_bad_amount_is_400(engine) {
         let (_app, shop) = setup(engine).await;
-        for amount in [
-            json!("abc"),
-            json!(0),
-            json!("0"),
-            json!(-5),
-            json!("-5"),
-            json!("0.001"),
-            json!("1,5"),
-            json!("NaN"),
-            json!([1]),
-            json!({"v": 1}),
-            json!(true),
-            json!("1e400"),
-            json!("99999999999999999999999999999999"),
-            json!("79228162514264337593543950335"),
+        let invalid = "Invalid value amount.";
+        let not_positive = "Invalid value amount: must be above zero.";
+        let cents = "Invalid value amount: USD amounts have at most 2 decimal places.";
+        let too_large = "Invalid value amount: at most 9999999999999.99 USD.";
+        for (amount, message) in [
+            (json!("abc"), invalid),
+            (json!(0), not_positive),
+            (json!("0"), not_positive),
+            (json!(-5), not_positive),
+            (json!("-5"), not_positive),
+            (json!("0.001"), cents),
+            (json!("1,5"), invalid),
+            (json!("NaN"), invalid),
+            (json!(true), invalid),
+            (json!("1e400"), invalid),
+            (json!("99999999999999999999999999999999"), too_large),
+            (json!("79228162514264337593543950335"), too_large),
+            (json!([1]), "amount not passed."),
+            (json!({"v": 1}), "amount not passed."),
         ] {
             let r = shop
                 .post(
@@ -702,21 +706,18 @@ engine_test!(
                     json!({"shop_id": shop.shop_id, "amount": amount}),
                 )
                 .await;
-            // An array or object amount counts as not passed; every other bad value as invalid.
-            if amount.is_array() || amount.is_object() {
-                r.assert_field_error("amount", "amount not passed.");
-            } else {
-                r.assert_field_error("amount", "Invalid value amount.");
-            }
+            // An array or object amount counts as not passed; every other bad value is
+            // invalid, with the reason when there is one.
+            r.assert_field_error("amount", message);
         }
         // Absurdly large prices are refused whatever the currency, never a 500.
-        for currency in ["USD", "EUR", "UZS"] {
+        for (currency, max) in [("USD", "9999999999999.99"), ("EUR", "9999999999999.99"), ("JPY", "999999999999999")] {
             shop.post(
                 "/v2/invoice/create",
                 json!({"shop_id": shop.shop_id, "amount": "70000000000000000000000000000", "currency": currency}),
             )
             .await
-            .assert_field_error("amount", "Invalid value amount.");
+            .assert_field_error("amount", &format!("Invalid value amount: at most {max} {currency}."));
         }
     }
 );

@@ -136,7 +136,7 @@ async fn invoice_in(app: &crate::support::TestApp, project: kassa_core::ProjectI
     let req = kassa_service::invoices::NewInvoiceRequest {
         order_id: "authz".into(),
         ..kassa_service::invoices::NewInvoiceRequest::priced(
-            kassa_service::invoices::fiat_price(usd, kassa_core::Decimal::from(10)).unwrap(),
+            kassa_service::invoices::Price::fiat(usd, "10").unwrap(),
         )
     };
     kassa_service::invoices::create(&app.state, &p, req)

@@ -23,6 +23,7 @@ mod hostile;
 mod invoice_pages;
 mod invoices;
 mod jobs;
+mod money;
 mod ops;
 mod pay;
 mod projects;

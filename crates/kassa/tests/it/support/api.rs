@@ -551,8 +551,10 @@ pub async fn live_invoice(
     };
     let now = app.now();
     let quote = Quote::compute(&QuoteInput {
-        price_usd: Some(price_usd.parse().expect("price")),
-        price_crypto: None,
+        price: kassa_core::invoice::Priced::Fiat {
+            amount: price_usd.parse().expect("price"),
+            usd: kassa_core::Decimal::ONE,
+        },
         crypto_usd: "1".parse().expect("rate"),
         decimals: c.decimals,
         service_percent: "1.9".parse().expect("percent"),
@@ -560,6 +562,7 @@ pub async fn live_invoice(
         service_side: Side::Merchant,
         transfer_side: Side::Merchant,
         tolerance: Tolerance::None,
+        minimum: Some(c.min_payment()),
     })
     .expect("quote");
     let uuid = kassa_service::invoices::new_uuid();

@@ -18,7 +18,9 @@ fn refusal(e: InvoiceError) -> Result<&'static str, WebError> {
             "invoices.flash.currency_unavailable"
         }
         InvoiceError::NoRate(_) => "invoices.flash.no_rate",
-        InvoiceError::Quote(_) | InvoiceError::Lifetime => "invoices.flash.refused",
+        InvoiceError::Quote(_) | InvoiceError::Bound(_) | InvoiceError::Lifetime => {
+            "invoices.flash.refused"
+        }
         InvoiceError::Service(s) => return Err(s.into()),
     })
 }

@@ -107,7 +107,8 @@ pub async fn new_form(
     new_page(&st, &ctx, &project, &f, &FieldErrors::new(), None)
 }
 
-/// Parses the price: the amount exactly, in the chosen currency's precision.
+/// Parses the price: the amount exactly, within the bounds every price meets
+/// ([`Price::fiat`], [`Price::crypto`]).
 fn parse_price(
     tr: Tr,
     e: &mut FieldErrors,
@@ -116,49 +117,38 @@ fn parse_price(
 ) -> Option<Price> {
     let amount = input.amount.trim();
     let code = input.currency.trim();
-    if let Some(fiat) = currency::fiat(code) {
-        let Some(d) = parse_decimal(amount).filter(|d| *d > Decimal::ZERO) else {
-            e.add(tr, "amount", "invoices.form.bad_amount");
-            return None;
-        };
-        if d >= Decimal::from(MAX_FIAT) {
-            e.add(tr, "amount", "invoices.form.too_large");
-            return None;
-        }
-        if d.normalize().scale() > fiat.decimals {
-            let msg = tr.f1("invoices.form.too_precise", "decimals", &fiat.decimals);
-            e.add_text("amount", msg);
-            return None;
-        }
-        let price = svc::fiat_price(fiat, d.normalize());
-        if price.is_none() {
-            e.add(tr, "amount", "invoices.form.bad_amount");
-        }
-        price
+    let parsed = if let Some(fiat) = currency::fiat(code) {
+        Price::fiat(fiat, amount)
     } else if let Some(c) = currency::crypto(code) {
         if !offered.iter().any(|o| o.code == c.code) {
             let msg = tr.f1("invoices.form.not_offered", "currency", &c.code);
             e.add_text("currency", msg);
         }
-        match Amount::parse(amount, c.decimals) {
-            Ok(a) if !a.is_zero() => Some(Price::Crypto(c, a)),
-            Err(AmountError::TooPrecise) => {
-                let msg = tr.f1("invoices.form.too_precise", "decimals", &c.decimals);
-                e.add_text("amount", msg);
-                None
-            }
-            Err(AmountError::TooLarge) => {
-                e.add(tr, "amount", "invoices.form.too_large");
-                None
-            }
-            Ok(_) | Err(AmountError::NotANumber | AmountError::Negative) => {
-                e.add(tr, "amount", "invoices.form.bad_amount");
-                None
-            }
-        }
+        Price::crypto(c, amount)
     } else {
         e.add(tr, "currency", "invoices.form.bad_currency");
-        None
+        return None;
+    };
+    match parsed {
+        Ok(p) => Some(p),
+        Err(PriceError::NotANumber | PriceError::NotPositive) => {
+            e.add(tr, "amount", "invoices.form.bad_amount");
+            None
+        }
+        Err(PriceError::TooPrecise { decimals, .. }) => {
+            let msg = tr.f1("invoices.form.too_precise", "decimals", &decimals);
+            e.add_text("amount", msg);
+            None
+        }
+        Err(PriceError::TooManyDigits) => {
+            e.add(tr, "amount", "invoices.form.too_many_digits");
+            None
+        }
+        Err(PriceError::TooLarge { code, max }) => {
+            let msg = tr.f1("invoices.form.too_large", "max", &format!("{max} {code}"));
+            e.add_text("amount", msg);
+            None
+        }
     }
 }
 
@@ -275,8 +265,12 @@ pub async fn create(
             "invoices.form.failed"
         }
         Err(InvoiceError::NoRate(_)) => "invoices.form.no_rate",
+        Err(InvoiceError::Bound(b)) => {
+            errors.add_text("amount", bound_text(tr, &b));
+            "invoices.form.failed"
+        }
         Err(InvoiceError::Quote(_)) => {
-            errors.add(tr, "amount", "invoices.form.too_large");
+            errors.add(tr, "amount", "invoices.form.bad_amount");
             "invoices.form.failed"
         }
         Err(InvoiceError::Lifetime) => {

@@ -13,8 +13,8 @@ use axum::response::Response;
 use kassa_core::account::{Email, Section};
 use kassa_core::currency::{self, Crypto};
 use kassa_core::invoice::{Confirmation, InvalidTransition, Status};
-use kassa_core::money::{Amount, AmountError, parse_decimal};
-use kassa_core::{Decimal, ProjectId, Timestamp};
+use kassa_core::money::Amount;
+use kassa_core::{ProjectId, Timestamp};
 use kassa_store::invoices::{
     self as store, InvoiceRow, ListFilter, PostbackAttemptRow, TransferRow, TransferState,
 };
@@ -31,7 +31,7 @@ use crate::web::forms::{FieldErrors, email_error_key};
 use crate::web::qr;
 use kassa_service::i18n::Tr;
 use kassa_service::invoices::{
-    self as svc, ActionError, InvoiceError, NewInvoiceRequest, Price, Simulated,
+    self as svc, ActionError, Bound, InvoiceError, NewInvoiceRequest, Price, PriceError, Simulated,
 };
 
 mod actions;
@@ -46,11 +46,23 @@ pub use show::*;
 
 /// Invoices per page of the list.
 const PAGE_SIZE: i64 = 50;
-/// Fiat prices at or above this are refused (as the API does): far above any real invoice,
-/// and small enough that conversions cannot overflow.
-const MAX_FIAT: i64 = 1_000_000_000_000_000;
 /// Characters of a postback answer shown on the invoice page.
 const EXCERPT_CHARS: usize = 200;
+
+/// An amount bound as the merchant reads it, in their language.
+pub(crate) fn bound_text(tr: Tr, b: &Bound) -> String {
+    match b {
+        Bound::BelowCent { min } => tr.f1("invoices.form.below_cent", "min", min),
+        Bound::BelowNetworkMinimum { code, min } => tr.f(
+            "invoices.form.below_network_minimum",
+            &[("currency", code), ("min", min)],
+        ),
+        Bound::AboveMaximum { code, max } => tr.f(
+            "invoices.form.above_maximum",
+            &[("currency", code), ("max", max)],
+        ),
+    }
+}
 
 /// The statuses in the order the filter lists them.
 const STATUSES: [Status; 5] = [

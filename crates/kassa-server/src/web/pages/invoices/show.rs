@@ -106,7 +106,7 @@ fn quote_view(tr: Tr, row: &InvoiceRow, c: &Crypto) -> Option<QuoteView> {
         tolerance: crypto_text(q.tolerance, c),
         received: crypto_text(row.received, c),
         processing: crypto_text(row.processing, c),
-        remaining: crypto_text(q.due.saturating_sub(row.received), c),
+        remaining: crypto_text(q.remaining(row.received), c),
     })
 }
 

@@ -146,8 +146,11 @@ fn the_form_refuses_inexact_amounts() {
         ("1.5", "JPY"),
         ("-1", "USD"),
         ("0", "USD"),
-        ("1e3", "USD"),
+        ("1.2.3", "USD"),
         ("0.0000001", "USDT_TRC20"),
+        ("100.5", "JPY"),
+        ("10000000000000", "USD"),
+        ("0.123456789", "ETH"),
         ("abc", "USDT_TRC20"),
     ] {
         let e = parse_new(tr, &form(amount, code), &usdt).unwrap_err();
