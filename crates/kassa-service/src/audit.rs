@@ -134,6 +134,8 @@ pub enum Target<'a> {
     Invoice(&'a str),
     /// A withdrawal.
     Withdrawal(WithdrawalId),
+    /// An export of data, by what was exported (`payments`).
+    Export(&'a str),
 }
 
 impl Target<'_> {
@@ -144,6 +146,7 @@ impl Target<'_> {
             Target::Project(id) => ("project", id.to_string()),
             Target::Invoice(uuid) => ("invoice", uuid.to_owned()),
             Target::Withdrawal(id) => ("withdrawal", id.to_string()),
+            Target::Export(what) => ("export", what.to_owned()),
         }
     }
 }

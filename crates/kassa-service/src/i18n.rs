@@ -11,7 +11,7 @@ pub use kassa_core::lang::Lang;
 
 /// The catalogue files of a language: the main one and one per area (each area's
 /// keys live under its own top-level table, so the files never overlap).
-fn sources(lang: Lang) -> [(&'static str, &'static str); 3] {
+fn sources(lang: Lang) -> [(&'static str, &'static str); 4] {
     match lang {
         Lang::En => [
             ("en.toml", include_str!("../locales/en.toml")),
@@ -20,6 +20,10 @@ fn sources(lang: Lang) -> [(&'static str, &'static str); 3] {
                 "en.invoices.toml",
                 include_str!("../locales/en.invoices.toml"),
             ),
+            (
+                "en.payments.toml",
+                include_str!("../locales/en.payments.toml"),
+            ),
         ],
         Lang::Ru => [
             ("ru.toml", include_str!("../locales/ru.toml")),
@@ -27,6 +31,10 @@ fn sources(lang: Lang) -> [(&'static str, &'static str); 3] {
             (
                 "ru.invoices.toml",
                 include_str!("../locales/ru.invoices.toml"),
+            ),
+            (
+                "ru.payments.toml",
+                include_str!("../locales/ru.payments.toml"),
             ),
         ],
     }

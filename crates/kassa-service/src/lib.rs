@@ -34,6 +34,7 @@ pub mod mail;
 pub mod metrics;
 pub mod net;
 pub mod objects;
+pub mod payment_view;
 pub mod payments;
 pub mod postbacks;
 pub mod pricing;

@@ -83,7 +83,7 @@ pub struct InvoiceRow {
     pub created_at: Timestamp,
 }
 
-const COLUMNS: &str = "invoice_id, uuid, project_id, merchant_id, status, confirmed, paid_late, test, price_currency, \
+pub(crate) const COLUMNS: &str = "invoice_id, uuid, project_id, merchant_id, status, confirmed, paid_late, test, price_currency, \
      price_amount, amount_usd, allowed_currencies, currency, address, quote_price, quote_service_fee, quote_transfer_fee, \
      quote_due, quote_tolerance, quote_service_ppm, rate_usd, rate_source, rate_locked_at, service_fee_side, \
      transfer_fee_side, tolerance_kind, tolerance_value, received, processing, settled_credit, settled_service_fee, \
@@ -214,6 +214,25 @@ macro_rules! invoice_from_row {
                 .map(Timestamp::from_micros),
         }
     }};
+}
+
+/// An invoice row read from either engine's result row (for other modules' queries of
+/// [`COLUMNS`]).
+pub(crate) trait InvoiceRowOf {
+    /// The invoice this row holds.
+    fn invoice(&self) -> Result<InvoiceRow, sqlx::Error>;
+}
+
+impl InvoiceRowOf for sqlx::sqlite::SqliteRow {
+    fn invoice(&self) -> Result<InvoiceRow, sqlx::Error> {
+        Ok(invoice_from_row!(self))
+    }
+}
+
+impl InvoiceRowOf for sqlx::postgres::PgRow {
+    fn invoice(&self) -> Result<InvoiceRow, sqlx::Error> {
+        Ok(invoice_from_row!(self))
+    }
 }
 
 /// An invoice to create.

@@ -23,11 +23,13 @@ pub mod invoices;
 pub mod jobs;
 pub mod ledger;
 pub mod migrate;
+pub mod payment_list;
 pub mod projects;
 pub mod rate_limit;
 pub mod sessions;
 pub mod tokens;
 pub mod transfers;
+pub mod user_settings;
 pub mod wallets;
 pub mod withdrawals;
 

@@ -71,7 +71,7 @@ fn route(
 pub fn routes() -> Vec<PageRoute> {
     use Access::*;
     use kassa_core::account::Section as S;
-    use pages::{account, activity, auth, home, invoices, projects, staff};
+    use pages::{account, activity, auth, home, invoices, payments, projects, staff};
     let (g, p) = (Method::GET, Method::POST);
     vec![
         route(g.clone(), "/", Anyone, get(home::root)),
@@ -318,6 +318,24 @@ pub fn routes() -> Vec<PageRoute> {
             "/projects/{id}/test-postback",
             Section(S::ApiKeys),
             post(projects::test_postback),
+        ),
+        route(
+            g.clone(),
+            "/payments",
+            Section(S::ViewPayments),
+            get(payments::list),
+        ),
+        route(
+            p.clone(),
+            "/payments/columns",
+            Section(S::ViewPayments),
+            post(payments::save_columns),
+        ),
+        route(
+            g.clone(),
+            "/payments/export",
+            Section(S::Export),
+            get(payments::export),
         ),
         route(
             g.clone(),

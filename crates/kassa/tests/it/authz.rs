@@ -40,6 +40,9 @@ const CREATE_INVOICES: Expect = Expect::Roles([1, 1, 1, 1, 1, 0]);
 /// the other invoice action of F-PAY-4).
 const INVOICE_ACTIONS: Expect = Expect::Roles([1, 1, 0, 1, 1, 0]);
 
+/// "export data".
+const EXPORT: Expect = Expect::Roles([1, 1, 1, 1, 0, 0]);
+
 /// Written from product.md, not from the code.
 const EXPECTED: &[(&str, &str, Expect)] = &[
     ("GET", "/", Expect::Anyone),
@@ -96,6 +99,9 @@ const EXPECTED: &[(&str, &str, Expect)] = &[
     ("POST", "/projects/{id}/api-key", API_KEYS),
     ("POST", "/projects/{id}/secret", API_KEYS),
     ("POST", "/projects/{id}/test-postback", API_KEYS),
+    ("GET", "/payments", VIEW_PAYMENTS),
+    ("POST", "/payments/columns", VIEW_PAYMENTS),
+    ("GET", "/payments/export", EXPORT),
     ("GET", "/projects/{id}/invoices", VIEW_PAYMENTS),
     ("GET", "/projects/{id}/invoices/new", CREATE_INVOICES),
     ("POST", "/projects/{id}/invoices/new", CREATE_INVOICES),

@@ -26,6 +26,7 @@ mod jobs;
 mod money;
 mod ops;
 mod pay;
+mod payments;
 mod projects;
 mod wallets;
 mod watcher;

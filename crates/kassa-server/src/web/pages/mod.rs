@@ -5,6 +5,7 @@ pub mod activity;
 pub mod auth;
 pub mod home;
 pub mod invoices;
+pub mod payments;
 pub mod projects;
 pub mod staff;
 

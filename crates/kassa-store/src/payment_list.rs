@@ -1,0 +1,333 @@
+//! The Payments section's reads: a merchant's invoices across projects, newest first, in
+//! keyset pages (stable while new invoices arrive: a page continues strictly below the last
+//! row of the one before, so nothing is skipped or repeated), filtered by date, status,
+//! currency, project and mode, and narrowed by an exact search. Every filter is a condition
+//! an index of migration 0009 serves; the search first finds its few candidates by indexed
+//! lookups, then the page is read among them.
+
+use std::collections::BTreeMap;
+
+use kassa_core::invoice::Status;
+use kassa_core::{Amount, InvoiceId, MerchantId, ProjectId, Timestamp};
+
+use crate::invoices::{COLUMNS, InvoiceRow, InvoiceRowOf};
+use crate::{AsConn, DbAmount, StoreError, sql};
+
+/// A status filter: an API status, or Kassa's own "processing" (created, with a payment in
+/// flight) and "paid late".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// This status.
+    Is(Status),
+    /// Waiting, with a payment seen but not yet counted.
+    Processing,
+    /// A payment counted after expiry or cancellation.
+    PaidLate,
+}
+
+/// Live invoices, test invoices, or both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Real money only.
+    #[default]
+    Live,
+    /// Test mode only.
+    Test,
+    /// Both.
+    All,
+}
+
+/// Which invoices a view shows.
+#[derive(Clone, Debug)]
+pub struct PaymentQuery {
+    /// The merchant.
+    pub merchant: MerchantId,
+    /// Only these projects (the person's scope, or a project filter); `None`: all of them.
+    pub projects: Option<Vec<ProjectId>>,
+    /// Created at or after.
+    pub from: Option<Timestamp>,
+    /// Created before.
+    pub until: Option<Timestamp>,
+    /// The status filter.
+    pub status: Option<StatusFilter>,
+    /// Only these chosen currencies (a currency or a network filter); `None`: any.
+    pub currencies: Option<Vec<&'static str>>,
+    /// Live, test or both.
+    pub mode: Mode,
+    /// Only these invoices (the candidates of a search); `None`: no search.
+    pub ids: Option<Vec<InvoiceId>>,
+}
+
+impl PaymentQuery {
+    /// Every live invoice of `merchant`.
+    pub fn of(merchant: MerchantId) -> Self {
+        PaymentQuery {
+            merchant,
+            projects: None,
+            from: None,
+            until: None,
+            status: None,
+            currencies: None,
+            mode: Mode::Live,
+            ids: None,
+        }
+    }
+}
+
+/// Where a page ends: the last row's creation time and id. Written as `<micros>.<id>` in
+/// links.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    /// Creation time of the last row shown.
+    pub created_at: Timestamp,
+    /// Its id.
+    pub id: InvoiceId,
+}
+
+impl Cursor {
+    /// The cursor after `row`.
+    pub fn after(row: &InvoiceRow) -> Self {
+        Cursor {
+            created_at: row.created_at,
+            id: row.id,
+        }
+    }
+
+    /// The text form.
+    pub fn text(&self) -> String {
+        format!("{}.{}", self.created_at.as_micros(), self.id.get())
+    }
+
+    /// Parses the text form; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Cursor> {
+        let (t, id) = s.trim().split_once('.')?;
+        Some(Cursor {
+            created_at: Timestamp::from_micros(t.parse().ok()?),
+            id: InvoiceId::new(id.parse().ok().filter(|i: &i64| *i > 0)?),
+        })
+    }
+}
+
+/// A bind value.
+enum Arg {
+    Int(i64),
+    Bool(bool),
+    Text(String),
+    Amount(DbAmount),
+}
+
+/// The `where` clause of `q` (after `merchant_id = $1`) and its arguments.
+fn conditions(q: &PaymentQuery, after: Option<Cursor>) -> Option<(String, Vec<Arg>)> {
+    let mut sql = String::from("merchant_id = $1");
+    let mut args = vec![Arg::Int(q.merchant.get())];
+    // Conditions are written with `?` for each argument, numbered here in order.
+    let mut push = |sql: &mut String, cond: &str, a: Vec<Arg>| {
+        sql.push_str(" and ");
+        let mut parts = cond.split('?');
+        sql.push_str(parts.next().unwrap_or_default());
+        for (part, arg) in parts.zip(a) {
+            args.push(arg);
+            sql.push_str(&format!("${}", args.len()));
+            sql.push_str(part);
+        }
+    };
+    let list = |n: usize| vec!["?"; n].join(", ");
+    if let Some(projects) = &q.projects {
+        if projects.is_empty() {
+            return None;
+        }
+        let ps: Vec<Arg> = projects.iter().map(|p| Arg::Int(p.get())).collect();
+        push(&mut sql, &format!("project_id in ({})", list(ps.len())), ps);
+    }
+    if let Some(ids) = &q.ids {
+        if ids.is_empty() {
+            return None;
+        }
+        let is: Vec<Arg> = ids.iter().map(|i| Arg::Int(i.get())).collect();
+        push(&mut sql, &format!("invoice_id in ({})", list(is.len())), is);
+    }
+    if let Some(cs) = &q.currencies {
+        if cs.is_empty() {
+            return None;
+        }
+        let cs: Vec<Arg> = cs.iter().map(|c| Arg::Text((*c).to_owned())).collect();
+        push(&mut sql, &format!("currency in ({})", list(cs.len())), cs);
+    }
+    if let Some(from) = q.from {
+        push(
+            &mut sql,
+            "created_at >= ?",
+            vec![Arg::Int(from.as_micros())],
+        );
+    }
+    if let Some(until) = q.until {
+        push(
+            &mut sql,
+            "created_at < ?",
+            vec![Arg::Int(until.as_micros())],
+        );
+    }
+    match q.status {
+        None => {}
+        Some(StatusFilter::Is(s)) => {
+            push(&mut sql, "status = ?", vec![Arg::Text(s.as_str().into())]);
+        }
+        Some(StatusFilter::Processing) => push(
+            &mut sql,
+            "status = ? and processing <> ?",
+            vec![
+                Arg::Text("created".into()),
+                Arg::Amount(DbAmount(Amount::ZERO)),
+            ],
+        ),
+        Some(StatusFilter::PaidLate) => push(&mut sql, "paid_late = ?", vec![Arg::Bool(true)]),
+    }
+    match q.mode {
+        Mode::All => {}
+        Mode::Live => push(&mut sql, "test = ?", vec![Arg::Bool(false)]),
+        Mode::Test => push(&mut sql, "test = ?", vec![Arg::Bool(true)]),
+    }
+    if let Some(c) = after {
+        push(
+            &mut sql,
+            "(created_at < ? or (created_at = ? and invoice_id < ?))",
+            vec![
+                Arg::Int(c.created_at.as_micros()),
+                Arg::Int(c.created_at.as_micros()),
+                Arg::Int(c.id.get()),
+            ],
+        );
+    }
+    Some((sql, args))
+}
+
+/// One page of the view, newest first, and the cursor of the next page when there is one.
+pub async fn page(
+    conn: &mut impl AsConn,
+    q: &PaymentQuery,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<(Vec<InvoiceRow>, Option<Cursor>), StoreError> {
+    let Some((cond, args)) = conditions(q, after) else {
+        return Ok((Vec::new(), None));
+    };
+    let limit = limit.clamp(1, 10_000);
+    let text = sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from invoice where {cond} \
+         order by created_at desc, invoice_id desc limit {}",
+        limit + 1
+    ));
+    let mut rows = sql!(conn, |c| {
+        let mut query = sqlx::query(text);
+        for a in args {
+            query = match a {
+                Arg::Int(i) => query.bind(i),
+                Arg::Bool(b) => query.bind(b),
+                Arg::Text(s) => query.bind(s),
+                Arg::Amount(a) => query.bind(a),
+            };
+        }
+        let rows = query.fetch_all(&mut *c).await?;
+        rows.iter()
+            .map(InvoiceRowOf::invoice)
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next = if more {
+        rows.last().map(Cursor::after)
+    } else {
+        None
+    };
+    Ok((rows, next))
+}
+
+/// How many invoices the view holds (for the summary line; the pages never count).
+pub async fn count(conn: &mut impl AsConn, q: &PaymentQuery) -> Result<i64, StoreError> {
+    let Some((cond, args)) = conditions(q, None) else {
+        return Ok(0);
+    };
+    let text = sqlx::AssertSqlSafe(format!("select count(*) from invoice where {cond}"));
+    Ok(sql!(conn, |c| {
+        let mut query = sqlx::query_scalar(text);
+        for a in args {
+            query = match a {
+                Arg::Int(i) => query.bind(i),
+                Arg::Bool(b) => query.bind(b),
+                Arg::Text(s) => query.bind(s),
+                Arg::Amount(a) => query.bind(a),
+            };
+        }
+        query.fetch_one(&mut *c).await
+    })?)
+}
+
+/// The invoices of `merchant` a search text names exactly: by invoice id (with or without
+/// `INV-`), order id, payer e-mail, deposit address or transaction hash. At most 1000.
+pub async fn search(
+    conn: &mut impl AsConn,
+    merchant: MerchantId,
+    text: &str,
+) -> Result<Vec<InvoiceId>, StoreError> {
+    let t = text.trim();
+    if t.is_empty() || t.len() > 200 {
+        return Ok(Vec::new());
+    }
+    let uuid = t
+        .strip_prefix("INV-")
+        .or_else(|| t.strip_prefix("inv-"))
+        .unwrap_or(t)
+        .to_ascii_uppercase();
+    let lower = t.to_ascii_lowercase();
+    let ids: Vec<i64> = sql!(conn, |c| {
+        sqlx::query_scalar(
+            "select invoice_id from invoice where merchant_id = $1 and uuid = $2 \
+             union select invoice_id from invoice where merchant_id = $1 and order_id = $3 \
+             union select invoice_id from invoice where merchant_id = $1 and email = $4 \
+             union select i.invoice_id from deposit_address d join invoice i on i.invoice_id = d.invoice_id \
+                   where d.address = $3 and i.merchant_id = $1 \
+             union select i.invoice_id from chain_transfer t join invoice i on i.invoice_id = t.invoice_id \
+                   where t.txid = $4 and i.merchant_id = $1 \
+             limit 1000",
+        )
+        .bind(merchant.get())
+        .bind(&uuid)
+        .bind(t)
+        .bind(&lower)
+        .fetch_all(c)
+        .await
+    })?;
+    Ok(ids.into_iter().map(InvoiceId::new).collect())
+}
+
+/// The transaction hashes paying each of `ids` (in the order they were seen).
+pub async fn txids_of(
+    conn: &mut impl AsConn,
+    ids: &[InvoiceId],
+) -> Result<BTreeMap<InvoiceId, Vec<String>>, StoreError> {
+    let mut out: BTreeMap<InvoiceId, Vec<String>> = BTreeMap::new();
+    for chunk in ids.chunks(500) {
+        let list = (1..=chunk.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let text = sqlx::AssertSqlSafe(format!(
+            "select invoice_id, txid from chain_transfer where invoice_id in ({list}) \
+             order by chain_transfer_id"
+        ));
+        let rows: Vec<(i64, String)> = sql!(conn, |c| {
+            let mut query = sqlx::query_as(text);
+            for id in chunk {
+                query = query.bind(id.get());
+            }
+            query.fetch_all(&mut *c).await
+        })?;
+        for (id, txid) in rows {
+            let list = out.entry(InvoiceId::new(id)).or_default();
+            if !list.contains(&txid) {
+                list.push(txid);
+            }
+        }
+    }
+    Ok(out)
+}

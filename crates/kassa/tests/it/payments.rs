@@ -1,0 +1,237 @@
+//! The Payments section on both engines: one table of every invoice across the projects a
+//! person may see, each filter and status, exact search, keyset pages that neither skip nor
+//! repeat while invoices arrive, columns saved per person, and the CSV export equal to the
+//! view (with the export right, in the activity log).
+
+use std::collections::BTreeSet;
+
+use kassa_core::account::Role;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::engine_test;
+use crate::support::TestApp;
+use crate::support::accounts::{sign_in, staff};
+use crate::support::api::*;
+use crate::support::web::{Resp, Session, unescape};
+
+/// The invoice ids (`INV-…`) a payments page lists, in order.
+fn listed(r: &Resp) -> Vec<String> {
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let mut out = Vec::new();
+    let mut rest = r.body.as_str();
+    while let Some(i) = rest.find("<code>INV-") {
+        let tail = &rest[i + 6..];
+        let id: String = tail.chars().take(12).collect();
+        out.push(id);
+        rest = &tail[12..];
+    }
+    out
+}
+
+/// The "older" link of a page, if any.
+fn older(r: &Resp) -> Option<String> {
+    let body = &r.body;
+    let end = body.find(">Older</a>")?;
+    let start = body[..end].rfind("href=\"")? + 6;
+    Some(unescape(&body[start..end - 1]).replace("&#38;", "&"))
+}
+
+async fn every_page(s: &Session, first: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut next = Some(first.to_owned());
+    while let Some(path) = next {
+        let r = s.get(&path).await;
+        ids.extend(listed(&r));
+        next = older(&r);
+    }
+    ids
+}
+
+fn uuid(v: &Value) -> String {
+    v["uuid"].as_str().unwrap().to_owned()
+}
+
+engine_test!(
+    async fn every_filter_and_search_finds_exactly_its_invoices(engine) {
+        let app = TestApp::spawn(engine).await;
+        app.clock.set(T0);
+        let a = shop(&app, "o@shop.example", "").await;
+        let b = shop_of(&app, a.owner, "").await;
+        // Project A: paid in LTC, partly paid in USDT, waiting with a payment in flight, plain
+        // waiting; project B: paid in USDT with an order id and e-mail, cancelled.
+        let paid_ltc = a.create(10.0, json!({"add_fields": {"cryptocurrency": "LTC"}})).await;
+        a.pay_ok(&uuid(&paid_ltc), json!({"amount": "0.1"})).await;
+        let partial = a.create(20.0, json!({"add_fields": {"cryptocurrency": "USDT_TRC20"}})).await;
+        a.pay_ok(&uuid(&partial), json!({"amount": "5"})).await;
+        let processing = a.create(30.0, json!({"add_fields": {"cryptocurrency": "BTC"}})).await;
+        a.pay_ok(&uuid(&processing), json!({"amount": "0.0001", "confirmed": false})).await;
+        let waiting = a.create(40.0, json!({})).await;
+        app.clock.advance(std::time::Duration::from_secs(3 * 86_400));
+        let paid_b = b.create(50.0, json!({"order_id": "ORDER-77", "email": "payer@example.com", "add_fields": {"cryptocurrency": "USDT_TRC20"}})).await;
+        let paid_b_info = b.pay_ok(&uuid(&paid_b), json!({"amount": "50"})).await;
+        let canceled = b.create(60.0, json!({})).await;
+        b.post("/v2/invoice/merchant/canceled", json!({"uuid": uuid(&canceled)})).await.success();
+        let s = sign_in(&app, "o@shop.example").await;
+        let all = [&paid_ltc, &partial, &processing, &waiting, &paid_b, &canceled];
+        let ids = |vs: &[&Value]| vs.iter().map(|v| uuid(v)).collect::<BTreeSet<_>>();
+        let set = |r: &Resp| listed(r).into_iter().collect::<BTreeSet<_>>();
+        // Test invoices show only when asked; newest first.
+        assert!(listed(&s.get("/payments").await).is_empty(), "live only by default");
+        let r = s.get("/payments?mode=test").await;
+        assert_eq!(listed(&r).first(), Some(&uuid(&canceled)), "newest first");
+        assert_eq!(set(&r), ids(&all));
+        assert_eq!(set(&s.get("/payments?mode=all").await), ids(&all));
+        for (q, want) in [
+            ("status=paid", vec![&paid_ltc, &paid_b]),
+            ("status=partial", vec![&partial]),
+            ("status=processing", vec![&processing]),
+            ("status=created", vec![&processing, &waiting]),
+            ("status=canceled", vec![&canceled]),
+            ("status=overpaid", vec![]),
+            ("status=paid_late", vec![]),
+            ("currency=LTC", vec![&paid_ltc]),
+            ("network=TRC20", vec![&partial, &paid_b]),
+            ("network=TRC20&currency=LTC", vec![]),
+            (&format!("project={}", b.id) as &str, vec![&paid_b, &canceled]),
+            ("to=2025-03-10", vec![&paid_ltc, &partial, &processing, &waiting]),
+            ("from=2025-03-11", vec![&paid_b, &canceled]),
+            ("q=ORDER-77", vec![&paid_b]),
+            ("q=PAYER@example.com", vec![&paid_b]),
+            (&format!("q={}", uuid(&partial)) as &str, vec![&partial]),
+            (&format!("q={}", uuid(&partial).trim_start_matches("INV-")) as &str, vec![&partial]),
+            (&format!("q={}", paid_ltc["address"].as_str().unwrap()) as &str, vec![&paid_ltc]),
+            (&format!("q={}", paid_b_info["tx_list"][0].as_str().unwrap()) as &str, vec![&paid_b]),
+            ("q=nothing-like-this", vec![]),
+        ] {
+            let r = s.get(&format!("/payments?mode=test&{q}")).await;
+            assert_eq!(set(&r), ids(&want), "{q}");
+        }
+        // A filter that does not parse is shown next to its field, never a 500.
+        for (q, field) in [("from=10.03.2025", "from"), ("status=lost", "status"), ("currency=XYZ", "currency"), ("project=999", "project"), ("mode=sometimes", "mode")] {
+            let r = s.get(&format!("/payments?{q}")).await;
+            assert_eq!(r.status, StatusCode::OK, "{q}");
+            assert!(r.has(&format!("id=\"e-{field}\"")), "{q}: {}", r.body);
+        }
+        // Rows open the invoice page.
+        let r = s.get("/payments?mode=test&q=ORDER-77").await;
+        assert!(r.has(&format!("href=\"/projects/{}/invoices/{}\"", b.id, uuid(&paid_b).trim_start_matches("INV-"))));
+    }
+);
+
+engine_test!(
+    async fn keyset_pages_neither_skip_nor_repeat_while_invoices_arrive(engine) {
+        let app = TestApp::spawn(engine).await;
+        app.clock.set(T0);
+        let a = shop(&app, "o@shop.example", "").await;
+        let mut made = Vec::new();
+        for i in 0..120 {
+            // Several invoices share a microsecond: the id breaks the tie.
+            if i % 3 == 0 {
+                app.clock.advance(std::time::Duration::from_millis(1));
+            }
+            made.push(uuid(&a.create(1.0 + f64::from(i), json!({})).await));
+        }
+        let s = sign_in(&app, "o@shop.example").await;
+        let mut seen = Vec::new();
+        let mut next = Some("/payments?mode=test".to_owned());
+        let mut pages = 0;
+        while let Some(path) = next {
+            let r = s.get(&path).await;
+            seen.extend(listed(&r));
+            next = older(&r);
+            pages += 1;
+            assert!(pages < 10, "pages never end");
+            // New invoices arrive between pages: they belong above the first page.
+            app.clock.advance(std::time::Duration::from_millis(1));
+            a.create(999.0, json!({})).await;
+        }
+        assert_eq!(pages, 3);
+        made.reverse();
+        assert_eq!(seen, made, "every invoice once, newest first");
+    }
+);
+
+engine_test!(
+    async fn columns_are_saved_per_person_and_the_export_is_the_view(engine) {
+        let app = TestApp::spawn(engine).await;
+        app.clock.set(T0);
+        let a = shop(&app, "o@shop.example", "").await;
+        let b = shop_of(&app, a.owner, "").await;
+        let viewer = staff(&app, a.owner, "viewer@shop.example", Role::Viewer).await;
+        let paid = a.create(12.5, json!({"order_id": "A-1", "add_fields": {"cryptocurrency": "USDT_TRC20"}})).await;
+        a.pay_ok(&uuid(&paid), json!({"amount": "12.5"})).await;
+        let other = b.create(7.0, json!({"order_id": "B-1"})).await;
+        for i in 0..1500 {
+            a.create(1.0 + f64::from(i % 7), json!({"order_id": format!("bulk-{i}")})).await;
+        }
+        let s = sign_in(&app, "o@shop.example").await;
+        let r = s.get("/payments?mode=test").await;
+        assert!(r.has(">Created</th><th scope=\"col\">Invoice</th>"), "the default columns");
+        // Choose and order: status, then invoice, then order id, then USD received.
+        let r = s
+            .post(
+                "/payments/columns",
+                &[("col_invoice", "1"), ("pos_invoice", "2"), ("col_status", "1"), ("pos_status", "1"), ("col_order_id", "1"), ("pos_order_id", "3"), ("col_received_usd", "1"), ("pos_received_usd", "4"), ("pos_created", "1"), ("back", "/payments?mode=test&project=1")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert_eq!(r.location.as_deref(), Some("/payments?mode=test&project=1"));
+        let r = s.get("/payments?mode=test").await;
+        assert!(r.has("<th scope=\"col\">Status</th><th scope=\"col\">Invoice</th><th scope=\"col\">Order</th><th scope=\"col\">Received, USD</th></tr>"), "chosen columns after a reload");
+        // Another person keeps the default.
+        let v = sign_in(&app, "viewer@shop.example").await;
+        assert!(v.get("/payments?mode=test").await.has(">Created</th><th scope=\"col\">Invoice</th>"));
+        // A viewer may not export.
+        assert_eq!(v.get("/payments/export?mode=test").await.status, StatusCode::FORBIDDEN);
+        let _ = viewer;
+        // The export: exactly the filtered view (project A), every row across batches, the
+        // chosen columns, exact amounts.
+        let r = s.get(&format!("/payments/export?format=csv&mode=test&project={}", a.id)).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let mut csv = csv::Reader::from_reader(r.body.as_bytes());
+        let header: Vec<String> = csv.headers().unwrap().iter().map(str::to_owned).collect();
+        assert_eq!(header, ["status", "invoice", "order_id", "received_usd"]);
+        let records: Vec<Vec<String>> = csv.records().map(|r| r.unwrap().iter().map(str::to_owned).collect()).collect();
+        assert_eq!(records.len(), 1501);
+        let view = every_page(&s, &format!("/payments?mode=test&project={}", a.id)).await;
+        let exported: Vec<String> = records.iter().map(|r| r[1].clone()).collect();
+        assert_eq!(exported, view, "the export lists the view's invoices in its order");
+        assert!(!exported.contains(&uuid(&other)));
+        let row = records.iter().find(|r| r[1] == uuid(&paid)).unwrap();
+        assert_eq!(row, &vec!["paid".to_owned(), uuid(&paid), "A-1".to_owned(), "12.50".to_owned()]);
+        // Bad filters or formats are refused, never a half file.
+        assert_eq!(s.get("/payments/export?format=pdf").await.status, StatusCode::BAD_REQUEST);
+        assert_eq!(s.get("/payments/export?status=lost").await.status, StatusCode::BAD_REQUEST);
+        // Each export is in the activity log.
+        let log = s.get("/activity").await;
+        assert!(log.has("Exported payments"), "{}", log.body);
+    }
+);
+
+engine_test!(
+    async fn staff_limited_to_a_project_see_and_export_only_it(engine) {
+        let app = TestApp::spawn(engine).await;
+        app.clock.set(T0);
+        let a = shop(&app, "o@shop.example", "").await;
+        let b = shop_of(&app, a.owner, "").await;
+        let accountant = staff(&app, a.owner, "accountant@shop.example", Role::Accountant).await;
+        {
+            let mut c = app.state.db.conn().await.unwrap();
+            kassa_store::projects::set_scope(&mut c, accountant, &[b.id], app.now()).await.unwrap();
+        }
+        let in_a = a.create(5.0, json!({})).await;
+        let in_b = b.create(6.0, json!({})).await;
+        let s = sign_in(&app, "accountant@shop.example").await;
+        let r = s.get("/payments?mode=test").await;
+        assert_eq!(listed(&r), vec![uuid(&in_b)]);
+        assert!(!r.has(&uuid(&in_a)));
+        // Naming the other project is an error, not a way in; nor is searching for it.
+        let r = s.get(&format!("/payments?mode=test&project={}", a.id)).await;
+        assert!(r.has("id=\"e-project\"") && listed(&r).is_empty());
+        assert!(listed(&s.get(&format!("/payments?mode=test&q={}", uuid(&in_a))).await).is_empty());
+        let r = s.get("/payments/export?mode=test").await;
+        assert_eq!(r.status, StatusCode::OK, "an accountant has the export right");
+        assert!(r.body.contains(&uuid(&in_b)) && !r.body.contains(&uuid(&in_a)));
+    }
+);
