@@ -66,7 +66,9 @@ pub async fn statistics(
     from: Timestamp,
     until: Timestamp,
 ) -> Result<Statistics, StoreError> {
-    let rows = invoices::stats_rows(&mut st.db.conn().await?, project, from, until).await?;
+    let rows =
+        kassa_store::payment_list::stats_rows(&mut st.db.conn().await?, project, from, until)
+            .await?;
     let mut s = Statistics {
         count: STAT_KEYS.iter().map(|k| (*k, 0)).collect(),
         amount: STAT_KEYS.iter().map(|k| (*k, Decimal::ZERO)).collect(),

@@ -600,40 +600,6 @@ pub async fn list(
     Ok((rows, total))
 }
 
-/// Status, USD amount and confirmation of a project's invoices created in `[from, until)`, for
-/// statistics (summed in exact decimals by the caller).
-pub async fn stats_rows(
-    conn: &mut impl AsConn,
-    project: ProjectId,
-    from: Timestamp,
-    until: Timestamp,
-) -> Result<Vec<(Status, Decimal)>, StoreError> {
-    let rows: Vec<(String, String)> = sql!(conn, |c| {
-        sqlx::query_as(
-        "select status, amount_usd from invoice where project_id = $1 and created_at >= $2 and created_at < $3"
-    )
-    .bind(project.get())
-    .bind(from.as_micros())
-    .bind(until.as_micros())
-    .fetch_all(c)
-    .await
-    })?;
-    rows.into_iter()
-        .map(|(s, usd)| {
-            Ok((
-                Status::parse(&s).ok_or_else(|| StoreError::Corrupt {
-                    column: "invoice.status",
-                    reason: s.clone(),
-                })?,
-                parse_decimal(&usd).ok_or_else(|| StoreError::Corrupt {
-                    column: "invoice.amount_usd",
-                    reason: usd.clone(),
-                })?,
-            ))
-        })
-        .collect()
-}
-
 /// The next derivation index for a deposit address (never repeats; gaps are harmless).
 pub async fn next_derivation_index(conn: &mut impl AsConn) -> Result<i64, StoreError> {
     let engine = conn.as_conn().engine();

@@ -3,11 +3,13 @@
 //! row of the one before, so nothing is skipped or repeated), filtered by date, status,
 //! currency, project and mode, and narrowed by an exact search. Every filter is a condition
 //! an index of migration 0009 serves; the search first finds its few candidates by indexed
-//! lookups, then the page is read among them.
+//! lookups, then the page is read among them. Also the rows the statistics sum.
 
 use std::collections::BTreeMap;
 
+use kassa_core::Decimal;
 use kassa_core::invoice::Status;
+use kassa_core::money::parse_decimal;
 use kassa_core::{Amount, InvoiceId, MerchantId, ProjectId, Timestamp};
 
 use crate::invoices::{COLUMNS, InvoiceRow, InvoiceRowOf};
@@ -330,4 +332,38 @@ pub async fn txids_of(
         }
     }
     Ok(out)
+}
+
+/// Status, USD amount and confirmation of a project's invoices created in `[from, until)`, for
+/// statistics (summed in exact decimals by the caller).
+pub async fn stats_rows(
+    conn: &mut impl AsConn,
+    project: ProjectId,
+    from: Timestamp,
+    until: Timestamp,
+) -> Result<Vec<(Status, Decimal)>, StoreError> {
+    let rows: Vec<(String, String)> = sql!(conn, |c| {
+        sqlx::query_as(
+        "select status, amount_usd from invoice where project_id = $1 and created_at >= $2 and created_at < $3"
+    )
+    .bind(project.get())
+    .bind(from.as_micros())
+    .bind(until.as_micros())
+    .fetch_all(c)
+    .await
+    })?;
+    rows.into_iter()
+        .map(|(s, usd)| {
+            Ok((
+                Status::parse(&s).ok_or_else(|| StoreError::Corrupt {
+                    column: "invoice.status",
+                    reason: s.clone(),
+                })?,
+                parse_decimal(&usd).ok_or_else(|| StoreError::Corrupt {
+                    column: "invoice.amount_usd",
+                    reason: usd.clone(),
+                })?,
+            ))
+        })
+        .collect()
 }

@@ -15,7 +15,7 @@
 //!
 //! Nothing on the page comes from another host: styles, script, icons and logo are Kassa's.
 
-use std::fmt::Write as _;
+mod live;
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -26,10 +26,10 @@ use axum::{Extension, Router};
 use base64::Engine as _;
 use kassa_core::Timestamp;
 use kassa_core::account::Email;
-use kassa_core::currency::{self, Crypto};
+use kassa_core::currency;
 use kassa_core::invoice::{Price, Status};
 use kassa_core::money::Amount;
-use kassa_store::invoices::{self as store, InvoiceRow, TransferRow, TransferState};
+use kassa_store::invoices::{self as store, InvoiceRow, TransferRow};
 use kassa_store::projects::{self, ProjectRow};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -42,6 +42,8 @@ use crate::web::qr;
 use kassa_service::auth::limits::{self, Limit};
 use kassa_service::i18n::{Lang, Tr};
 use kassa_service::invoices::{self, Bound, InvoiceError, Simulated};
+use live::{confirmations_needed, confirming, fingerprint};
+use std::fmt::Write as _;
 
 /// How often the page asks for news (the live status must change within 2 s of a payment).
 pub const POLL_MS: u32 = 1000;
@@ -359,64 +361,6 @@ fn site_origin(url: &str) -> Option<String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
     ok.then(|| format!("{scheme}://{}", host.to_ascii_lowercase()))
-}
-
-/// Where the confirmations of the invoice's payments stand: (fewest counted, needed), for
-/// payments seen but not yet confirmed.
-fn confirming(transfers: &[TransferRow], needed: i64) -> Option<(i64, i64)> {
-    transfers
-        .iter()
-        .filter(|t| t.state == TransferState::Seen)
-        .map(|t| t.confirmations.min(needed))
-        .min()
-        .map(|n| (n, needed))
-}
-
-/// Confirmations a payment needs before it counts: the operator's rule for the network
-/// (`chains.<network>.confirmations`); test invoices are confirmed by the simulator in one
-/// step.
-fn confirmations_needed(st: &AppState, crypto: &Crypto, test: bool) -> i64 {
-    if test {
-        return 1;
-    }
-    st.chains
-        .get(crypto.network)
-        .map_or(1, |c| i64::from(c.confirmations))
-}
-
-/// A short fingerprint of everything the page shows that payments or the merchant change.
-fn fingerprint(row: &InvoiceRow, transfers: &[TransferRow], phase: Phase) -> String {
-    let mut h = Sha256::new();
-    let _ = write!(
-        HashWriter(&mut h),
-        "{}|{:?}|{}|{}|{}|{:?}|{:?}|{}|{:?}",
-        row.status.as_str(),
-        row.confirmed.map(|c| c.as_str()),
-        row.paid_late,
-        row.received.base(),
-        row.processing.base(),
-        row.currency,
-        phase,
-        row.email.is_empty(),
-        transfers
-            .iter()
-            .map(|t| (t.state.as_str(), t.confirmations))
-            .collect::<Vec<_>>(),
-    );
-    h.finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-struct HashWriter<'a>(&'a mut Sha256);
-
-impl std::fmt::Write for HashWriter<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.update(s.as_bytes());
-        Ok(())
-    }
 }
 
 /// The page.
