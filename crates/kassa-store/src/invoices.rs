@@ -289,6 +289,14 @@ pub struct LockedQuote<'a> {
     pub rate_source: &'a str,
 }
 
+/// A USD amount in whole cents (rounded half up), if it fits 64 bits.
+pub fn usd_cents(usd: Decimal) -> Option<i64> {
+    let cents = kassa_core::money::Exact::decimal(usd)?
+        .to_amount(2, kassa_core::money::Rounding::HalfUp)
+        .ok()?;
+    i64::try_from(cents.base()).ok()
+}
+
 /// Inserts an invoice (status `created`), with its quote when [`NewInvoice::locked`]. A taken
 /// uuid is a unique violation.
 pub async fn insert(
@@ -298,15 +306,19 @@ pub async fn insert(
 ) -> Result<InvoiceId, StoreError> {
     let l = i.locked.as_ref();
     let amount = |f: fn(&Quote) -> Amount| l.map(|l| DbAmount(f(&l.quote)));
+    let cents = usd_cents(i.amount_usd).ok_or_else(|| StoreError::Corrupt {
+        column: "invoice.amount_usd",
+        reason: format!("{} USD is beyond what statistics can sum", i.amount_usd),
+    })?;
     let id: i64 = sql!(conn, |c| {
         sqlx::query_scalar(
         "insert into invoice (uuid, project_id, merchant_id, status, test, price_currency, price_amount, amount_usd, \
          allowed_currencies, service_fee_side, transfer_fee_side, tolerance_kind, tolerance_value, order_id, email, \
          description, locale, static_wallet_id, expires_at, created_at, updated_at, \
          currency, address, quote_price, quote_service_fee, quote_transfer_fee, quote_due, quote_tolerance, \
-         quote_service_ppm, rate_usd, rate_source, rate_locked_at) \
+         quote_service_ppm, rate_usd, rate_source, rate_locked_at, amount_usd_cents) \
          values ($1, $2, $3, 'created', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19, \
-         $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30) \
+         $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31) \
          returning invoice_id"
     )
     .bind(i.uuid)
@@ -339,6 +351,7 @@ pub async fn insert(
     .bind(l.map(|l| l.rate_usd.to_string()))
     .bind(l.map(|l| l.rate_source))
     .bind(l.map(|_| now.as_micros()))
+    .bind(cents)
     .fetch_one(c)
     .await
     })?;

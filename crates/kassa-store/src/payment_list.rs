@@ -7,9 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use kassa_core::Decimal;
 use kassa_core::invoice::Status;
-use kassa_core::money::parse_decimal;
 use kassa_core::{Amount, InvoiceId, MerchantId, ProjectId, Timestamp};
 
 use crate::invoices::{COLUMNS, InvoiceRow, InvoiceRowOf};
@@ -108,6 +106,22 @@ impl Cursor {
             id: InvoiceId::new(id.parse().ok().filter(|i: &i64| *i > 0)?),
         })
     }
+}
+
+/// Binds `args` in order to `query` (either engine).
+macro_rules! bind_all {
+    ($query:expr, $args:expr) => {{
+        let mut query = $query;
+        for a in $args {
+            query = match a {
+                Arg::Int(i) => query.bind(i),
+                Arg::Bool(b) => query.bind(b),
+                Arg::Text(s) => query.bind(s),
+                Arg::Amount(a) => query.bind(a),
+            };
+        }
+        query
+    }};
 }
 
 /// A bind value.
@@ -220,15 +234,7 @@ pub async fn page(
         limit + 1
     ));
     let mut rows = sql!(conn, |c| {
-        let mut query = sqlx::query(text);
-        for a in args {
-            query = match a {
-                Arg::Int(i) => query.bind(i),
-                Arg::Bool(b) => query.bind(b),
-                Arg::Text(s) => query.bind(s),
-                Arg::Amount(a) => query.bind(a),
-            };
-        }
+        let query = bind_all!(sqlx::query(text), args);
         let rows = query.fetch_all(&mut *c).await?;
         rows.iter()
             .map(InvoiceRowOf::invoice)
@@ -251,15 +257,7 @@ pub async fn count(conn: &mut impl AsConn, q: &PaymentQuery) -> Result<i64, Stor
     };
     let text = sqlx::AssertSqlSafe(format!("select count(*) from invoice where {cond}"));
     Ok(sql!(conn, |c| {
-        let mut query = sqlx::query_scalar(text);
-        for a in args {
-            query = match a {
-                Arg::Int(i) => query.bind(i),
-                Arg::Bool(b) => query.bind(b),
-                Arg::Text(s) => query.bind(s),
-                Arg::Amount(a) => query.bind(a),
-            };
-        }
+        let query = bind_all!(sqlx::query_scalar(text), args);
         query.fetch_one(&mut *c).await
     })?)
 }
@@ -334,36 +332,82 @@ pub async fn txids_of(
     Ok(out)
 }
 
-/// Status, USD amount and confirmation of a project's invoices created in `[from, until)`, for
-/// statistics (summed in exact decimals by the caller).
-pub async fn stats_rows(
-    conn: &mut impl AsConn,
-    project: ProjectId,
-    from: Timestamp,
-    until: Timestamp,
-) -> Result<Vec<(Status, Decimal)>, StoreError> {
-    let rows: Vec<(String, String)> = sql!(conn, |c| {
-        sqlx::query_as(
-        "select status, amount_usd from invoice where project_id = $1 and created_at >= $2 and created_at < $3"
-    )
-    .bind(project.get())
-    .bind(from.as_micros())
-    .bind(until.as_micros())
-    .fetch_all(c)
-    .await
+/// Invoices of a view grouped by the UTC day they were created, status, currency and
+/// project: how many, and their USD value in cents (summed exactly as integers). The one
+/// query behind the API's statistics, the Statistics page and the home page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatRow {
+    /// Days since the epoch (UTC) of creation.
+    pub day: i64,
+    /// Status.
+    pub status: Status,
+    /// The chosen currency (empty before the payer chose).
+    pub currency: String,
+    /// The project.
+    pub project: ProjectId,
+    /// How many.
+    pub count: i64,
+    /// Their USD value in cents.
+    pub cents: i64,
+}
+
+/// Microseconds in a day.
+pub const DAY_MICROS: i64 = 86_400_000_000;
+
+/// The grouped rows of `q` (its search restriction, if any, applies too).
+pub async fn stats(conn: &mut impl AsConn, q: &PaymentQuery) -> Result<Vec<StatRow>, StoreError> {
+    let Some((cond, args)) = conditions(q, None) else {
+        return Ok(Vec::new());
+    };
+    let text = sqlx::AssertSqlSafe(format!(
+        "select created_at / {DAY_MICROS} as day, status, coalesce(currency, '') as currency, project_id, \
+         count(*) as n, cast(sum(amount_usd_cents) as bigint) as cents \
+         from invoice where {cond} group by created_at / {DAY_MICROS}, status, currency, project_id"
+    ));
+    let rows: Vec<(i64, String, String, i64, i64, i64)> = sql!(conn, |c| {
+        let query = bind_all!(sqlx::query_as(text), args);
+        query.fetch_all(&mut *c).await
     })?;
     rows.into_iter()
-        .map(|(s, usd)| {
-            Ok((
-                Status::parse(&s).ok_or_else(|| StoreError::Corrupt {
+        .map(|(day, status, currency, project, count, cents)| {
+            Ok(StatRow {
+                day,
+                status: Status::parse(&status).ok_or_else(|| StoreError::Corrupt {
                     column: "invoice.status",
-                    reason: s.clone(),
+                    reason: status.clone(),
                 })?,
-                parse_decimal(&usd).ok_or_else(|| StoreError::Corrupt {
-                    column: "invoice.amount_usd",
-                    reason: usd.clone(),
-                })?,
-            ))
+                currency,
+                project: ProjectId::new(project),
+                count,
+                cents,
+            })
         })
         .collect()
+}
+
+/// How many invoices of the view are waiting for payment and expire in `[now, until)`.
+pub async fn expiring(
+    conn: &mut impl AsConn,
+    q: &PaymentQuery,
+    now: Timestamp,
+    until: Timestamp,
+) -> Result<i64, StoreError> {
+    let Some((cond, args)) = conditions(q, None) else {
+        return Ok(0);
+    };
+    let n = args.len();
+    let text = sqlx::AssertSqlSafe(format!(
+        "select count(*) from invoice where {cond} and status = 'created' \
+         and expires_at >= ${} and expires_at < ${}",
+        n + 1,
+        n + 2
+    ));
+    Ok(sql!(conn, |c| {
+        let query = bind_all!(sqlx::query_scalar(text), args);
+        query
+            .bind(now.as_micros())
+            .bind(until.as_micros())
+            .fetch_one(&mut *c)
+            .await
+    })?)
 }

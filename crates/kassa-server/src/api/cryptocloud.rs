@@ -440,7 +440,7 @@ pub async fn statistics(
     Body(b): Body,
 ) -> ApiResult {
     let (from, until) = period(&b)?;
-    let stats = read::statistics(&st, p.id, from, until).await?;
+    let stats = read::statistics(&st, p.merchant_id, p.id, from, until).await?;
     let count: Map<String, Value> = stats
         .count
         .into_iter()

@@ -5,6 +5,7 @@
 //! same table. Handlers live in [`pages`], templates in `templates/`.
 
 pub mod assets;
+pub mod chart;
 pub mod context;
 pub mod cookies;
 pub mod errors;
@@ -71,7 +72,7 @@ fn route(
 pub fn routes() -> Vec<PageRoute> {
     use Access::*;
     use kassa_core::account::Section as S;
-    use pages::{account, activity, auth, home, invoices, payments, projects, staff};
+    use pages::{account, activity, auth, home, invoices, payments, projects, staff, statistics};
     let (g, p) = (Method::GET, Method::POST);
     vec![
         route(g.clone(), "/", Anyone, get(home::root)),
@@ -330,6 +331,12 @@ pub fn routes() -> Vec<PageRoute> {
             "/payments/columns",
             Section(S::ViewPayments),
             post(payments::save_columns),
+        ),
+        route(
+            g.clone(),
+            "/statistics",
+            Section(S::ViewPayments),
+            get(statistics::show),
         ),
         route(
             g.clone(),

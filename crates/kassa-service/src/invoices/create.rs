@@ -54,6 +54,29 @@ pub(crate) fn price_in_usd(
         };
         return Err(Bound::BelowCent { min }.into());
     }
+    // Worth under 10^15 USD (what statistics sum in whole cents); only a crypto price can
+    // reach it, fiat prices stop far below.
+    let limit =
+        Exact::decimal(Decimal::from(1_000_000_000_000_000_i64)).ok_or(QuoteError::TooLarge)?;
+    if usd >= limit {
+        let Price::Crypto(c, _) = price else {
+            return Err(QuoteError::TooLarge.into());
+        };
+        let max = limit
+            .per(&rate)
+            .ok_or(QuoteError::BadRate)?
+            .to_amount(c.decimals, Rounding::Down)
+            .map_err(QuoteError::from)?;
+        return Err(Bound::AboveMaximum {
+            code: c.code,
+            // Rounded down to what a quote states.
+            max: crypto_text(
+                Amount::from_base(max.base() - max.base() % max.quote_step(c.decimals)),
+                c,
+            ),
+        }
+        .into());
+    }
     Ok(usd
         .to_decimal(2, Rounding::HalfUp)
         .ok_or(QuoteError::TooLarge)?)

@@ -100,6 +100,7 @@ const EXPECTED: &[(&str, &str, Expect)] = &[
     ("POST", "/projects/{id}/secret", API_KEYS),
     ("POST", "/projects/{id}/test-postback", API_KEYS),
     ("GET", "/payments", VIEW_PAYMENTS),
+    ("GET", "/statistics", VIEW_PAYMENTS),
     ("POST", "/payments/columns", VIEW_PAYMENTS),
     ("GET", "/payments/export", EXPORT),
     ("GET", "/projects/{id}/invoices", VIEW_PAYMENTS),

@@ -235,3 +235,135 @@ engine_test!(
         assert!(r.body.contains(&uuid(&in_b)) && !r.body.contains(&uuid(&in_a)));
     }
 );
+
+/// The text of the element with `id` (up to the next tag).
+fn figure(r: &Resp, id: &str) -> String {
+    let marker = format!("id=\"{id}\">");
+    let i = r
+        .body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{id} missing:\n{}", r.body))
+        + marker.len();
+    unescape(r.body[i..].split('<').next().unwrap())
+}
+
+/// The rows of the by-status table: (label, count, amount).
+fn by_status(r: &Resp) -> Vec<(String, i64, String)> {
+    let i = r.body.find("id=\"by-status\"").expect("by-status table");
+    let table = &r.body[i..r.body[i..].find("</table>").unwrap() + i];
+    table
+        .split("<tr><td>")
+        .skip(1)
+        .map(|row| {
+            let cells: Vec<String> = row
+                .split("</td>")
+                .map(|c| unescape(c.rsplit('>').next().unwrap_or(c)))
+                .collect();
+            (
+                cells[0].clone(),
+                cells[1].parse().unwrap(),
+                cells[2].clone(),
+            )
+        })
+        .collect()
+}
+
+engine_test!(
+    async fn statistics_and_the_home_page_show_the_money_as_the_api_counts_it(engine) {
+        let app = TestApp::spawn(engine).await;
+        app.clock.set(T0);
+        let a = shop(&app, "o@shop.example", "").await;
+        let b = shop_of(&app, a.owner, "").await;
+        // Project A: two paid (10 and 30.25 USD), one partial (20), one waiting (40);
+        // project B: one paid (50) in USDT, one cancelled (60).
+        for (usd, pay) in [(10.0, Some("0.1")), (30.25, Some("0.3025")), (20.0, Some("0.05")), (40.0, None)] {
+            let inv = a.create(usd, json!({"add_fields": {"cryptocurrency": "LTC"}})).await;
+            if let Some(amount) = pay {
+                a.pay_ok(&uuid(&inv), json!({"amount": amount})).await;
+            }
+        }
+        let paid_b = b.create(50.0, json!({"add_fields": {"cryptocurrency": "USDT_TRC20"}})).await;
+        b.pay_ok(&uuid(&paid_b), json!({"amount": "50"})).await;
+        let canceled = b.create(60.0, json!({})).await;
+        b.post("/v2/invoice/merchant/canceled", json!({"uuid": uuid(&canceled)})).await.success();
+        let s = sign_in(&app, "o@shop.example").await;
+        // The whole merchant, test mode, 7 days.
+        let r = s.get("/statistics?period=7&mode=test").await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(figure(&r, "s-turnover"), "90.25 USD");
+        assert_eq!(figure(&r, "s-paid"), "3 / 6");
+        assert_eq!(figure(&r, "s-conversion"), "50.00 %");
+        assert_eq!(figure(&r, "s-average"), "30.08 USD");
+        assert!(r.has("<svg class=\"chart\"") && r.has("role=\"img\"") && r.has("<title id=\"c-t\">Turnover per day, USD</title>"));
+        assert!(r.has("<td>USDT_TRC20</td><td class=\"num\">1</td><td class=\"num\">1</td><td class=\"num\">50.00 USD</td>"), "{}", r.body);
+        // Per project the page says what the API says, status by status.
+        for shop in [&a, &b] {
+            let api = shop.post("/v2/invoice/merchant/statistics", json!({"start": T0_DAY, "end": T0_DAY})).await.success();
+            let page = s.get(&format!("/statistics?period=today&mode=all&project={}", shop.id)).await;
+            let rows = by_status(&page);
+            for (i, key) in ["all", "created", "paid", "overpaid", "partial", "canceled"].iter().enumerate() {
+                assert_eq!(rows[i].1, api["count"][key].as_i64().unwrap(), "{key} count");
+                let amount: f64 = rows[i].2.trim_end_matches(" USD").replace(',', "").parse().unwrap();
+                assert_eq!(amount, api["amount"][key].as_f64().unwrap(), "{key} amount");
+            }
+        }
+        // Live only by default: nothing yet.
+        let r = s.get("/statistics").await;
+        assert_eq!(figure(&r, "s-turnover"), "0.00 USD");
+        assert_eq!(figure(&r, "s-conversion"), "—");
+        // A custom period that ends before it starts is explained next to the field.
+        let r = s.get("/statistics?period=custom&from=2025-03-10&to=2025-03-01").await;
+        assert!(r.has("id=\"e-to\""));
+        // The home page: turnover cards and a chart (live money only), the navigation in the
+        // order merchants know.
+        let home = s.get("/dashboard").await;
+        assert_eq!(figure(&home, "d-today"), "0.00 USD");
+        assert!(home.has("<svg class=\"chart small\""));
+        let nav = &home.body[home.body.find("class=\"mainnav\"").unwrap()..];
+        let order: Vec<usize> = ["/payments\"", "/statistics\"", "/projects\"", "/staff\"", "/activity\""].iter().map(|h| nav.find(h).unwrap()).collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "navigation order");
+    }
+);
+
+engine_test!(
+    async fn the_home_page_lists_live_payments_and_what_needs_attention(engine) {
+        let app = TestApp::spawn(engine).await;
+        app.clock.set(T0);
+        let a = shop(&app, "o@shop.example", "").await;
+        a.go_live(&app).await;
+        let merchant = {
+            let mut c = app.state.db.conn().await.unwrap();
+            kassa_store::projects::by_id(&mut c, a.id).await.unwrap().merchant_id
+        };
+        let _ = merchant;
+        // A live invoice (as the network layer makes it), partly paid and confirmed.
+        let address = "TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7";
+        let row = live_invoice(&app, a.id, "USDT_TRC20", "100", address).await;
+        let usdt = kassa_core::currency::crypto("USDT_TRC20").unwrap();
+        kassa_service::payments::record_transfer(
+            &app.state,
+            &kassa_service::payments::TransferReport {
+                network: usdt.network,
+                txid: "aa",
+                index: 0,
+                address,
+                amount: kassa_core::Amount::parse("60", 6).unwrap(),
+                currency: usdt,
+                confirmed: true,
+                confirmations: 20,
+                test: false,
+            },
+        )
+        .await
+        .unwrap();
+        let s = sign_in(&app, "o@shop.example").await;
+        let home = s.get("/dashboard").await;
+        assert!(home.has(&format!("<code>INV-{}</code>", row.uuid)), "latest payments: {}", home.body);
+        assert!(home.has("1 partly paid invoices waiting for your decision"), "{}", home.body);
+        assert!(home.has("href=\"/payments?status=partial\""));
+        // A viewer without payments sees the account cards only.
+        crate::support::accounts::staff(&app, a.owner, "dev@shop.example", Role::Developer).await;
+        let d = sign_in(&app, "dev@shop.example").await;
+        assert!(d.get("/dashboard").await.status == StatusCode::OK);
+    }
+);

@@ -8,6 +8,7 @@ pub mod invoices;
 pub mod payments;
 pub mod projects;
 pub mod staff;
+pub mod statistics;
 
 use askama::Template;
 use axum::extract::{FromRequest, FromRequestParts, Request};
