@@ -10,7 +10,7 @@ use kassa_core::{Amount, InvoiceId, MerchantId, ProjectId, StaticWalletId, Times
 pub use crate::transfers::{
     NewTransfer, TransferRow, TransferState, insert_transfer, set_position, transfer, transfers_of,
 };
-use crate::{AsConn, DbAmount, Engine, StoreError, exec, sql};
+use crate::{AsConn, DbAmount, Engine, StoreError, exec, invoice_days, sql};
 
 /// An invoice as stored.
 #[derive(Clone, Debug)]
@@ -355,6 +355,20 @@ pub async fn insert(
     .fetch_one(c)
     .await
     })?;
+    invoice_days::added(
+        conn,
+        &invoice_days::Bucket {
+            merchant: i.merchant_id.get(),
+            project: i.project_id.get(),
+            day: invoice_days::Bucket::day_of(now.as_micros()),
+            status: Status::Created.as_str().to_owned(),
+            currency: l.map_or_else(String::new, |l| l.currency.to_owned()),
+            test: i.test,
+            cents,
+        },
+        1,
+    )
+    .await?;
     Ok(InvoiceId::new(id))
 }
 
@@ -458,6 +472,7 @@ pub async fn set_quote(
     rate_source: &str,
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    let before = invoice_days::bucket_of(conn, id).await?;
     exec!(
         conn,
         sqlx::query(
@@ -478,7 +493,11 @@ pub async fn set_quote(
         .bind(now.as_micros())
         .bind(id.get())
     )?;
-    Ok(())
+    let after = invoice_days::Bucket {
+        currency: currency.to_owned(),
+        ..before.clone()
+    };
+    invoice_days::moved(conn, &before, &after).await
 }
 
 /// Records that the merchant (or the API) cancelled the invoice.
@@ -537,6 +556,7 @@ pub async fn save_state(
     s: &StateUpdate,
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    let before = invoice_days::bucket_of(conn, id).await?;
     exec!(
         conn,
         sqlx::query(
@@ -556,7 +576,11 @@ pub async fn save_state(
         .bind(now.as_micros())
         .bind(id.get())
     )?;
-    Ok(())
+    let after = invoice_days::Bucket {
+        status: s.status.as_str().to_owned(),
+        ..before.clone()
+    };
+    invoice_days::moved(conn, &before, &after).await
 }
 
 /// Filters for listing a project's invoices.

@@ -19,6 +19,7 @@ pub mod audit;
 pub mod chain;
 mod db;
 mod error;
+mod invoice_days;
 pub mod invoices;
 pub mod jobs;
 pub mod ledger;

@@ -206,7 +206,8 @@ fn conditions(q: &PaymentQuery, after: Option<Cursor>) -> Option<(String, Vec<Ar
     if let Some(c) = after {
         push(
             &mut sql,
-            "(created_at < ? or (created_at = ? and invoice_id < ?))",
+            // The first condition alone bounds an index range (an `or` would not).
+            "created_at <= ? and (created_at < ? or invoice_id < ?)",
             vec![
                 Arg::Int(c.created_at.as_micros()),
                 Arg::Int(c.created_at.as_micros()),
@@ -354,21 +355,72 @@ pub struct StatRow {
 /// Microseconds in a day.
 pub const DAY_MICROS: i64 = 86_400_000_000;
 
-/// The grouped rows of `q` (its search restriction, if any, applies too).
+/// The grouped rows of `q`: from the daily totals when the view is whole days of projects
+/// and a mode (what statistics ask), else from the invoices themselves.
 pub async fn stats(conn: &mut impl AsConn, q: &PaymentQuery) -> Result<Vec<StatRow>, StoreError> {
-    let Some((cond, args)) = conditions(q, None) else {
-        return Ok(Vec::new());
-    };
+    let whole_day =
+        |t: Option<Timestamp>| t.is_none_or(|t| t.as_micros().rem_euclid(DAY_MICROS) == 0);
+    if q.status.is_some()
+        || q.currencies.is_some()
+        || q.ids.is_some()
+        || !whole_day(q.from)
+        || !whole_day(q.until)
+    {
+        return stats_raw(conn, q).await;
+    }
+    let mut cond = String::from("merchant_id = ? and count <> 0");
+    let mut args = vec![Arg::Int(q.merchant.get())];
+    if let Some(ps) = &q.projects {
+        if ps.is_empty() {
+            return Ok(Vec::new());
+        }
+        cond.push_str(&format!(
+            " and project_id in ({})",
+            vec!["?"; ps.len()].join(", ")
+        ));
+        args.extend(ps.iter().map(|p| Arg::Int(p.get())));
+    }
+    if let Some(from) = q.from {
+        cond.push_str(" and day >= ?");
+        args.push(Arg::Int(from.as_micros().div_euclid(DAY_MICROS)));
+    }
+    if let Some(until) = q.until {
+        cond.push_str(" and day < ?");
+        args.push(Arg::Int(until.as_micros().div_euclid(DAY_MICROS)));
+    }
+    match q.mode {
+        Mode::All => {}
+        Mode::Live => {
+            cond.push_str(" and test = ?");
+            args.push(Arg::Bool(false));
+        }
+        Mode::Test => {
+            cond.push_str(" and test = ?");
+            args.push(Arg::Bool(true));
+        }
+    }
+    let mut numbered = String::new();
+    for (i, part) in cond.split('?').enumerate() {
+        if i > 0 {
+            numbered.push_str(&format!("${i}"));
+        }
+        numbered.push_str(part);
+    }
     let text = sqlx::AssertSqlSafe(format!(
-        "select created_at / {DAY_MICROS} as day, status, coalesce(currency, '') as currency, project_id, \
-         count(*) as n, cast(sum(amount_usd_cents) as bigint) as cents \
-         from invoice where {cond} group by created_at / {DAY_MICROS}, status, currency, project_id"
+        "select day, status, currency, project_id, cast(sum(count) as bigint) as n, \
+         cast(sum(cents) as bigint) as cents from invoice_day where {numbered} \
+         group by day, status, currency, project_id"
     ));
     let rows: Vec<(i64, String, String, i64, i64, i64)> = sql!(conn, |c| {
         let query = bind_all!(sqlx::query_as(text), args);
         query.fetch_all(&mut *c).await
     })?;
+    stat_rows(rows)
+}
+
+fn stat_rows(rows: Vec<(i64, String, String, i64, i64, i64)>) -> Result<Vec<StatRow>, StoreError> {
     rows.into_iter()
+        .filter(|r| r.4 != 0)
         .map(|(day, status, currency, project, count, cents)| {
             Ok(StatRow {
                 day,
@@ -383,6 +435,26 @@ pub async fn stats(conn: &mut impl AsConn, q: &PaymentQuery) -> Result<Vec<StatR
             })
         })
         .collect()
+}
+
+/// [`stats`] summed from the invoices themselves (any view; the daily totals must equal it).
+pub async fn stats_raw(
+    conn: &mut impl AsConn,
+    q: &PaymentQuery,
+) -> Result<Vec<StatRow>, StoreError> {
+    let Some((cond, args)) = conditions(q, None) else {
+        return Ok(Vec::new());
+    };
+    let text = sqlx::AssertSqlSafe(format!(
+        "select created_at / {DAY_MICROS} as day, status, coalesce(currency, '') as currency, project_id, \
+         count(*) as n, cast(sum(amount_usd_cents) as bigint) as cents \
+         from invoice where {cond} group by created_at / {DAY_MICROS}, status, currency, project_id"
+    ));
+    let rows: Vec<(i64, String, String, i64, i64, i64)> = sql!(conn, |c| {
+        let query = bind_all!(sqlx::query_as(text), args);
+        query.fetch_all(&mut *c).await
+    })?;
+    stat_rows(rows)
 }
 
 /// How many invoices of the view are waiting for payment and expire in `[now, until)`.

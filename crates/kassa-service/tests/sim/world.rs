@@ -740,6 +740,40 @@ impl World {
         if !mismatches.is_empty() {
             return Err(self.fail(format!("ledger running balances: {mismatches:?}")));
         }
+        // The daily totals statistics read are the sums of the invoices.
+        let q = kassa_store::payment_list::PaymentQuery {
+            mode: kassa_store::payment_list::Mode::All,
+            ..kassa_store::payment_list::PaymentQuery::of(self.merchant)
+        };
+        let key = |r: &kassa_store::payment_list::StatRow| {
+            (
+                r.day,
+                r.status.as_str(),
+                r.currency.clone(),
+                r.project,
+                r.count,
+                r.cents,
+            )
+        };
+        let mut totals: Vec<_> = kassa_store::payment_list::stats(&mut c, &q)
+            .await
+            .unwrap()
+            .iter()
+            .map(key)
+            .collect();
+        let mut raw: Vec<_> = kassa_store::payment_list::stats_raw(&mut c, &q)
+            .await
+            .unwrap()
+            .iter()
+            .map(key)
+            .collect();
+        totals.sort();
+        raw.sort();
+        if totals != raw {
+            return Err(self.fail(format!(
+                "daily totals {totals:?} ≠ the invoices' sums {raw:?}"
+            )));
+        }
         Ok(())
     }
 

@@ -67,18 +67,6 @@ fn images() -> anyhow::Result<Vec<Image>> {
     ])
 }
 
-/// Resident memory of this process, in KiB.
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 pub(super) async fn run(base: Settings, args: LogoUploadArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         (1..=64).contains(&args.parallel),
@@ -193,14 +181,14 @@ async fn measure(
         let body = multipart(&img.png);
         // Settle, then take the baseline.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let baseline = rss_kib();
+        let baseline = super::rss_kib();
         let peak = Arc::new(AtomicU64::new(baseline));
         let done = Arc::new(AtomicBool::new(false));
         let sampler = {
             let (peak, done) = (peak.clone(), done.clone());
             tokio::task::spawn_blocking(move || {
                 while !done.load(Ordering::Relaxed) {
-                    peak.fetch_max(rss_kib(), Ordering::Relaxed);
+                    peak.fetch_max(super::rss_kib(), Ordering::Relaxed);
                     std::thread::sleep(Duration::from_millis(5));
                 }
             })

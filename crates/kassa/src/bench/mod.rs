@@ -9,6 +9,7 @@ mod chain_match;
 mod chain_seen;
 mod invoice_create;
 mod logo_upload;
+mod payments;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -46,6 +47,11 @@ pub enum BenchCommand {
     /// accepted image) while probing `/healthz`: its latency and the process's memory growth
     /// show that image decoding stays off the async threads and bounded.
     LogoUpload(logo_upload::LogoUploadArgs),
+    /// Seed `--invoices` invoices (10 million by default) over two years in 20 projects on a
+    /// throwaway database and time the Payments and Statistics reads: the first page, each
+    /// filter, filters combined, the searches, a deep keyset page, statistics over 30 and 365
+    /// days, and a CSV export of `--export-rows` rows (time and memory growth).
+    Payments(payments::PaymentsArgs),
 }
 
 /// Which engines to benchmark.
@@ -78,6 +84,7 @@ pub async fn run(base: Settings, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::ChainMatch(args) => chain_match::run(base, args).await,
         BenchCommand::ChainSeen(args) => chain_seen::run(base, args).await,
         BenchCommand::LogoUpload(args) => logo_upload::run(base, args).await,
+        BenchCommand::Payments(args) => payments::run(base, args).await,
     }
 }
 
@@ -305,6 +312,18 @@ impl InProcess {
             Err(e) => eprintln!("warning: the server task failed: {e}"),
         }
     }
+}
+
+/// Resident memory of this process, in KiB.
+pub(crate) fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// The owner and project a benchmark works with.

@@ -48,6 +48,41 @@ async fn every_page(s: &Session, first: &str) -> Vec<String> {
     ids
 }
 
+/// The daily totals statistics read equal the sums of the invoices themselves.
+async fn totals_are_the_sums(app: &TestApp, owner: kassa_core::UserId) {
+    use kassa_store::payment_list::{Mode, PaymentQuery, StatRow, stats, stats_raw};
+    let mut c = app.state.db.conn().await.unwrap();
+    let merchant = kassa_store::accounts::user_by_id(&mut c, owner)
+        .await
+        .unwrap()
+        .merchant_id;
+    let q = PaymentQuery {
+        mode: Mode::All,
+        ..PaymentQuery::of(merchant)
+    };
+    let key = |r: &StatRow| {
+        (
+            r.day,
+            r.status.as_str(),
+            r.currency.clone(),
+            r.project,
+            r.count,
+            r.cents,
+        )
+    };
+    let mut totals: Vec<_> = stats(&mut c, &q).await.unwrap().iter().map(key).collect();
+    let mut raw: Vec<_> = stats_raw(&mut c, &q)
+        .await
+        .unwrap()
+        .iter()
+        .map(key)
+        .collect();
+    totals.sort();
+    raw.sort();
+    assert!(!raw.is_empty());
+    assert_eq!(totals, raw, "daily totals against the invoices");
+}
+
 fn uuid(v: &Value) -> String {
     v["uuid"].as_str().unwrap().to_owned()
 }
@@ -113,6 +148,7 @@ engine_test!(
             assert_eq!(r.status, StatusCode::OK, "{q}");
             assert!(r.has(&format!("id=\"e-{field}\"")), "{q}: {}", r.body);
         }
+        totals_are_the_sums(&app, a.owner).await;
         // Rows open the invoice page.
         let r = s.get("/payments?mode=test&q=ORDER-77").await;
         assert!(r.has(&format!("href=\"/projects/{}/invoices/{}\"", b.id, uuid(&paid_b).trim_start_matches("INV-"))));
@@ -286,6 +322,7 @@ engine_test!(
         b.pay_ok(&uuid(&paid_b), json!({"amount": "50"})).await;
         let canceled = b.create(60.0, json!({})).await;
         b.post("/v2/invoice/merchant/canceled", json!({"uuid": uuid(&canceled)})).await.success();
+        totals_are_the_sums(&app, a.owner).await;
         let s = sign_in(&app, "o@shop.example").await;
         // The whole merchant, test mode, 7 days.
         let r = s.get("/statistics?period=7&mode=test").await;
