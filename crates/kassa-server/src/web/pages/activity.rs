@@ -3,11 +3,11 @@
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
-use kassa_core::{Timestamp, UserId};
+use kassa_core::UserId;
+use kassa_service::payment_view::parse_day;
 use kassa_store::accounts::{self as users, UserRow};
 use kassa_store::audit::{self, ActivityFilter, ActivityRow};
 use serde::Deserialize;
-use time::{Date, Month, OffsetDateTime, Time};
 
 use crate::state::AppState;
 use crate::web::context::{Me, Page, WebCtx, html};
@@ -42,24 +42,6 @@ struct ActivityPage<'a> {
     f: &'a Filters,
     errors: &'a FieldErrors,
     older: Option<String>,
-}
-
-/// A `YYYY-MM-DD` date as the start of that UTC day.
-fn parse_day(s: &str) -> Option<Timestamp> {
-    let mut it = s.trim().split('-');
-    let (y, m, d) = (
-        it.next()?.parse().ok()?,
-        it.next()?.parse::<u8>().ok()?,
-        it.next()?.parse().ok()?,
-    );
-    if it.next().is_some() {
-        return None;
-    }
-    let date = Date::from_calendar_date(y, Month::try_from(m).ok()?, d).ok()?;
-    Some(Timestamp::from_datetime(OffsetDateTime::new_utc(
-        date,
-        Time::MIDNIGHT,
-    )))
 }
 
 /// `GET /activity`
