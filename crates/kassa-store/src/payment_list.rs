@@ -365,7 +365,7 @@ pub async fn stats(conn: &mut impl AsConn, q: &PaymentQuery) -> Result<Vec<StatR
     {
         return stats_raw(conn, q).await;
     }
-    let mut cond = String::from("merchant_id = ? and count <> 0");
+    let mut cond = String::from("merchant_id = ?");
     let mut args = vec![Arg::Int(q.merchant.get())];
     if let Some(ps) = &q.projects {
         if ps.is_empty() {

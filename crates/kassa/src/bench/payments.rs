@@ -226,8 +226,8 @@ async fn seed(
     sql!(&mut c, |c| {
         sqlx::raw_sql(
         "delete from invoice_day; \
-         insert into invoice_day (merchant_id, project_id, day, status, currency, test, count, cents) \
-         select merchant_id, project_id, created_at / 86400000000, status, coalesce(currency, ''), test, \
+         insert into invoice_day (merchant_id, project_id, day, status, currency, test, shard, count, cents) \
+         select merchant_id, project_id, created_at / 86400000000, status, coalesce(currency, ''), test, 0, \
          count(*), sum(amount_usd_cents) from invoice \
          group by merchant_id, project_id, created_at / 86400000000, status, coalesce(currency, ''), test"
     )
