@@ -152,6 +152,11 @@ proptest! {
                 prop_assert!(q.due.significant_digits() <= MAX_DIGITS);
             }
             Err(QuoteError::TooPrecise) => prop_assert!(service_client, "only added fees can add digits"),
+            // A price just under 10^15 units plus the payer's fee reaches the bound.
+            Err(QuoteError::TooLarge) => prop_assert!(
+                service_client && a.base() >= 10u128.pow(MAX_DIGITS + c.decimals) / 100 * 98,
+                "refused as too large"
+            ),
             Err(QuoteError::BelowMinimum(_)) => prop_assert!(a < c.min_payment()),
             Err(e) => prop_assert!(false, "unexpected refusal {e}"),
         }
