@@ -1,12 +1,13 @@
 //! Daily totals of invoices (`invoice_day`): per merchant, UTC day of creation, project,
 //! status, chosen currency and mode, how many invoices and their USD value in cents. Every
 //! store function that moves an invoice between totals — [`crate::invoices::insert`],
-//! [`crate::invoices::set_quote`], [`crate::invoices::save_state`] — calls [`moved`] or
+//! [`crate::invoices::set_quote`], [`crate::invoices::save_state`] — calls [`created`], [`moved`] or
 //! [`added`] in its own transaction, so the totals are always the sums of the invoices
 //! (the integration suite checks them against the raw sums). A total is spread over
 //! [`SHARDS`] rows so concurrent changes to one project's day do not wait on one row lock.
 
-use kassa_core::InvoiceId;
+use kassa_core::money::{Exact, Rounding};
+use kassa_core::{Decimal, InvoiceId, MerchantId, ProjectId, Timestamp};
 
 use crate::payment_list::DAY_MICROS;
 use crate::{AsConn, StoreError, exec, sql};
@@ -83,6 +84,34 @@ pub(crate) async fn added(conn: &mut impl AsConn, b: &Bucket, sign: i64) -> Resu
         .bind(i16::from(rand::random::<u8>() % SHARDS))
     )?;
     Ok(())
+}
+
+/// Adds a new invoice (status `created`) to its totals.
+pub(crate) async fn created(
+    conn: &mut impl AsConn,
+    merchant: MerchantId,
+    project: ProjectId,
+    currency: &str,
+    test: bool,
+    cents: i64,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let b = Bucket {
+        merchant: merchant.get(),
+        project: project.get(),
+        day: Bucket::day_of(now.as_micros()),
+        status: "created".to_owned(),
+        currency: currency.to_owned(),
+        test,
+        cents,
+    };
+    added(conn, &b, 1).await
+}
+
+/// A USD amount in whole cents (rounded half up), if it fits 64 bits.
+pub fn usd_cents(usd: Decimal) -> Option<i64> {
+    let cents = Exact::decimal(usd)?.to_amount(2, Rounding::HalfUp).ok()?;
+    i64::try_from(cents.base()).ok()
 }
 
 /// Moves an invoice from the totals of `before` to those of `after` (nothing when they are

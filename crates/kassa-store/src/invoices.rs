@@ -289,14 +289,6 @@ pub struct LockedQuote<'a> {
     pub rate_source: &'a str,
 }
 
-/// A USD amount in whole cents (rounded half up), if it fits 64 bits.
-pub fn usd_cents(usd: Decimal) -> Option<i64> {
-    let cents = kassa_core::money::Exact::decimal(usd)?
-        .to_amount(2, kassa_core::money::Rounding::HalfUp)
-        .ok()?;
-    i64::try_from(cents.base()).ok()
-}
-
 /// Inserts an invoice (status `created`), with its quote when [`NewInvoice::locked`]. A taken
 /// uuid is a unique violation.
 pub async fn insert(
@@ -306,7 +298,7 @@ pub async fn insert(
 ) -> Result<InvoiceId, StoreError> {
     let l = i.locked.as_ref();
     let amount = |f: fn(&Quote) -> Amount| l.map(|l| DbAmount(f(&l.quote)));
-    let cents = usd_cents(i.amount_usd).ok_or_else(|| StoreError::Corrupt {
+    let cents = invoice_days::usd_cents(i.amount_usd).ok_or_else(|| StoreError::Corrupt {
         column: "invoice.amount_usd",
         reason: format!("{} USD is beyond what statistics can sum", i.amount_usd),
     })?;
@@ -355,18 +347,15 @@ pub async fn insert(
     .fetch_one(c)
     .await
     })?;
-    invoice_days::added(
+    let currency = l.map_or("", |l| l.currency);
+    invoice_days::created(
         conn,
-        &invoice_days::Bucket {
-            merchant: i.merchant_id.get(),
-            project: i.project_id.get(),
-            day: invoice_days::Bucket::day_of(now.as_micros()),
-            status: Status::Created.as_str().to_owned(),
-            currency: l.map_or_else(String::new, |l| l.currency.to_owned()),
-            test: i.test,
-            cents,
-        },
-        1,
+        i.merchant_id,
+        i.project_id,
+        currency,
+        i.test,
+        cents,
+        now,
     )
     .await?;
     Ok(InvoiceId::new(id))
