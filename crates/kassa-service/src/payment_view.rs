@@ -246,6 +246,20 @@ pub struct Looker {
     pub owner: bool,
 }
 
+/// The projects `who` may see, and whether that is every project of the merchant (the owner,
+/// or staff not limited to some).
+pub async fn scope(
+    conn: &mut impl AsConn,
+    who: Looker,
+) -> Result<(Vec<ProjectRow>, bool), StoreError> {
+    let visible = crate::projects::visible_to(conn, who.merchant, who.user, who.owner).await?;
+    let all = who.owner
+        || kassa_store::projects::scope_of(conn, who.user)
+            .await?
+            .is_empty();
+    Ok((visible, all))
+}
+
 /// The view the filters describe for `who`, and the projects they may see (for names and the
 /// project filter's list). Errors name the fields that do not parse; nothing is read then.
 pub async fn query(
@@ -311,12 +325,9 @@ pub async fn query(
             Mode::Live
         }
     };
-    let visible = crate::projects::visible_to(conn, who.merchant, who.user, who.owner).await?;
-    let all = crate::projects::visible_to(conn, who.merchant, who.user, true)
-        .await?
-        .len();
+    let (visible, all) = scope(conn, who).await?;
     let mut projects: Option<Vec<ProjectId>> =
-        (visible.len() != all).then(|| visible.iter().map(|p| p.id).collect());
+        (!all).then(|| visible.iter().map(|p| p.id).collect());
     match f.project.trim() {
         "" => {}
         id => match id.parse::<i64>().ok().map(ProjectId::new) {

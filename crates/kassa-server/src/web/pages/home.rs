@@ -5,7 +5,7 @@ use std::time::Duration;
 use askama::Template;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
-use kassa_core::account::{Role, Section};
+use kassa_core::account::Section;
 use kassa_core::invoice::Status;
 use kassa_core::money::{Exact, Rounding};
 use kassa_service::payment_view::{self as view, Extras};
@@ -62,11 +62,7 @@ struct DashboardPage<'a> {
 async fn money(st: &AppState, page: &Page, me: &Viewer) -> Result<Money, WebError> {
     let tr = page.tr;
     let now = st.clock.now();
-    let projects = visible(st, me).await?;
-    let all_visible = me.user.role == Role::Owner
-        || kassa_store::projects::scope_of(&mut st.db.conn().await?, me.user.id)
-            .await?
-            .is_empty();
+    let (projects, all_visible) = visible(st, me).await?;
     let month = overview_of(
         st,
         me,

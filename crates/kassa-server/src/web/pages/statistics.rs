@@ -92,16 +92,14 @@ pub fn turnover_chart(tr: Tr, o: &Overview, small: bool) -> String {
     chart::bars(tr.t("statistics.chart_title"), &desc, &bars, small)
 }
 
-/// The projects `me` may see.
-pub async fn visible(st: &AppState, me: &Viewer) -> Result<Vec<ProjectRow>, WebError> {
-    let mut c = st.db.conn().await?;
-    Ok(kassa_service::projects::visible_to(
-        &mut c,
-        me.user.merchant_id,
-        me.user.id,
-        me.user.role == Role::Owner,
-    )
-    .await?)
+/// The projects `me` may see, and whether they are all the merchant's.
+pub async fn visible(st: &AppState, me: &Viewer) -> Result<(Vec<ProjectRow>, bool), WebError> {
+    let who = kassa_service::payment_view::Looker {
+        merchant: me.user.merchant_id,
+        user: me.user.id,
+        owner: me.user.role == Role::Owner,
+    };
+    Ok(kassa_service::payment_view::scope(&mut st.db.conn().await?, who).await?)
 }
 
 /// The overview of `[first, last]` for the projects given (`None`: all the person sees).
@@ -214,13 +212,7 @@ pub async fn show(
         "all" => Mode::All,
         _ => Mode::Live,
     };
-    let projects = visible(&st, &me).await?;
-    let all_visible = me.user.role == Role::Owner || {
-        let mut c = st.db.conn().await?;
-        kassa_store::projects::scope_of(&mut c, me.user.id)
-            .await?
-            .is_empty()
-    };
+    let (projects, all_visible) = visible(&st, &me).await?;
     let project = match q.project.trim() {
         "" => None,
         id => match id.parse::<i64>().ok().map(ProjectId::new) {
