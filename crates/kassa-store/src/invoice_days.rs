@@ -9,8 +9,10 @@
 use kassa_core::money::{Exact, Rounding};
 use kassa_core::{Decimal, InvoiceId, MerchantId, ProjectId, Timestamp};
 
-use crate::payment_list::DAY_MICROS;
 use crate::{AsConn, StoreError, exec, sql};
+
+/// Microseconds in a day.
+pub const DAY_MICROS: i64 = 86_400_000_000;
 
 /// Shards per total (see migration 0011).
 const SHARDS: u8 = 16;

@@ -349,8 +349,8 @@ pub struct StatRow {
     pub cents: i64,
 }
 
-/// Microseconds in a day.
-pub const DAY_MICROS: i64 = 86_400_000_000;
+/// Microseconds in a day (the daily totals' unit).
+pub use crate::invoice_days::DAY_MICROS;
 
 /// The grouped rows of `q`: from the daily totals when the view is whole days of projects
 /// and a mode (what statistics ask), else from the invoices themselves.
