@@ -36,6 +36,8 @@ pub struct AppState {
     pub worker: Worker,
     /// How cookies are set.
     pub cookies: CookiePolicy,
+    /// Spreadsheet exports, off the async threads and at most two at once.
+    pub exports: Heavy,
 }
 
 impl Deref for AppState {
@@ -147,6 +149,7 @@ impl AppState {
             cookies: CookiePolicy::for_public_url(&public_url),
             settings: Arc::new(settings),
             worker,
+            exports: Heavy::new(2),
         })
     }
 }

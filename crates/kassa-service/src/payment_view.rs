@@ -10,9 +10,8 @@ use kassa_core::account::Email;
 use kassa_core::currency::{self, Crypto};
 use kassa_core::invoice::{Price, Status};
 use kassa_core::money::{Amount, Exact, Rounding};
-use kassa_core::{InvoiceId, MerchantId, ProjectId, Timestamp, UserId};
-use kassa_store::invoices::InvoiceRow;
-use kassa_store::payment_list::{self, Mode, PaymentQuery, StatusFilter};
+use kassa_core::{MerchantId, ProjectId, Timestamp, UserId};
+use kassa_store::payment_list::{self, Detail, Mode, PaymentQuery, PaymentRow, StatusFilter};
 use kassa_store::projects::ProjectRow;
 use kassa_store::{AsConn, StoreError, user_settings};
 use time::{Date, Month, OffsetDateTime, Time};
@@ -348,35 +347,36 @@ pub async fn query(
     Ok(Ok((q, visible)))
 }
 
-/// What the cells of a page need besides the rows: project names and transaction hashes.
+/// What the cells of a page need besides the rows: the project names.
 #[derive(Debug, Default)]
 pub struct Extras {
     /// Project names by id.
     pub projects: BTreeMap<ProjectId, String>,
-    /// Transaction hashes by invoice.
-    pub txids: BTreeMap<InvoiceId, Vec<String>>,
 }
 
 impl Extras {
-    /// Reads what `rows` need.
-    pub async fn of(
-        conn: &mut impl AsConn,
-        projects: &[ProjectRow],
-        rows: &[InvoiceRow],
-    ) -> Result<Extras, StoreError> {
-        let ids: Vec<InvoiceId> = rows.iter().map(|r| r.id).collect();
-        Ok(Extras {
+    /// The names of `projects`.
+    pub fn of(projects: &[ProjectRow]) -> Extras {
+        Extras {
             projects: projects
                 .iter()
                 .map(|p| (p.id, p.settings.name.clone()))
                 .collect(),
-            txids: payment_list::txids_of(conn, &ids).await?,
-        })
+        }
+    }
+}
+
+/// What a page of `columns` reads besides the invoices' own fields.
+pub fn detail(columns: &[Column]) -> Detail {
+    if columns.contains(&Column::Txids) {
+        Detail::Txids
+    } else {
+        Detail::Plain
     }
 }
 
 /// The status a person reads: the API status, or "processing" / "paid late".
-pub fn status_key(row: &InvoiceRow) -> &'static str {
+pub fn status_key(row: &PaymentRow) -> &'static str {
     if row.paid_late {
         return "paid_late";
     }
@@ -384,10 +384,6 @@ pub fn status_key(row: &InvoiceRow) -> &'static str {
         return "processing";
     }
     row.status.as_str()
-}
-
-fn crypto_of(row: &InvoiceRow) -> Option<&'static Crypto> {
-    row.currency.as_deref().and_then(currency::crypto)
 }
 
 fn amount_text(a: Amount, c: Option<&Crypto>) -> String {
@@ -410,8 +406,8 @@ pub fn iso(t: Timestamp) -> String {
 
 /// The exact text of a cell (what the export writes; the page formats times and statuses
 /// for the reader). Amounts are decimal text in the currency's units, USD to the cent.
-pub fn cell(col: Column, row: &InvoiceRow, x: &Extras) -> String {
-    let c = crypto_of(row);
+pub fn cell(col: Column, row: &PaymentRow, x: &Extras) -> String {
+    let c = row.crypto;
     match col {
         Column::Created => iso(row.created_at),
         Column::Invoice => format!("INV-{}", row.uuid),
@@ -422,9 +418,7 @@ pub fn cell(col: Column, row: &InvoiceRow, x: &Extras) -> String {
             Price::Fiat(f, a) => format!("{a} {}", f.code),
             Price::Crypto(c, a) => format!("{} {}", a.to_decimal_string(c.decimals), c.code),
         },
-        Column::Amount => row
-            .quote
-            .map_or_else(String::new, |q| amount_text(q.due, c)),
+        Column::Amount => row.due.map_or_else(String::new, |due| amount_text(due, c)),
         Column::Currency => row.currency.clone().unwrap_or_default(),
         Column::Received => {
             if row.received.is_zero() && c.is_none() {
@@ -441,25 +435,10 @@ pub fn cell(col: Column, row: &InvoiceRow, x: &Extras) -> String {
             }),
             _ => String::new(),
         },
-        Column::Fees => {
-            let fees = row
-                .settled
-                .service_fee
-                .checked_add(row.settled.transfer_fee)
-                .unwrap_or(Amount::ZERO);
-            if c.is_none() {
-                String::new()
-            } else {
-                amount_text(fees, c)
-            }
-        }
+        Column::Fees => amount_text(row.fees, c),
         Column::Email => row.email.clone(),
         Column::Address => row.address.clone().unwrap_or_default(),
-        Column::Txids => x
-            .txids
-            .get(&row.id)
-            .map(|t| t.join(" "))
-            .unwrap_or_default(),
+        Column::Txids => row.txids.join(" "),
         Column::PaidAt => match (row.status, row.finished_at) {
             (Status::Paid | Status::Overpaid, Some(t)) => iso(t),
             _ => String::new(),

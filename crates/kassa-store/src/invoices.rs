@@ -7,6 +7,7 @@ use kassa_core::lang::Lang;
 use kassa_core::money::parse_decimal;
 use kassa_core::{Amount, InvoiceId, MerchantId, ProjectId, StaticWalletId, Timestamp};
 
+pub use crate::postbacks::{PostbackAttempt, PostbackAttemptRow, postbacks_of, record_postback};
 pub use crate::transfers::{
     NewTransfer, TransferRow, TransferState, insert_transfer, set_position, transfer, transfers_of,
 };
@@ -83,7 +84,7 @@ pub struct InvoiceRow {
     pub created_at: Timestamp,
 }
 
-pub(crate) const COLUMNS: &str = "invoice_id, uuid, project_id, merchant_id, status, confirmed, paid_late, test, price_currency, \
+const COLUMNS: &str = "invoice_id, uuid, project_id, merchant_id, status, confirmed, paid_late, test, price_currency, \
      price_amount, amount_usd, allowed_currencies, currency, address, quote_price, quote_service_fee, quote_transfer_fee, \
      quote_due, quote_tolerance, quote_service_ppm, rate_usd, rate_source, rate_locked_at, service_fee_side, \
      transfer_fee_side, tolerance_kind, tolerance_value, received, processing, settled_credit, settled_service_fee, \
@@ -214,25 +215,6 @@ macro_rules! invoice_from_row {
                 .map(Timestamp::from_micros),
         }
     }};
-}
-
-/// An invoice row read from either engine's result row (for other modules' queries of
-/// [`COLUMNS`]).
-pub(crate) trait InvoiceRowOf {
-    /// The invoice this row holds.
-    fn invoice(&self) -> Result<InvoiceRow, sqlx::Error>;
-}
-
-impl InvoiceRowOf for sqlx::sqlite::SqliteRow {
-    fn invoice(&self) -> Result<InvoiceRow, sqlx::Error> {
-        Ok(invoice_from_row!(self))
-    }
-}
-
-impl InvoiceRowOf for sqlx::postgres::PgRow {
-    fn invoice(&self) -> Result<InvoiceRow, sqlx::Error> {
-        Ok(invoice_from_row!(self))
-    }
 }
 
 /// An invoice to create.
@@ -895,104 +877,4 @@ pub async fn insert_static_wallet(
     .await
     })?;
     Ok(StaticWalletId::new(id))
-}
-
-/// A postback attempt to record.
-#[derive(Clone, Debug)]
-pub struct PostbackAttempt<'a> {
-    /// Invoice.
-    pub invoice_id: InvoiceId,
-    /// The delivering job.
-    pub job_id: Option<i64>,
-    /// Attempt number.
-    pub attempt: i64,
-    /// Target.
-    pub url: &'a str,
-    /// HTTP status, when a response came.
-    pub http_status: Option<i64>,
-    /// The first bytes of the response.
-    pub response_excerpt: &'a str,
-    /// Latency in milliseconds.
-    pub latency_ms: i64,
-    /// Error, when it failed.
-    pub error: Option<&'a str>,
-}
-
-/// A recorded postback attempt.
-#[derive(Clone, Debug)]
-pub struct PostbackAttemptRow {
-    /// Attempt number.
-    pub attempt: i64,
-    /// Target.
-    pub url: String,
-    /// HTTP status.
-    pub http_status: Option<i64>,
-    /// Response excerpt.
-    pub response_excerpt: String,
-    /// Latency.
-    pub latency_ms: i64,
-    /// Error.
-    pub error: Option<String>,
-    /// When.
-    pub at: Timestamp,
-}
-
-/// Records a postback attempt.
-pub async fn record_postback(
-    conn: &mut impl AsConn,
-    a: &PostbackAttempt<'_>,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    exec!(
-        conn,
-        sqlx::query(
-            "insert into postback_attempt (invoice_id, job_id, attempt, url, http_status, response_excerpt, latency_ms, error, created_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        )
-        .bind(a.invoice_id.get())
-        .bind(a.job_id)
-        .bind(a.attempt)
-        .bind(a.url)
-        .bind(a.http_status)
-        .bind(a.response_excerpt)
-        .bind(a.latency_ms)
-        .bind(a.error)
-        .bind(now.as_micros())
-    )?;
-    Ok(())
-}
-
-/// attempt, url, http_status, response_excerpt, latency_ms, error, created_at
-type AttemptTuple = (i64, String, Option<i64>, String, i64, Option<String>, i64);
-
-/// An invoice's postback attempts, oldest first.
-pub async fn postbacks_of(
-    conn: &mut impl AsConn,
-    invoice: InvoiceId,
-) -> Result<Vec<PostbackAttemptRow>, StoreError> {
-    let rows: Vec<AttemptTuple> = sql!(conn, |c| {
-        sqlx::query_as(
-        "select attempt, url, http_status, response_excerpt, latency_ms, error, created_at from postback_attempt \
-         where invoice_id = $1 order by postback_attempt_id"
-    )
-    .bind(invoice.get())
-    .fetch_all(c)
-    .await
-    })?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(attempt, url, http_status, response_excerpt, latency_ms, error, at)| {
-                PostbackAttemptRow {
-                    attempt,
-                    url,
-                    http_status,
-                    response_excerpt,
-                    latency_ms,
-                    error,
-                    at: Timestamp::from_micros(at),
-                }
-            },
-        )
-        .collect())
 }

@@ -25,6 +25,8 @@ pub mod jobs;
 pub mod ledger;
 pub mod migrate;
 pub mod payment_list;
+mod payment_row;
+pub mod postbacks;
 pub mod projects;
 pub mod rate_limit;
 pub mod sessions;

@@ -5,13 +5,13 @@
 //! an index of migration 0009 serves; the search first finds its few candidates by indexed
 //! lookups, then the page is read among them. Also the rows the statistics sum.
 
-use std::collections::BTreeMap;
-
+use futures_util::TryStreamExt as _;
 use kassa_core::invoice::Status;
 use kassa_core::{InvoiceId, MerchantId, ProjectId, Timestamp};
 
-use crate::invoices::{COLUMNS, InvoiceRow, InvoiceRowOf};
-use crate::{AsConn, StoreError, sql};
+pub use crate::payment_row::PaymentRow;
+use crate::payment_row::{PAYMENT_FIELDS, Wire};
+use crate::{AsConn, Conn, StoreError, sql};
 
 /// A status filter: an API status, or Kassa's own "processing" (created, with a payment in
 /// flight) and "paid late".
@@ -86,7 +86,7 @@ pub struct Cursor {
 
 impl Cursor {
     /// The cursor after `row`.
-    pub fn after(row: &InvoiceRow) -> Self {
+    pub fn after(row: &PaymentRow) -> Self {
         Cursor {
             created_at: row.created_at,
             id: row.id,
@@ -215,29 +215,91 @@ fn conditions(q: &PaymentQuery, after: Option<Cursor>) -> Option<(String, Vec<Ar
     Some((sql, args))
 }
 
+/// What a page reads besides the invoices' own fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detail {
+    /// Nothing more.
+    Plain,
+    /// The transaction hashes paying each invoice ([`PaymentRow::txids`]).
+    Txids,
+}
+
 /// One page of the view, newest first, and the cursor of the next page when there is one.
 pub async fn page(
     conn: &mut impl AsConn,
     q: &PaymentQuery,
     after: Option<Cursor>,
     limit: i64,
-) -> Result<(Vec<InvoiceRow>, Option<Cursor>), StoreError> {
+    detail: Detail,
+) -> Result<(Vec<PaymentRow>, Option<Cursor>), StoreError> {
     let Some((cond, args)) = conditions(q, after) else {
         return Ok((Vec::new(), None));
     };
     let limit = limit.clamp(1, 10_000);
-    let text = sqlx::AssertSqlSafe(format!(
-        "select {COLUMNS} from invoice where {cond} \
-         order by created_at desc, invoice_id desc limit {}",
-        limit + 1
-    ));
-    let mut rows = sql!(conn, |c| {
-        let query = bind_all!(sqlx::query(text), args);
-        let rows = query.fetch_all(&mut *c).await?;
-        rows.iter()
-            .map(InvoiceRowOf::invoice)
-            .collect::<Result<Vec<_>, _>>()
-    })?;
+    // One row more than the page: whether another page follows.
+    let read = limit + 1;
+    let wire: Vec<Wire> = match conn.as_conn() {
+        // On SQLite every result row crosses from the engine's thread to ours and copies
+        // each of its values — the most expensive part of a large export. The page comes as
+        // one JSON array of rows instead, in the page's order (see `payment_row`).
+        Conn::Sqlite(c) => {
+            // The planner prefers an index in the page's order and would walk every waiting
+            // invoice looking for the few in flight: it is told to read the partial index
+            // of migration 0012 instead (PostgreSQL chooses it by itself).
+            let hint = if q.status == Some(StatusFilter::Processing) {
+                " indexed by invoice_processing"
+            } else {
+                ""
+            };
+            let txids = match detail {
+                Detail::Plain => "null",
+                Detail::Txids => {
+                    "json((select json_group_array(txid order by chain_transfer_id) \
+                     from chain_transfer t where t.invoice_id = page.invoice_id))"
+                }
+            };
+            let text = sqlx::AssertSqlSafe(format!(
+                "select json_group_array(json_array({PAYMENT_FIELDS}, {txids}) \
+                 order by created_at desc, invoice_id desc) \
+                 from (select * from invoice{hint} where {cond} \
+                 order by created_at desc, invoice_id desc limit {read}) page"
+            ));
+            let query = bind_all!(sqlx::query_scalar(text), args);
+            let json: Option<String> = query.fetch_one(&mut *c).await?;
+            match json {
+                None => Vec::new(),
+                Some(j) => serde_json::from_str(&j).map_err(|e| StoreError::Corrupt {
+                    column: "invoice",
+                    reason: format!("a page did not decode: {e}"),
+                })?,
+            }
+        }
+        // PostgreSQL sends rows cheaply; they are read into the same form.
+        Conn::Postgres(c) => {
+            let txids = match detail {
+                Detail::Plain => "null::text[]",
+                Detail::Txids => {
+                    "(select coalesce(array_agg(txid order by chain_transfer_id), '{}') \
+                     from chain_transfer t where t.invoice_id = invoice.invoice_id)"
+                }
+            };
+            let text = sqlx::AssertSqlSafe(format!(
+                "select {PAYMENT_FIELDS}, {txids} from invoice where {cond} \
+                 order by created_at desc, invoice_id desc limit {read}"
+            ));
+            let query = bind_all!(sqlx::query(text), args);
+            let mut wire = Vec::with_capacity(usize::try_from(read).unwrap_or(0));
+            let mut stream = query.fetch(&mut *c);
+            while let Some(row) = stream.try_next().await? {
+                wire.push(Wire::of_pg(&row)?);
+            }
+            wire
+        }
+    };
+    let mut rows = wire
+        .into_iter()
+        .map(Wire::row)
+        .collect::<Result<Vec<_>, _>>()?;
     let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let next = if more {
@@ -296,38 +358,6 @@ pub async fn search(
         .await
     })?;
     Ok(ids.into_iter().map(InvoiceId::new).collect())
-}
-
-/// The transaction hashes paying each of `ids` (in the order they were seen).
-pub async fn txids_of(
-    conn: &mut impl AsConn,
-    ids: &[InvoiceId],
-) -> Result<BTreeMap<InvoiceId, Vec<String>>, StoreError> {
-    let mut out: BTreeMap<InvoiceId, Vec<String>> = BTreeMap::new();
-    for chunk in ids.chunks(500) {
-        let list = (1..=chunk.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let text = sqlx::AssertSqlSafe(format!(
-            "select invoice_id, txid from chain_transfer where invoice_id in ({list}) \
-             order by chain_transfer_id"
-        ));
-        let rows: Vec<(i64, String)> = sql!(conn, |c| {
-            let mut query = sqlx::query_as(text);
-            for id in chunk {
-                query = query.bind(id.get());
-            }
-            query.fetch_all(&mut *c).await
-        })?;
-        for (id, txid) in rows {
-            let list = out.entry(InvoiceId::new(id)).or_default();
-            if !list.contains(&txid) {
-                list.push(txid);
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Invoices of a view grouped by the UTC day they were created, status, currency and

@@ -2,8 +2,8 @@
 //! invoices over two years across `--projects` projects (a realistic status mix; one in ten
 //! with a deposit address and a transaction) on a throwaway database, then times what the
 //! pages run — the first page, each filter alone, filters combined, the searches, a page deep
-//! in the keyset, statistics over 30 and 365 days — and the CSV export of `--export-rows` rows
-//! (time and resident-memory growth). The reads are timed where the pages call them (the
+//! in the keyset, statistics over 30 and 365 days — and the CSV and XLSX exports of the
+//! newest `--export-rows` rows (time and resident-memory growth). The reads are timed where the pages call them (the
 //! store and view services), without HTML rendering.
 
 use std::path::Path;
@@ -17,7 +17,7 @@ use kassa_server::app::Application;
 use kassa_server::config::Settings;
 use kassa_server::state::AppState;
 use kassa_service::payment_view::{self, Column, Extras, Filters, Looker};
-use kassa_store::payment_list::{self, Cursor, DAY_MICROS, Mode, PaymentQuery};
+use kassa_store::payment_list::{self, Cursor, DAY_MICROS, Detail, Mode, PaymentQuery};
 use kassa_store::{Engine, sql};
 
 use super::{EngineChoice, InProcess, Scratch, cores, merchant_project, percentile, profile};
@@ -41,7 +41,7 @@ pub struct PaymentsArgs {
     /// Projects they are spread over.
     #[arg(long, default_value_t = 20)]
     projects: u64,
-    /// Rows of the CSV export to time.
+    /// Rows of the CSV and XLSX exports to time.
     #[arg(long, default_value_t = 1_000_000)]
     export_rows: u64,
     /// Timings per measurement.
@@ -429,8 +429,9 @@ async fn payments_on(
             let (q, projects) = payment_view::query(&mut c, who, f)
                 .await?
                 .map_err(|e| anyhow::anyhow!("filters refused: {e:?}"))?;
-            let (rows, _) = payment_list::page(&mut c, &q, None, 50).await?;
-            let extras = Extras::of(&mut c, &projects, &rows).await?;
+            let (rows, _) =
+                payment_list::page(&mut c, &q, None, 50, payment_view::detail(&columns)).await?;
+            let extras = Extras::of(&projects);
             for r in &rows {
                 for col in &columns {
                     std::hint::black_box(payment_view::cell(*col, r, &extras));
@@ -456,7 +457,7 @@ async fn payments_on(
             mode: Mode::All,
             ..PaymentQuery::of(first.merchant_id)
         };
-        payment_list::page(&mut c, &q, Some(middle), 50).await?;
+        payment_list::page(&mut c, &q, Some(middle), 50, Detail::Plain).await?;
         Ok(())
     })
     .await?;
@@ -487,40 +488,63 @@ async fn payments_on(
             format!("statistics {days} days")
         );
     }
-    // The CSV export of the newest `export_rows` rows, every column.
+    // The exports of the newest `export_rows` rows, every column, as the page streams them.
     let mut c = state.db.conn().await?;
     let (q, projects) = payment_view::query(&mut c, who, &all(Filters::default()))
         .await?
         .map_err(|e| anyhow::anyhow!("filters refused: {e:?}"))?;
     drop(c);
-    let before = super::rss_kib();
-    let mut peak = before;
-    let started = Instant::now();
-    let mut stream = Box::pin(kassa_server::web::pages::payments::csv_stream(
-        state.clone(),
-        q,
-        projects,
-        columns.clone(),
-    ));
-    let (mut bytes, mut lines) = (0usize, 0u64);
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        bytes += chunk.len();
-        lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
-        peak = peak.max(super::rss_kib());
-        if lines > args.export_rows {
-            break;
+    // The seeded invoices are evenly spaced: the newest `export_rows` start here (a person
+    // would ask for them with a date filter).
+    let step = SPAN / i64::try_from(args.invoices.max(1)).unwrap_or(1);
+    let skipped = i64::try_from(args.invoices.saturating_sub(args.export_rows)).unwrap_or(0);
+    let newest = PaymentQuery {
+        from: Some(Timestamp::from_micros(END - SPAN + skipped * step)),
+        ..q
+    };
+    for xlsx in [false, true] {
+        let before = super::rss_kib();
+        let mut peak = before;
+        let started = Instant::now();
+        let (st, q, ps, cols) = (
+            state.clone(),
+            newest.clone(),
+            projects.clone(),
+            columns.clone(),
+        );
+        let mut stream = if xlsx {
+            Box::pin(kassa_server::web::pages::payments::xlsx_stream(
+                st, q, ps, cols,
+            )) as std::pin::Pin<Box<dyn futures_util::Stream<Item = _> + Send>>
+        } else {
+            Box::pin(kassa_server::web::pages::payments::csv_stream(
+                st, q, ps, cols,
+            ))
+        };
+        let (mut bytes, mut lines) = (0usize, 0u64);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            bytes += chunk.len();
+            if !xlsx {
+                lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+            }
+            peak = peak.max(super::rss_kib());
         }
+        let took = started.elapsed();
+        println!(
+            "{engine:?}: {} export of {} rows ({:.0} MB, {} columns) in {:.2} s; RSS growth {:.1} MB",
+            if xlsx { "XLSX" } else { "CSV" },
+            if xlsx {
+                args.export_rows
+            } else {
+                lines.saturating_sub(1)
+            },
+            bytes as f64 / 1e6,
+            columns.len(),
+            took.as_secs_f64(),
+            (peak.saturating_sub(before)) as f64 / 1024.0
+        );
     }
-    let took = started.elapsed();
-    println!(
-        "{engine:?}: CSV export of {} rows ({:.0} MB, {} columns) in {:.2} s; RSS growth {:.1} MB",
-        lines.saturating_sub(1),
-        bytes as f64 / 1e6,
-        columns.len(),
-        took.as_secs_f64(),
-        (peak.saturating_sub(before)) as f64 / 1024.0
-    );
     state.db.close().await;
     Ok(())
 }

@@ -223,6 +223,28 @@ async fn payments_are_filtered_chosen_exported_and_charted_in_chromium() {
         "{text}"
     );
 
+    // The Excel link downloads the same view as a workbook (a zip container: "PK").
+    let xlsx = b
+        .execute(
+            "const a = document.querySelectorAll('a[download]')[1];
+             const x = new XMLHttpRequest(); x.open('GET', a.href, false);
+             x.overrideMimeType('text/plain; charset=x-user-defined'); x.send();
+             return [a.href, x.status, x.getResponseHeader('content-type'), x.responseText.slice(0, 2), x.responseText.length];",
+        )
+        .await;
+    assert!(
+        xlsx[0].as_str().unwrap().contains("status=paid")
+            && xlsx[0].as_str().unwrap().ends_with("format=xlsx"),
+        "{xlsx}"
+    );
+    assert_eq!(xlsx[1], json!(200));
+    assert_eq!(
+        xlsx[2],
+        json!("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    );
+    assert_eq!(xlsx[3], json!("PK"));
+    assert!(xlsx[4].as_u64().unwrap() > 3000, "{xlsx}");
+
     // At phone width the table becomes cards: no sideways scrolling.
     b.resize(390, 844).await;
     let overflow = b

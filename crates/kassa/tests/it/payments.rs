@@ -245,6 +245,127 @@ engine_test!(
     }
 );
 
+/// A spreadsheet cell as the text the CSV writes for it: times back to ISO 8601 UTC,
+/// numbers in their shortest exact form (compared with the CSV's decimal text normalised).
+fn cell_text(d: &calamine::Data) -> String {
+    match d {
+        calamine::Data::Empty => String::new(),
+        calamine::Data::String(s) => s.clone(),
+        calamine::Data::Float(f) => format!("{f}"),
+        calamine::Data::DateTime(t) => {
+            let secs = ((t.as_f64() - 25_569.0) * 86_400.0).round() as i64;
+            let d = time::OffsetDateTime::from_unix_timestamp(secs).unwrap();
+            format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                d.year(),
+                u8::from(d.month()),
+                d.day(),
+                d.hour(),
+                d.minute(),
+                d.second()
+            )
+        }
+        other => panic!("unexpected cell {other:?}"),
+    }
+}
+
+/// A decimal text without trailing zeros (`12.50` → `12.5`, `3.000` → `3`).
+fn normalised(text: &str) -> String {
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
+engine_test!(
+    async fn the_xlsx_export_holds_the_csv_values_typed(engine) {
+        let app = TestApp::spawn(engine).await;
+        app.clock.set(T0);
+        let a = shop(&app, "o@shop.example", "").await;
+        let paid = a.create(12.5, json!({"order_id": "A-1", "email": "payer@example.com", "add_fields": {"cryptocurrency": "USDT_TRC20"}})).await;
+        a.pay_ok(&uuid(&paid), json!({"amount": "12.5"})).await;
+        // 19 significant digits: more than an Excel number holds, so written as exact text.
+        let eth = a.create(40.0, json!({"order_id": "E-1", "add_fields": {"cryptocurrency": "ETH"}})).await;
+        a.pay_ok(&uuid(&eth), json!({"amount": "0.001234567890123456"})).await;
+        a.create(3.0, json!({"order_id": "waiting"})).await;
+        for i in 0..1200 {
+            a.create(1.0 + f64::from(i % 5), json!({"order_id": format!("bulk-{i}")})).await;
+        }
+        let s = sign_in(&app, "o@shop.example").await;
+        s.get("/payments?mode=test").await;
+        let mut form: Vec<(String, String)> = Vec::new();
+        for key in ["created", "invoice", "order_id", "project", "status", "price", "amount", "currency", "received", "received_usd", "fees", "email", "address", "txids", "paid_at", "test", "rate"] {
+            form.push((format!("col_{key}"), "1".into()));
+        }
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(s.post("/payments/columns", &form).await.status, StatusCode::SEE_OTHER);
+        let (status, kind, csv_bytes) = s.download("/payments/export?format=csv&mode=test").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(kind.starts_with("text/csv"));
+        let (status, kind, xlsx_bytes) = s.download("/payments/export?format=xlsx&mode=test").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(kind, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+        let mut csv = csv::Reader::from_reader(csv_bytes.as_slice());
+        let header: Vec<String> = csv.headers().unwrap().iter().map(str::to_owned).collect();
+        let records: Vec<Vec<String>> = csv.records().map(|r| r.unwrap().iter().map(str::to_owned).collect()).collect();
+        assert_eq!(records.len(), 1203);
+        use calamine::Reader as _;
+        let mut book = calamine::Xlsx::new(std::io::Cursor::new(xlsx_bytes)).expect("an XLSX file");
+        let sheet = book.worksheet_range("Payments").expect("the Payments sheet");
+        let rows: Vec<Vec<calamine::Data>> = sheet.rows().map(<[calamine::Data]>::to_vec).collect();
+        assert_eq!(rows.len(), records.len() + 1, "a header and every row");
+        let xlsx_header: Vec<String> = rows[0].iter().map(cell_text).collect();
+        assert_eq!(xlsx_header, header);
+        let col = |k: &str| header.iter().position(|h| h == k).unwrap();
+        let mut numbers = 0;
+        for (r, (x, c)) in rows[1..].iter().zip(&records).enumerate() {
+            for (i, (xv, cv)) in x.iter().zip(c).enumerate() {
+                let key = header[i].as_str();
+                match (key, xv) {
+                    ("created" | "paid_at", calamine::Data::DateTime(_)) => {
+                        assert_eq!(&cell_text(xv), cv, "row {r} {key}");
+                    }
+                    ("price", calamine::Data::Float(_)) => {
+                        let (amount, code) = cv.split_once(' ').unwrap();
+                        assert!(matches!(code, "USD" | "ETH" | "USDT_TRC20"), "{cv}");
+                        assert_eq!(cell_text(xv), normalised(amount), "row {r} price");
+                        numbers += 1;
+                    }
+                    ("amount" | "received" | "received_usd" | "fees", calamine::Data::Float(_)) => {
+                        assert_eq!(cell_text(xv), normalised(cv), "row {r} {key}");
+                        numbers += 1;
+                    }
+                    (_, calamine::Data::String(_) | calamine::Data::Empty) => {
+                        assert_eq!(&cell_text(xv), cv, "row {r} {key}: text as in the CSV");
+                    }
+                    _ => panic!("row {r} {key}: unexpected {xv:?} for {cv:?}"),
+                }
+            }
+        }
+        assert!(numbers > 1000, "amounts are numbers");
+        // The ETH payment is kept exact, as text.
+        let eth_row = records.iter().position(|r| r[col("invoice")] == uuid(&eth)).unwrap();
+        assert_eq!(records[eth_row][col("received")], "0.001234567890123456");
+        assert_eq!(rows[eth_row + 1][col("received")], calamine::Data::String("0.001234567890123456".into()));
+        // The paid invoice: its transaction hash, its time paid as a date-time.
+        let paid_row = records.iter().position(|r| r[col("invoice")] == uuid(&paid)).unwrap();
+        assert!(!records[paid_row][col("txids")].is_empty());
+        assert!(matches!(rows[paid_row + 1][col("paid_at")], calamine::Data::DateTime(_)));
+        assert_eq!(rows[paid_row + 1][col("received_usd")], calamine::Data::Float(12.5));
+        // Each export is in the activity log, with its format.
+        let mut c = app.state.db.conn().await.unwrap();
+        let merchant = kassa_store::accounts::user_by_id(&mut c, a.owner).await.unwrap().merchant_id;
+        let filter = kassa_store::audit::ActivityFilter {
+            action_prefix: Some("payments.exported".into()),
+            ..Default::default()
+        };
+        let log = kassa_store::audit::activity_of(&mut c, merchant, &filter, 10).await.unwrap();
+        let formats: Vec<&str> = log.iter().map(|r| r.details["format"].as_str().unwrap()).collect();
+        assert_eq!(formats, ["xlsx", "csv"]);
+    }
+);
+
 engine_test!(
     async fn staff_limited_to_a_project_see_and_export_only_it(engine) {
         let app = TestApp::spawn(engine).await;
@@ -402,5 +523,29 @@ engine_test!(
         crate::support::accounts::staff(&app, a.owner, "dev@shop.example", Role::Developer).await;
         let d = sign_in(&app, "dev@shop.example").await;
         assert!(d.get("/dashboard").await.status == StatusCode::OK);
+    }
+);
+
+engine_test!(
+    async fn the_home_page_names_postbacks_the_shop_did_not_accept(engine) {
+        let app = TestApp::spawn(engine).await;
+        app.clock.set(T0);
+        let receiver = crate::support::receiver::Receiver::answering(&[500]).await;
+        let a = shop(&app, "o@shop.example", &receiver.url).await;
+        let inv = a.create(10.0, json!({"add_fields": {"cryptocurrency": "USDT_TRC20"}})).await;
+        a.pay_ok(&uuid(&inv), json!({"amount": "10"})).await;
+        app.drain_jobs().await;
+        assert_eq!(receiver.hits().len(), 1);
+        let s = sign_in(&app, "o@shop.example").await;
+        let home = s.get("/dashboard").await;
+        assert!(home.has("Postbacks failing for 1 invoices"), "{}", home.body);
+        assert!(home.has(&format!("/invoices/{}#postbacks", uuid(&inv).trim_start_matches("INV-"))), "{}", home.body);
+        assert!(home.has("HTTP 500") && home.has("attempt 1"));
+        // The retry is accepted: nothing needs attention any more.
+        app.clock.advance(std::time::Duration::from_secs(120));
+        app.drain_jobs().await;
+        assert_eq!(receiver.hits().len(), 2);
+        let home = s.get("/dashboard").await;
+        assert!(!home.has("Postbacks failing"), "{}", home.body);
     }
 );

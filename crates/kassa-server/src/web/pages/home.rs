@@ -9,7 +9,7 @@ use kassa_core::account::Section;
 use kassa_core::invoice::Status;
 use kassa_core::money::{Exact, Rounding};
 use kassa_service::payment_view::{self as view, Extras};
-use kassa_store::payment_list::{self, Mode, PaymentQuery, StatusFilter};
+use kassa_store::payment_list::{self, Detail, Mode, PaymentQuery, StatusFilter};
 
 use super::statistics::{overview_of, period_days, turnover_chart, usd_text, visible};
 use crate::state::AppState;
@@ -36,6 +36,9 @@ struct Money {
     balances: Vec<(String, String, String)>,
     partial: i64,
     expiring: i64,
+    /// Invoices whose latest postback failed (the newest few) and how many in all.
+    postbacks: Vec<Latest>,
+    postbacks_failing: i64,
 }
 
 /// A recent invoice.
@@ -58,7 +61,8 @@ struct DashboardPage<'a> {
 }
 
 /// Turnover today / 7 / 30 days with the 30-day chart, the latest live payments, balances and
-/// what needs attention: partial payments waiting for a decision, invoices about to expire.
+/// what needs attention: partial payments waiting for a decision, invoices about to expire,
+/// postbacks failing (the latest delivery of the last 7 days not accepted by the shop).
 async fn money(st: &AppState, page: &Page, me: &Viewer) -> Result<Money, WebError> {
     let tr = page.tr;
     let now = st.clock.now();
@@ -84,8 +88,8 @@ async fn money(st: &AppState, page: &Page, me: &Viewer) -> Result<Money, WebErro
         q.projects = Some(projects.iter().map(|p| p.id).collect());
     }
     let mut c = st.db.conn().await?;
-    let (rows, _) = payment_list::page(&mut c, &q, None, 5).await?;
-    let extras = Extras::of(&mut c, &projects, &rows).await?;
+    let (rows, _) = payment_list::page(&mut c, &q, None, 5, Detail::Plain).await?;
+    let extras = Extras::of(&projects);
     let latest = rows
         .iter()
         .map(|r| Latest {
@@ -113,7 +117,28 @@ async fn money(st: &AppState, page: &Page, me: &Viewer) -> Result<Money, WebErro
         now.saturating_add(Duration::from_secs(3600)),
     )
     .await?;
+    let (failing, postbacks_failing) = kassa_store::postbacks::failing(
+        &mut c,
+        me.user.merchant_id,
+        q.projects.as_deref(),
+        now.saturating_sub(Duration::from_secs(7 * 86_400)),
+        5,
+    )
+    .await?;
     drop(c);
+    let postbacks = failing
+        .iter()
+        .map(|f| Latest {
+            href: format!("/projects/{}/invoices/{}#postbacks", f.project_id, f.uuid),
+            id: format!("INV-{}", f.uuid),
+            when: tr.datetime(f.at),
+            price: match f.http_status {
+                Some(code) => format!("HTTP {code}"),
+                None => tr.t("dashboard.postback_no_answer").to_owned(),
+            },
+            status: tr.f1("dashboard.postback_attempt", "count", &f.attempt),
+        })
+        .collect();
     let balances = if me.grants.allows(Section::ViewBalance) {
         kassa_service::read::balances(st, me.user.merchant_id)
             .await?
@@ -146,6 +171,8 @@ async fn money(st: &AppState, page: &Page, me: &Viewer) -> Result<Money, WebErro
         balances,
         partial,
         expiring,
+        postbacks,
+        postbacks_failing,
     })
 }
 

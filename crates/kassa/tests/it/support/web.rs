@@ -165,6 +165,25 @@ impl Session {
         self.finish(r).await
     }
 
+    /// `GET path` for a download: the status, the content type and the body's bytes.
+    pub async fn download(&self, path: &str) -> (StatusCode, String, Vec<u8>) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .headers(self.headers())
+            .send()
+            .await
+            .expect("GET");
+        let status = r.status();
+        let kind = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (status, kind, r.bytes().await.expect("body").to_vec())
+    }
+
     /// `POST path` with a form; the CSRF token of the last page read is added.
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Resp {
         let token = self.csrf.lock().expect("lock").clone().unwrap_or_default();

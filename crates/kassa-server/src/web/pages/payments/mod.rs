@@ -1,21 +1,21 @@
 //! The Payments section: every invoice of the projects a person may see, newest first, in
 //! keyset pages; filters in the query string (bookmarkable); the columns each person chose;
-//! and the export of exactly that view as CSV, streamed page by page in constant memory.
-//! The view itself (filters, columns, cell texts) is [`kassa_service::payment_view`].
+//! and the export of exactly that view ([`export`]). The view itself (filters, columns,
+//! cell texts) is [`kassa_service::payment_view`].
+
+mod export;
+mod xlsx;
+
+pub use export::{csv_stream, export, xlsx_stream};
 
 use askama::Template;
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
-use futures_util::stream;
+use axum::response::Response;
 use kassa_core::account::Role;
 use kassa_core::currency;
-use kassa_service::audit::Target;
 use kassa_service::payment_view::{self as view, Column, Extras, Filters, Looker};
-use kassa_store::payment_list::{self, Cursor, PaymentQuery};
+use kassa_store::payment_list::{self, Cursor};
 use kassa_store::projects::ProjectRow;
-use serde_json::json;
 
 use super::{FormPairs, QueryData};
 use crate::state::AppState;
@@ -25,8 +25,6 @@ use crate::web::forms::FieldErrors;
 
 /// Rows on a page.
 const PAGE_SIZE: i64 = 50;
-/// Rows read at a time while exporting.
-const EXPORT_BATCH: i64 = 1000;
 
 /// The query string: the filters, where the page starts (`after`, a cursor
 /// `<micros>.<id>`, absent for the newest), and the export format.
@@ -142,7 +140,9 @@ pub async fn list(
     };
     let (rows, next, projects) = match view::query(&mut conn, looker(&me), &q.f).await? {
         Ok((query, projects)) => {
-            let (rows, next) = payment_list::page(&mut conn, &query, after, PAGE_SIZE).await?;
+            let (rows, next) =
+                payment_list::page(&mut conn, &query, after, PAGE_SIZE, view::detail(&columns))
+                    .await?;
             (rows, next, projects)
         }
         Err(bad) => {
@@ -159,7 +159,7 @@ pub async fn list(
             (Vec::new(), None, projects)
         }
     };
-    let extras = Extras::of(&mut conn, &projects, &rows).await?;
+    let extras = Extras::of(&projects);
     drop(conn);
     let rows = rows
         .iter()
@@ -220,10 +220,8 @@ pub async fn list(
     let first = after.map(|_| format!("/payments{}", query_string(&q.f, &[])));
     let export = (errors.is_empty() && me.grants.allows(kassa_core::account::Section::Export))
         .then(|| {
-            format!(
-                "/payments/export{}",
-                query_string(&q.f, &[("format", "csv")])
-            )
+            // The format's value is appended by the page (`csv` or `xlsx`).
+            format!("/payments/export{}", query_string(&q.f, &[("format", "")]))
         });
     let statuses = [
         "created",
@@ -318,137 +316,4 @@ pub async fn save_columns(
     .await?;
     let to = if back.is_empty() { "/payments" } else { &back };
     Ok(redirect_with_flash(&st, to, 's', "payments.columns_saved"))
-}
-
-/// The CSV header and one batch of rows.
-fn csv_chunk(
-    header: Option<&[Column]>,
-    columns: &[Column],
-    rows: &[kassa_store::invoices::InvoiceRow],
-    extras: &Extras,
-) -> Result<Vec<u8>, csv::Error> {
-    let mut w = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 160 + 256));
-    if let Some(h) = header {
-        w.write_record(h.iter().map(|c| c.key()))?;
-    }
-    for r in rows {
-        w.write_record(columns.iter().map(|c| view::cell(*c, r, extras)))?;
-    }
-    w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
-}
-
-/// What the export stream carries from one batch to the next.
-struct Export {
-    st: AppState,
-    query: PaymentQuery,
-    projects: Vec<ProjectRow>,
-    columns: Vec<Column>,
-    after: Option<Cursor>,
-    started: bool,
-    done: bool,
-}
-
-impl Export {
-    /// The next chunk of the file, `None` at the end. A failure ends the stream (the client
-    /// sees a cut file rather than a silently short one: the body errors).
-    async fn next(mut self) -> Option<(Result<Vec<u8>, std::io::Error>, Export)> {
-        if self.done {
-            return None;
-        }
-        let batch = async {
-            let mut conn = self.st.db.conn().await?;
-            let (rows, next) =
-                payment_list::page(&mut conn, &self.query, self.after, EXPORT_BATCH).await?;
-            let extras = Extras::of(&mut conn, &self.projects, &rows).await?;
-            Ok::<_, kassa_store::StoreError>((rows, next, extras))
-        }
-        .await;
-        let (rows, next, extras) = match batch {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!(error = %e, "payments export failed");
-                self.done = true;
-                return Some((Err(std::io::Error::other("export failed")), self));
-            }
-        };
-        let header = (!self.started).then_some(self.columns.as_slice());
-        let chunk = csv_chunk(header, &self.columns, &rows, &extras).map_err(std::io::Error::other);
-        self.started = true;
-        self.after = next;
-        self.done = next.is_none();
-        Some((chunk, self))
-    }
-}
-
-/// The CSV of a view with `columns`: a header, then the rows in the view's order, read 1,000
-/// at a time (constant memory whatever the size).
-pub fn csv_stream(
-    st: AppState,
-    query: PaymentQuery,
-    projects: Vec<ProjectRow>,
-    columns: Vec<Column>,
-) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
-    let state = Export {
-        st,
-        query,
-        projects,
-        columns,
-        after: None,
-        started: false,
-        done: false,
-    };
-    stream::unfold(state, Export::next)
-}
-
-/// `GET /payments/export?format=csv&<filters>`: exactly the filtered view, with the person's
-/// columns, as CSV (times in ISO 8601 UTC, amounts as exact decimal text, USD at the rate
-/// locked for the invoice and that rate with its source when the column is chosen). Streamed
-/// in batches of 1,000 rows. Written to the activity log.
-pub async fn export(
-    State(st): State<AppState>,
-    ctx: WebCtx,
-    Me(me): Me,
-    QueryData(lq): QueryData<ListQuery>,
-) -> Result<Response, WebError> {
-    if !matches!(lq.format.trim(), "" | "csv") {
-        return Err(WebError::BadRequest);
-    }
-    let q = Query {
-        f: lq.filters(),
-        after: lq.after,
-    };
-    let mut conn = st.db.conn().await?;
-    let columns = view::columns_of(&mut conn, me.user.id).await?;
-    let Ok((query, projects)) = view::query(&mut conn, looker(&me), &q.f).await? else {
-        return Err(WebError::BadRequest);
-    };
-    let now = st.clock.now();
-    ctx.actor(&me)
-        .record(
-            &mut conn,
-            me.user.merchant_id,
-            "payments.exported",
-            Target::Export("payments"),
-            json!({"format": "csv", "filters": q.f.pairs().into_iter().collect::<std::collections::BTreeMap<_, _>>(), "columns": Column::text(&columns)}),
-            now,
-        )
-        .await?;
-    drop(conn);
-    let name = format!(
-        "kassa-payments-{}.csv",
-        view::iso(now).replace([':', '-'], "")
-    );
-    let body = Body::from_stream(csv_stream(st.clone(), query, projects, columns));
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-            (header::CACHE_CONTROL, "no-store".to_owned()),
-        ],
-        body,
-    )
-        .into_response())
 }
