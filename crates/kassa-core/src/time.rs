@@ -46,6 +46,20 @@ impl Timestamp {
             .unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
+    /// ISO 8601 in UTC to the second (`2025-03-10T12:00:00Z`): what exports write.
+    pub fn iso(self) -> String {
+        let d = self.to_datetime();
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            d.year(),
+            u8::from(d.month()),
+            d.day(),
+            d.hour(),
+            d.minute(),
+            d.second()
+        )
+    }
+
     /// `self + d`, saturating at the far future.
     pub fn saturating_add(self, d: Duration) -> Self {
         let micros = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);

@@ -11,7 +11,7 @@ pub use kassa_core::lang::Lang;
 
 /// The catalogue files of a language: the main one and one per area (each area's
 /// keys live under its own top-level table, so the files never overlap).
-fn sources(lang: Lang) -> [(&'static str, &'static str); 4] {
+fn sources(lang: Lang) -> [(&'static str, &'static str); 5] {
     match lang {
         Lang::En => [
             ("en.toml", include_str!("../locales/en.toml")),
@@ -24,6 +24,10 @@ fn sources(lang: Lang) -> [(&'static str, &'static str); 4] {
                 "en.payments.toml",
                 include_str!("../locales/en.payments.toml"),
             ),
+            (
+                "en.balance.toml",
+                include_str!("../locales/en.balance.toml"),
+            ),
         ],
         Lang::Ru => [
             ("ru.toml", include_str!("../locales/ru.toml")),
@@ -35,6 +39,10 @@ fn sources(lang: Lang) -> [(&'static str, &'static str); 4] {
             (
                 "ru.payments.toml",
                 include_str!("../locales/ru.payments.toml"),
+            ),
+            (
+                "ru.balance.toml",
+                include_str!("../locales/ru.balance.toml"),
             ),
         ],
     }

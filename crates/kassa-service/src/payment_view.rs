@@ -390,26 +390,12 @@ fn amount_text(a: Amount, c: Option<&Crypto>) -> String {
     c.map_or_else(String::new, |c| a.to_decimal_string(c.decimals))
 }
 
-/// An ISO 8601 UTC timestamp (`2025-03-10T12:00:00Z`).
-pub fn iso(t: Timestamp) -> String {
-    let d = t.to_datetime();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        d.year(),
-        u8::from(d.month()),
-        d.day(),
-        d.hour(),
-        d.minute(),
-        d.second()
-    )
-}
-
 /// The exact text of a cell (what the export writes; the page formats times and statuses
 /// for the reader). Amounts are decimal text in the currency's units, USD to the cent.
 pub fn cell(col: Column, row: &PaymentRow, x: &Extras) -> String {
     let c = row.crypto;
     match col {
-        Column::Created => iso(row.created_at),
+        Column::Created => row.created_at.iso(),
         Column::Invoice => format!("INV-{}", row.uuid),
         Column::OrderId => row.order_id.clone(),
         Column::Project => x.projects.get(&row.project_id).cloned().unwrap_or_default(),
@@ -440,7 +426,7 @@ pub fn cell(col: Column, row: &PaymentRow, x: &Extras) -> String {
         Column::Address => row.address.clone().unwrap_or_default(),
         Column::Txids => row.txids.join(" "),
         Column::PaidAt => match (row.status, row.finished_at) {
-            (Status::Paid | Status::Overpaid, Some(t)) => iso(t),
+            (Status::Paid | Status::Overpaid, Some(t)) => t.iso(),
             _ => String::new(),
         },
         Column::Test => if row.test { "test" } else { "live" }.to_owned(),
@@ -471,7 +457,7 @@ mod tests {
     #[test]
     fn days_and_times() {
         let t = parse_day("2025-03-10").unwrap();
-        assert_eq!(iso(t), "2025-03-10T00:00:00Z");
+        assert_eq!(t.iso(), "2025-03-10T00:00:00Z");
         assert!(parse_day("2025-02-30").is_none());
         assert!(parse_day("10.03.2025").is_none());
     }

@@ -216,6 +216,13 @@ pub struct Balance {
     pub total: Amount,
     /// What can be withdrawn.
     pub available: Amount,
+    /// Payments seen or confirming, not yet available.
+    pub pending: Amount,
+    /// Withdrawals in flight (amount and network fee), already out of the available balance.
+    pub outgoing: Amount,
+    /// What the merchant owes: a credit taken back after it was withdrawn. Withdrawals in
+    /// this currency wait until new payments cover it.
+    pub owed: Amount,
     /// USD per unit now (zero when no rate is known).
     pub rate_usd: Decimal,
     /// Whether the currency's network takes live payments here.
@@ -225,7 +232,10 @@ pub struct Balance {
 /// The balances of `merchant`: every currency of a live network, and every currency the
 /// ledger holds anything in, in catalogue order.
 pub async fn balances(st: &Ctx, merchant: MerchantId) -> Result<Vec<Balance>, StoreError> {
-    let balances = ledger::balances(&mut st.db.conn().await?, merchant).await?;
+    let mut conn = st.db.conn().await?;
+    let balances = ledger::balances(&mut conn, merchant).await?;
+    let outgoing = kassa_store::withdrawals::in_flight_of(&mut conn, merchant).await?;
+    drop(conn);
     let now = st.clock.now();
     let mut codes: Vec<&'static Crypto> = currency::cryptos_in_order()
         .into_iter()
@@ -244,12 +254,14 @@ pub async fn balances(st: &Ctx, merchant: MerchantId) -> Result<Vec<Balance>, St
                     .unwrap_or(Amount::ZERO)
             };
             let available = get(Kind::MerchantAvailable);
+            let pending = get(Kind::MerchantPending);
             Balance {
                 crypto: c,
-                total: available
-                    .checked_add(get(Kind::MerchantPending))
-                    .unwrap_or(available),
+                total: available.checked_add(pending).unwrap_or(available),
                 available,
+                pending,
+                outgoing: outgoing.get(c.code).copied().unwrap_or(Amount::ZERO),
+                owed: get(Kind::MerchantReceivable),
                 rate_usd: st
                     .pricing
                     .usd(c.symbol, false, now)

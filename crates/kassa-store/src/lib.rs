@@ -30,6 +30,7 @@ pub mod postbacks;
 pub mod projects;
 pub mod rate_limit;
 pub mod sessions;
+pub mod statement;
 pub mod tokens;
 pub mod transfers;
 pub mod user_settings;

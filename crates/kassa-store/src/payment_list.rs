@@ -10,7 +10,7 @@ use kassa_core::invoice::Status;
 use kassa_core::{InvoiceId, MerchantId, ProjectId, Timestamp};
 
 pub use crate::payment_row::PaymentRow;
-use crate::payment_row::{PAYMENT_FIELDS, Wire};
+use crate::payment_row::{PAYMENT_FIELDS, PAYMENT_SOURCE, Wire};
 use crate::{AsConn, Conn, StoreError, sql};
 
 /// A status filter: an API status, or Kassa's own "processing" (created, with a payment in
@@ -261,7 +261,7 @@ pub async fn page(
             let text = sqlx::AssertSqlSafe(format!(
                 "select json_group_array(json_array({PAYMENT_FIELDS}, {txids}) \
                  order by created_at desc, invoice_id desc) \
-                 from (select * from invoice{hint} where {cond} \
+                 from (select {PAYMENT_SOURCE} from invoice{hint} where {cond} \
                  order by created_at desc, invoice_id desc limit {read}) page"
             ));
             let query = bind_all!(sqlx::query_scalar(text), args);

@@ -19,6 +19,11 @@ pub(crate) const PAYMENT_FIELDS: &str = "invoice_id, uuid, project_id, status, \
      cast(received as text), cast(processing as text), cast(settled_service_fee as text), \
      cast(settled_transfer_fee as text), order_id, email, finished_at, created_at";
 
+/// The invoice columns [`PAYMENT_FIELDS`] reads (a page's inner query selects only these).
+pub(crate) const PAYMENT_SOURCE: &str = "invoice_id, uuid, project_id, status, paid_late, test, \
+     price_currency, price_amount, currency, address, quote_due, rate_usd, rate_source, received, \
+     processing, settled_service_fee, settled_transfer_fee, order_id, email, finished_at, created_at";
+
 /// One invoice in the Payments view.
 #[derive(Clone, Debug)]
 pub struct PaymentRow {

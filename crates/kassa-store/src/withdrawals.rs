@@ -260,6 +260,47 @@ pub async fn list(
     select_rows!(conn, q, network, state.map_or("", WithdrawalState::as_str))
 }
 
+/// A merchant's withdrawals, newest first, at most `limit`.
+pub async fn of_merchant(
+    conn: &mut impl AsConn,
+    merchant: MerchantId,
+    limit: i64,
+) -> Result<Vec<WithdrawalRow>, StoreError> {
+    let q = format!(
+        "select {COLUMNS} from withdrawal where merchant_id = $1 \
+         order by withdrawal_id desc limit $2"
+    );
+    select_rows!(conn, q, merchant.get(), limit.clamp(1, 1000))
+}
+
+/// What a merchant's withdrawals still in flight (`broadcast`) take, per currency: amount and
+/// network fee.
+pub async fn in_flight_of(
+    conn: &mut impl AsConn,
+    merchant: MerchantId,
+) -> Result<std::collections::BTreeMap<String, Amount>, StoreError> {
+    let rows: Vec<(String, DbAmount, DbAmount)> = sql!(conn, |c| {
+        sqlx::query_as(
+        "select currency, amount, fee from withdrawal where merchant_id = $1 and state = 'broadcast'"
+    )
+    .bind(merchant.get())
+    .fetch_all(c)
+    .await
+    })?;
+    let mut out = std::collections::BTreeMap::new();
+    for (currency, amount, fee) in rows {
+        let sum: &mut Amount = out.entry(currency).or_insert(Amount::ZERO);
+        *sum = sum
+            .checked_add(amount.0)
+            .and_then(|s| s.checked_add(fee.0))
+            .ok_or_else(|| StoreError::Corrupt {
+                column: "withdrawal.amount",
+                reason: "withdrawals in flight beyond any amount".into(),
+            })?;
+    }
+    Ok(out)
+}
+
 /// Where a withdrawal stands now, as the watcher worked it out: state, confirmations and, for
 /// a failed one, why (`None` keeps the reason recorded).
 pub async fn set_state(

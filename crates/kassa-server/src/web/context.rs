@@ -501,6 +501,7 @@ impl Page {
         };
         let mut items = vec![("/dashboard", "nav.dashboard", None)];
         items.push(("/payments", "nav.payments", Some(Section::ViewPayments)));
+        items.push(("/balance", "nav.balance", Some(Section::ViewBalance)));
         items.push(("/statistics", "nav.statistics", Some(Section::ViewPayments)));
         items.push(("/projects", "nav.projects", Some(Section::ViewProjects)));
         items.push(("/staff", "nav.staff", Some(Section::ManageStaff)));

@@ -9,6 +9,7 @@ pub mod chart;
 pub mod context;
 pub mod cookies;
 pub mod errors;
+pub mod export;
 pub mod forms;
 pub mod pages;
 pub mod pay;
@@ -40,6 +41,9 @@ pub enum Access {
     SignedIn,
     /// A signed-in user whose role and grants allow the section.
     Section(Section),
+    /// A signed-in user whose role and grants allow every one of the sections (exporting
+    /// the statement: viewing the balance and exporting data).
+    Sections(&'static [Section]),
 }
 
 /// One dashboard route.
@@ -72,7 +76,9 @@ fn route(
 pub fn routes() -> Vec<PageRoute> {
     use Access::*;
     use kassa_core::account::Section as S;
-    use pages::{account, activity, auth, home, invoices, payments, projects, staff, statistics};
+    use pages::{
+        account, activity, auth, balance, home, invoices, payments, projects, staff, statistics,
+    };
     let (g, p) = (Method::GET, Method::POST);
     vec![
         route(g.clone(), "/", Anyone, get(home::root)),
@@ -346,6 +352,24 @@ pub fn routes() -> Vec<PageRoute> {
         ),
         route(
             g.clone(),
+            "/balance",
+            Section(S::ViewBalance),
+            get(balance::show),
+        ),
+        route(
+            g.clone(),
+            "/balance/ledger",
+            Section(S::ViewBalance),
+            get(balance::ledger),
+        ),
+        route(
+            g.clone(),
+            "/balance/ledger/export",
+            Sections(&[S::ViewBalance, S::Export]),
+            get(balance::export),
+        ),
+        route(
+            g.clone(),
             "/projects/{id}/invoices",
             Section(S::ViewPayments),
             get(invoices::list),
@@ -452,6 +476,13 @@ async fn check_access(access: Access, req: Request, next: Next) -> Response {
         Access::Section(section) => match ctx.signed_in() {
             None => return to_login(),
             Some(v) if !v.grants.allows(section) => return WebError::Forbidden.into_response(),
+            Some(_) => {}
+        },
+        Access::Sections(sections) => match ctx.signed_in() {
+            None => return to_login(),
+            Some(v) if !sections.iter().all(|s| v.grants.allows(*s)) => {
+                return WebError::Forbidden.into_response();
+            }
             Some(_) => {}
         },
     }

@@ -320,8 +320,7 @@ async fn payments_on(
         user: owner.id,
         owner: true,
     };
-    let day =
-        |d: i64| payment_view::iso(Timestamp::from_micros(END - d * DAY_MICROS))[..10].to_owned();
+    let day = |d: i64| Timestamp::from_micros(END - d * DAY_MICROS).iso()[..10].to_owned();
     let all = |f: Filters| Filters {
         mode: "all".into(),
         ..f

@@ -42,6 +42,10 @@ const INVOICE_ACTIONS: Expect = Expect::Roles([1, 1, 0, 1, 1, 0]);
 
 /// "export data".
 const EXPORT: Expect = Expect::Roles([1, 1, 1, 1, 0, 0]);
+/// "view balance".
+const VIEW_BALANCE: Expect = Expect::Roles([1, 1, 0, 1, 0, 1]);
+/// "view balance" and "export data": the statement's export.
+const EXPORT_LEDGER: Expect = Expect::Roles([1, 1, 0, 1, 0, 0]);
 
 /// Written from product.md, not from the code.
 const EXPECTED: &[(&str, &str, Expect)] = &[
@@ -103,6 +107,9 @@ const EXPECTED: &[(&str, &str, Expect)] = &[
     ("GET", "/statistics", VIEW_PAYMENTS),
     ("POST", "/payments/columns", VIEW_PAYMENTS),
     ("GET", "/payments/export", EXPORT),
+    ("GET", "/balance", VIEW_BALANCE),
+    ("GET", "/balance/ledger", VIEW_BALANCE),
+    ("GET", "/balance/ledger/export", EXPORT_LEDGER),
     ("GET", "/projects/{id}/invoices", VIEW_PAYMENTS),
     ("GET", "/projects/{id}/invoices/new", CREATE_INVOICES),
     ("POST", "/projects/{id}/invoices/new", CREATE_INVOICES),
@@ -238,7 +245,7 @@ engine_test!(
                     | (Access::Guest, Expect::Guest)
                     | (Access::SecondFactor, Expect::SecondFactor)
                     | (Access::SignedIn, Expect::SignedIn)
-                    | (Access::Section(_), Expect::Roles(_))
+                    | (Access::Section(_) | Access::Sections(_), Expect::Roles(_))
             );
             assert!(ok, "{} {}: declared {:?}, expected {e:?}", r.method, r.path, r.access);
         }

@@ -13,6 +13,7 @@ mod support;
 mod accounts;
 mod api;
 mod authz;
+mod balance;
 mod bench;
 mod browser;
 mod chain_spend;

@@ -363,6 +363,45 @@ engine_test!(
         let spent = [&w1, &w2, &w3].iter().map(|w| w.amount + w.fee).sum::<u64>();
         assert_eq!(r.available(merchant).await, start - spent);
         r.books_balance().await;
+
+        // The Balance page shows what the ledger holds, the withdrawals with their states and
+        // hashes; the statement lists every receipt, withdrawal and return, and its exports
+        // add up to the available balance.
+        let s = crate::support::accounts::sign_in(&r.app, OWNER).await;
+        let page = s.get("/balance").await;
+        assert_eq!(page.status, reqwest::StatusCode::OK);
+        let available = Amount::from_base(u128::from(r.available(merchant).await)).to_decimal_string(8);
+        assert!(page.has(&format!("<span class=\"b-available\">{available}</span>")), "{}", page.body);
+        for w in [&w1, &w2, &w3] {
+            assert!(page.has(&w.txid), "withdrawal {} listed", w.id);
+        }
+        assert!(page.has("Completed") && page.has("Failed, funds returned"));
+        let ledger_page = s.get("/balance/ledger?currency=LTC").await;
+        assert!(ledger_page.has("Payment received") && ledger_page.has("Withdrawal returned"), "{}", ledger_page.body);
+        let (status, _, csv_bytes) = s.download("/balance/ledger/export?format=csv&currency=LTC").await;
+        assert_eq!(status, reqwest::StatusCode::OK);
+        let mut csv = csv::Reader::from_reader(csv_bytes.as_slice());
+        assert_eq!(csv.headers().unwrap().iter().collect::<Vec<_>>(), ["time", "kind", "reference", "currency", "amount", "owed", "journal"]);
+        let records: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
+        let net: i128 = records
+            .iter()
+            .map(|r| {
+                let (neg, text) = r[4].strip_prefix('-').map_or((false, &r[4]), |t| (true, t));
+                let units = i128::try_from(Amount::parse(text, 8).unwrap().base()).unwrap();
+                if neg { -units } else { units }
+            })
+            .sum();
+        assert_eq!(net, i128::from(r.available(merchant).await), "the statement adds up to the balance");
+        let kinds: Vec<&str> = records.iter().map(|r| r.get(1).unwrap()).collect();
+        assert_eq!(kinds.iter().filter(|k| **k == "receipt").count(), 2, "{kinds:?}");
+        assert!(kinds.contains(&"withdrawal") && kinds.contains(&"returned"), "{kinds:?}");
+        let (status, kind, xlsx_bytes) = s.download("/balance/ledger/export?format=xlsx&currency=LTC").await;
+        assert_eq!(status, reqwest::StatusCode::OK);
+        assert!(kind.contains("spreadsheetml"));
+        use calamine::Reader as _;
+        let mut book = calamine::Xlsx::new(std::io::Cursor::new(xlsx_bytes)).unwrap();
+        let sheet = book.worksheet_range("Ledger").unwrap();
+        assert_eq!(sheet.rows().count(), records.len() + 1, "the workbook holds the same lines");
         eprintln!(
             "withdrawal figures: w1 {} vB fee {} ({}), w2 {} vB fee {}, w3 {} inputs {} vB fee {}",
             w1.vsize, w1.fee, w1.fee_rate, w2.vsize, w2.fee, w3.inputs.len(), w3.vsize, w3.fee

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod activity;
 pub mod auth;
+pub mod balance;
 pub mod home;
 pub mod invoices;
 pub mod payments;

@@ -49,7 +49,7 @@ pub fn period_days(now: Timestamp, days: i64) -> (i64, i64) {
 
 /// A day number as `YYYY-MM-DD`.
 fn day_text(day: i64) -> String {
-    kassa_service::payment_view::iso(Timestamp::from_micros(day * DAY_MICROS))[..10].to_owned()
+    Timestamp::from_micros(day * DAY_MICROS).iso()[..10].to_owned()
 }
 
 /// Dollars as people read them: `1,234.50 USD`.

@@ -1,181 +1,112 @@
 //! The export of exactly the filtered Payments view, with the person's columns, as CSV or
-//! XLSX. Both are streamed in constant memory: a reader task reads the view in keyset
-//! batches, at most two ahead of the writer, and the writer turns each batch into bytes for
-//! the response. Every export is written to the activity log first.
+//! XLSX (the streaming itself is [`crate::web::export`]). Written to the activity log first.
 
 use std::collections::BTreeMap;
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
-use futures_util::{Stream, stream};
+use axum::response::Response;
+use futures_util::Stream;
+use kassa_core::invoice::Price;
 use kassa_service::audit::Target;
 use kassa_service::payment_view::{self as view, Column, Extras};
 use kassa_store::payment_list::{self, Cursor, PaymentQuery, PaymentRow};
 use kassa_store::projects::ProjectRow;
 use serde_json::json;
-use tokio::sync::mpsc;
 
-use super::{ListQuery, Query, looker, xlsx};
+use super::{ListQuery, Query, looker};
 use crate::state::AppState;
 use crate::web::context::{Me, WebCtx};
 use crate::web::errors::WebError;
+use crate::web::export::{self, Batches, Cell, Format, Layout};
 use crate::web::pages::QueryData;
 
 /// Rows read at a time while exporting.
 const BATCH: i64 = 1000;
-/// Batches read ahead of the writer.
-const AHEAD: usize = 2;
 
-/// Rows of the view, in its order.
-pub(super) type Batch = Vec<PaymentRow>;
+/// The typed cell of `col` for `row`: the value [`view::cell`] writes as text, with times
+/// and amounts typed for the workbook.
+fn cell(col: Column, row: &PaymentRow, x: &Extras) -> Cell {
+    match col {
+        Column::Created => Cell::Time(row.created_at),
+        Column::PaidAt => match row.finished_at {
+            Some(t) if !view::cell(col, row, x).is_empty() => Cell::Time(t),
+            _ => Cell::Blank,
+        },
+        Column::Amount | Column::Received | Column::Fees => match row.crypto {
+            Some(c) => Cell::number(view::cell(col, row, x), c.decimals, ""),
+            None => Cell::Blank,
+        },
+        Column::ReceivedUsd => Cell::number(view::cell(col, row, x), 2, ""),
+        Column::Price => match row.price {
+            Price::Fiat(f, a) => Cell::number(a.to_string(), f.decimals, f.code),
+            Price::Crypto(c, a) => {
+                Cell::number(a.to_decimal_string(c.decimals), c.decimals, c.code)
+            }
+        },
+        _ => Cell::text(view::cell(col, row, x)),
+    }
+}
 
-/// Reads the view `query` batch by batch, newest first, on its own task (with what
-/// `columns` show); the receiver gets the batches in order, then closes. A failed read is
-/// sent as the last item. Dropping the receiver (the client went away) stops the reading.
-fn batches(
+/// How a payments export looks with `columns`.
+fn layout(columns: &[Column]) -> Layout {
+    Layout {
+        header: columns.iter().map(|c| c.key()).collect(),
+        sheet: "Payments",
+        widths: columns
+            .iter()
+            .map(|c| match c {
+                Column::Created | Column::PaidAt => 21.0,
+                Column::Address => 44.0,
+                Column::Txids => 66.0,
+                Column::Email | Column::Rate | Column::Project => 26.0,
+                _ => 15.0,
+            })
+            .collect(),
+    }
+}
+
+/// Reads the view `query` batch by batch as cells of `columns` (see [`export::spawn_reader`]).
+fn reader(
     st: AppState,
     query: PaymentQuery,
-    columns: &[Column],
-) -> mpsc::Receiver<Result<Batch, kassa_store::StoreError>> {
-    let (tx, rx) = mpsc::channel(AHEAD);
-    let detail = view::detail(columns);
-    tokio::spawn(async move {
-        let mut after: Option<Cursor> = None;
-        loop {
-            let read = async {
+    projects: &[ProjectRow],
+    columns: Vec<Column>,
+) -> Batches {
+    let detail = view::detail(&columns);
+    let extras = Extras::of(projects);
+    export::spawn_reader(
+        move |after: Option<Cursor>| {
+            let (st, query) = (st.clone(), query.clone());
+            async move {
                 let mut conn = st.db.conn().await?;
                 payment_list::page(&mut conn, &query, after, BATCH, detail).await
             }
-            .await;
-            let (batch, next) = match read {
-                Ok(b) => b,
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
-            };
-            if tx.send(Ok(batch)).await.is_err() {
-                return;
-            }
-            match next {
-                Some(n) => after = Some(n),
-                None => return,
-            }
-        }
-    });
-    rx
+        },
+        move |r: &PaymentRow| columns.iter().map(|c| cell(*c, r, &extras)).collect(),
+    )
 }
 
-/// The CSV header and one batch of rows.
-fn csv_chunk(
-    header: Option<&[Column]>,
-    columns: &[Column],
-    rows: &[PaymentRow],
-    extras: &Extras,
-) -> Result<Vec<u8>, csv::Error> {
-    let mut w = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 160 + 256));
-    if let Some(h) = header {
-        w.write_record(h.iter().map(|c| c.key()))?;
-    }
-    for r in rows {
-        w.write_record(columns.iter().map(|c| view::cell(*c, r, extras)))?;
-    }
-    w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
-}
-
-/// The CSV of a view with `columns`: a header, then the rows in the view's order (times in
-/// ISO 8601 UTC, amounts as exact decimal text). A failed read ends the body with an error,
-/// so the client sees a cut download rather than a silently short file.
+/// The CSV of a view with `columns` (the benchmark times it as the page streams it).
 pub fn csv_stream(
     st: AppState,
     query: PaymentQuery,
     projects: Vec<ProjectRow>,
     columns: Vec<Column>,
 ) -> impl Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
-    let rx = batches(st, query, &columns);
-    let extras = Extras::of(&projects);
-    let state = (rx, columns, extras, false);
-    stream::unfold(state, |(mut rx, columns, extras, started)| async move {
-        let batch = rx.recv().await?;
-        let chunk = match batch {
-            Ok(rows) => {
-                let header = (!started).then_some(columns.as_slice());
-                csv_chunk(header, &columns, &rows, &extras).map_err(std::io::Error::other)
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "payments export failed");
-                Err(std::io::Error::other("export failed"))
-            }
-        };
-        Some((chunk, (rx, columns, extras, true)))
-    })
+    let layout = layout(&columns);
+    export::csv_stream(layout, reader(st, query, &projects, columns))
 }
 
-/// The XLSX workbook of a view with `columns` (see [`xlsx::write`]), written on a blocking
-/// thread (at most two exports at once) and streamed as the zip container is written.
+/// The XLSX workbook of a view with `columns`.
 pub fn xlsx_stream(
     st: AppState,
     query: PaymentQuery,
     projects: Vec<ProjectRow>,
     columns: Vec<Column>,
 ) -> impl Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
-    let (out, body) = mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
-    let exports = st.exports.clone();
-    tokio::spawn(async move {
-        let rx = batches(st, query, &columns);
-        let extras = Extras::of(&projects);
-        let failed = out.clone();
-        let outcome = exports
-            .run(move || xlsx::write(&columns, &extras, rx, &out))
-            .await
-            .map_err(|e| xlsx::Failure::Other(e.to_string()))
-            .and_then(|r| r);
-        match outcome {
-            Ok(()) | Err(xlsx::Failure::Gone) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "payments export failed");
-                let _ = failed
-                    .send(Err(std::io::Error::other("export failed")))
-                    .await;
-            }
-        }
-    });
-    stream::unfold(body, |mut body| async move {
-        body.recv().await.map(|chunk| (chunk, body))
-    })
-}
-
-/// The file formats of the export.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Format {
-    Csv,
-    Xlsx,
-}
-
-impl Format {
-    fn parse(s: &str) -> Option<Format> {
-        match s.trim() {
-            "" | "csv" => Some(Format::Csv),
-            "xlsx" => Some(Format::Xlsx),
-            _ => None,
-        }
-    }
-
-    fn key(self) -> &'static str {
-        match self {
-            Format::Csv => "csv",
-            Format::Xlsx => "xlsx",
-        }
-    }
-
-    fn content_type(self) -> &'static str {
-        match self {
-            Format::Csv => "text/csv; charset=utf-8",
-            Format::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        }
-    }
+    let layout = layout(&columns);
+    let rx = reader(st.clone(), query, &projects, columns);
+    export::xlsx_stream(&st, layout, rx)
 }
 
 /// `GET /payments/export?format=csv|xlsx&<filters>`: exactly the filtered view, with the
@@ -215,25 +146,8 @@ pub async fn export(
         )
         .await?;
     drop(conn);
-    let name = format!(
-        "kassa-payments-{}.{}",
-        view::iso(now).replace([':', '-'], ""),
-        format.key()
-    );
-    let body = match format {
-        Format::Csv => Body::from_stream(csv_stream(st.clone(), query, projects, columns)),
-        Format::Xlsx => Body::from_stream(xlsx_stream(st.clone(), query, projects, columns)),
-    };
-    Ok((
-        [
-            (header::CONTENT_TYPE, format.content_type().to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-            (header::CACHE_CONTROL, "no-store".to_owned()),
-        ],
-        body,
-    )
-        .into_response())
+    let name = format!("kassa-payments-{}", now.iso().replace([':', '-'], ""));
+    let layout = layout(&columns);
+    let rx = reader(st.clone(), query, &projects, columns);
+    Ok(format.response(&st, &name, layout, rx))
 }

@@ -4,7 +4,6 @@
 //! cell texts) is [`kassa_service::payment_view`].
 
 mod export;
-mod xlsx;
 
 pub use export::{csv_stream, export, xlsx_stream};
 

@@ -1,7 +1,7 @@
-//! The XLSX form of a Payments export. One worksheet, "Payments" (continued on "Payments 2",
-//! … past Excel's 1,048,576 rows), its header row bold and frozen, the header naming the
+//! The XLSX form of an export. One worksheet named by the [`Layout`] (continued on "… 2", …
+//! past Excel's 1,048,576 rows), its header row bold and frozen, the header naming the
 //! columns as the CSV does. Times are Excel date-times shown as ISO 8601 UTC; amounts are
-//! numbers shown with their currency's decimals (the price with its currency code) — or the
+//! numbers shown with their currency's decimals (and a unit, when the cell has one) — or the
 //! exact decimal text when the amount has more significant digits than an Excel number holds
 //! (15), so nothing is ever shown rounded; everything else is text.
 //!
@@ -12,15 +12,10 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use kassa_core::Timestamp;
-use kassa_core::invoice::Price;
-use kassa_service::payment_view::{self as view, Column, Extras};
-use kassa_store::StoreError;
-use kassa_store::payment_list::PaymentRow;
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, Worksheet, XlsxError};
 use tokio::sync::mpsc;
 
-use super::export::Batch;
+use super::{Batches, Cell, Layout, ReadError};
 
 /// Rows of a worksheet after its header (Excel's limit is 1,048,576 in all).
 const SHEET_ROWS: u32 = 1_048_575;
@@ -37,61 +32,13 @@ pub(super) enum Failure {
     Gone,
     /// Reading the view failed.
     #[error("reading the view: {0}")]
-    Read(#[from] StoreError),
+    Read(#[from] ReadError),
     /// Writing the workbook failed.
     #[error("writing the workbook: {0}")]
     Xlsx(#[from] XlsxError),
     /// The blocking thread could not run the export to its end.
     #[error("{0}")]
     Other(String),
-}
-
-/// How a cell is written.
-enum Cell {
-    Blank,
-    Text(String),
-    Time(Timestamp),
-    /// A decimal amount: its exact text, the decimals to show and a unit after it.
-    Number {
-        text: String,
-        decimals: u32,
-        unit: &'static str,
-    },
-}
-
-/// The typed cell of `col` for `row` (the same value [`view::cell`] writes as text).
-fn typed(col: Column, row: &PaymentRow, x: &Extras) -> Cell {
-    let number = |text: String, decimals: u32, unit: &'static str| {
-        if text.is_empty() {
-            Cell::Blank
-        } else {
-            Cell::Number {
-                text,
-                decimals,
-                unit,
-            }
-        }
-    };
-    match col {
-        Column::Created => Cell::Time(row.created_at),
-        Column::PaidAt => match row.finished_at {
-            Some(t) if !view::cell(col, row, x).is_empty() => Cell::Time(t),
-            _ => Cell::Blank,
-        },
-        Column::Amount | Column::Received | Column::Fees => match row.crypto {
-            Some(c) => number(view::cell(col, row, x), c.decimals, ""),
-            None => Cell::Blank,
-        },
-        Column::ReceivedUsd => number(view::cell(col, row, x), 2, ""),
-        Column::Price => match row.price {
-            Price::Fiat(f, a) => number(a.to_string(), f.decimals, f.code),
-            Price::Crypto(c, a) => number(a.to_decimal_string(c.decimals), c.decimals, c.code),
-        },
-        _ => match view::cell(col, row, x) {
-            t if t.is_empty() => Cell::Blank,
-            t => Cell::Text(t),
-        },
-    }
 }
 
 /// `text` (a plain decimal) as an Excel number when a double holds it exactly to the digits
@@ -175,53 +122,47 @@ impl Write for Sink<'_> {
 fn start_sheet<'w>(
     wb: &'w mut Workbook,
     n: u32,
-    columns: &[Column],
+    layout: &Layout,
     formats: &Formats,
 ) -> Result<&'w mut Worksheet, XlsxError> {
     let ws = wb.add_worksheet_with_constant_memory()?;
     ws.set_name(if n == 1 {
-        "Payments".to_owned()
+        layout.sheet.to_owned()
     } else {
-        format!("Payments {n}")
+        format!("{} {n}", layout.sheet)
     })?;
-    for (i, c) in (0u16..).zip(columns) {
-        let width = match c {
-            Column::Created | Column::PaidAt => 21.0,
-            Column::Address => 44.0,
-            Column::Txids => 66.0,
-            Column::Email | Column::Rate | Column::Project => 26.0,
-            _ => 15.0,
-        };
+    for (i, key) in (0u16..).zip(&layout.header) {
+        let width = layout.widths.get(usize::from(i)).copied().unwrap_or(15.0);
         ws.set_column_width(i, width)?;
-        ws.write_string_with_format(0, i, c.key(), &formats.header)?;
+        ws.write_string_with_format(0, i, *key, &formats.header)?;
     }
     ws.set_freeze_panes(1, 0)?;
     Ok(ws)
 }
 
-/// Writes the workbook of `columns` from the batches `rx` delivers and sends it to `out`.
-/// Runs on a blocking thread.
+/// Writes the workbook of the batches `rx` delivers and sends it to `out`. Runs on a
+/// blocking thread.
 pub(super) fn write(
-    columns: &[Column],
-    extras: &Extras,
-    mut rx: mpsc::Receiver<Result<Batch, StoreError>>,
+    layout: &Layout,
+    mut rx: Batches,
+    rt: &tokio::runtime::Handle,
     out: &mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
 ) -> Result<(), Failure> {
     let mut wb = Workbook::new();
     let mut formats = Formats::new();
     let mut sheet = 1;
-    let mut ws = start_sheet(&mut wb, sheet, columns, &formats)?;
+    let mut ws = start_sheet(&mut wb, sheet, layout, &formats)?;
     let mut row: u32 = 0;
-    while let Some(batch) = rx.blocking_recv() {
+    while let Some(batch) = rx.blocking_next(rt) {
         for r in &batch? {
             if row == SHEET_ROWS {
                 sheet += 1;
-                ws = start_sheet(&mut wb, sheet, columns, &formats)?;
+                ws = start_sheet(&mut wb, sheet, layout, &formats)?;
                 row = 0;
             }
             row += 1;
-            for (i, c) in (0u16..).zip(columns) {
-                match typed(*c, r, extras) {
+            for (i, cell) in (0u16..).zip(r) {
+                match cell {
                     Cell::Blank => {}
                     Cell::Text(t) => {
                         ws.write_string(row, i, t)?;
@@ -231,16 +172,21 @@ pub(super) fn write(
                             ws.write_datetime_with_format(row, i, d, &formats.time)?;
                         }
                         Err(_) => {
-                            ws.write_string(row, i, view::iso(t))?;
+                            ws.write_string(row, i, t.iso())?;
                         }
                     },
                     Cell::Number {
                         text,
                         decimals,
                         unit,
-                    } => match exact_number(&text) {
+                    } => match exact_number(text) {
                         Some(n) => {
-                            ws.write_number_with_format(row, i, n, formats.number(decimals, unit))?;
+                            ws.write_number_with_format(
+                                row,
+                                i,
+                                n,
+                                formats.number(*decimals, unit),
+                            )?;
                         }
                         None if unit.is_empty() => {
                             ws.write_string(row, i, text)?;
