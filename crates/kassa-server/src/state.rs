@@ -24,6 +24,9 @@ use crate::config::{ConfigError, SettingError, Settings};
 use crate::web::cookies::CookiePolicy;
 use crate::{app, secrets};
 
+/// Exports streaming from one long query at once (see [`AppState::export_readers`]).
+const EXPORT_READERS: usize = 4;
+
 /// Shared application state; cloning is cheap. It dereferences to the services' [`Ctx`], so
 /// handlers pass `&st` to a service.
 #[derive(Clone)]
@@ -38,6 +41,9 @@ pub struct AppState {
     pub cookies: CookiePolicy,
     /// Spreadsheet exports, off the async threads and at most two at once.
     pub exports: Heavy,
+    /// Exports reading a view in one long query (PostgreSQL): each holds a database
+    /// connection while it streams, so only a few run at once and the rest wait their turn.
+    pub export_readers: Arc<tokio::sync::Semaphore>,
 }
 
 impl Deref for AppState {
@@ -150,6 +156,7 @@ impl AppState {
             settings: Arc::new(settings),
             worker,
             exports: Heavy::new(2),
+            export_readers: Arc::new(tokio::sync::Semaphore::new(EXPORT_READERS)),
         })
     }
 }

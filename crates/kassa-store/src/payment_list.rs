@@ -276,17 +276,7 @@ pub async fn page(
         }
         // PostgreSQL sends rows cheaply; they are read into the same form.
         Conn::Postgres(c) => {
-            let txids = match detail {
-                Detail::Plain => "null::text[]",
-                Detail::Txids => {
-                    "(select coalesce(array_agg(txid order by chain_transfer_id), '{}') \
-                     from chain_transfer t where t.invoice_id = invoice.invoice_id)"
-                }
-            };
-            let text = sqlx::AssertSqlSafe(format!(
-                "select {PAYMENT_FIELDS}, {txids} from invoice where {cond} \
-                 order by created_at desc, invoice_id desc limit {read}"
-            ));
+            let text = sqlx::AssertSqlSafe(pg_text(&cond, detail, Some(read)));
             let query = bind_all!(sqlx::query(text), args);
             let mut wire = Vec::with_capacity(usize::try_from(read).unwrap_or(0));
             let mut stream = query.fetch(&mut *c);
@@ -308,6 +298,71 @@ pub async fn page(
         None
     };
     Ok((rows, next))
+}
+
+/// The PostgreSQL query of a view's rows (`limit`: at most that many).
+fn pg_text(cond: &str, detail: Detail, limit: Option<i64>) -> String {
+    let txids = match detail {
+        Detail::Plain => "null::text[]",
+        Detail::Txids => {
+            "(select coalesce(array_agg(txid order by chain_transfer_id), '{}') \
+             from chain_transfer t where t.invoice_id = invoice.invoice_id)"
+        }
+    };
+    let limit = limit.map_or_else(String::new, |l| format!(" limit {l}"));
+    format!(
+        "select {PAYMENT_FIELDS}, {txids} from invoice where {cond} \
+         order by created_at desc, invoice_id desc{limit}"
+    )
+}
+
+/// Every row of the view, newest first, sent to `out` in batches of `batch` (an export).
+/// PostgreSQL streams them from one query as the receiver takes them; SQLite reads keyset
+/// pages. Stops early, without error, when the receiver is gone.
+pub async fn send_all(
+    conn: &mut impl AsConn,
+    q: &PaymentQuery,
+    detail: Detail,
+    batch: usize,
+    out: &tokio::sync::mpsc::Sender<Vec<PaymentRow>>,
+) -> Result<(), StoreError> {
+    let batch = batch.clamp(1, 10_000);
+    if let Conn::Postgres(c) = conn.as_conn() {
+        let Some((cond, args)) = conditions(q, None) else {
+            return Ok(());
+        };
+        let text = sqlx::AssertSqlSafe(pg_text(&cond, detail, None));
+        let query = bind_all!(sqlx::query(text), args);
+        let mut stream = query.fetch(&mut *c);
+        let mut rows = Vec::with_capacity(batch);
+        while let Some(row) = stream.try_next().await? {
+            rows.push(Wire::of_pg(&row)?.row()?);
+            if rows.len() == batch
+                && out
+                    .send(std::mem::replace(&mut rows, Vec::with_capacity(batch)))
+                    .await
+                    .is_err()
+            {
+                return Ok(());
+            }
+        }
+        if !rows.is_empty() {
+            let _ = out.send(rows).await;
+        }
+        return Ok(());
+    }
+    let mut after = None;
+    loop {
+        let (rows, next) =
+            page(conn, q, after, i64::try_from(batch).unwrap_or(1000), detail).await?;
+        if out.send(rows).await.is_err() {
+            return Ok(());
+        }
+        match next {
+            Some(n) => after = Some(n),
+            None => return Ok(()),
+        }
+    }
 }
 
 /// How many invoices the view holds (for the summary line; the pages never count).

@@ -134,11 +134,51 @@ impl Batches {
     }
 }
 
-/// Runs `read` on its own task: called with the cursor after the previous batch (`None`
-/// first), it returns rows and the cursor of the next batch (`None` at the end). Each batch's
-/// rows become cells (`cells`) on a blocking thread while the next batch is read, so reading,
-/// preparing and writing overlap. The batches arrive in order; a failed read is the last
-/// item. Dropping them (the client went away) stops the reading.
+/// Turns one row of a view into the cells of its export.
+type ToCells<R> = Arc<dyn Fn(&R) -> Vec<Cell> + Send + Sync>;
+
+/// Where a reader puts the rows it read: each batch becomes cells on a blocking thread while
+/// the reader goes on, and is queued for the writer (at most [`AHEAD`] waiting).
+pub struct Out<R> {
+    tx: mpsc::Sender<Result<JoinHandle<Batch>, StoreError>>,
+    cells: ToCells<R>,
+}
+
+impl<R: Send + 'static> Out<R> {
+    /// Queues `rows`; false when the writer is gone (the client went away): stop reading.
+    pub async fn send(&self, rows: Vec<R>) -> bool {
+        let cells = self.cells.clone();
+        let batch = tokio::task::spawn_blocking(move || rows.iter().map(|r| cells(r)).collect());
+        self.tx.send(Ok(batch)).await.is_ok()
+    }
+}
+
+/// Runs `produce` on its own task, handing it an [`Out`] for its batches, in order; `cells`
+/// turns each row into the export's cells. A failed read is the last item the writer gets.
+pub fn spawn_producer<R, P, Fut, V>(cells: V, produce: P) -> Batches
+where
+    R: Send + 'static,
+    P: FnOnce(Out<R>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), StoreError>> + Send,
+    V: Fn(&R) -> Vec<Cell> + Send + Sync + 'static,
+{
+    let (tx, rx) = mpsc::channel(AHEAD);
+    let failed = tx.clone();
+    tokio::spawn(async move {
+        let out = Out {
+            tx,
+            cells: Arc::new(cells),
+        };
+        if let Err(e) = produce(out).await {
+            let _ = failed.send(Err(e)).await;
+        }
+    });
+    Batches(rx)
+}
+
+/// [`spawn_producer`] for a view read in keyset pages: `read` is called with the cursor after
+/// the previous page (`None` first) and returns rows and the next page's cursor (`None` at
+/// the end).
 pub fn spawn_reader<C, R, F, Fut, V>(mut read: F, cells: V) -> Batches
 where
     C: Send + 'static,
@@ -147,31 +187,19 @@ where
     Fut: Future<Output = Result<(Vec<R>, Option<C>), StoreError>> + Send,
     V: Fn(&R) -> Vec<Cell> + Send + Sync + 'static,
 {
-    let (tx, rx) = mpsc::channel(AHEAD);
-    let cells = Arc::new(cells);
-    tokio::spawn(async move {
+    spawn_producer(cells, move |out: Out<R>| async move {
         let mut after: Option<C> = None;
         loop {
-            let (rows, next) = match read(after.take()).await {
-                Ok(b) => b,
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
-            };
-            let cells = cells.clone();
-            let batch =
-                tokio::task::spawn_blocking(move || rows.iter().map(|r| cells(r)).collect());
-            if tx.send(Ok(batch)).await.is_err() {
-                return;
+            let (rows, next) = read(after.take()).await?;
+            if !out.send(rows).await {
+                return Ok(());
             }
             match next {
                 Some(n) => after = Some(n),
-                None => return,
+                None => return Ok(()),
             }
         }
-    });
-    Batches(rx)
+    })
 }
 
 /// The CSV header and one batch of rows.

@@ -9,7 +9,7 @@ use futures_util::Stream;
 use kassa_core::invoice::Price;
 use kassa_service::audit::Target;
 use kassa_service::payment_view::{self as view, Column, Extras};
-use kassa_store::payment_list::{self, Cursor, PaymentQuery, PaymentRow};
+use kassa_store::payment_list::{self, PaymentQuery, PaymentRow};
 use kassa_store::projects::ProjectRow;
 use serde_json::json;
 
@@ -20,8 +20,8 @@ use crate::web::errors::WebError;
 use crate::web::export::{self, Batches, Cell, Format, Layout};
 use crate::web::pages::QueryData;
 
-/// Rows read at a time while exporting.
-const BATCH: i64 = 1000;
+/// Rows handed to the writer at a time while exporting.
+const BATCH: usize = 1000;
 
 /// The typed cell of `col` for `row`: the value [`view::cell`] writes as text, with times
 /// and amounts typed for the workbook.
@@ -65,7 +65,8 @@ fn layout(columns: &[Column]) -> Layout {
     }
 }
 
-/// Reads the view `query` batch by batch as cells of `columns` (see [`export::spawn_reader`]).
+/// Reads the view `query` batch by batch as cells of `columns` (see
+/// [`export::spawn_producer`]; on PostgreSQL one streaming query, on SQLite keyset pages).
 fn reader(
     st: AppState,
     query: PaymentQuery,
@@ -74,15 +75,31 @@ fn reader(
 ) -> Batches {
     let detail = view::detail(&columns);
     let extras = Extras::of(projects);
-    export::spawn_reader(
-        move |after: Option<Cursor>| {
-            let (st, query) = (st.clone(), query.clone());
-            async move {
-                let mut conn = st.db.conn().await?;
-                payment_list::page(&mut conn, &query, after, BATCH, detail).await
-            }
-        },
+    export::spawn_producer(
         move |r: &PaymentRow| columns.iter().map(|c| cell(*c, r, &extras)).collect(),
+        move |out| async move {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<PaymentRow>>(1);
+            let read = async move {
+                // A turn among the exports holding a connection (a closed semaphore never
+                // happens: it lives as long as the state).
+                let _turn = st.export_readers.clone().acquire_owned().await.ok();
+                let mut conn = st.db.conn().await?;
+                payment_list::send_all(&mut conn, &query, detail, BATCH, &tx).await?;
+                drop(tx);
+                Ok::<_, kassa_store::StoreError>(())
+            };
+            let forward = async move {
+                while let Some(rows) = rx.recv().await {
+                    if !out.send(rows).await {
+                        break;
+                    }
+                }
+                // The writer is gone (or everything was sent): the reader stops too.
+                drop(rx);
+            };
+            let (read, ()) = tokio::join!(read, forward);
+            read
+        },
     )
 }
 
