@@ -335,18 +335,19 @@ pub async fn send_all(
         let query = bind_all!(sqlx::query(text), args);
         let mut stream = query.fetch(&mut *c);
         let mut rows = Vec::with_capacity(batch);
+        let mut sent = false;
         while let Some(row) = stream.try_next().await? {
             rows.push(Wire::of_pg(&row)?.row()?);
-            if rows.len() == batch
-                && out
-                    .send(std::mem::replace(&mut rows, Vec::with_capacity(batch)))
-                    .await
-                    .is_err()
-            {
-                return Ok(());
+            if rows.len() == batch {
+                sent = true;
+                let full = std::mem::replace(&mut rows, Vec::with_capacity(batch));
+                if out.send(full).await.is_err() {
+                    return Ok(());
+                }
             }
         }
-        if !rows.is_empty() {
+        // The last rows; an empty view still sends one (empty) batch, as SQLite's first page.
+        if !rows.is_empty() || !sent {
             let _ = out.send(rows).await;
         }
         return Ok(());
