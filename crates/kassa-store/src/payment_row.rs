@@ -1,8 +1,9 @@
 //! An invoice as the Payments table, its export and the home page show it: the fields they
 //! read and no more (21, not the invoice's 45), its currency resolved once. A million-row
-//! export reads a million of these, so a page travels from the engine as one value — a JSON
-//! array of rows — instead of row by row: on SQLite each result row crosses a thread and
-//! copies every column, which cost more than everything else the export does.
+//! export reads a million of these. On SQLite a page travels from the engine as one value — a
+//! JSON array of rows — instead of row by row: each result row would cross a thread and copy
+//! every column, which cost more than everything else the export does. PostgreSQL sends rows
+//! cheaply; both end as the same [`Wire`] form.
 
 use kassa_core::currency::{self, Crypto};
 use kassa_core::invoice::{Price, Status};
