@@ -254,16 +254,7 @@ fn cell_text(d: &calamine::Data) -> String {
         calamine::Data::Float(f) => format!("{f}"),
         calamine::Data::DateTime(t) => {
             let secs = ((t.as_f64() - 25_569.0) * 86_400.0).round() as i64;
-            let d = time::OffsetDateTime::from_unix_timestamp(secs).unwrap();
-            format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-                d.year(),
-                u8::from(d.month()),
-                d.day(),
-                d.hour(),
-                d.minute(),
-                d.second()
-            )
+            kassa_core::Timestamp::from_micros(secs * 1_000_000).iso()
         }
         other => panic!("unexpected cell {other:?}"),
     }

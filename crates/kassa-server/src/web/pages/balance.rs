@@ -7,7 +7,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 use kassa_core::currency::{self, Crypto};
-use kassa_core::money::{Amount, Exact, Rounding};
+use kassa_core::money::Amount;
 use kassa_core::{Decimal, Timestamp};
 use kassa_service::audit::Target;
 use kassa_service::payment_view::parse_day;
@@ -15,8 +15,8 @@ use kassa_store::statement::{self, Entry, EntryKind, StatementQuery};
 use kassa_store::withdrawals::{self as store_withdrawals, WithdrawalState};
 use serde_json::json;
 
-use super::QueryData;
-use super::statistics::usd_text;
+use super::statistics::usd_of;
+use super::{QueryData, query_string};
 use crate::state::AppState;
 use crate::web::context::{Me, Page, WebCtx, html};
 use crate::web::errors::WebError;
@@ -28,20 +28,9 @@ const PAGE_SIZE: i64 = 50;
 /// Lines read at a time while exporting.
 const BATCH: i64 = 1000;
 
-/// An amount in its currency, and its USD value at `rate` (empty without a rate).
+/// An amount in its currency, and its USD value at `rate`.
 fn money(a: Amount, c: &Crypto, rate: Decimal) -> (String, String) {
-    let usd = if rate.is_zero() {
-        String::new()
-    } else {
-        Exact::decimal(rate)
-            .and_then(|r| {
-                Exact::amount(a, c.decimals)
-                    .times(&r)
-                    .to_decimal(2, Rounding::HalfUp)
-            })
-            .map_or_else(String::new, usd_text)
-    };
-    (a.to_decimal_string(c.decimals), usd)
+    (a.to_decimal_string(c.decimals), usd_of(a, c, rate))
 }
 
 /// One currency's row.
@@ -228,15 +217,6 @@ impl LedgerQuery {
             Err(errors)
         }
     }
-}
-
-/// The query string of `pairs` (and `extra`), `?` included when not empty.
-fn query_string(pairs: &[(&str, &str)], extra: &[(&str, &str)]) -> String {
-    let mut s = form_urlencoded::Serializer::new(String::new());
-    s.extend_pairs(pairs.iter().copied());
-    s.extend_pairs(extra.iter().copied());
-    let s = s.finish();
-    if s.is_empty() { s } else { format!("?{s}") }
 }
 
 /// A statement line as text for people and exports: the reference (invoice or withdrawal).

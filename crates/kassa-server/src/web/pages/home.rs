@@ -7,11 +7,10 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use kassa_core::account::Section;
 use kassa_core::invoice::Status;
-use kassa_core::money::{Exact, Rounding};
 use kassa_service::payment_view::{self as view, Extras};
 use kassa_store::payment_list::{self, Detail, Mode, PaymentQuery, StatusFilter};
 
-use super::statistics::{overview_of, period_days, turnover_chart, usd_text, visible};
+use super::statistics::{overview_of, period_days, turnover_chart, usd_of, usd_text, visible};
 use crate::state::AppState;
 use crate::web::context::{Me, Page, Viewer, WebCtx, html};
 use crate::web::errors::WebError;
@@ -145,13 +144,7 @@ async fn money(st: &AppState, page: &Page, me: &Viewer) -> Result<Money, WebErro
             .into_iter()
             .filter(|b| !b.total.is_zero())
             .map(|b| {
-                let usd = Exact::decimal(b.rate_usd)
-                    .and_then(|r| {
-                        Exact::amount(b.total, b.crypto.decimals)
-                            .times(&r)
-                            .to_decimal(2, Rounding::HalfUp)
-                    })
-                    .map_or_else(String::new, usd_text);
+                let usd = usd_of(b.total, b.crypto, b.rate_usd);
                 (
                     b.crypto.code.to_owned(),
                     b.total.to_decimal_string(b.crypto.decimals),

@@ -29,6 +29,16 @@ struct MessagePage<'a> {
     action: Option<(String, String)>,
 }
 
+/// The query string of `pairs` then `extra` (links that keep a view's filters), `?` included
+/// when not empty.
+pub fn query_string(pairs: &[(&str, &str)], extra: &[(&str, &str)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    s.extend_pairs(pairs.iter().copied());
+    s.extend_pairs(extra.iter().copied());
+    let s = s.finish();
+    if s.is_empty() { s } else { format!("?{s}") }
+}
+
 /// A simple page: a title, paragraphs (translation keys) and an optional button.
 pub fn message(
     ctx: &WebCtx,

@@ -52,6 +52,26 @@ fn day_text(day: i64) -> String {
     Timestamp::from_micros(day * DAY_MICROS).iso()[..10].to_owned()
 }
 
+/// What `amount` of `crypto` is worth at `rate` USD per unit, as [`usd_text`] writes it;
+/// empty when no rate is known (zero).
+pub fn usd_of(
+    amount: kassa_core::Amount,
+    crypto: &kassa_core::currency::Crypto,
+    rate: Decimal,
+) -> String {
+    use kassa_core::money::{Exact, Rounding};
+    if rate.is_zero() {
+        return String::new();
+    }
+    Exact::decimal(rate)
+        .and_then(|r| {
+            Exact::amount(amount, crypto.decimals)
+                .times(&r)
+                .to_decimal(2, Rounding::HalfUp)
+        })
+        .map_or_else(String::new, usd_text)
+}
+
 /// Dollars as people read them: `1,234.50 USD`.
 pub fn usd_text(d: Decimal) -> String {
     let mut d = d.round_dp(2);

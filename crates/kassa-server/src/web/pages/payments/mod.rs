@@ -16,7 +16,7 @@ use kassa_service::payment_view::{self as view, Column, Extras, Filters, Looker}
 use kassa_store::payment_list::{self, Cursor};
 use kassa_store::projects::ProjectRow;
 
-use super::{FormPairs, QueryData};
+use super::{FormPairs, QueryData, query_string};
 use crate::state::AppState;
 use crate::web::context::{Me, Page, Viewer, WebCtx, html, redirect_with_flash};
 use crate::web::errors::WebError;
@@ -106,15 +106,6 @@ fn looker(me: &Viewer) -> Looker {
         user: me.user.id,
         owner: me.user.role == Role::Owner,
     }
-}
-
-/// The query string of `f` (and `extra` pairs), `?` included when not empty.
-fn query_string(f: &Filters, extra: &[(&str, &str)]) -> String {
-    let mut s = form_urlencoded::Serializer::new(String::new());
-    s.extend_pairs(f.pairs());
-    s.extend_pairs(extra.iter().copied());
-    let s = s.finish();
-    if s.is_empty() { s } else { format!("?{s}") }
 }
 
 /// `GET /payments`
@@ -215,12 +206,20 @@ pub async fn list(
         .iter()
         .map(|c| tr.t(&format!("payments.column.{}", c.key())).to_owned())
         .collect();
-    let older = next.map(|c| format!("/payments{}", query_string(&q.f, &[("after", &c.text())])));
-    let first = after.map(|_| format!("/payments{}", query_string(&q.f, &[])));
+    let older = next.map(|c| {
+        format!(
+            "/payments{}",
+            query_string(&q.f.pairs(), &[("after", &c.text())])
+        )
+    });
+    let first = after.map(|_| format!("/payments{}", query_string(&q.f.pairs(), &[])));
     let export = (errors.is_empty() && me.grants.allows(kassa_core::account::Section::Export))
         .then(|| {
             // The format's value is appended by the page (`csv` or `xlsx`).
-            format!("/payments/export{}", query_string(&q.f, &[("format", "")]))
+            format!(
+                "/payments/export{}",
+                query_string(&q.f.pairs(), &[("format", "")])
+            )
         });
     let statuses = [
         "created",
