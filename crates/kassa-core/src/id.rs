@@ -90,3 +90,18 @@ typed_id!(
     /// A withdrawal from the hot wallet.
     WithdrawalId
 );
+
+typed_id!(
+    /// A merchant's request to withdraw (before and after its transaction exists).
+    WithdrawalRequestId
+);
+
+typed_id!(
+    /// A saved withdrawal address.
+    WithdrawalAddressId
+);
+
+typed_id!(
+    /// An automatic withdrawal rule.
+    WithdrawalRuleId
+);

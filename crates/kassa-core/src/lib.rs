@@ -19,7 +19,7 @@ pub mod time;
 
 pub use id::{
     InvoiceId, JobId, LedgerAccountId, MerchantId, ProjectId, SessionId, StaticWalletId,
-    TransferId, UserId, WithdrawalId,
+    TransferId, UserId, WithdrawalAddressId, WithdrawalId, WithdrawalRequestId, WithdrawalRuleId,
 };
 pub use money::Amount;
 pub use rust_decimal::Decimal;

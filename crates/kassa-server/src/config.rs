@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use kassa_core::secret::SecretString;
 pub use kassa_service::config::{
     AccountSettings, ChainSettings, FeeSettings, JobSettings, MailSettings, SettingError,
-    UtxoChainSettings, chain_env, chain_key, chain_name, parse_chain,
+    UtxoChainSettings, WithdrawalSettings, chain_env, chain_key, chain_name, parse_chain,
 };
 use kassa_store::DatabaseUrl;
 use serde::Deserialize;
@@ -45,6 +45,8 @@ pub struct Settings {
     pub rates: kassa_rates::RatesConfig,
     /// The operator's nodes and wallets, per network.
     pub chains: ChainSettings,
+    /// Withdrawal approval and address cooling-off.
+    pub withdrawals: WithdrawalSettings,
 }
 
 /// `[server]`
@@ -118,6 +120,7 @@ impl Default for Settings {
             fees: FeeSettings::default(),
             rates: kassa_rates::RatesConfig::default(),
             chains: ChainSettings::default(),
+            withdrawals: WithdrawalSettings::default(),
         }
     }
 }
@@ -365,6 +368,8 @@ options! {
     "mail.from" => "KASSA_MAIL_FROM" => mail.from;
     "fees.service_percent" => "KASSA_SERVICE_FEE_PERCENT" => fees.service_percent;
     "fees.transfer_usd" => "KASSA_TRANSFER_FEES_USD" => fees.transfer_usd;
+    "withdrawals.approval_above_usd" => "KASSA_WITHDRAWALS_APPROVAL_ABOVE_USD" => withdrawals.approval_above_usd;
+    "withdrawals.new_address_delay_hours" => "KASSA_WITHDRAWALS_NEW_ADDRESS_DELAY_HOURS" => withdrawals.new_address_delay_hours;
     "rates.sources" => "KASSA_RATES_SOURCES" => rates.sources;
     "rates.coinbase_url" => "KASSA_RATES_COINBASE_URL" => rates.coinbase_url;
     "rates.coingecko_url" => "KASSA_RATES_COINGECKO_URL" => rates.coingecko_url;
@@ -521,6 +526,7 @@ impl Settings {
         self.mail.check_from()?;
         self.fees.service_percent()?;
         self.fees.transfer_usd()?;
+        self.withdrawals.approval_above_usd()?;
         if let Err(e) = self.rates.validate() {
             let field = e.split(':').next().unwrap_or_default().trim();
             let key = OPTIONS

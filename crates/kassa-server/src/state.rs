@@ -109,6 +109,7 @@ impl AppState {
                 mail: settings.mail.clone(),
                 data_dir: settings.data_dir.clone(),
                 allow_private_targets: settings.server.allow_private_targets,
+                withdrawals: settings.withdrawals.clone(),
             }),
             public_url: public_url.clone().into(),
             passwords: Passwords::new(cores)?,
@@ -136,6 +137,12 @@ impl AppState {
                 ctx: ctx.clone(),
                 client: outbound,
             }),
+            Arc::new(kassa_service::withdrawals::requests::ProcessHandler::new(
+                ctx.clone(),
+            )),
+            Arc::new(kassa_service::withdrawals::rules::RuleHandler::new(
+                ctx.clone(),
+            )),
         ];
         let worker = Worker::new(
             db,

@@ -134,6 +134,14 @@ pub enum Target<'a> {
     Invoice(&'a str),
     /// A withdrawal.
     Withdrawal(WithdrawalId),
+    /// A withdrawal request, by its public id (without `WD-`).
+    WithdrawalRequest(&'a str),
+    /// A saved withdrawal address, by its id.
+    WithdrawalAddress(i64),
+    /// A merchant's automatic withdrawal rule for a network, by the network's code.
+    WithdrawalRule(&'a str),
+    /// The merchant's withdrawal API key.
+    WithdrawalKey,
     /// An export of data, by what was exported (`payments`).
     Export(&'a str),
 }
@@ -146,6 +154,10 @@ impl Target<'_> {
             Target::Project(id) => ("project", id.to_string()),
             Target::Invoice(uuid) => ("invoice", uuid.to_owned()),
             Target::Withdrawal(id) => ("withdrawal", id.to_string()),
+            Target::WithdrawalRequest(id) => ("withdrawal_request", id.to_owned()),
+            Target::WithdrawalAddress(id) => ("withdrawal_address", id.to_string()),
+            Target::WithdrawalRule(network) => ("withdrawal_rule", network.to_owned()),
+            Target::WithdrawalKey => ("withdrawal_key", String::new()),
             Target::Export(what) => ("export", what.to_owned()),
         }
     }

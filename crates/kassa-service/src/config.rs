@@ -95,6 +95,51 @@ impl FeeSettings {
     }
 }
 
+/// `[withdrawals]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WithdrawalSettings {
+    /// Withdrawals worth more than this many USD (at the rate when asked) wait for the
+    /// operator's `kassa wallet approve`; empty: none do. A withdrawal whose USD value is not
+    /// known (no rate) waits too when this is set.
+    pub approval_above_usd: String,
+    /// Hours before a newly saved withdrawal address can be used.
+    pub new_address_delay_hours: u64,
+}
+
+impl Default for WithdrawalSettings {
+    fn default() -> Self {
+        Self {
+            approval_above_usd: String::new(),
+            new_address_delay_hours: 24,
+        }
+    }
+}
+
+impl WithdrawalSettings {
+    /// The approval threshold in USD, if one is set.
+    pub fn approval_above_usd(&self) -> Result<Option<rust_decimal::Decimal>, SettingError> {
+        let text = self.approval_above_usd.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        kassa_core::money::parse_decimal(text)
+            .filter(|d| !d.is_sign_negative())
+            .map(Some)
+            .ok_or_else(|| {
+                SettingError::new(
+                    "withdrawals.approval_above_usd",
+                    format!("{text:?} is not an amount of USD (e.g. 1000 or 250.50)"),
+                )
+            })
+    }
+
+    /// The cooling-off of a new address.
+    pub fn new_address_delay(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.new_address_delay_hours.saturating_mul(3600))
+    }
+}
+
 /// `[accounts]`
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]

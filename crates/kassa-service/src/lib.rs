@@ -72,6 +72,8 @@ pub struct ServiceConfig {
     pub data_dir: PathBuf,
     /// Whether postbacks may reach private addresses.
     pub allow_private_targets: bool,
+    /// Withdrawal approval and address cooling-off.
+    pub withdrawals: config::WithdrawalSettings,
 }
 
 /// The services' dependencies, given explicitly. Cheap to clone.

@@ -212,13 +212,14 @@ pub fn overview(rows: &[StatRow], first_day: i64, last_day: i64) -> Overview {
 pub struct Balance {
     /// The currency.
     pub crypto: &'static Crypto,
-    /// Available plus pending.
+    /// Available, pending and set aside for withdrawals not signed yet.
     pub total: Amount,
     /// What can be withdrawn.
     pub available: Amount,
     /// Payments seen or confirming, not yet available.
     pub pending: Amount,
-    /// Withdrawals in flight (amount and network fee), already out of the available balance.
+    /// Withdrawals asked for and not signed yet, and withdrawals in flight (amount and network
+    /// fee): already out of the available balance.
     pub outgoing: Amount,
     /// What the merchant owes: a credit taken back after it was withdrawn. Withdrawals in
     /// this currency wait until new payments cover it.
@@ -255,12 +256,17 @@ pub async fn balances(st: &Ctx, merchant: MerchantId) -> Result<Vec<Balance>, St
             };
             let available = get(Kind::MerchantAvailable);
             let pending = get(Kind::MerchantPending);
+            let reserved = get(Kind::MerchantWithdrawing);
+            let in_flight = outgoing.get(c.code).copied().unwrap_or(Amount::ZERO);
             Balance {
                 crypto: c,
-                total: available.checked_add(pending).unwrap_or(available),
+                total: available
+                    .checked_add(pending)
+                    .and_then(|t| t.checked_add(reserved))
+                    .unwrap_or(available),
                 available,
                 pending,
-                outgoing: outgoing.get(c.code).copied().unwrap_or(Amount::ZERO),
+                outgoing: in_flight.checked_add(reserved).unwrap_or(in_flight),
                 owed: get(Kind::MerchantReceivable),
                 rate_usd: st
                     .pricing

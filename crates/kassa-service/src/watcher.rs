@@ -394,6 +394,11 @@ impl Watcher {
                 }
                 Err(e) => tracing::warn!(network = net, error = %e, "following withdrawals"),
             }
+            // Balances may have crossed an automatic withdrawal's threshold.
+            if let Err(e) = crate::withdrawals::rules::check_thresholds(&self.st, &self.chain).await
+            {
+                tracing::warn!(network = net, error = %e, "automatic withdrawals");
+            }
         }
         Ok((round, node_tip))
     }

@@ -26,6 +26,9 @@ pub enum Kind {
     /// What a merchant owes: a credit taken back (its payment left the chain) after they had
     /// withdrawn it. An asset; their next credits settle it first.
     MerchantReceivable,
+    /// A merchant's money set aside for withdrawals they asked for that are not signed yet
+    /// (waiting for approval, a signature or their turn).
+    MerchantWithdrawing,
     /// Service fees earned (operator-wide).
     ServiceFees,
     /// Transfer fees collected to pay for moving funds (operator-wide).
@@ -40,6 +43,7 @@ impl Kind {
             Kind::MerchantPending => "merchant_pending",
             Kind::MerchantAvailable => "merchant_available",
             Kind::MerchantReceivable => "merchant_receivable",
+            Kind::MerchantWithdrawing => "merchant_withdrawing",
             Kind::ServiceFees => "service_fees",
             Kind::NetworkFees => "network_fees",
         }
@@ -52,6 +56,7 @@ impl Kind {
             Kind::MerchantPending,
             Kind::MerchantAvailable,
             Kind::MerchantReceivable,
+            Kind::MerchantWithdrawing,
             Kind::ServiceFees,
             Kind::NetworkFees,
         ]

@@ -35,6 +35,8 @@ pub mod tokens;
 pub mod transfers;
 pub mod user_settings;
 pub mod wallets;
+pub mod withdrawal_requests;
+pub mod withdrawal_setup;
 pub mod withdrawals;
 
 pub use amount::DbAmount;

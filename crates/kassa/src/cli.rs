@@ -109,6 +109,40 @@ enum WalletCommand {
         /// The network: btc or ltc.
         network: String,
     },
+    /// List merchants' withdrawal requests that wait for the operator (approval or a
+    /// signature), or all of them with --all; one JSON object per line.
+    Requests {
+        /// Every request, not only those waiting.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Approve a withdrawal request above `withdrawals.approval_above_usd` (WD-XXXXXXXX).
+    Approve {
+        /// The request's id.
+        id: String,
+    },
+    /// Refuse a withdrawal request waiting for approval or a signature; its funds go back.
+    Refuse {
+        /// The request's id.
+        id: String,
+        /// Why, shown to the merchant.
+        #[arg(long, default_value = "refused by the operator")]
+        reason: String,
+    },
+    /// Print the PSBT (base64) of a withdrawal from a watch-only wallet, to sign elsewhere.
+    Psbt {
+        /// The request's id.
+        id: String,
+    },
+    /// Hand back the signed withdrawal (a PSBT in base64 or hex, or the raw transaction in
+    /// hex) from a file ("-" reads standard input). Kassa checks it pays exactly what was
+    /// requested, records it and broadcasts it.
+    Broadcast {
+        /// The request's id.
+        id: String,
+        /// The file with the signed PSBT or transaction.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -384,6 +418,11 @@ async fn wallet_command(loaded: Loaded, cmd: WalletCommand) -> anyhow::Result<()
         | WalletCommand::Show { network }
         | WalletCommand::Withdraw { network, .. }
         | WalletCommand::Withdrawals { network } => network.clone(),
+        WalletCommand::Requests { .. }
+        | WalletCommand::Approve { .. }
+        | WalletCommand::Refuse { .. }
+        | WalletCommand::Psbt { .. }
+        | WalletCommand::Broadcast { .. } => return request_command(loaded, cmd).await,
     };
     let network = chains::utxo_network(&name)?;
     let public_url = loaded.settings.public_url()?;
@@ -514,6 +553,130 @@ async fn wallet_command(loaded: Loaded, cmd: WalletCommand) -> anyhow::Result<()
                 );
             }
         }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The public id in a `WD-XXXXXXXX` (or `INV-…`, as the API names it) the operator typed.
+fn request_id(text: &str) -> String {
+    let t = text.trim().to_ascii_uppercase();
+    t.strip_prefix("WD-")
+        .or_else(|| t.strip_prefix("INV-"))
+        .unwrap_or(&t)
+        .to_owned()
+}
+
+fn request_json(r: &kassa_store::withdrawal_requests::RequestRow) -> serde_json::Value {
+    serde_json::json!({
+        "id": format!("WD-{}", r.public_id),
+        "merchant_id": r.merchant.get(),
+        "network": r.network,
+        "destination": r.destination,
+        "amount": r.amount.base().to_string(),
+        "everything": r.fee_from_amount,
+        "usd": r.amount_usd,
+        "source": r.source.as_str(),
+        "stage": r.stage.as_str(),
+        "status": kassa_service::withdrawals::requests::Shown::of(r).as_str(),
+        "fee": r.tx.as_ref().map(|t| t.fee).or(r.fee).map(|f| f.base().to_string()),
+        "txid": r.tx.as_ref().map(|t| t.txid.clone()),
+        "note": r.note,
+        "created_at": r.created_at.to_string(),
+    })
+}
+
+/// The operator's part of merchants' withdrawal requests: approval, refusal, PSBTs.
+async fn request_command(loaded: Loaded, cmd: WalletCommand) -> anyhow::Result<()> {
+    use kassa_service::withdrawals::requests;
+    use kassa_store::withdrawal_requests::{self as store, Stage};
+    let public_url = loaded.settings.public_url()?;
+    let state = AppState::open(loaded.settings, Arc::new(SystemClock), public_url).await?;
+    let find = |id: &str| {
+        let id = request_id(id);
+        let db = state.db.clone();
+        async move {
+            store::by_public_id(&mut db.conn().await?, &id)
+                .await?
+                .with_context(|| format!("no withdrawal request WD-{id}"))
+        }
+    };
+    match cmd {
+        WalletCommand::Requests { all } => {
+            let rows = store::in_stage(&mut state.db.conn().await?, None, 100_000).await?;
+            for r in rows
+                .iter()
+                .filter(|r| all || matches!(r.stage, Stage::Approval | Stage::Signature))
+            {
+                println!("{}", request_json(r));
+            }
+        }
+        WalletCommand::Approve { id } => {
+            let r = requests::approve(&state, &request_id(&id)).await?;
+            println!("{}", request_json(&r));
+        }
+        WalletCommand::Refuse { id, reason } => {
+            let r = find(&id).await?;
+            anyhow::ensure!(
+                matches!(r.stage, Stage::Approval | Stage::Signature),
+                "WD-{} is {}: only a request waiting for approval or a signature can be refused",
+                r.public_id,
+                r.stage.as_str()
+            );
+            let done = requests::end(
+                &state,
+                r.id,
+                r.stage,
+                Stage::Refused,
+                reason.trim(),
+                kassa_service::audit::Actor::operator(),
+            )
+            .await?;
+            anyhow::ensure!(
+                done,
+                "WD-{} changed meanwhile; nothing refused",
+                r.public_id
+            );
+            println!("{}", request_json(&find(&id).await?));
+        }
+        WalletCommand::Psbt { id } => {
+            let r = find(&id).await?;
+            let psbt = r.psbt.as_deref().with_context(|| {
+                format!(
+                    "WD-{} is {}, not waiting for a signature",
+                    r.public_id,
+                    r.stage.as_str()
+                )
+            })?;
+            println!("{psbt}");
+        }
+        WalletCommand::Broadcast { id, file } => {
+            let text = if file.as_os_str() == "-" {
+                let mut s = String::new();
+                std::io::Read::read_to_string(
+                    &mut std::io::Read::take(std::io::stdin(), 8 << 20),
+                    &mut s,
+                )?;
+                s
+            } else {
+                anyhow::ensure!(
+                    std::fs::metadata(&file)?.len() <= 8 << 20,
+                    "{} is larger than any signed withdrawal",
+                    file.display()
+                );
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?
+            };
+            let (r, done) = requests::broadcast_signed(&state, &request_id(&id), &text).await?;
+            if let kassa_chain::watch::Broadcast::Refused(why) = &done {
+                anyhow::bail!(
+                    "the node refused WD-{}: {why}; the funds were returned",
+                    r.public_id
+                );
+            }
+            println!("{}", request_json(&r));
+        }
+        _ => {}
     }
     Ok(())
 }

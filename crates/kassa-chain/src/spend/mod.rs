@@ -15,6 +15,9 @@
 //! - [`sign`] (hot wallet): signs every input (BIP143, SIGHASH_ALL) and verifies the
 //!   signatures before returning. [`build`] does both.
 //!
+//! Without the hot wallet, [`psbt`] exports a plan as a PSBT for the operator's own wallet to
+//! sign ([`psbt::unsigned`]) and checks what comes back against it ([`psbt::accept`]).
+//!
 //! # Amounts and fees
 //!
 //! Amounts are integer base units (satoshi, litoshi) in `u64`. Fee rates are [`FeeRate`]s in
@@ -44,6 +47,7 @@
 
 mod destination;
 mod fee;
+pub mod psbt;
 mod select;
 mod sign;
 

@@ -5,6 +5,7 @@
 pub mod cryptocloud;
 pub mod helpers;
 pub mod input;
+pub mod withdraw;
 
 use std::sync::Arc;
 
@@ -31,6 +32,8 @@ pub enum ApiError {
     Field(String, String),
     /// Not found: `404 {"detail":"Not found."}`.
     NotFound,
+    /// Too many requests: `429 {"status":"error","result":{key: message}}` with Retry-After.
+    RateLimited(&'static str, String, std::time::Duration),
     /// Kassa failed: logged, answered with a generic 500.
     Internal(String),
 }
@@ -72,6 +75,15 @@ impl IntoResponse for ApiError {
                 axum::Json(json!({"status": "error", "result": {field: message}})),
             )
                 .into_response(),
+            ApiError::RateLimited(key, message, wait) => {
+                let secs = wait.as_secs().max(1).to_string();
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, secs)],
+                    axum::Json(json!({"status": "error", "result": {key: message}})),
+                )
+                    .into_response()
+            }
             ApiError::NotFound => (
                 StatusCode::NOT_FOUND,
                 axum::Json(json!({"detail": "Not found."})),
@@ -152,6 +164,7 @@ pub fn router() -> Router<AppState> {
         .route("/v2/merchant/statistics", post(cc::statistics))
         .route("/v2/merchant/wallet/balance/all", post(cc::balance))
         .route("/v2/invoice/static/create", post(cc::static_create))
+        .route("/v2/invoice/api/out/create", post(withdraw::create))
         .route("/v1/invoice/create", post(cc::v1_create))
         .route("/v1/invoice/info", get(cc::v1_info))
         .route(

@@ -78,6 +78,7 @@ pub fn routes() -> Vec<PageRoute> {
     use kassa_core::account::Section as S;
     use pages::{
         account, activity, auth, balance, home, invoices, payments, projects, staff, statistics,
+        withdraw, withdraw_rules,
     };
     let (g, p) = (Method::GET, Method::POST);
     vec![
@@ -367,6 +368,66 @@ pub fn routes() -> Vec<PageRoute> {
             "/balance/ledger/export",
             Sections(&[S::ViewBalance, S::Export]),
             get(balance::export),
+        ),
+        route(
+            g.clone(),
+            "/balance/withdraw",
+            Section(S::Withdraw),
+            get(withdraw::form),
+        ),
+        route(
+            p.clone(),
+            "/balance/withdraw",
+            Section(S::Withdraw),
+            post(withdraw::create),
+        ),
+        route(
+            g.clone(),
+            "/balance/addresses",
+            Section(S::Withdraw),
+            get(withdraw::addresses_page),
+        ),
+        route(
+            p.clone(),
+            "/balance/addresses",
+            Section(S::Withdraw),
+            post(withdraw::add_address),
+        ),
+        route(
+            p.clone(),
+            "/balance/addresses/{id}/delete",
+            Section(S::Withdraw),
+            post(withdraw::delete_address),
+        ),
+        route(
+            g.clone(),
+            "/balance/rules",
+            Section(S::Withdraw),
+            get(withdraw_rules::page),
+        ),
+        route(
+            p.clone(),
+            "/balance/rules",
+            Section(S::Withdraw),
+            post(withdraw_rules::save),
+        ),
+        route(
+            p.clone(),
+            "/balance/rules/{network}/delete",
+            Section(S::Withdraw),
+            post(withdraw_rules::delete),
+        ),
+        route(
+            g.clone(),
+            "/account/withdrawal-key",
+            Section(S::Withdraw),
+            get(withdraw::key_page),
+        ),
+        route(
+            p.clone(),
+            "/account/withdrawal-key",
+            Section(S::Withdraw),
+            post(withdraw::make_key),
         ),
         route(
             g.clone(),

@@ -98,3 +98,58 @@ pub async fn end_other_sessions(
     tx.commit().await?;
     Ok(n)
 }
+
+/// How a sensitive action's confirmation went (see [`confirm_sensitive`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Confirmation {
+    /// Password and (with 2FA on) a fresh code: go ahead.
+    Confirmed,
+    /// The password is wrong.
+    WrongPassword,
+    /// The second-factor code is wrong, used before, or a recovery code (not taken here).
+    WrongCode,
+    /// The action needs two-factor authentication, and the person has not turned it on.
+    NeedsTwoFactor,
+}
+
+/// Confirms a sensitive action (a withdrawal, a saved address, a rule, a withdrawal key) with
+/// the password and, when 2FA is on (or `require_2fa`), a fresh authenticator code: each code
+/// works once, recovery codes are not taken, failures count towards the same limits as
+/// re-authentication.
+pub async fn confirm_sensitive(
+    st: &Ctx,
+    user: &UserRow,
+    password: &str,
+    code: &str,
+    require_2fa: bool,
+) -> Result<Confirmation> {
+    if user.totp_secret.is_none() && require_2fa {
+        return Ok(Confirmation::NeedsTwoFactor);
+    }
+    if !check_current_password(st, user, password).await? {
+        return Ok(Confirmation::WrongPassword);
+    }
+    if user.totp_secret.is_none() {
+        return Ok(Confirmation::Confirmed);
+    }
+    let now = st.clock.now();
+    let key = user.id.to_string();
+    limited(&limits::MFA_FAILURES_PER_USER, st, &key, now, false).await?;
+    let code = code.trim();
+    let mut tx = st.db.begin().await?;
+    let fresh = !totp::looks_like_recovery_code(code)
+        && use_second_factor(&mut tx, st, user, code, now)
+            .await?
+            .is_some();
+    if !fresh {
+        tx.rollback().await?;
+        limits::MFA_FAILURES_PER_USER
+            .hit(&st.db, &key, now)
+            .await?
+            .ok();
+        return Ok(Confirmation::WrongCode);
+    }
+    tx.commit().await?;
+    limits::MFA_FAILURES_PER_USER.clear(&st.db, &key).await?;
+    Ok(Confirmation::Confirmed)
+}

@@ -61,6 +61,12 @@ pub const RESET_PER_ACCOUNT: Limit = Limit {
     max: 3,
     window: Duration::from_secs(60 * MIN),
 };
+/// The CryptoCloud withdrawal API: one request per 12 seconds per key (the contract's limit).
+pub const WITHDRAW_API_PER_KEY: Limit = Limit {
+    name: "withdraw-api",
+    max: 1,
+    window: Duration::from_secs(12),
+};
 /// Wrong second-factor codes for one user (at sign-in and re-authentication).
 pub const MFA_FAILURES_PER_USER: Limit = Limit {
     name: "mfa-user",

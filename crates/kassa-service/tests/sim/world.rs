@@ -221,6 +221,7 @@ fn context(db: Db, clock: Arc<ManualClock>, chains: Chains) -> Ctx {
             mail: MailSettings::default(),
             data_dir: dir(),
             allow_private_targets: true,
+            withdrawals: Default::default(),
         }),
         public_url: "http://127.0.0.1:1".into(),
         passwords: passwords(),

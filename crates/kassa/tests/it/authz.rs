@@ -47,6 +47,9 @@ const VIEW_BALANCE: Expect = Expect::Roles([1, 1, 0, 1, 0, 1]);
 /// "view balance" and "export data": the statement's export.
 const EXPORT_LEDGER: Expect = Expect::Roles([1, 1, 0, 1, 0, 0]);
 
+/// "withdraw; manage withdrawal addresses and automatic rules" (and the withdrawal API key).
+const WITHDRAW: Expect = Expect::Roles([1, 1, 0, 0, 0, 0]);
+
 /// Written from product.md, not from the code.
 const EXPECTED: &[(&str, &str, Expect)] = &[
     ("GET", "/", Expect::Anyone),
@@ -110,6 +113,16 @@ const EXPECTED: &[(&str, &str, Expect)] = &[
     ("GET", "/balance", VIEW_BALANCE),
     ("GET", "/balance/ledger", VIEW_BALANCE),
     ("GET", "/balance/ledger/export", EXPORT_LEDGER),
+    ("GET", "/balance/withdraw", WITHDRAW),
+    ("POST", "/balance/withdraw", WITHDRAW),
+    ("GET", "/balance/addresses", WITHDRAW),
+    ("POST", "/balance/addresses", WITHDRAW),
+    ("POST", "/balance/addresses/{id}/delete", WITHDRAW),
+    ("GET", "/balance/rules", WITHDRAW),
+    ("POST", "/balance/rules", WITHDRAW),
+    ("POST", "/balance/rules/{network}/delete", WITHDRAW),
+    ("GET", "/account/withdrawal-key", WITHDRAW),
+    ("POST", "/account/withdrawal-key", WITHDRAW),
     ("GET", "/projects/{id}/invoices", VIEW_PAYMENTS),
     ("GET", "/projects/{id}/invoices/new", CREATE_INVOICES),
     ("POST", "/projects/{id}/invoices/new", CREATE_INVOICES),
@@ -278,7 +291,10 @@ engine_test!(
             } else {
                 target.to_string()
             };
-            path.replace("{token}", &bogus_token).replace("{id}", &id).replace("{uuid}", &a_invoice)
+            path.replace("{token}", &bogus_token)
+                .replace("{id}", &id)
+                .replace("{uuid}", &a_invoice)
+                .replace("{network}", "LTC")
         };
         let mut failures = Vec::new();
         // GETs first, then POSTs, sign-out last: the visitor's session survives the walk.

@@ -31,4 +31,5 @@ mod payments;
 mod projects;
 mod wallets;
 mod watcher;
+mod withdraw_requests;
 mod withdrawals;

@@ -24,17 +24,17 @@ use crate::support::litecoind::{Litecoind, litecoind_skipped};
 use crate::support::process::run_in;
 use crate::support::{TestApp, TestDb, wait_until};
 
-const OWNER: &str = "owner@withdraw.example";
+pub(crate) const OWNER: &str = "owner@withdraw.example";
 
-fn ltc() -> &'static Crypto {
+pub(crate) fn ltc() -> &'static Crypto {
     currency::crypto("LTC").unwrap()
 }
 
-fn sat(text: &str) -> u64 {
+pub(crate) fn sat(text: &str) -> u64 {
     u64::try_from(Amount::parse(text, 8).unwrap().base()).unwrap()
 }
 
-fn configure(s: &mut Settings, url: &str) {
+pub(crate) fn configure(s: &mut Settings, url: &str) {
     s.chains.ltc.chain = "regtest".into();
     s.chains.ltc.rpc_url = url.into();
     s.chains.ltc.rpc_user = "kassa".into();
@@ -45,16 +45,24 @@ fn configure(s: &mut Settings, url: &str) {
 
 /// A node with a funded payer, and a live app whose stored LTC hot wallet (made as
 /// `kassa wallet init ltc` makes it) takes payments, watched by the server's own watcher.
-struct Rig {
-    node: Litecoind,
-    payer: RpcClient,
-    miner: String,
-    app: TestApp,
-    shop: Shop,
+pub(crate) struct Rig {
+    pub(crate) node: Litecoind,
+    pub(crate) payer: RpcClient,
+    pub(crate) miner: String,
+    pub(crate) app: TestApp,
+    pub(crate) shop: Shop,
 }
 
 impl Rig {
-    async fn new(engine: kassa_store::Engine) -> Rig {
+    pub(crate) async fn new(engine: kassa_store::Engine) -> Rig {
+        Rig::new_with(engine, |_| {}).await
+    }
+
+    /// [`Rig::new`] with more settings changed by `adjust`.
+    pub(crate) async fn new_with(
+        engine: kassa_store::Engine,
+        adjust: impl Fn(&mut Settings),
+    ) -> Rig {
         let node = Litecoind::start().await;
         let payer = node.create_wallet("payer").await;
         let miner = node.new_address(&payer).await;
@@ -82,7 +90,11 @@ impl Rig {
             .unwrap();
             st.db.close().await;
         }
-        let app = TestApp::spawn_on(tdb, |s| configure(s, &url)).await;
+        let app = TestApp::spawn_on(tdb, |s| {
+            configure(s, &url);
+            adjust(s);
+        })
+        .await;
         let shop = shop(&app, OWNER, "").await;
         shop.go_live(&app).await;
         Rig {
@@ -96,7 +108,7 @@ impl Rig {
 
     /// A live LTC invoice paid in full and confirmed (seen by the server's watcher); returns
     /// the merchant.
-    async fn paid_invoice(&self, price: f64) -> MerchantId {
+    pub(crate) async fn paid_invoice(&self, price: f64) -> MerchantId {
         let inv = self
             .shop
             .create(price, json!({"add_fields": {"cryptocurrency": "LTC"}}))
@@ -115,7 +127,7 @@ impl Rig {
         row.merchant_id
     }
 
-    async fn available(&self, merchant: MerchantId) -> u64 {
+    pub(crate) async fn available(&self, merchant: MerchantId) -> u64 {
         let b = ledger::balances(&mut self.app.state.db.conn().await.unwrap(), merchant)
             .await
             .unwrap();
@@ -127,7 +139,7 @@ impl Rig {
     }
 
     /// What the merchant owes in LTC (a credit taken back after it was withdrawn).
-    async fn owed(&self, merchant: MerchantId) -> u64 {
+    pub(crate) async fn owed(&self, merchant: MerchantId) -> u64 {
         let b = ledger::balances(&mut self.app.state.db.conn().await.unwrap(), merchant)
             .await
             .unwrap();
@@ -138,7 +150,7 @@ impl Rig {
         u64::try_from(a.base()).unwrap()
     }
 
-    async fn books_balance(&self) {
+    pub(crate) async fn books_balance(&self) {
         let mut c = self.app.state.db.conn().await.unwrap();
         assert!(
             ledger::verify(&mut c).await.unwrap().is_empty(),
@@ -146,7 +158,7 @@ impl Rig {
         );
     }
 
-    async fn withdraw(
+    pub(crate) async fn withdraw(
         &self,
         merchant: MerchantId,
         to: &str,
@@ -163,14 +175,17 @@ impl Rig {
         .await
     }
 
-    async fn follow(&self) -> service::FollowRound {
+    pub(crate) async fn follow(&self) -> service::FollowRound {
         service::follow_network(&self.app.state, ltc().network)
             .await
             .unwrap()
     }
 
     /// Follows (as the server's watcher also does) until the withdrawals are in these states.
-    async fn wait_for_states(&self, want: &[(kassa_core::WithdrawalId, WithdrawalState)]) {
+    pub(crate) async fn wait_for_states(
+        &self,
+        want: &[(kassa_core::WithdrawalId, WithdrawalState)],
+    ) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             self.follow().await;
@@ -189,18 +204,18 @@ impl Rig {
         }
     }
 
-    async fn rows(&self) -> Vec<store::WithdrawalRow> {
+    pub(crate) async fn rows(&self) -> Vec<store::WithdrawalRow> {
         store::list(&mut self.app.state.db.conn().await.unwrap(), "LTC", None)
             .await
             .unwrap()
     }
 
-    async fn mempool(&self) -> Vec<String> {
+    pub(crate) async fn mempool(&self) -> Vec<String> {
         self.node.rpc.get_raw_mempool().await.unwrap()
     }
 
     /// What the node's payer wallet received at `address` with at least one confirmation.
-    async fn received(&self, address: &str) -> u64 {
+    pub(crate) async fn received(&self, address: &str) -> u64 {
         let v: Value = self
             .payer
             .call("getreceivedbyaddress", json!([address, 1]))
@@ -210,7 +225,7 @@ impl Rig {
     }
 
     /// A transaction signed by Kassa's hot wallet spending `inputs` again: `amount` to `to`.
-    async fn respend(
+    pub(crate) async fn respend(
         &self,
         inputs: &[spend::Utxo],
         to: &str,
@@ -342,6 +357,7 @@ engine_test!(
                 merchant,
                 destination: &to3,
                 amount: kassa_core::Amount::from_base(u128::from(sat("1"))),
+                request: None,
             },
             &service::Prepared::utxo(&lost),
             r.app.now(),

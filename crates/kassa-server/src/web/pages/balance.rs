@@ -12,7 +12,6 @@ use kassa_core::{Decimal, Timestamp};
 use kassa_service::audit::Target;
 use kassa_service::payment_view::parse_day;
 use kassa_store::statement::{self, Entry, EntryKind, StatementQuery};
-use kassa_store::withdrawals::{self as store_withdrawals, WithdrawalState};
 use serde_json::json;
 
 use super::statistics::usd_of;
@@ -46,16 +45,17 @@ struct Line {
 
 /// A withdrawal as listed.
 struct WithdrawalView {
-    id: i64,
+    id: String,
     when: String,
     amount: String,
     fee: String,
     destination: String,
     state: String,
     state_code: &'static str,
-    txid: String,
+    detail: Option<String>,
+    source: Option<String>,
+    txid: Option<String>,
     explorer: Option<String>,
-    error: Option<String>,
 }
 
 #[derive(Template)]
@@ -92,41 +92,14 @@ pub async fn show(
         })
         .collect();
     let owes = lines.iter().any(|l| l.owed.is_some());
-    let rows =
-        store_withdrawals::of_merchant(&mut st.db.conn().await?, me.user.merchant_id, 20).await?;
-    let withdrawals = rows
-        .iter()
-        .map(|w| {
-            let c = currency::crypto(&w.currency);
-            let text = |a: Amount| {
-                c.map_or_else(
-                    || a.base().to_string(),
-                    |c| format!("{} {}", a.to_decimal_string(c.decimals), c.code),
-                )
-            };
-            let state_code = match w.state {
-                WithdrawalState::Broadcast => "processing",
-                WithdrawalState::Confirmed => "completed",
-                WithdrawalState::Failed => "failed",
-            };
-            let explorer = currency::network(&w.network).and_then(|n| {
-                let chain = st.chains.get(n).map(|c| c.chain)?;
-                kassa_chain::explorer::transaction_url(n, chain, &w.txid)
-            });
-            WithdrawalView {
-                id: w.id.get(),
-                when: tr.datetime(w.created_at),
-                amount: text(w.amount),
-                fee: text(w.fee),
-                destination: w.destination.clone(),
-                state: tr.t(&format!("balance.state.{state_code}")).to_owned(),
-                state_code,
-                txid: w.txid.clone(),
-                explorer,
-                error: w.error.clone(),
-            }
-        })
-        .collect();
+    let rows = kassa_store::withdrawal_requests::of_merchant(
+        &mut st.db.conn().await?,
+        me.user.merchant_id,
+        None,
+        20,
+    )
+    .await?;
+    let withdrawals = rows.iter().map(|r| withdrawal_view(&st, tr, r)).collect();
     Ok(html(
         BalancePage {
             page: &page,
@@ -136,6 +109,67 @@ pub async fn show(
         }
         .render()?,
     ))
+}
+
+/// A withdrawal request as the merchant reads it: status, what it waits for or why it failed,
+/// who asked, and its transaction with an explorer link.
+fn withdrawal_view(
+    st: &AppState,
+    tr: kassa_service::i18n::Tr,
+    r: &kassa_store::withdrawal_requests::RequestRow,
+) -> WithdrawalView {
+    use kassa_service::withdrawals::requests::Shown;
+    use kassa_store::withdrawal_requests::{Source, Stage};
+    let c = currency::crypto(&r.currency);
+    let text = |a: Amount| {
+        c.map_or_else(
+            || a.base().to_string(),
+            |c| format!("{} {}", a.to_decimal_string(c.decimals), c.code),
+        )
+    };
+    let shown = Shown::of(r);
+    let stage = match r.stage {
+        Stage::Approval | Stage::Queued | Stage::Signature | Stage::Refused => Some(
+            tr.t(&format!("withdraw.stage.{}", r.stage.as_str()))
+                .to_owned(),
+        ),
+        Stage::Submitted | Stage::Failed => None,
+    };
+    let error = r.tx.as_ref().and_then(|t| t.error.clone());
+    let detail = [stage, r.note.clone(), error]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>();
+    let explorer = r.tx.as_ref().and_then(|t| {
+        let n = currency::network(&r.network)?;
+        let chain = st.chains.get(n).map(|c| c.chain)?;
+        kassa_chain::explorer::transaction_url(n, chain, &t.txid)
+    });
+    WithdrawalView {
+        id: r.public_id.clone(),
+        when: tr.datetime(r.created_at),
+        amount: text(r.tx.as_ref().map_or(r.amount, |t| t.amount)),
+        fee: r
+            .tx
+            .as_ref()
+            .map(|t| t.fee)
+            .or(r.fee)
+            .map_or_else(String::new, text),
+        destination: r.destination.clone(),
+        state: tr
+            .t(&format!("balance.state.{}", shown.as_str()))
+            .to_owned(),
+        state_code: shown.as_str(),
+        detail: (!detail.is_empty()).then(|| detail.join(" · ")),
+        source: match r.source {
+            Source::Dashboard => None,
+            Source::Api => Some(tr.t("withdraw.source_api").to_owned()),
+            Source::Rule => Some(tr.t("withdraw.source_rule").to_owned()),
+            Source::Operator => Some(tr.t("withdraw.source_operator").to_owned()),
+        },
+        txid: r.tx.as_ref().map(|t| t.txid.clone()),
+        explorer,
+    }
 }
 
 /// The statement's filters, as typed (kept to show them again), and the page's start.

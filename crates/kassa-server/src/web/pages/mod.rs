@@ -10,6 +10,8 @@ pub mod payments;
 pub mod projects;
 pub mod staff;
 pub mod statistics;
+pub mod withdraw;
+pub mod withdraw_rules;
 
 use askama::Template;
 use axum::extract::{FromRequest, FromRequestParts, Request};

@@ -29,6 +29,11 @@
 //! after all, is charged once. A payment it spends that leaves the chain marks it and alerts the
 //! operator.
 
+pub mod addresses;
+pub mod api_key;
+pub mod requests;
+pub mod rules;
+
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr as _;
 use std::sync::Arc;
@@ -42,9 +47,10 @@ use kassa_chain::spend::{
 use kassa_chain::watch::Broadcast;
 use kassa_chain::watch::utxo::outpoint;
 use kassa_core::currency::Network;
-use kassa_core::{Amount, MerchantId, Timestamp, WithdrawalId};
+use kassa_core::{Amount, MerchantId, Timestamp, WithdrawalId, WithdrawalRequestId};
 use kassa_store::ledger::{self, Account, Kind, LedgerError};
 use kassa_store::wallets::{self, WalletKind};
+use kassa_store::withdrawal_requests::{self as requests_store, Stage};
 use kassa_store::withdrawals::{self as store, NewWithdrawal, WithdrawalRow, WithdrawalState};
 use kassa_store::{AsConn, StoreError};
 use serde::Deserialize;
@@ -401,6 +407,7 @@ pub async fn withdraw(
         merchant,
         destination: destination.trim(),
         amount: Amount::from_base(u128::from(amount)),
+        request: None,
     };
     let id = record(
         &mut tx,
@@ -469,6 +476,10 @@ pub struct Order<'a> {
     pub destination: &'a str,
     /// How much arrives there (the fee comes on top).
     pub amount: Amount,
+    /// The merchant's request it makes, and the stage that request is in; `None`: the
+    /// operator's own (a request row marked "operator" is made for it, so the merchant's list
+    /// shows every withdrawal).
+    pub request: Option<(WithdrawalRequestId, Stage)>,
 }
 
 /// Stores a prepared withdrawal and posts its entries, in the caller's transaction, after
@@ -486,6 +497,7 @@ pub async fn record(
         merchant,
         destination,
         amount,
+        request,
     } = *order;
     let balances = ledger::balances(conn, merchant).await?;
     let balance = |k: Kind| {
@@ -534,6 +546,38 @@ pub async fn record(
     for part in [amount, p.fee] {
         ledger::post(conn, &journal, None, &from, &to, part, now).await?;
     }
+    let (request, stage) = match request {
+        Some(r) => r,
+        None => {
+            let r = requests_store::insert(
+                conn,
+                &requests_store::NewRequest {
+                    public_id: &crate::invoices::new_uuid(),
+                    merchant,
+                    network: chain.network.code,
+                    currency: chain.currency.code,
+                    destination,
+                    amount,
+                    fee_from_amount: false,
+                    amount_usd: None,
+                    source: requests_store::Source::Operator,
+                    user: None,
+                    rule: None,
+                    address: None,
+                    stage: Stage::Queued,
+                },
+                now,
+            )
+            .await?;
+            (r, Stage::Queued)
+        }
+    };
+    if !requests_store::submitted(conn, request, stage, id, now).await? {
+        return Err(WithdrawError::NodeAnswer(format!(
+            "withdrawal request {request} is no longer {}: nothing was made",
+            stage.as_str()
+        )));
+    }
     // Spending a payment Kassa has seen but not counted yet: not charged until it counts.
     rebalance(conn, metrics, id, now).await?;
     Ok(id)
@@ -560,6 +604,7 @@ pub async fn submit_prepared(
         merchant,
         destination,
         amount,
+        request: None,
     };
     let id = record(&mut tx, &st.metrics, &chain, &order, p, st.clock.now()).await?;
     tx.commit().await?;

@@ -1,0 +1,995 @@
+//! Withdrawal requests: what a merchant asks for (in the dashboard, through the API, by a
+//! rule), before a transaction exists.
+//!
+//! [`ask`] checks the destination (per network), the cooling-off of a saved address, what the
+//! merchant owes, the network's minimum and the fee (planned over the wallet's outputs as they
+//! are now), then in ONE transaction stores the request, moves what it needs (the amount and
+//! the quoted fee, or everything available) from the merchant's available balance to their
+//! `merchant_withdrawing` account under the journal `withdrawal request <id>`, writes the
+//! activity log and — unless it is above the operator's approval amount — enqueues the job
+//! that makes it ([`ProcessJob`]).
+//!
+//! [`process`] (the job): in one transaction, releases the reservation and signs and records
+//! the withdrawal exactly as an operator's would be ([`super::record`], which checks balance
+//! and debt again), links it to the request, and commits before the node sees it. A
+//! watch-only wallet cannot sign: the planned transaction is kept as a PSBT for the operator
+//! (`kassa wallet psbt` / `kassa wallet broadcast`, [`broadcast_signed`]) and what it needs
+//! stays reserved. While the merchant owes money in the currency, a queued request waits (the
+//! job looks again every [`OWED_RECHECK`]). When it cannot be made, or the operator refuses
+//! it, the reservation goes back in the transaction that says so.
+
+use std::time::Duration;
+
+use kassa_chain::spend::{self, Destination, Outputs, Payment, Plan, Policy, Utxo};
+use kassa_core::currency::Network;
+use kassa_core::money::{Exact, Rounding};
+use kassa_core::{Amount, MerchantId, Timestamp, WithdrawalRequestId};
+use kassa_store::ledger::{self, Account, Kind};
+use kassa_store::wallets::{self, WalletKind};
+use kassa_store::withdrawal_requests::{self as store, NewRequest, RequestRow, Source, Stage};
+use kassa_store::{StoreError, Tx};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{
+    CONF_TARGET, Order, Prepared, WithdrawError, in_flight, live, our_outputs, parts, record,
+};
+use crate::Ctx;
+use crate::audit::{Actor, Target};
+use crate::chains::{self, LiveChain, WalletError};
+use crate::worker::{BoxFuture, Job, JobContext, JobError, JobHandler, enqueue};
+use kassa_core::retry::RetryPolicy;
+
+/// How often a request waiting for a debt to be covered looks again.
+pub const OWED_RECHECK: Duration = Duration::from_secs(15 * 60);
+
+/// How much to withdraw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Asked {
+    /// This much arrives; the network fee comes on top.
+    Exact(Amount),
+    /// Everything available; the network fee comes out of it.
+    Everything,
+}
+
+/// A withdrawal to ask for.
+#[derive(Clone, Copy)]
+pub struct Ask<'a> {
+    /// Whose balance pays.
+    pub merchant: MerchantId,
+    /// The network.
+    pub network: &'static Network,
+    /// The destination, as given.
+    pub destination: &'a str,
+    /// How much.
+    pub amount: Asked,
+    /// Who asks.
+    pub source: Source,
+    /// Who did it, for the activity log (the person in the dashboard; Kassa for a rule).
+    pub actor: &'a Actor<'a>,
+    /// The rule, for a rule.
+    pub rule: Option<i64>,
+    /// The saved address chosen, if any.
+    pub address: Option<i64>,
+}
+
+/// Why a request was not taken. Each names what the person must change.
+#[derive(Debug, thiserror::Error)]
+pub enum AskError {
+    /// The network takes no live payments here.
+    #[error("{0} is not available for withdrawals here")]
+    NotLive(&'static str),
+    /// The destination is not an address of the network.
+    #[error("not a {network} address: {reason}")]
+    Address {
+        /// The network's name.
+        network: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A saved address still in its cooling-off period.
+    #[error("this address was saved recently and can be used from {until} (UTC)")]
+    CoolingOff {
+        /// When it becomes usable.
+        until: String,
+    },
+    /// Nothing to send.
+    #[error("enter an amount greater than zero")]
+    ZeroAmount,
+    /// Below what the network carries.
+    #[error("the minimum for this network is {minimum} {currency}")]
+    BelowMinimum {
+        /// The minimum, as a decimal.
+        minimum: String,
+        /// The currency code.
+        currency: &'static str,
+    },
+    /// More than is available (with the fee).
+    #[error(
+        "{needed} {currency} is needed with the network fee; {available} {currency} is available"
+    )]
+    Insufficient {
+        /// Amount and fee.
+        needed: String,
+        /// Available.
+        available: String,
+        /// The currency code.
+        currency: &'static str,
+    },
+    /// The merchant owes money in this currency.
+    #[error(
+        "{owed} {currency} is owed (a payment taken back after it was withdrawn): withdrawals wait until new payments cover it"
+    )]
+    Owed {
+        /// What is owed.
+        owed: String,
+        /// The currency code.
+        currency: &'static str,
+    },
+    /// The wallet cannot pay it (its outputs, dust, size).
+    #[error("{0}")]
+    Spend(String),
+    /// The node or the database failed.
+    #[error(transparent)]
+    Failed(#[from] WithdrawError),
+}
+
+impl From<StoreError> for AskError {
+    fn from(e: StoreError) -> Self {
+        AskError::Failed(e.into())
+    }
+}
+
+impl From<ledger::LedgerError> for AskError {
+    fn from(e: ledger::LedgerError) -> Self {
+        AskError::Failed(e.into())
+    }
+}
+
+/// What a withdrawal would cost now, for the form.
+#[derive(Clone, Debug)]
+pub struct Quote {
+    /// The merchant's available balance.
+    pub available: Amount,
+    /// What they owe in the currency.
+    pub owed: Amount,
+    /// The network fee of sending everything available (what "everything" costs).
+    pub fee: Amount,
+    /// The most that can arrive with the fee on top.
+    pub max: Amount,
+    /// The smallest amount the network carries.
+    pub minimum: Amount,
+    /// Whether the operator must sign each withdrawal (watch-only wallet).
+    pub watch_only: bool,
+}
+
+/// The smallest amount the network carries (its dust limit; a destination with a costlier
+/// output script may need more, which planning says).
+fn minimum(chain: &LiveChain) -> Amount {
+    Amount::from_base(u128::from(chain.network.dust.max(1)))
+}
+
+/// Checks `address` as a destination on `chain`; the trimmed address.
+pub fn check_destination(chain: &LiveChain, address: &str) -> Result<String, AskError> {
+    let address = address.trim();
+    let utxo = parts(chain).map_err(|_| AskError::NotLive(chain.network.code))?;
+    Destination::parse(utxo.coin, chain.chain, address)
+        .map(|d| d.address().to_owned())
+        .map_err(|e| AskError::Address {
+            network: chain.network.fullname,
+            reason: e.to_string(),
+        })
+}
+
+fn decimal(chain: &LiveChain, a: Amount) -> String {
+    a.to_decimal_string(chain.currency.decimals)
+}
+
+fn merchant_account(chain: &LiveChain, merchant: MerchantId, kind: Kind) -> Account<'static> {
+    Account {
+        kind,
+        merchant: Some(merchant),
+        currency: chain.currency.code,
+    }
+}
+
+/// The journal a request's reservation is posted under.
+pub fn journal(id: WithdrawalRequestId) -> String {
+    format!("withdrawal request {id}")
+}
+
+/// The wallet's outputs not spent by a withdrawal in flight or a PSBT waiting for its
+/// signature, and the node's height.
+async fn spendable(
+    chain: &LiveChain,
+    conn: &mut impl kassa_store::AsConn,
+) -> Result<(Vec<Utxo>, u64), WithdrawError> {
+    let next_index = wallets::get(conn, chain.network.code)
+        .await?
+        .ok_or(WalletError::Missing(chain.network))?
+        .next_index;
+    let (utxos, height) = our_outputs(chain, next_index).await?;
+    let mut spent = in_flight(conn, chain.network.code).await?;
+    for o in store::awaiting_signature_consumes(conn, chain.network.code).await? {
+        if let Some((txid, vout)) = o.rsplit_once(':')
+            && let Ok(vout) = vout.parse()
+        {
+            spent.insert((txid.to_owned(), vout));
+        }
+    }
+    Ok((
+        utxos
+            .into_iter()
+            .filter(|u| !spent.contains(&(u.txid.to_string(), u.vout)))
+            .collect(),
+        height,
+    ))
+}
+
+fn policy(chain: &LiveChain) -> Policy {
+    Policy {
+        min_confirmations: chain.confirmations.max(1),
+        ..Policy::default()
+    }
+}
+
+/// Plans `outputs` over `utxos` with the watch-only half of the wallet (nothing signed).
+async fn plan_with(
+    chain: &LiveChain,
+    utxos: &[Utxo],
+    outputs: Outputs,
+    change_index: u32,
+    height: u64,
+) -> Result<Plan, WithdrawError> {
+    let utxo = parts(chain)?;
+    let fee_rate = spend::estimate_fee_rate(&utxo.rpc, CONF_TARGET, spend::FeeRate::MIN_RELAY)
+        .await?
+        .rate;
+    let request = spend::Withdrawal {
+        outputs,
+        fee_rate,
+        change_index,
+        lock_time: u32::try_from(height).unwrap_or(0),
+    };
+    Ok(spend::plan(&utxo.wallet, utxos, &request, &policy(chain))?)
+}
+
+async fn balance(
+    conn: &mut impl kassa_store::AsConn,
+    chain: &LiveChain,
+    merchant: MerchantId,
+    kind: Kind,
+) -> Result<Amount, StoreError> {
+    Ok(ledger::balances(conn, merchant)
+        .await?
+        .get(&(kind, chain.currency.code.to_owned()))
+        .copied()
+        .unwrap_or(Amount::ZERO))
+}
+
+/// What a withdrawal on `network` costs `merchant` now (see [`Quote`]).
+pub async fn quote(
+    st: &Ctx,
+    merchant: MerchantId,
+    network: &'static Network,
+) -> Result<Quote, AskError> {
+    let chain = live(st, network).map_err(|_| AskError::NotLive(network.code))?;
+    let mut conn = st.db.conn().await?;
+    let available = balance(&mut conn, &chain, merchant, Kind::MerchantAvailable).await?;
+    let owed = balance(&mut conn, &chain, merchant, Kind::MerchantReceivable).await?;
+    let minimum = minimum(&chain);
+    let watch_only = chain.kind == WalletKind::Watch;
+    let mut fee = Amount::ZERO;
+    if let Ok(all) = u64::try_from(available.base())
+        && all > 0
+    {
+        let utxo = parts(&chain)?;
+        let own = utxo
+            .wallet
+            .address(kassa_chain::hd::Branch::Change, 0)
+            .map_err(|e| WithdrawError::from(WalletError::from(e)))?;
+        let (utxos, height) = spendable(&chain, &mut conn).await?;
+        drop(conn);
+        let everything = Outputs::PayFeeFromAmount(Payment {
+            address: own,
+            amount: all,
+        });
+        if let Ok(plan) = plan_with(&chain, &utxos, everything, 0, height).await {
+            fee = Amount::from_base(u128::from(plan.fee()));
+        }
+    }
+    Ok(Quote {
+        available,
+        owed,
+        fee,
+        max: available.saturating_sub(fee),
+        minimum,
+        watch_only,
+    })
+}
+
+/// The USD value of `amount` at the current rate, to cents, if a rate is known.
+fn usd_value(st: &Ctx, chain: &LiveChain, amount: Amount) -> Option<Decimal> {
+    let rate = st
+        .pricing
+        .usd(chain.currency.symbol, false, st.clock.now())
+        .ok()?;
+    Exact::decimal(rate.usd).and_then(|r| {
+        Exact::amount(amount, chain.currency.decimals)
+            .times(&r)
+            .to_decimal(2, Rounding::HalfUp)
+    })
+}
+
+/// A fresh public id: eight characters of the invoice alphabet.
+fn public_id() -> String {
+    crate::invoices::new_uuid()
+}
+
+/// Takes a withdrawal request (see the module docs). The request as stored.
+pub async fn ask(st: &Ctx, a: &Ask<'_>) -> Result<RequestRow, AskError> {
+    let chain = live(st, a.network).map_err(|_| AskError::NotLive(a.network.code))?;
+    let destination = check_destination(&chain, a.destination)?;
+    let now = st.clock.now();
+    if let Some(saved) = super::addresses::find(
+        &mut st.db.conn().await?,
+        a.merchant,
+        a.network,
+        &destination,
+    )
+    .await?
+        && saved.usable_at > now
+    {
+        return Err(AskError::CoolingOff {
+            until: saved.usable_at.iso(),
+        });
+    }
+    let minimum = minimum(&chain);
+    let (available, owed) = {
+        let mut conn = st.db.conn().await?;
+        (
+            balance(&mut conn, &chain, a.merchant, Kind::MerchantAvailable).await?,
+            balance(&mut conn, &chain, a.merchant, Kind::MerchantReceivable).await?,
+        )
+    };
+    if !owed.is_zero() {
+        return Err(AskError::Owed {
+            owed: decimal(&chain, owed),
+            currency: chain.currency.code,
+        });
+    }
+    let asked = match a.amount {
+        Asked::Exact(x) => x,
+        Asked::Everything => available,
+    };
+    if asked.is_zero() {
+        return Err(match a.amount {
+            Asked::Exact(_) => AskError::ZeroAmount,
+            Asked::Everything => AskError::Insufficient {
+                needed: decimal(&chain, minimum),
+                available: decimal(&chain, available),
+                currency: chain.currency.code,
+            },
+        });
+    }
+    if asked < minimum {
+        return Err(AskError::BelowMinimum {
+            minimum: decimal(&chain, minimum),
+            currency: chain.currency.code,
+        });
+    }
+    if asked > available {
+        return Err(AskError::Insufficient {
+            needed: decimal(&chain, asked),
+            available: decimal(&chain, available),
+            currency: chain.currency.code,
+        });
+    }
+    let Ok(units) = u64::try_from(asked.base()) else {
+        return Err(AskError::Insufficient {
+            needed: decimal(&chain, asked),
+            available: decimal(&chain, available),
+            currency: chain.currency.code,
+        });
+    };
+    // The fee as the wallet's outputs stand now.
+    let (utxos, height) = spendable(&chain, &mut st.db.conn().await?).await?;
+    let outputs = match a.amount {
+        Asked::Exact(_) => Outputs::Pay(vec![Payment {
+            address: destination.clone(),
+            amount: units,
+        }]),
+        Asked::Everything => Outputs::PayFeeFromAmount(Payment {
+            address: destination.clone(),
+            amount: units,
+        }),
+    };
+    let plan = plan_with(&chain, &utxos, outputs, 0, height)
+        .await
+        .map_err(|e| match e {
+            // The wallet is shared by every merchant: its own figures are not theirs to see.
+            WithdrawError::Spend(spend::SpendError::InsufficientFunds { .. }) => AskError::Spend(
+                "the wallet cannot pay this amount right now (payments still confirming); try a smaller amount or again later".into(),
+            ),
+            WithdrawError::Spend(s) => AskError::Spend(s.to_string()),
+            other => AskError::Failed(other),
+        })?;
+    let fee = Amount::from_base(u128::from(plan.fee()));
+    let reserve = match a.amount {
+        Asked::Exact(x) => x.checked_add(fee).unwrap_or(x),
+        Asked::Everything => available,
+    };
+    if reserve > available {
+        return Err(AskError::Insufficient {
+            needed: decimal(&chain, reserve),
+            available: decimal(&chain, available),
+            currency: chain.currency.code,
+        });
+    }
+    let usd = usd_value(st, &chain, asked);
+    let needs_approval = match st.config.withdrawals.approval_above_usd() {
+        Ok(Some(limit)) => usd.is_none_or(|v| v > limit),
+        _ => false,
+    };
+    let stage = if needs_approval {
+        Stage::Approval
+    } else {
+        Stage::Queued
+    };
+    let usd_text = usd.map(|u| u.to_string());
+    let public = public_id();
+    let mut tx = st.db.begin().await?;
+    let id = store::insert(
+        &mut tx,
+        &NewRequest {
+            public_id: &public,
+            merchant: a.merchant,
+            network: a.network.code,
+            currency: chain.currency.code,
+            destination: &destination,
+            amount: asked,
+            fee_from_amount: a.amount == Asked::Everything,
+            amount_usd: usd_text.as_deref(),
+            source: a.source,
+            user: a.actor.user,
+            rule: a.rule,
+            address: a.address,
+            stage,
+        },
+        now,
+    )
+    .await?;
+    let from = merchant_account(&chain, a.merchant, Kind::MerchantAvailable);
+    let to = merchant_account(&chain, a.merchant, Kind::MerchantWithdrawing);
+    match ledger::post(&mut tx, &journal(id), None, &from, &to, reserve, now).await {
+        Ok(()) => {}
+        Err(ledger::LedgerError::Overdrawn { .. }) => {
+            // Another request took the balance meanwhile.
+            tx.rollback().await?;
+            return Err(AskError::Insufficient {
+                needed: decimal(&chain, reserve),
+                available: decimal(&chain, available),
+                currency: chain.currency.code,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    }
+    a.actor
+        .record(
+            &mut tx,
+            a.merchant,
+            "withdrawal.requested",
+            Target::WithdrawalRequest(&public),
+            json!({
+                "request": public,
+                "network": a.network.code,
+                "destination": destination,
+                "amount": decimal(&chain, asked),
+                "everything": a.amount == Asked::Everything,
+                "fee_quoted": decimal(&chain, fee),
+                "usd": usd_text,
+                "source": a.source.as_str(),
+                "waits_for_approval": needs_approval,
+            }),
+            now,
+        )
+        .await?;
+    if stage == Stage::Queued {
+        enqueue(&mut tx, &ProcessJob { request: id.get() }, now, now).await?;
+    }
+    tx.commit().await?;
+    st.jobs.wake();
+    let row = store::by_id(&mut st.db.conn().await?, id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(row)
+}
+
+/// What is reserved for request `r` now (its journal's net move into withdrawing).
+async fn reserved(tx: &mut Tx, r: &RequestRow) -> Result<Amount, WithdrawError> {
+    let name = journal(r.id);
+    let net = ledger::net_postings(tx, ledger::Postings::Journals(&[name.as_str()])).await?;
+    let moved = net
+        .get(&(Kind::MerchantAvailable, Kind::MerchantWithdrawing))
+        .copied()
+        .unwrap_or(0);
+    Ok(Amount::from_base(u128::try_from(moved).unwrap_or(0)))
+}
+
+/// Gives back to the available balance what is reserved for `r`, in `tx`.
+async fn release(tx: &mut Tx, r: &RequestRow, now: Timestamp) -> Result<Amount, WithdrawError> {
+    let held = reserved(tx, r).await?;
+    let acct = |kind| Account {
+        kind,
+        merchant: Some(r.merchant),
+        currency: r.currency.as_str(),
+    };
+    ledger::post(
+        tx,
+        &journal(r.id),
+        None,
+        &acct(Kind::MerchantWithdrawing),
+        &acct(Kind::MerchantAvailable),
+        held,
+        now,
+    )
+    .await?;
+    Ok(held)
+}
+
+/// Ends request `id` (in stage `from`) as `to` (failed or refused) with `why`, its
+/// reservation returned, in one transaction. False when it was not in `from`.
+pub async fn end(
+    st: &Ctx,
+    id: WithdrawalRequestId,
+    from: Stage,
+    to: Stage,
+    why: &str,
+    actor: Actor<'_>,
+) -> Result<bool, WithdrawError> {
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let Some(r) = store::by_id(&mut tx, id).await? else {
+        return Ok(false);
+    };
+    if !store::advance(&mut tx, id, from, to, Some(why), now).await? {
+        return Ok(false);
+    }
+    let returned = release(&mut tx, &r, now).await?;
+    actor
+        .record(
+            &mut tx,
+            r.merchant,
+            if to == Stage::Refused {
+                "withdrawal.refused"
+            } else {
+                "withdrawal.failed"
+            },
+            Target::WithdrawalRequest(&r.public_id),
+            json!({"request": r.public_id, "why": why, "returned": returned.base().to_string()}),
+            now,
+        )
+        .await?;
+    tx.commit().await?;
+    tracing::warn!(request = %r.public_id, network = %r.network, why, "withdrawal request ended; reservation returned");
+    Ok(true)
+}
+
+/// The operator approves request `public_id` (waiting for approval): it is queued.
+pub async fn approve(st: &Ctx, public_id: &str) -> Result<RequestRow, WithdrawError> {
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let r = store::by_public_id(&mut tx, public_id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    if !store::advance(&mut tx, r.id, Stage::Approval, Stage::Queued, None, now).await? {
+        return Err(WithdrawError::NodeAnswer(format!(
+            "withdrawal WD-{} is {}, not waiting for approval",
+            r.public_id,
+            r.stage.as_str()
+        )));
+    }
+    Actor::operator()
+        .record(
+            &mut tx,
+            r.merchant,
+            "withdrawal.approved",
+            Target::WithdrawalRequest(&r.public_id),
+            json!({"request": r.public_id}),
+            now,
+        )
+        .await?;
+    enqueue(
+        &mut tx,
+        &ProcessJob {
+            request: r.id.get(),
+        },
+        now,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    st.jobs.wake();
+    Ok(store::by_id(&mut st.db.conn().await?, r.id)
+        .await?
+        .ok_or(StoreError::NotFound)?)
+}
+
+/// What [`process`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Processed {
+    /// Nothing to do (not queued).
+    Nothing,
+    /// Signed, recorded and handed to the node.
+    Submitted,
+    /// Waiting for the operator's signature.
+    AwaitingSignature,
+    /// Waiting for a debt to be covered.
+    Waiting,
+    /// Could not be made; the reservation went back.
+    Failed(String),
+}
+
+/// Makes queued request `id` (see the module docs).
+pub async fn process(st: &Ctx, id: WithdrawalRequestId) -> Result<Processed, WithdrawError> {
+    let Some(r) = store::by_id(&mut st.db.conn().await?, id).await? else {
+        return Ok(Processed::Nothing);
+    };
+    if r.stage != Stage::Queued {
+        return Ok(Processed::Nothing);
+    }
+    let Some(network) = kassa_core::currency::network(&r.network) else {
+        let why = format!("{} is not a network Kassa knows", r.network);
+        end(st, id, Stage::Queued, Stage::Failed, &why, Actor::kassa()).await?;
+        return Ok(Processed::Failed(why));
+    };
+    let chain = match live(st, network) {
+        Ok(c) => c,
+        Err(e) => {
+            // The operator turned the network off: the request waits for it.
+            store::set_note(
+                &mut st.db.conn().await?,
+                id,
+                Some(&e.to_string()),
+                st.clock.now(),
+            )
+            .await?;
+            return Err(e);
+        }
+    };
+    let (utxos, height) = spendable(&chain, &mut st.db.conn().await?).await?;
+    let fee_rate =
+        spend::estimate_fee_rate(&parts(&chain)?.rpc, CONF_TARGET, spend::FeeRate::MIN_RELAY)
+            .await?
+            .rate;
+    let hot = if chain.kind == WalletKind::Hot {
+        Some(chains::hot_wallet(&st.db, &st.keyring, network).await?)
+    } else {
+        None
+    };
+
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let Some(r) = store::by_id(&mut tx, id).await? else {
+        return Ok(Processed::Nothing);
+    };
+    if r.stage != Stage::Queued {
+        return Ok(Processed::Nothing);
+    }
+    let owed = balance(&mut tx, &chain, r.merchant, Kind::MerchantReceivable).await?;
+    if !owed.is_zero() {
+        let note = format!(
+            "waiting: {} {} is owed and must be covered by new payments first",
+            decimal(&chain, owed),
+            chain.currency.code
+        );
+        store::set_note(&mut tx, id, Some(&note), now).await?;
+        enqueue(
+            &mut tx,
+            &ProcessJob { request: id.get() },
+            now.saturating_add(OWED_RECHECK),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(Processed::Waiting);
+    }
+    let held = release(&mut tx, &r, now).await?;
+    let change_index = wallets::take_next_index(&mut tx, network.code, now)
+        .await?
+        .ok_or(WalletError::Missing(network))?;
+    let change_index = u32::try_from(change_index)
+        .map_err(|_| WithdrawError::NodeAnswer("the wallet's counter is exhausted".into()))?;
+    // Sending everything: what was reserved, the fee out of it.
+    let outputs = if r.fee_from_amount {
+        Outputs::PayFeeFromAmount(Payment {
+            address: r.destination.clone(),
+            amount: u64::try_from(held.base()).unwrap_or(u64::MAX),
+        })
+    } else {
+        Outputs::Pay(vec![Payment {
+            address: r.destination.clone(),
+            amount: u64::try_from(r.amount.base()).unwrap_or(u64::MAX),
+        }])
+    };
+    let request = spend::Withdrawal {
+        outputs,
+        fee_rate,
+        change_index,
+        lock_time: u32::try_from(height).unwrap_or(0),
+    };
+    let utxo = parts(&chain)?;
+    let plan = match spend::plan(&utxo.wallet, &utxos, &request, &policy(&chain)) {
+        Ok(p) => p,
+        Err(e) => {
+            tx.rollback().await?;
+            let why = e.to_string();
+            end(st, id, Stage::Queued, Stage::Failed, &why, Actor::kassa()).await?;
+            return Ok(Processed::Failed(why));
+        }
+    };
+    let arrives = Amount::from_base(u128::from(plan.payment(0).map_or(0, |p| p.amount)));
+    let Some(hot) = hot else {
+        // Watch-only: keep the plan for the operator's signature; amount and fee stay
+        // reserved.
+        let psbt = match spend::psbt::unsigned(&utxo.wallet, &plan) {
+            Ok(p) => p,
+            Err(e) => {
+                tx.rollback().await?;
+                let why = e.to_string();
+                end(st, id, Stage::Queued, Stage::Failed, &why, Actor::kassa()).await?;
+                return Ok(Processed::Failed(why));
+            }
+        };
+        let fee = Amount::from_base(u128::from(plan.fee()));
+        let needed = arrives.checked_add(fee).unwrap_or(arrives);
+        let from = merchant_account(&chain, r.merchant, Kind::MerchantAvailable);
+        let to = merchant_account(&chain, r.merchant, Kind::MerchantWithdrawing);
+        if let Err(e) = ledger::post(&mut tx, &journal(id), None, &from, &to, needed, now).await {
+            tx.rollback().await?;
+            let why = match e {
+                ledger::LedgerError::Overdrawn { .. } => format!(
+                    "the network fee rose: {} {} is needed with it",
+                    decimal(&chain, needed),
+                    chain.currency.code
+                ),
+                other => return Err(other.into()),
+            };
+            end(st, id, Stage::Queued, Stage::Failed, &why, Actor::kassa()).await?;
+            return Ok(Processed::Failed(why));
+        }
+        let consumes: Vec<String> = plan
+            .inputs()
+            .iter()
+            .map(|u| kassa_chain::watch::utxo::outpoint(&u.txid.to_string(), u.vout))
+            .collect();
+        store::await_signature(&mut tx, id, fee, &psbt, &consumes, now).await?;
+        Actor::kassa()
+            .record(
+                &mut tx,
+                r.merchant,
+                "withdrawal.awaiting_signature",
+                Target::WithdrawalRequest(&r.public_id),
+                json!({"request": r.public_id, "fee": decimal(&chain, fee)}),
+                now,
+            )
+            .await?;
+        tx.commit().await?;
+        tracing::info!(request = %r.public_id, network = network.code, "withdrawal waits for the operator's signature (watch-only wallet): kassa wallet psbt");
+        return Ok(Processed::AwaitingSignature);
+    };
+    let signed = match spend::sign(&hot, plan) {
+        Ok(s) => s,
+        Err(e) => {
+            tx.rollback().await?;
+            let why = e.to_string();
+            end(st, id, Stage::Queued, Stage::Failed, &why, Actor::kassa()).await?;
+            return Ok(Processed::Failed(why));
+        }
+    };
+    drop(hot);
+    let order = Order {
+        merchant: r.merchant,
+        destination: &r.destination,
+        amount: arrives,
+        request: Some((id, Stage::Queued)),
+    };
+    let prepared = Prepared::utxo(&signed);
+    let withdrawal = match record(&mut tx, &st.metrics, &chain, &order, &prepared, now).await {
+        Ok(w) => w,
+        Err(e @ (WithdrawError::InsufficientBalance { .. } | WithdrawError::Owed { .. })) => {
+            tx.rollback().await?;
+            let why = e.to_string();
+            end(st, id, Stage::Queued, Stage::Failed, &why, Actor::kassa()).await?;
+            return Ok(Processed::Failed(why));
+        }
+        Err(e) => return Err(e),
+    };
+    Actor::kassa()
+        .record(
+            &mut tx,
+            r.merchant,
+            "withdrawal.submitted",
+            Target::WithdrawalRequest(&r.public_id),
+            json!({"request": r.public_id, "withdrawal": withdrawal, "txid": signed.txid}),
+            now,
+        )
+        .await?;
+    tx.commit().await?;
+    super::broadcast(st, &chain, withdrawal, &signed.hex).await?;
+    Ok(Processed::Submitted)
+}
+
+/// The operator hands back the signed transaction of request `public_id` (waiting for its
+/// signature): a PSBT or a raw transaction, which must pay exactly what the PSBT asked
+/// (see [`spend::psbt::accept`]). Records it like any withdrawal and hands it to the node.
+pub async fn broadcast_signed(
+    st: &Ctx,
+    public_id: &str,
+    signed: &str,
+) -> Result<(RequestRow, kassa_chain::watch::Broadcast), WithdrawError> {
+    let r = store::by_public_id(&mut st.db.conn().await?, public_id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let (Stage::Signature, Some(psbt)) = (r.stage, r.psbt.as_deref()) else {
+        return Err(WithdrawError::NodeAnswer(format!(
+            "withdrawal WD-{} is {}, not waiting for a signature",
+            r.public_id,
+            r.stage.as_str()
+        )));
+    };
+    let accepted = spend::psbt::accept(psbt, signed)
+        .map_err(|e| WithdrawError::NodeAnswer(format!("the signed transaction: {e}")))?;
+    let network = kassa_core::currency::network(&r.network)
+        .ok_or_else(|| WithdrawError::NodeAnswer(format!("unknown network {}", r.network)))?;
+    let chain = live(st, network)?;
+    let arrives = accepted
+        .transaction
+        .output
+        .iter()
+        .find(|o| {
+            Destination::parse(
+                parts(&chain).map_or(kassa_chain::hd::Coin::Bitcoin, |u| u.coin),
+                chain.chain,
+                &r.destination,
+            )
+            .is_ok_and(|d| d.script_pubkey() == &o.script_pubkey)
+        })
+        .map_or(0, |o| o.value.to_sat());
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    release(&mut tx, &r, now).await?;
+    let inputs: Vec<serde_json::Value> = r
+        .consumes
+        .iter()
+        .filter_map(|o| o.rsplit_once(':'))
+        .map(|(t, v)| json!({"txid": t, "vout": v.parse::<u32>().unwrap_or(0)}))
+        .collect();
+    let prepared = Prepared {
+        txid: accepted.txid.clone(),
+        raw: accepted.hex.clone(),
+        fee: Amount::from_base(u128::from(accepted.fee)),
+        size: i64::try_from(accepted.vsize).unwrap_or(i64::MAX),
+        consumes: r.consumes.clone(),
+        inputs_json: serde_json::Value::Array(inputs).to_string(),
+        change_address: None,
+    };
+    let order = Order {
+        merchant: r.merchant,
+        destination: &r.destination,
+        amount: Amount::from_base(u128::from(arrives)),
+        request: Some((r.id, Stage::Signature)),
+    };
+    let withdrawal = record(&mut tx, &st.metrics, &chain, &order, &prepared, now).await?;
+    Actor::operator()
+        .record(
+            &mut tx,
+            r.merchant,
+            "withdrawal.signed",
+            Target::WithdrawalRequest(&r.public_id),
+            json!({"request": r.public_id, "withdrawal": withdrawal, "txid": accepted.txid}),
+            now,
+        )
+        .await?;
+    tx.commit().await?;
+    let done = super::broadcast(st, &chain, withdrawal, &accepted.hex).await?;
+    let row = store::by_id(&mut st.db.conn().await?, r.id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok((row, done))
+}
+
+/// The job that makes a queued request.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ProcessJob {
+    /// The request.
+    pub request: i64,
+}
+
+impl Job for ProcessJob {
+    const KIND: &'static str = "withdrawal.process";
+}
+
+/// Runs [`ProcessJob`]s.
+pub struct ProcessHandler {
+    st: Ctx,
+}
+
+impl ProcessHandler {
+    /// A handler over the services' context.
+    pub fn new(st: Ctx) -> Self {
+        Self { st }
+    }
+}
+
+impl JobHandler for ProcessHandler {
+    fn kind(&self) -> &'static str {
+        ProcessJob::KIND
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        // A node that is down for a while: keep trying for about a day.
+        RetryPolicy {
+            max_attempts: 60,
+            ..RetryPolicy::default()
+        }
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(120)
+    }
+
+    fn run<'a>(
+        &'a self,
+        _ctx: &'a JobContext,
+        payload: &'a str,
+    ) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(async move {
+            let job: ProcessJob = serde_json::from_str(payload)
+                .map_err(|e| JobError::Permanent(format!("payload: {e}")))?;
+            process(&self.st, WithdrawalRequestId::new(job.request))
+                .await
+                .map(|_| ())
+                .map_err(|e| JobError::Retry(e.to_string()))
+        })
+    }
+}
+
+/// Where a request stands as merchants read it (the CryptoCloud statuses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shown {
+    /// Taken, no transaction on the network yet (waiting for approval, a signature or its
+    /// turn).
+    Created,
+    /// Its transaction is on the network, short of the confirmations.
+    Processing,
+    /// Confirmed.
+    Completed,
+    /// Failed or refused; what it held went back.
+    Failed,
+}
+
+impl Shown {
+    /// The status's key (`created`, `processing`, `completed`, `failed`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Shown::Created => "created",
+            Shown::Processing => "processing",
+            Shown::Completed => "completed",
+            Shown::Failed => "failed",
+        }
+    }
+
+    /// Where `r` stands.
+    pub fn of(r: &RequestRow) -> Shown {
+        use kassa_store::withdrawals::WithdrawalState as W;
+        match (r.stage, r.tx.as_ref().map(|t| t.state)) {
+            (Stage::Approval | Stage::Queued | Stage::Signature, _) => Shown::Created,
+            (Stage::Refused | Stage::Failed, _) => Shown::Failed,
+            (Stage::Submitted, Some(W::Confirmed)) => Shown::Completed,
+            (Stage::Submitted, Some(W::Failed)) => Shown::Failed,
+            (Stage::Submitted, _) => Shown::Processing,
+        }
+    }
+}
