@@ -121,7 +121,8 @@ enum WalletCommand {
         /// The request's id.
         id: String,
     },
-    /// Refuse a withdrawal request waiting for approval or a signature; its funds go back.
+    /// Refuse a withdrawal request not sent yet (waiting for approval, a signature or its
+    /// turn); its funds go back.
     Refuse {
         /// The request's id.
         id: String,
@@ -553,7 +554,12 @@ async fn wallet_command(loaded: Loaded, cmd: WalletCommand) -> anyhow::Result<()
                 );
             }
         }
-        _ => {}
+        // Requests are request_command's (returned above).
+        WalletCommand::Requests { .. }
+        | WalletCommand::Approve { .. }
+        | WalletCommand::Refuse { .. }
+        | WalletCommand::Psbt { .. }
+        | WalletCommand::Broadcast { .. } => {}
     }
     Ok(())
 }
@@ -618,8 +624,8 @@ async fn request_command(loaded: Loaded, cmd: WalletCommand) -> anyhow::Result<(
         WalletCommand::Refuse { id, reason } => {
             let r = find(&id).await?;
             anyhow::ensure!(
-                matches!(r.stage, Stage::Approval | Stage::Signature),
-                "WD-{} is {}: only a request waiting for approval or a signature can be refused",
+                matches!(r.stage, Stage::Approval | Stage::Signature | Stage::Queued),
+                "WD-{} is {}: only a request not sent yet can be refused",
                 r.public_id,
                 r.stage.as_str()
             );
@@ -676,7 +682,11 @@ async fn request_command(loaded: Loaded, cmd: WalletCommand) -> anyhow::Result<(
             }
             println!("{}", request_json(&r));
         }
-        _ => {}
+        // The network commands are wallet_command's.
+        WalletCommand::Init { .. }
+        | WalletCommand::Show { .. }
+        | WalletCommand::Withdraw { .. }
+        | WalletCommand::Withdrawals { .. } => {}
     }
     Ok(())
 }

@@ -31,6 +31,7 @@
 
 pub mod addresses;
 pub mod api_key;
+mod process;
 pub mod requests;
 pub mod rules;
 

@@ -31,5 +31,6 @@ mod payments;
 mod projects;
 mod wallets;
 mod watcher;
+mod withdraw_psbt;
 mod withdraw_requests;
 mod withdrawals;

@@ -669,3 +669,95 @@ async fn sqlx_hashes(r: &Rig) -> Vec<String> {
     .await)
     .unwrap()
 }
+
+/// The withdrawal form in real Chromium at phone width, with 2FA: the quote, a wrong code shown
+/// next to its field, the withdrawal made with a fresh code, then processing and completed on
+/// the balance page; no sideways scrolling. Screenshots in `test-artifacts/withdraw/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_withdrawal_form_with_2fa_at_phone_width_in_chromium() {
+    use crate::support::webdriver::{Browser, artifacts, browser_skipped};
+    if litecoind_skipped() || browser_skipped() {
+        return;
+    }
+    let r = Rig::new(kassa_store::Engine::Sqlite).await;
+    let merchant = r.paid_invoice(100.0).await;
+    let start = r.available(merchant).await;
+    let shots = artifacts("withdraw");
+    let b = Browser::start(390, 844).await;
+    let no_sideways_scroll = || async {
+        let overflow = b
+            .execute("return document.documentElement.scrollWidth - window.innerWidth;")
+            .await;
+        assert!(
+            overflow.as_i64().unwrap() <= 0,
+            "sideways scroll of {overflow} px"
+        );
+    };
+    b.goto(&format!("{}/login", r.app.base)).await;
+    b.type_into("#f-email", OWNER).await;
+    b.type_into("#f-password", PASSWORD).await;
+    b.click("button[type=submit]").await;
+    b.wait_for_path("/dashboard").await;
+    b.goto(&format!("{}/account/2fa", r.app.base)).await;
+    b.click("form[action='/account/2fa/setup'] button").await;
+    b.wait_for_path("/account/2fa").await;
+    let key = b.text("#totp-key").await;
+    b.type_into("#f-code", &code(&r.app, &key)).await;
+    b.click("form[action='/account/2fa/confirm'] button").await;
+    b.find("#recovery-codes").await;
+
+    b.goto(&format!("{}/balance", r.app.base)).await;
+    b.click("#withdraw-link").await;
+    b.wait_for_path("/balance/withdraw").await;
+    let available = Amount::from_base(u128::from(start)).to_decimal_string(8);
+    assert!(b.text("#q-available").await.contains(&available));
+    assert!(b.text("#q-fee").await.ends_with("LTC"));
+    no_sideways_scroll().await;
+    b.screenshot(&shots, "01-form-phone").await;
+
+    let to = r.node.new_address(&r.payer).await;
+    b.type_into("#f-address", &to).await;
+    b.type_into("#f-amount", "0.25").await;
+    b.type_into("#f-password", PASSWORD).await;
+    b.type_into("#f-code", "123456").await;
+    b.click("#w-submit").await;
+    assert!(
+        b.text("#e-code").await.contains("code"),
+        "the wrong code is named"
+    );
+    assert!(
+        b.source().await.contains(&format!("value=\"{to}\"")),
+        "what was typed is kept"
+    );
+    no_sideways_scroll().await;
+    b.screenshot(&shots, "02-wrong-code-phone").await;
+
+    r.app.clock.advance(STEP);
+    b.type_into("#f-password", PASSWORD).await;
+    b.type_into("#f-code", &code(&r.app, &key)).await;
+    b.click("#w-submit").await;
+    b.wait_for_path("/balance").await;
+    assert!(b.text(".flash").await.contains("withdrawal was created"));
+    assert!(b.text(".w-state").await.contains("Created"));
+    b.screenshot(&shots, "03-created-phone").await;
+
+    r.app.drain_jobs().await;
+    b.goto(&format!("{}/balance", r.app.base)).await;
+    assert!(b.text(".w-state").await.contains("Processing"));
+    let txid = b.text(".w-txid").await;
+    assert!(r.mempool().await.contains(&txid), "{txid}");
+    r.node.mine(1, &r.miner).await;
+    let w = requests_of(&r, merchant).await.remove(0);
+    r.wait_for_states(&[(w.withdrawal.unwrap(), WithdrawalState::Confirmed)])
+        .await;
+    b.goto(&format!("{}/balance", r.app.base)).await;
+    assert!(b.text(".w-state").await.contains("Completed"));
+    no_sideways_scroll().await;
+    b.screenshot(&shots, "04-completed-phone").await;
+    b.resize(1280, 900).await;
+    b.screenshot(&shots, "05-completed-desktop").await;
+    assert_eq!(r.received(&to).await, sat("0.25"));
+    r.books_balance().await;
+    b.quit().await;
+    r.app.stop().await;
+}

@@ -64,12 +64,23 @@ impl Rig {
         adjust: impl Fn(&mut Settings),
     ) -> Rig {
         let node = Litecoind::start().await;
+        Rig::on(node, engine, true, adjust).await
+    }
+
+    /// A rig on a running `node`: with a hot wallet made as `kassa wallet init ltc` makes it
+    /// when `hot`, else whatever wallet `adjust` configures (a watch-only `xpub`).
+    pub(crate) async fn on(
+        node: Litecoind,
+        engine: kassa_store::Engine,
+        hot: bool,
+        adjust: impl Fn(&mut Settings),
+    ) -> Rig {
         let payer = node.create_wallet("payer").await;
         let miner = node.new_address(&payer).await;
         node.mine(150, &miner).await;
         let url = node.rpc.url().to_owned();
         let tdb = TestDb::new(engine).await;
-        {
+        if hot {
             let mut s = crate::support::app::test_settings(&tdb);
             configure(&mut s, &url);
             let st = kassa_server::state::AppState::open(

@@ -287,7 +287,10 @@ impl Browser {
                 .nth(3)
                 .map(|p| format!("/{p}"))
                 .unwrap_or_default();
-            if current == path || current.starts_with(&format!("{path}?")) {
+            if current == path
+                || current.starts_with(&format!("{path}?"))
+                || current.starts_with(&format!("{path}#"))
+            {
                 return;
             }
             assert!(
