@@ -216,7 +216,8 @@ pub struct Balance {
     pub total: Amount,
     /// What can be withdrawn.
     pub available: Amount,
-    /// Payments seen or confirming, not yet available.
+    /// Payments seen or confirming on chain (not counted yet), and payments counted but not
+    /// settled: not yet available.
     pub pending: Amount,
     /// Withdrawals asked for and not signed yet, and withdrawals in flight (amount and network
     /// fee): already out of the available balance.
@@ -236,6 +237,7 @@ pub async fn balances(st: &Ctx, merchant: MerchantId) -> Result<Vec<Balance>, St
     let mut conn = st.db.conn().await?;
     let balances = ledger::balances(&mut conn, merchant).await?;
     let outgoing = kassa_store::withdrawals::in_flight_of(&mut conn, merchant).await?;
+    let incoming = kassa_store::transfers::incoming_of(&mut conn, merchant).await?;
     drop(conn);
     let now = st.clock.now();
     let mut codes: Vec<&'static Crypto> = currency::cryptos_in_order()
@@ -255,7 +257,10 @@ pub async fn balances(st: &Ctx, merchant: MerchantId) -> Result<Vec<Balance>, St
                     .unwrap_or(Amount::ZERO)
             };
             let available = get(Kind::MerchantAvailable);
-            let pending = get(Kind::MerchantPending);
+            // Seen or confirming on chain (not counted yet), and counted but not settled
+            // (a partial payment waiting for the merchant's decision).
+            let seen = incoming.get(c.code).copied().unwrap_or(Amount::ZERO);
+            let pending = get(Kind::MerchantPending).checked_add(seen).unwrap_or(seen);
             let reserved = get(Kind::MerchantWithdrawing);
             let in_flight = outgoing.get(c.code).copied().unwrap_or(Amount::ZERO);
             Balance {

@@ -101,6 +101,9 @@ pub struct Entry {
     /// The invoice, for receipts and reversals: its id, public id, project and whether it is
     /// a static-wallet top-up.
     pub invoice: Option<(InvoiceId, String, ProjectId, bool)>,
+    /// The fees (service and network transfer) kept from the payment with this receipt, or
+    /// given back with this reversal; zero on other lines.
+    pub fees: Amount,
 }
 
 impl Entry {
@@ -268,10 +271,67 @@ pub async fn page(
                 }
                 _ => None,
             },
+            fees: Amount::ZERO,
         });
     }
     let more = out.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    attach_fees(conn, &mut out).await?;
     let next = if more { out.last().map(|e| e.id) } else { None };
     Ok((out, next))
+}
+
+/// Puts on each receipt (and reversal) the fees its payment's re-evaluation kept (or gave
+/// back) in the same posting: the fee transfers of its invoice at the same moment. Each
+/// moment's fees go on its first line only, so a column of fees adds up.
+async fn attach_fees(conn: &mut impl AsConn, lines: &mut [Entry]) -> Result<(), StoreError> {
+    let invoices: std::collections::BTreeSet<i64> = lines
+        .iter()
+        .filter_map(|e| e.invoice.as_ref().map(|(id, ..)| id.get()))
+        .collect();
+    if invoices.is_empty() {
+        return Ok(());
+    }
+    let ids = invoices
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let q = sqlx::AssertSqlSafe(format!(
+        "select lt.invoice_id, lt.created_at, lt.amount, da.kind, ca.kind from ledger_transfer lt \
+         join ledger_account da on da.ledger_account_id = lt.debit_account_id \
+         join ledger_account ca on ca.ledger_account_id = lt.credit_account_id \
+         where lt.invoice_id in ({ids}) \
+         and (ca.kind in ('service_fees', 'network_fees') or da.kind in ('service_fees', 'network_fees'))"
+    ));
+    let rows: Vec<(i64, i64, DbAmount, String, String)> =
+        sql!(conn, |c| sqlx::query_as(q).fetch_all(&mut *c).await)?;
+    let fee_kind = |k: &str| k == Kind::ServiceFees.as_str() || k == Kind::NetworkFees.as_str();
+    let mut net: std::collections::BTreeMap<(i64, i64), i128> = std::collections::BTreeMap::new();
+    for (invoice, at, amount, debit, credit) in rows {
+        let a = i128::try_from(amount.0.base()).unwrap_or(i128::MAX);
+        let v = net.entry((invoice, at)).or_default();
+        if fee_kind(&credit) && !fee_kind(&debit) {
+            *v += a;
+        } else if fee_kind(&debit) && !fee_kind(&credit) {
+            *v -= a;
+        }
+    }
+    for e in lines.iter_mut() {
+        let Some((invoice, ..)) = &e.invoice else {
+            continue;
+        };
+        let Some(v) = net.remove(&(invoice.get(), e.at.as_micros())) else {
+            continue;
+        };
+        let fits = match e.kind {
+            EntryKind::Receipt => v > 0,
+            EntryKind::Reversal => v < 0,
+            EntryKind::Withdrawal | EntryKind::Returned => false,
+        };
+        if fits {
+            e.fees = Amount::from_base(v.unsigned_abs());
+        }
+    }
+    Ok(())
 }

@@ -247,3 +247,36 @@ pub async fn transfers_of(
         .await)?;
     rows.into_iter().map(transfer_row).collect()
 }
+
+/// What a merchant has coming in per currency: live payments to their invoices and static
+/// wallets that the watcher has seen but that do not count yet (in the mempool, or in a
+/// block short of the confirmations). Not money of the ledger — it shows as pending.
+pub async fn incoming_of(
+    conn: &mut impl AsConn,
+    merchant: kassa_core::MerchantId,
+) -> Result<std::collections::BTreeMap<String, Amount>, StoreError> {
+    let rows: Vec<(Option<String>, DbAmount)> = sql!(conn, |c| sqlx::query_as(
+        "select coalesce(t.currency, i.currency, w.currency), t.amount from chain_transfer t \
+         left join invoice i on i.invoice_id = t.invoice_id \
+         left join static_wallet w on w.static_wallet_id = t.static_wallet_id \
+         left join project p on p.project_id = w.project_id \
+         where t.state = 'seen' and t.test = $2 \
+         and coalesce(i.merchant_id, p.merchant_id) = $1"
+    )
+    .bind(merchant.get())
+    .bind(false)
+    .fetch_all(c)
+    .await)?;
+    let mut out = std::collections::BTreeMap::new();
+    for (currency, amount) in rows {
+        let Some(currency) = currency else { continue };
+        let sum: &mut Amount = out.entry(currency).or_insert(Amount::ZERO);
+        *sum = sum
+            .checked_add(amount.0)
+            .ok_or_else(|| StoreError::Corrupt {
+                column: "chain_transfer.amount",
+                reason: "incoming payments beyond any amount".into(),
+            })?;
+    }
+    Ok(out)
+}

@@ -55,7 +55,7 @@ engine_test!(
         let (_, _, csv) = s.download("/balance/ledger/export?format=csv").await;
         let text = String::from_utf8(csv).unwrap();
         let lines: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.split(',').collect()).collect();
-        let got: Vec<(&str, &str, &str)> = lines.iter().map(|l| (l[1], l[4], l[5])).collect();
+        let got: Vec<(&str, &str, &str)> = lines.iter().map(|l| (l[1], l[4], l[6])).collect();
         assert_eq!(
             got,
             [
@@ -81,5 +81,74 @@ engine_test!(
         assert!(bad.has("id=\"e-kind\"") && bad.has("id=\"e-from\""), "{}", bad.body);
         assert_eq!(s.get("/balance/ledger/export?kind=gift").await.status, StatusCode::BAD_REQUEST);
         assert_eq!(s.get("/balance/ledger/export?format=pdf").await.status, StatusCode::BAD_REQUEST);
+    }
+);
+
+engine_test!(
+    async fn a_live_payment_is_pending_until_its_confirmations_then_available_with_its_fees_listed(engine) {
+        use crate::support::api::stored_invoice;
+        use crate::support::litecoind::litecoind_skipped;
+        use crate::support::wait_until;
+        use crate::withdrawals::{OWNER, Rig};
+        if litecoind_skipped() {
+            return;
+        }
+        let r = Rig::new_with(engine, |s| s.chains.ltc.confirmations = 2).await;
+        let inv = r.shop.create(100.0, serde_json::json!({"add_fields": {"cryptocurrency": "LTC"}})).await;
+        let uuid = inv["uuid"].as_str().unwrap().to_owned();
+        let row = stored_invoice(&r.app, &uuid).await;
+        let reference = format!("INV-{}", uuid.trim_start_matches("INV-"));
+        let merchant = row.merchant_id;
+        let due = row.quote.unwrap().due;
+        let s = sign_in(&r.app, OWNER).await;
+        let balance_of = |kind| {
+            let db = r.app.state.db.clone();
+            async move {
+                ledger::balances(&mut db.conn().await.unwrap(), merchant)
+                    .await
+                    .unwrap()
+                    .get(&(kind, "LTC".to_owned()))
+                    .copied()
+                    .unwrap_or(Amount::ZERO)
+            }
+        };
+        r.node.send(&r.payer, row.address.as_deref().unwrap(), due).await;
+        // Seen: pending (not money of the ledger yet), nothing available.
+        let pending = format!("<span class=\"b-pending\">{}</span>", due.to_decimal_string(8));
+        wait_until(20, "the payment seen as pending", || async { s.get("/balance").await.has(&pending) }).await;
+        let page = s.get("/balance").await;
+        assert!(page.has("<span class=\"b-available\">0</span>"), "{}", page.body);
+        assert!(balance_of(Kind::MerchantAvailable).await.is_zero());
+        // One confirmation of two: still pending.
+        r.node.mine(1, &r.miner).await;
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        assert!(balance_of(Kind::MerchantAvailable).await.is_zero(), "one confirmation is not enough");
+        assert!(s.get("/balance").await.has(&pending));
+        // Two: available; nothing pending.
+        r.node.mine(1, &r.miner).await;
+        wait_until(20, "the payment available", || async { !balance_of(Kind::MerchantAvailable).await.is_zero() }).await;
+        assert!(balance_of(Kind::MerchantPending).await.is_zero());
+        let available = balance_of(Kind::MerchantAvailable).await;
+        let page = s.get("/balance").await;
+        assert!(page.has("<span class=\"b-pending\">0</span>"), "{}", page.body);
+        assert!(page.has(&format!("<span class=\"b-available\">{}</span>", available.to_decimal_string(8))), "{}", page.body);
+
+        // The statement lists it with the fees kept: net and fees make what was paid.
+        let statement = s.get("/balance/ledger").await;
+        assert!(statement.has(&reference) && statement.has("Payment received"), "{}", statement.body);
+        let (_, _, csv) = s.download("/balance/ledger/export?format=csv").await;
+        let mut reader = csv::Reader::from_reader(csv.as_slice());
+        let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(records.len(), 1, "{records:?}");
+        let line = &records[0];
+        assert_eq!((&line[1], &line[2], &line[3]), ("receipt", reference.as_str(), "LTC"));
+        let net = Amount::parse(&line[4], 8).unwrap();
+        let fees = Amount::parse(&line[5], 8).unwrap();
+        assert_eq!(net, available, "the line is what became available");
+        assert!(!fees.is_zero(), "the service fee is listed");
+        assert_eq!(net.checked_add(fees).unwrap(), due, "net and fees make what was paid");
+        assert!(statement.has(&format!("{} LTC", fees.to_decimal_string(8))), "the page shows the fees: {}", statement.body);
+        r.books_balance().await;
+        r.app.stop().await;
     }
 );

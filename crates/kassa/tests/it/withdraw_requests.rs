@@ -642,6 +642,26 @@ engine_test!(
         let (status, answer) = out_create(&r, &key, json!({"currency_code": "LTC", "to_address": cooling, "amount": 0.01})).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(answer["result"]["validate_error"].is_string(), "{answer}");
+        // An automatic withdrawal made and deleted through its page (2FA each time).
+        let addr = kassa_store::withdrawal_setup::addresses(&mut r.app.state.db.conn().await.unwrap(), merchant)
+            .await
+            .unwrap()
+            .remove(0);
+        s.get("/balance/rules").await;
+        let bad = s
+            .post("/balance/rules", &[("network", "LTC"), ("address_id", &addr.id.get().to_string()), ("kind", "threshold"), ("threshold", "-5"), ("password", PASSWORD), ("code", &fresh(&r, &totp))])
+            .await;
+        assert!(bad.has("id=\"e-threshold\""), "{}", bad.body);
+        let saved = s
+            .post("/balance/rules", &[("network", "LTC"), ("address_id", &addr.id.get().to_string()), ("kind", "schedule"), ("period", "weekly"), ("day", "5"), ("time", "18:30"), ("offset", "+02:00"), ("password", PASSWORD), ("code", &fresh(&r, &totp))])
+            .await;
+        assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+        let page = s.get("/balance/rules").await;
+        assert!(page.has("id=\"rule-LTC\"") && page.has("18:30 UTC+02:00"), "{}", page.body);
+        let gone = s.post("/balance/rules/LTC/delete", &[("password", PASSWORD), ("code", &fresh(&r, &totp))]).await;
+        assert_eq!(gone.status, StatusCode::SEE_OTHER, "{}", gone.body);
+        assert!(!s.get("/balance/rules").await.has("id=\"rule-LTC\""));
+
         // The list shows it, marked API; the job sends it.
         let page = s.get("/balance").await;
         assert!(page.has(&format!("id=\"wd-{id}\"")) && page.has("<span class=\"badge\">API</span>"), "{}", page.body);

@@ -408,7 +408,7 @@ engine_test!(
         let (status, _, csv_bytes) = s.download("/balance/ledger/export?format=csv&currency=LTC").await;
         assert_eq!(status, reqwest::StatusCode::OK);
         let mut csv = csv::Reader::from_reader(csv_bytes.as_slice());
-        assert_eq!(csv.headers().unwrap().iter().collect::<Vec<_>>(), ["time", "kind", "reference", "currency", "amount", "owed", "journal"]);
+        assert_eq!(csv.headers().unwrap().iter().collect::<Vec<_>>(), ["time", "kind", "reference", "currency", "amount", "fees", "owed", "journal"]);
         let records: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
         let net: i128 = records
             .iter()

@@ -278,6 +278,13 @@ fn signed(e: &Entry) -> (String, u32) {
     (format!("{sign}{text}"), decimals)
 }
 
+/// The fees kept with a receipt (or given back with a reversal), as exact text; `None` when
+/// the line has none.
+fn fees_text(e: &Entry) -> Option<String> {
+    let decimals = currency::crypto(&e.currency).map_or(0, |c| c.decimals);
+    (!e.fees.is_zero()).then(|| e.fees.to_decimal_string(decimals))
+}
+
 /// One line as shown.
 struct EntryView {
     when: String,
@@ -285,6 +292,7 @@ struct EntryView {
     reference: String,
     href: Option<String>,
     amount: String,
+    fees: Option<String>,
     incoming: bool,
     currency: String,
     owed: bool,
@@ -337,6 +345,7 @@ pub async fn ledger(
                     .as_ref()
                     .map(|(_, uuid, project, _)| format!("/projects/{project}/invoices/{uuid}")),
                 amount,
+                fees: fees_text(e),
                 incoming: e.kind.incoming(),
                 currency: e.currency.clone(),
                 owed: e.owed,
@@ -387,12 +396,13 @@ pub async fn ledger(
 }
 
 /// The columns of a statement export.
-const LEDGER_COLUMNS: [&str; 7] = [
+const LEDGER_COLUMNS: [&str; 8] = [
     "time",
     "kind",
     "reference",
     "currency",
     "amount",
+    "fees",
     "owed",
     "journal",
 ];
@@ -406,6 +416,10 @@ fn cells(e: &Entry) -> Vec<Cell> {
         Cell::text(reference(e)),
         Cell::Text(e.currency.clone()),
         Cell::number(amount, decimals, ""),
+        match fees_text(e) {
+            Some(f) => Cell::number(f, decimals, ""),
+            None => Cell::Blank,
+        },
         Cell::Text(if e.owed { "owed" } else { "available" }.to_owned()),
         Cell::Text(e.journal.clone()),
     ]
@@ -453,7 +467,7 @@ pub async fn export(
     let layout = Layout {
         header: LEDGER_COLUMNS.to_vec(),
         sheet: "Ledger",
-        widths: vec![21.0, 12.0, 14.0, 12.0, 18.0, 10.0, 24.0],
+        widths: vec![21.0, 12.0, 14.0, 12.0, 18.0, 14.0, 10.0, 24.0],
     };
     let name = format!("kassa-ledger-{}", now.iso().replace([':', '-'], ""));
     Ok(format.response(&st, &name, layout, rx))
