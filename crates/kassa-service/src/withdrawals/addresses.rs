@@ -105,44 +105,65 @@ pub async fn save(
             now,
         )
         .await?;
-    let who = match actor.user {
-        Some(u) => users::user_by_id(&mut tx, u).await?.email,
-        None => "The operator".to_owned(),
-    };
-    for owner in users::users_of_merchant(&mut tx, merchant)
-        .await?
-        .into_iter()
-        .filter(|u| u.role == kassa_core::account::Role::Owner)
-    {
-        let tr = Tr::new(owner.locale);
-        let letter = Letter {
-            subject: tr.t("mail.address_added.subject").to_owned(),
-            paragraphs: vec![
-                tr.f(
-                    "mail.address_added.body",
-                    &[
-                        ("who", &who),
-                        ("network", &network.fullname),
-                        ("address", &address),
-                        ("label", &label),
-                        ("until", &tr.datetime(usable_at)),
-                    ],
-                ),
-                tr.t("mail.address_added.warn").to_owned(),
-            ],
-            action: Some((
-                tr.t("mail.address_added.action").to_owned(),
-                format!("{}/balance/addresses", st.public_url),
-            )),
-            footer: tr.t("mail.footer").to_owned(),
-        };
-        mail::enqueue(&mut tx, &st.keyring, &letter.render(&owner.email, tr), now).await?;
-    }
+    let who = who(&mut tx, actor).await?;
+    tell_owners(&mut tx, st, merchant, now, |tr| Letter {
+        subject: tr.t("mail.address_added.subject").to_owned(),
+        paragraphs: vec![
+            tr.f(
+                "mail.address_added.body",
+                &[
+                    ("who", &who),
+                    ("network", &network.fullname),
+                    ("address", &address),
+                    ("label", &label),
+                    ("until", &tr.datetime(usable_at)),
+                ],
+            ),
+            tr.t("mail.address_added.warn").to_owned(),
+        ],
+        action: Some((
+            tr.t("mail.address_added.action").to_owned(),
+            format!("{}/balance/addresses", st.public_url),
+        )),
+        footer: tr.t("mail.footer").to_owned(),
+    })
+    .await?;
     tx.commit().await?;
     st.jobs.wake();
     setup::address_by_id(&mut st.db.conn().await?, merchant, id)
         .await?
         .ok_or(StoreError::NotFound.into())
+}
+
+/// How letters name whoever acted: their e-mail, or "The operator".
+pub(super) async fn who(
+    conn: &mut impl kassa_store::AsConn,
+    actor: &Actor<'_>,
+) -> Result<String, StoreError> {
+    Ok(match actor.user {
+        Some(u) => users::user_by_id(conn, u).await?.email,
+        None => "The operator".to_owned(),
+    })
+}
+
+/// E-mails every owner of `merchant` the letter `write` makes in their language, as jobs in
+/// the caller's transaction.
+pub(super) async fn tell_owners(
+    conn: &mut impl kassa_store::AsConn,
+    st: &Ctx,
+    merchant: MerchantId,
+    now: kassa_core::Timestamp,
+    write: impl Fn(Tr) -> Letter,
+) -> Result<(), StoreError> {
+    for owner in users::users_of_merchant(conn, merchant)
+        .await?
+        .into_iter()
+        .filter(|u| u.role == kassa_core::account::Role::Owner)
+    {
+        let tr = Tr::new(owner.locale);
+        mail::enqueue(conn, &st.keyring, &write(tr).render(&owner.email, tr), now).await?;
+    }
+    Ok(())
 }
 
 /// Deletes a saved address (not one a rule pays to). False when there was none.

@@ -5,15 +5,13 @@
 
 use kassa_core::MerchantId;
 use kassa_store::StoreError;
-use kassa_store::accounts as users;
 use kassa_store::withdrawal_setup as setup;
 use serde_json::json;
 
 use crate::Ctx;
 use crate::audit::{Actor, Target};
 use crate::auth::token;
-use crate::i18n::Tr;
-use crate::mail::{self, Letter};
+use crate::mail::Letter;
 
 /// The prefix of every withdrawal key, so one is told apart from a project's API key.
 pub const PREFIX: &str = "kwd_";
@@ -39,27 +37,17 @@ pub async fn regenerate(
             now,
         )
         .await?;
-    let who = match actor.user {
-        Some(u) => users::user_by_id(&mut tx, u).await?.email,
-        None => "The operator".to_owned(),
-    };
-    for owner in users::users_of_merchant(&mut tx, merchant)
-        .await?
-        .into_iter()
-        .filter(|u| u.role == kassa_core::account::Role::Owner)
-    {
-        let tr = Tr::new(owner.locale);
-        let letter = Letter {
-            subject: tr.t("mail.withdrawal_key.subject").to_owned(),
-            paragraphs: vec![
-                tr.f1("mail.withdrawal_key.body", "who", &who),
-                tr.t("mail.not_you").to_owned(),
-            ],
-            action: None,
-            footer: tr.t("mail.footer").to_owned(),
-        };
-        mail::enqueue(&mut tx, &st.keyring, &letter.render(&owner.email, tr), now).await?;
-    }
+    let who = super::addresses::who(&mut tx, actor).await?;
+    super::addresses::tell_owners(&mut tx, st, merchant, now, |tr| Letter {
+        subject: tr.t("mail.withdrawal_key.subject").to_owned(),
+        paragraphs: vec![
+            tr.f1("mail.withdrawal_key.body", "who", &who),
+            tr.t("mail.not_you").to_owned(),
+        ],
+        action: None,
+        footer: tr.t("mail.footer").to_owned(),
+    })
+    .await?;
     tx.commit().await?;
     st.jobs.wake();
     Ok(key)
