@@ -19,6 +19,27 @@
     var form = e.target.closest("form[data-confirm]");
     if (form && !window.confirm(form.getAttribute("data-confirm"))) e.preventDefault();
   });
+  // The bell's unread count, kept fresh without a reload (every 30 s while the tab is seen).
+  var bell = document.getElementById("bell");
+  if (bell && window.fetch) {
+    var refresh = function () {
+      if (document.hidden) return;
+      fetch(bell.getAttribute("data-count-url"), { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (j) {
+          if (!j || typeof j.unread !== "number") return;
+          var c = document.getElementById("bell-count");
+          c.textContent = String(j.unread);
+          c.hidden = j.unread === 0;
+          bell.classList.toggle("has-unread", j.unread > 0);
+          var label = bell.getAttribute("aria-label") || "";
+          bell.setAttribute("aria-label", label.replace(/\d+$/, String(j.unread)));
+        })
+        .catch(function () {});
+    };
+    setInterval(refresh, 30000);
+    document.addEventListener("visibilitychange", refresh);
+  }
   // Close the account menu when clicking elsewhere.
   document.addEventListener("click", function (e) {
     document.querySelectorAll("details.account-menu[open]").forEach(function (d) {

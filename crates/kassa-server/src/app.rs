@@ -125,6 +125,11 @@ impl Application {
                 tokio::spawn(w.run(stop.child_token()))
             })
             .collect();
+        // The Telegram bot's updates (people linking chats), one process at a time.
+        let poller = state.bot.clone().map(|bot| {
+            let p = kassa_service::notify::link::Poller::new(state.ctx.clone(), bot);
+            tokio::spawn(p.run(stop.child_token()))
+        });
         let router = http::router(state.clone());
         let signal = {
             let stop = stop.clone();
@@ -151,6 +156,9 @@ impl Application {
         let _ = rates.await;
         for w in watchers {
             let _ = w.await;
+        }
+        if let Some(p) = poller {
+            let _ = p.await;
         }
         if let Some(worker) = worker
             && let Err(e) = worker.await

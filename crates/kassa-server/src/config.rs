@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 
 use kassa_core::secret::SecretString;
 pub use kassa_service::config::{
-    AccountSettings, ChainSettings, FeeSettings, JobSettings, MailSettings, SettingError,
-    UtxoChainSettings, WithdrawalSettings, chain_env, chain_key, chain_name, parse_chain,
+    AccountSettings, ChainSettings, FeeSettings, JobSettings, MailSettings, NotificationSettings,
+    SettingError, TelegramSettings, UtxoChainSettings, WithdrawalSettings, chain_env, chain_key,
+    chain_name, parse_chain,
 };
 use kassa_store::DatabaseUrl;
 use serde::Deserialize;
@@ -47,6 +48,10 @@ pub struct Settings {
     pub chains: ChainSettings,
     /// Withdrawal approval and address cooling-off.
     pub withdrawals: WithdrawalSettings,
+    /// The Telegram bot for notifications.
+    pub telegram: TelegramSettings,
+    /// The operator's alerts.
+    pub notifications: NotificationSettings,
 }
 
 /// `[server]`
@@ -121,6 +126,8 @@ impl Default for Settings {
             rates: kassa_rates::RatesConfig::default(),
             chains: ChainSettings::default(),
             withdrawals: WithdrawalSettings::default(),
+            telegram: TelegramSettings::default(),
+            notifications: NotificationSettings::default(),
         }
     }
 }
@@ -370,6 +377,11 @@ options! {
     "fees.transfer_usd" => "KASSA_TRANSFER_FEES_USD" => fees.transfer_usd;
     "withdrawals.approval_above_usd" => "KASSA_WITHDRAWALS_APPROVAL_ABOVE_USD" => withdrawals.approval_above_usd;
     "withdrawals.new_address_delay_hours" => "KASSA_WITHDRAWALS_NEW_ADDRESS_DELAY_HOURS" => withdrawals.new_address_delay_hours;
+    "notifications.operator_emails" => "KASSA_OPERATOR_EMAILS" => notifications.operator_emails;
+    "notifications.operator_alert_minutes" => "KASSA_OPERATOR_ALERT_MINUTES" => notifications.operator_alert_minutes;
+    "telegram.bot_token" => "KASSA_TELEGRAM_BOT_TOKEN" => telegram.bot_token;
+    "telegram.bot_username" => "KASSA_TELEGRAM_BOT_USERNAME" => telegram.bot_username;
+    "telegram.api_url" => "KASSA_TELEGRAM_API_URL" => telegram.api_url;
     "rates.sources" => "KASSA_RATES_SOURCES" => rates.sources;
     "rates.coinbase_url" => "KASSA_RATES_COINBASE_URL" => rates.coinbase_url;
     "rates.coingecko_url" => "KASSA_RATES_COINGECKO_URL" => rates.coingecko_url;
@@ -527,6 +539,8 @@ impl Settings {
         self.fees.service_percent()?;
         self.fees.transfer_usd()?;
         self.withdrawals.approval_above_usd()?;
+        self.telegram.check()?;
+        self.notifications.operator_emails()?;
         if let Err(e) = self.rates.validate() {
             let field = e.split(':').next().unwrap_or_default().trim();
             let key = OPTIONS

@@ -44,6 +44,8 @@ pub struct AppState {
     /// Exports reading a view in one long query (PostgreSQL): each holds a database
     /// connection while it streams, so only a few run at once and the rest wait their turn.
     pub export_readers: Arc<tokio::sync::Semaphore>,
+    /// The operator's Telegram bot, when one is configured.
+    pub bot: Option<Arc<kassa_service::telegram::BotApi>>,
 }
 
 impl Deref for AppState {
@@ -110,6 +112,8 @@ impl AppState {
                 data_dir: settings.data_dir.clone(),
                 allow_private_targets: settings.server.allow_private_targets,
                 withdrawals: settings.withdrawals.clone(),
+                telegram: settings.telegram.clone(),
+                notifications: settings.notifications.clone(),
             }),
             public_url: public_url.clone().into(),
             passwords: Passwords::new(cores)?,
@@ -119,6 +123,18 @@ impl AppState {
             heavy: Heavy::new(1),
             metrics: Arc::new(Metrics::default()),
             jobs: jobs.clone(),
+        };
+        let bot = if settings.telegram.enabled() {
+            // Long polls wait 25 s: every request may take up to 40.
+            let http = kassa_rates::http_client(Duration::from_secs(40))
+                .map_err(|e| anyhow::anyhow!("the Telegram client: {e}"))?;
+            Some(Arc::new(kassa_service::telegram::BotApi::new(
+                http,
+                settings.telegram.api_url.trim(),
+                settings.telegram.bot_token.expose(),
+            )))
+        } else {
+            None
         };
         // Every job kind this process runs, registered here where the application is wired.
         let handlers: Vec<Arc<dyn JobHandler>> = vec![
@@ -143,6 +159,15 @@ impl AppState {
             Arc::new(kassa_service::withdrawals::rules::RuleHandler::new(
                 ctx.clone(),
             )),
+            Arc::new(kassa_service::notify::FanoutHandler::new(ctx.clone())),
+            Arc::new(kassa_service::notify::SendHandler::new(
+                ctx.clone(),
+                bot.clone(),
+            )),
+            Arc::new(kassa_service::notify::DigestHandler::new(
+                ctx.clone(),
+                bot.clone(),
+            )),
         ];
         let worker = Worker::new(
             db,
@@ -164,6 +189,7 @@ impl AppState {
             worker,
             exports: Heavy::new(2),
             export_readers: Arc::new(tokio::sync::Semaphore::new(EXPORT_READERS)),
+            bot,
         })
     }
 }

@@ -119,6 +119,16 @@ impl<'a> Actor<'a> {
             },
             now,
         )
+        .await?;
+        crate::notify::from_activity(
+            conn,
+            merchant,
+            action,
+            target,
+            &details,
+            &self.client.ip,
+            now,
+        )
         .await
     }
 }

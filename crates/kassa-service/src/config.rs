@@ -163,6 +163,98 @@ impl Default for AccountSettings {
     }
 }
 
+/// `[notifications]`: what the operator of the instance is told.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationSettings {
+    /// Where alerts about the instance go (a network's node unreachable, its watcher behind):
+    /// e-mail addresses separated by commas. Empty: none are sent.
+    pub operator_emails: String,
+    /// Minutes a trouble lasts before it is told.
+    pub operator_alert_minutes: u64,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        Self {
+            operator_emails: String::new(),
+            operator_alert_minutes: 5,
+        }
+    }
+}
+
+impl NotificationSettings {
+    /// The operator's addresses, checked.
+    pub fn operator_emails(&self) -> Result<Vec<String>, SettingError> {
+        self.operator_emails
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(|e| {
+                kassa_core::account::Email::parse(e)
+                    .map(|_| e.to_owned())
+                    .map_err(|_| {
+                        SettingError::new(
+                            "notifications.operator_emails",
+                            format!("{e:?} is not an e-mail address"),
+                        )
+                    })
+            })
+            .collect()
+    }
+}
+
+/// `[telegram]`: the operator's bot, for people who link a chat to get their notifications.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelegramSettings {
+    /// The bot's token from @BotFather. Empty: no Telegram.
+    pub bot_token: SecretString,
+    /// The bot's username (without `@`), for the link people open.
+    pub bot_username: String,
+    /// The Bot API's base URL.
+    pub api_url: String,
+}
+
+impl Default for TelegramSettings {
+    fn default() -> Self {
+        Self {
+            bot_token: SecretString::default(),
+            bot_username: String::new(),
+            api_url: "https://api.telegram.org".into(),
+        }
+    }
+}
+
+impl TelegramSettings {
+    /// Whether a bot is configured.
+    pub fn enabled(&self) -> bool {
+        !self.bot_token.expose().is_empty() && !self.bot_username.trim().is_empty()
+    }
+
+    /// Checks the settings: a token needs a username and an http(s) API URL.
+    pub fn check(&self) -> Result<(), SettingError> {
+        if self.bot_token.expose().is_empty() {
+            return Ok(());
+        }
+        let name = self.bot_username.trim().trim_start_matches('@');
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(SettingError::new(
+                "telegram.bot_username",
+                "set the bot's username (letters, digits and _) with telegram.bot_token",
+            ));
+        }
+        let url = self.api_url.trim();
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(SettingError::new(
+                "telegram.api_url",
+                format!("{url:?} is not an http(s) URL"),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// `[mail]`
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]

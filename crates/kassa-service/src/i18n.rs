@@ -11,7 +11,7 @@ pub use kassa_core::lang::Lang;
 
 /// The catalogue files of a language: the main one and one per area (each area's
 /// keys live under its own top-level table, so the files never overlap).
-fn sources(lang: Lang) -> [(&'static str, &'static str); 5] {
+fn sources(lang: Lang) -> [(&'static str, &'static str); 6] {
     match lang {
         Lang::En => [
             ("en.toml", include_str!("../locales/en.toml")),
@@ -28,6 +28,7 @@ fn sources(lang: Lang) -> [(&'static str, &'static str); 5] {
                 "en.balance.toml",
                 include_str!("../locales/en.balance.toml"),
             ),
+            ("en.notify.toml", include_str!("../locales/en.notify.toml")),
         ],
         Lang::Ru => [
             ("ru.toml", include_str!("../locales/ru.toml")),
@@ -44,6 +45,7 @@ fn sources(lang: Lang) -> [(&'static str, &'static str); 5] {
                 "ru.balance.toml",
                 include_str!("../locales/ru.balance.toml"),
             ),
+            ("ru.notify.toml", include_str!("../locales/ru.notify.toml")),
         ],
     }
 }

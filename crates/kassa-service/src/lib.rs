@@ -33,6 +33,7 @@ pub mod jwt;
 pub mod mail;
 pub mod metrics;
 pub mod net;
+pub mod notify;
 pub mod objects;
 pub mod payment_view;
 pub mod payments;
@@ -40,6 +41,7 @@ pub mod postbacks;
 pub mod pricing;
 pub mod projects;
 pub mod read;
+pub mod telegram;
 pub mod watcher;
 pub mod withdrawals;
 pub mod worker;
@@ -74,6 +76,10 @@ pub struct ServiceConfig {
     pub allow_private_targets: bool,
     /// Withdrawal approval and address cooling-off.
     pub withdrawals: config::WithdrawalSettings,
+    /// The Telegram bot, if any.
+    pub telegram: config::TelegramSettings,
+    /// The operator's alerts.
+    pub notifications: config::NotificationSettings,
 }
 
 /// The services' dependencies, given explicitly. Cheap to clone.

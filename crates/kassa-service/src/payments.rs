@@ -442,11 +442,64 @@ pub(crate) async fn reevaluate(
         ));
     }
     invoices::add_events(tx, row.id, &timeline, now).await?;
+    if change.from != change.to {
+        notify_status(tx, row, &state, now).await?;
+    }
     let confirmed_status_changed = state.confirmed.is_some() && change.from != change.to;
     if change.confirmed_now || confirmed_status_changed {
         crate::postbacks::enqueue(tx, st, row, now).await?;
     }
     Ok(change)
+}
+
+/// Tells the merchant's people of an invoice's new status (paid, partly paid, overpaid, paid
+/// late, expired after a partial payment), in the transaction of the change.
+async fn notify_status(
+    tx: &mut Tx,
+    row: &InvoiceRow,
+    state: &InvoiceState,
+    now: Timestamp,
+) -> Result<(), InvoiceError> {
+    let kind = match state.status {
+        Status::Paid | Status::Overpaid if state.paid_late => "invoice.paid_late",
+        Status::Paid => "invoice.paid",
+        Status::Overpaid => "invoice.overpaid",
+        Status::Partial => "invoice.partial",
+        Status::Canceled if !state.received.is_zero() => "invoice.expired_partial",
+        Status::Created | Status::Canceled => return Ok(()),
+    };
+    let crypto = row.currency.as_deref().and_then(currency::crypto);
+    let text = |a: Amount| {
+        crypto.map_or_else(|| a.base().to_string(), |c| a.to_decimal_string(c.decimals))
+    };
+    let missing = row
+        .quote
+        .map(|q| q.due.saturating_sub(state.received))
+        .unwrap_or(Amount::ZERO);
+    let project = kassa_store::projects::by_id(tx, row.project_id).await?;
+    let link = format!("/projects/{}/invoices/{}", row.project_id, row.uuid);
+    crate::notify::emit(
+        tx,
+        &crate::notify::Event {
+            merchant: row.merchant_id,
+            kind,
+            project: Some(row.project_id),
+            user: None,
+            params: json!({
+                "invoice": format!("INV-{}", row.uuid),
+                "project": project.settings.name,
+                "amount": text(state.received),
+                "missing": text(missing),
+                "currency": row.currency.clone().unwrap_or_default(),
+                "usd": row.amount_usd.round_dp(2).to_string(),
+                "test": row.test,
+            }),
+            link: Some(&link),
+        },
+        now,
+    )
+    .await?;
+    Ok(())
 }
 
 /// What a reconciliation did to the merchant's receivable.

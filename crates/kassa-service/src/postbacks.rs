@@ -233,8 +233,75 @@ impl PostbackHandler {
         .await?;
         match delivery.error {
             None => Ok(()),
-            Some(e) => Err(JobError::Retry(e)),
+            Some(e) => {
+                self.tell_failing(&mut c, ctx, &project, &row, delivery.status, &e)
+                    .await?;
+                Err(JobError::Retry(e))
+            }
         }
+    }
+
+    /// Tells the project's people when its postback for `row` has failed for more than an
+    /// hour (once), and when Kassa gives up on it (its last attempt).
+    async fn tell_failing(
+        &self,
+        conn: &mut kassa_store::WriteConn,
+        ctx: &JobContext,
+        project: &ProjectRow,
+        row: &invoices::InvoiceRow,
+        status: Option<u16>,
+        error: &str,
+    ) -> Result<(), JobError> {
+        let st = &self.ctx;
+        let now = st.clock.now();
+        let attempt = u32::try_from(ctx.attempt).unwrap_or(u32::MAX);
+        let last = self
+            .retry_policy()
+            .next_run(attempt, ctx.created_at, now, 0)
+            .is_none();
+        let link = format!(
+            "/projects/{}/invoices/{}#postbacks",
+            row.project_id, row.uuid
+        );
+        let kind = if last {
+            "postbacks.failed"
+        } else if now.duration_since(ctx.created_at) >= Duration::from_secs(3600)
+            && !kassa_store::notifications::event_exists(
+                conn,
+                row.merchant_id,
+                "postbacks.failing",
+                &link,
+            )
+            .await?
+        {
+            "postbacks.failing"
+        } else {
+            return Ok(());
+        };
+        let answer = status.map_or_else(
+            || error.chars().take(120).collect(),
+            |s| format!("HTTP {s}"),
+        );
+        crate::notify::emit(
+            conn,
+            &crate::notify::Event {
+                merchant: row.merchant_id,
+                kind,
+                project: Some(row.project_id),
+                user: None,
+                params: json!({
+                    "project": project.settings.name,
+                    "invoice": format!("INV-{}", row.uuid),
+                    "attempts": ctx.attempt,
+                    "answer": answer,
+                }),
+                link: Some(&link),
+            },
+            now,
+        )
+        .await?;
+        st.jobs.wake();
+        Ok(())
     }
 }
 

@@ -513,6 +513,7 @@ impl Watcher {
         };
         tracing::info!(network = net, "watching the chain");
         let mut failures: HashMap<String, u32> = HashMap::new();
+        let mut alerts = crate::notify::operator::Alerts::default();
         loop {
             match self.step().await {
                 Ok(r) if r.blocks > 0 || r.recorded > 0 || r.gone > 0 => {
@@ -535,6 +536,9 @@ impl Watcher {
                         tracing::warn!(network = net, error = %e, times = *n, "chain round failed");
                     }
                 }
+            }
+            if let Err(e) = alerts.after_round(&self.st, net).await {
+                tracing::warn!(network = net, error = %e, "operator alert");
             }
             tokio::select! {
                 () = stop.cancelled() => return,

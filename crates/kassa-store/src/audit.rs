@@ -230,3 +230,22 @@ fn truncate(s: &str, max: usize) -> &str {
         None => s,
     }
 }
+
+/// Whether `user` signed in before (password accepted), and whether ever from `ip`.
+pub async fn signed_in_before(
+    conn: &mut impl AsConn,
+    user: UserId,
+    ip: &str,
+) -> Result<(bool, bool), StoreError> {
+    let (any, here): (i64, i64) = sql!(conn, |c| {
+        sqlx::query_as(
+        "select count(*), coalesce(sum(case when ip = $2 then 1 else 0 end), 0) from login_event \
+         where user_id = $1 and outcome in ('success', 'awaiting_2fa')"
+    )
+    .bind(user.get())
+    .bind(ip)
+    .fetch_one(c)
+    .await
+    })?;
+    Ok((any > 0, here > 0))
+}

@@ -24,6 +24,7 @@ pub mod invoices;
 pub mod jobs;
 pub mod ledger;
 pub mod migrate;
+pub mod notifications;
 pub mod payment_list;
 mod payment_row;
 pub mod postbacks;

@@ -43,6 +43,8 @@ pub struct Viewer {
     pub grants: Grants,
     /// Their merchant's name.
     pub business: String,
+    /// Unread lines in their notification center.
+    pub unread: i64,
 }
 
 impl Viewer {
@@ -166,6 +168,7 @@ async fn resolve(st: &AppState, token_value: &str) -> Result<Option<Viewer>, Web
     }
     let grants = accounts::grants_of(&mut c, &user).await?;
     let business = users::merchant_name(&mut c, user.merchant_id).await?;
+    let unread = kassa_store::notifications::unread(&mut c, user.id).await?;
     // Keep the idle timer running without writing on every request.
     if now.duration_since(session.last_seen_at) > Duration::from_secs(60) {
         drop(c);
@@ -176,6 +179,7 @@ async fn resolve(st: &AppState, token_value: &str) -> Result<Option<Viewer>, Web
         user,
         grants,
         business,
+        unread,
     }))
 }
 
@@ -479,6 +483,11 @@ impl Page {
     /// The signed-in user's e-mail, or an empty string.
     pub fn email(&self) -> &str {
         self.viewer.as_ref().map_or("", |v| v.user.email.as_str())
+    }
+
+    /// Unread notifications of the viewer.
+    pub fn unread(&self) -> i64 {
+        self.viewer.as_ref().map_or(0, |v| v.unread)
     }
 
     /// The merchant's name, or an empty string.

@@ -77,8 +77,8 @@ pub fn routes() -> Vec<PageRoute> {
     use Access::*;
     use kassa_core::account::Section as S;
     use pages::{
-        account, activity, auth, balance, home, invoices, payments, projects, staff, statistics,
-        withdraw, withdraw_rules,
+        account, activity, auth, balance, home, invoices, notifications, payments, projects, staff,
+        statistics, withdraw, withdraw_rules,
     };
     let (g, p) = (Method::GET, Method::POST);
     vec![
@@ -119,6 +119,48 @@ pub fn routes() -> Vec<PageRoute> {
         ),
         route(p.clone(), "/language", Anyone, post(auth::set_language)),
         route(g.clone(), "/dashboard", SignedIn, get(home::dashboard)),
+        route(
+            g.clone(),
+            "/notifications",
+            SignedIn,
+            get(notifications::list),
+        ),
+        route(
+            g.clone(),
+            "/notifications/count",
+            SignedIn,
+            get(notifications::count),
+        ),
+        route(
+            p.clone(),
+            "/notifications/read",
+            SignedIn,
+            post(notifications::read),
+        ),
+        route(
+            g.clone(),
+            "/account/notifications",
+            SignedIn,
+            get(notifications::prefs),
+        ),
+        route(
+            p.clone(),
+            "/account/notifications",
+            SignedIn,
+            post(notifications::save_prefs),
+        ),
+        route(
+            p.clone(),
+            "/account/notifications/telegram",
+            SignedIn,
+            post(notifications::telegram_link),
+        ),
+        route(
+            p.clone(),
+            "/account/notifications/telegram/unlink",
+            SignedIn,
+            post(notifications::telegram_unlink),
+        ),
         route(g.clone(), "/account", SignedIn, get(account::profile_form)),
         route(p.clone(), "/account", SignedIn, post(account::profile)),
         route(

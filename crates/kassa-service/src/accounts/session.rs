@@ -109,6 +109,30 @@ pub async fn log_in(
         st.jobs.wake();
         return Ok(LogIn::Unconfirmed);
     }
+    // A browser the account has not trusted before, at an address it never signed in from
+    // (the very first sign-in is not news): the person is told.
+    let trusted = device
+        .and_then(|d| device::trusted_for(&st.keyring, d, &key))
+        .is_some();
+    if !trusted {
+        let (before, here) =
+            kassa_store::audit::signed_in_before(&mut tx, user.id, &client.ip).await?;
+        if before && !here {
+            crate::notify::emit(
+                &mut tx,
+                &crate::notify::Event {
+                    merchant: user.merchant_id,
+                    kind: "security.sign_in",
+                    project: None,
+                    user: Some(user.id),
+                    params: json!({"ip": client.ip, "browser": client.user_agent.chars().take(120).collect::<String>()}),
+                    link: Some("/account/history"),
+                },
+                now,
+            )
+            .await?;
+        }
+    }
     let tok = token::generate();
     let two_factor = user.totp_secret.is_some();
     let (stage, expires, reauth, outcome) = if two_factor {
@@ -137,6 +161,7 @@ pub async fn log_in(
     .await?;
     login_event(&mut tx, Some(user.id), &user.email, outcome, client, now).await?;
     tx.commit().await?;
+    st.jobs.wake();
     Ok(if two_factor {
         LogIn::SecondFactor(tok)
     } else {

@@ -136,10 +136,7 @@ pub async fn save(
 }
 
 /// How letters name whoever acted: their e-mail, or "The operator".
-pub(super) async fn who(
-    conn: &mut impl kassa_store::AsConn,
-    actor: &Actor<'_>,
-) -> Result<String, StoreError> {
+async fn who(conn: &mut impl kassa_store::AsConn, actor: &Actor<'_>) -> Result<String, StoreError> {
     Ok(match actor.user {
         Some(u) => users::user_by_id(conn, u).await?.email,
         None => "The operator".to_owned(),
@@ -148,7 +145,7 @@ pub(super) async fn who(
 
 /// E-mails every owner of `merchant` the letter `write` makes in their language, as jobs in
 /// the caller's transaction.
-pub(super) async fn tell_owners(
+async fn tell_owners(
     conn: &mut impl kassa_store::AsConn,
     st: &Ctx,
     merchant: MerchantId,

@@ -1,7 +1,7 @@
 //! The CryptoCloud withdrawal API key: one per merchant, separate from the projects' API keys,
 //! made in the account's security settings (the caller confirms the person with 2FA), shown
-//! once and stored as its SHA-256. A new key replaces the old one at once; the owners are told
-//! by e-mail.
+//! once and stored as its SHA-256. A new key replaces the old one at once; the activity log
+//! entry makes the `keys.regenerated` notification (by e-mail, always).
 
 use kassa_core::MerchantId;
 use kassa_store::StoreError;
@@ -11,7 +11,6 @@ use serde_json::json;
 use crate::Ctx;
 use crate::audit::{Actor, Target};
 use crate::auth::token;
-use crate::mail::Letter;
 
 /// The prefix of every withdrawal key, so one is told apart from a project's API key.
 pub const PREFIX: &str = "kwd_";
@@ -37,17 +36,6 @@ pub async fn regenerate(
             now,
         )
         .await?;
-    let who = super::addresses::who(&mut tx, actor).await?;
-    super::addresses::tell_owners(&mut tx, st, merchant, now, |tr| Letter {
-        subject: tr.t("mail.withdrawal_key.subject").to_owned(),
-        paragraphs: vec![
-            tr.f1("mail.withdrawal_key.body", "who", &who),
-            tr.t("mail.not_you").to_owned(),
-        ],
-        action: None,
-        footer: tr.t("mail.footer").to_owned(),
-    })
-    .await?;
     tx.commit().await?;
     st.jobs.wake();
     Ok(key)

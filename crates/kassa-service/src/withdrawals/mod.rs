@@ -825,7 +825,19 @@ async fn settle(
     let mut tx = st.db.begin().await?;
     store::set_state(&mut tx, w.id, state, confirmations, error, now).await?;
     rebalance(&mut tx, &st.metrics, w.id, now).await?;
+    let kind = match state {
+        _ if state == w.state => None,
+        WithdrawalState::Confirmed => Some("withdrawal.completed"),
+        WithdrawalState::Failed => Some("withdrawal.failed"),
+        WithdrawalState::Broadcast => None,
+    };
+    if let Some(kind) = kind
+        && let Some(r) = requests_store::of_withdrawal(&mut tx, w.id).await?
+    {
+        notify_withdrawal(&mut tx, &r, kind, error.or(w.error.as_deref()), now).await?;
+    }
     tx.commit().await?;
+    st.jobs.wake();
     if state != w.state {
         match state {
             WithdrawalState::Failed => {
@@ -840,6 +852,39 @@ async fn settle(
         }
     }
     Ok(true)
+}
+
+/// Tells the merchant's people that withdrawal request `r` reached `kind`
+/// (`withdrawal.created`, `.completed`, `.failed`), in the caller's transaction.
+pub(crate) async fn notify_withdrawal(
+    conn: &mut kassa_store::Tx,
+    r: &requests_store::RequestRow,
+    kind: &'static str,
+    why: Option<&str>,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let decimals = kassa_core::currency::crypto(&r.currency).map_or(0, |c| c.decimals);
+    let amount = r.tx.as_ref().map_or(r.amount, |t| t.amount);
+    crate::notify::emit(
+        conn,
+        &crate::notify::Event {
+            merchant: r.merchant,
+            kind,
+            project: None,
+            user: None,
+            params: json!({
+                "withdrawal": format!("WD-{}", r.public_id),
+                "amount": amount.to_decimal_string(decimals),
+                "currency": r.currency,
+                "to": r.destination,
+                "txid": r.tx.as_ref().map(|t| t.txid.clone()).unwrap_or_default(),
+                "why": why.unwrap_or_default(),
+            }),
+            link: Some(&format!("/balance#wd-{}", r.public_id)),
+        },
+        now,
+    )
+    .await
 }
 
 /// Marks withdrawal `id` failed (refused by the node), funds returned.

@@ -76,6 +76,7 @@ pub async fn end(
         return Ok(false);
     }
     let returned = release(&mut tx, &r, now).await?;
+    super::notify_withdrawal(&mut tx, &r, "withdrawal.failed", Some(why), now).await?;
     actor
         .record(
             &mut tx,

@@ -502,6 +502,9 @@ pub async fn ask(st: &Ctx, a: &Ask<'_>) -> Result<RequestRow, AskError> {
     if stage == Stage::Queued {
         enqueue(&mut tx, &ProcessJob { request: id.get() }, now, now).await?;
     }
+    if let Some(row) = store::by_id(&mut tx, id).await? {
+        super::notify_withdrawal(&mut tx, &row, "withdrawal.created", None, now).await?;
+    }
     tx.commit().await?;
     st.jobs.wake();
     let row = store::by_id(&mut st.db.conn().await?, id)

@@ -296,29 +296,27 @@ async fn fire(st: &Ctx, chain: &LiveChain, rule: &RuleRow) -> Result<(), StoreEr
         }
     };
     let mut tx = st.db.begin().await?;
-    match &outcome {
-        Ok(r) => {
-            setup::record_run(
-                &mut tx,
-                rule.id,
-                Some(r.id.get()),
-                &format!("withdrawal WD-{}", r.public_id),
-                now,
-            )
-            .await?
-        }
-        Err(why) => {
-            setup::record_run(
-                &mut tx,
-                rule.id,
-                None,
-                &format!("nothing withdrawn: {why}"),
-                now,
-            )
-            .await?
-        }
-    }
+    let text = match &outcome {
+        Ok(r) => format!("withdrawal WD-{}", r.public_id),
+        Err(why) => format!("nothing withdrawn: {why}"),
+    };
+    let request = outcome.as_ref().ok().map(|r| r.id.get());
+    setup::record_run(&mut tx, rule.id, request, &text, now).await?;
+    crate::notify::emit(
+        &mut tx,
+        &crate::notify::Event {
+            merchant: rule.merchant,
+            kind: "withdrawal.rule_ran",
+            project: None,
+            user: None,
+            params: json!({"currency": chain.currency.code, "outcome": text}),
+            link: Some("/balance/rules"),
+        },
+        now,
+    )
+    .await?;
     tx.commit().await?;
+    st.jobs.wake();
     match outcome {
         Ok(r) => tracing::info!(rule = %rule.id, request = %r.public_id, "automatic withdrawal"),
         Err(why) => tracing::warn!(rule = %rule.id, why, "automatic withdrawal: nothing withdrawn"),

@@ -43,6 +43,10 @@ pub enum JobError {
     /// Worth trying again later (a remote server was down, a timeout).
     #[error("{0}")]
     Retry(String),
+    /// Worth trying again, not before this long (the remote said when: a 429's
+    /// `retry_after`); still counted against the handler's attempts.
+    #[error("{1}")]
+    RetryAfter(Duration, String),
     /// Will never succeed (bad payload, the target no longer exists).
     #[error("{0}")]
     Permanent(String),
@@ -355,6 +359,20 @@ impl Worker {
                 let attempt = u32::try_from(job.attempt).unwrap_or(u32::MAX);
                 match policy.next_run(attempt, job.created_at, now, rand::random_range(0..=1000)) {
                     Some(at) => (Outcome::Retry { error: e, at }, JobOutcome::Retry),
+                    None => (Outcome::Failed { error: e }, JobOutcome::Failed),
+                }
+            }
+            Err(JobError::RetryAfter(wait, e)) => {
+                let attempt = u32::try_from(job.attempt).unwrap_or(u32::MAX);
+                match policy.next_run(attempt, job.created_at, now, 0) {
+                    // The remote's time, or the policy's if that is later.
+                    Some(at) => (
+                        Outcome::Retry {
+                            error: e,
+                            at: at.max(now.saturating_add(*wait)),
+                        },
+                        JobOutcome::Retry,
+                    ),
                     None => (Outcome::Failed { error: e }, JobOutcome::Failed),
                 }
             }

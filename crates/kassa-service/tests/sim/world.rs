@@ -222,6 +222,8 @@ fn context(db: Db, clock: Arc<ManualClock>, chains: Chains) -> Ctx {
             data_dir: dir(),
             allow_private_targets: true,
             withdrawals: Default::default(),
+            telegram: Default::default(),
+            notifications: Default::default(),
         }),
         public_url: "http://127.0.0.1:1".into(),
         passwords: passwords(),

@@ -25,6 +25,7 @@ mod invoice_pages;
 mod invoices;
 mod jobs;
 mod money;
+mod notifications;
 mod ops;
 mod pay;
 mod payments;

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod balance;
 pub mod home;
 pub mod invoices;
+pub mod notifications;
 pub mod payments;
 pub mod projects;
 pub mod staff;

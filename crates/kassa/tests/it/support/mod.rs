@@ -9,6 +9,7 @@ pub mod litecoind;
 pub mod process;
 pub mod receiver;
 pub mod smtp;
+pub mod telegram;
 pub mod web;
 pub mod webdriver;
 
