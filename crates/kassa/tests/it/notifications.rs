@@ -419,3 +419,42 @@ async fn the_bell_and_the_preferences_in_chromium() {
     b.quit().await;
     r.app.stop().await;
 }
+
+engine_test!(
+    async fn the_operator_is_told_once_when_a_node_stays_unreachable(engine) {
+        if crate::support::litecoind::litecoind_skipped() {
+            return;
+        }
+        let sink = SmtpSink::start().await;
+        let url = sink.url();
+        let mut r = crate::withdrawals::Rig::new_with(engine, move |s| {
+            s.mail.smtp_url = kassa_core::secret::SecretString::new(url.clone());
+            s.notifications.operator_emails = "ops@example.com, oncall@example.com".into();
+        })
+        .await;
+        let down = |to: &str| sink.to(to).into_iter().filter(|m| m.subject.contains("LTC node has been unreachable")).count();
+        r.node.kill();
+        wait_until(20, "the node seen down", || async {
+            r.app.state.metrics.chain("LTC").is_some_and(|h| !h.reachable)
+        })
+        .await;
+        // Not before the operator's minutes.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        r.app.drain_jobs().await;
+        assert_eq!(down("ops@example.com"), 0);
+        r.app.clock.advance(Duration::from_secs(6 * 60));
+        wait_until(20, "the operator told", || async {
+            r.app.drain_jobs().await;
+            down("ops@example.com") == 1 && down("oncall@example.com") == 1
+        })
+        .await;
+        // Rounds go on failing: told once.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        r.app.clock.advance(Duration::from_secs(60));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        r.app.drain_jobs().await;
+        assert_eq!(down("ops@example.com"), 1);
+        assert!(sink.to("ops@example.com")[0].text.contains("Payments in LTC are not seen"));
+        r.app.stop().await;
+    }
+);
