@@ -211,7 +211,7 @@ pub async fn regenerate_api_key(
         project.merchant_id,
         "project.api_key_regenerated",
         Target::Project(project.id),
-        json!({}),
+        json!({"project": project.settings.name}),
         now,
     )
     .await?;
@@ -241,7 +241,7 @@ pub async fn regenerate_secret(
         project.merchant_id,
         "project.secret_regenerated",
         Target::Project(project.id),
-        json!({}),
+        json!({"project": project.settings.name}),
         now,
     )
     .await?;

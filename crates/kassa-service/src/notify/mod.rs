@@ -466,14 +466,14 @@ pub(crate) async fn from_activity(
             "keys.regenerated",
             Some(p),
             None,
-            serde_json::json!({"key": "@notify.what.api_key", "where": format!("#{p}")}),
+            serde_json::json!({"key": "@notify.what.api_key", "where": text("project")}),
             "/projects",
         ),
         ("project.secret_regenerated", Target::Project(p)) => (
             "keys.regenerated",
             Some(p),
             None,
-            serde_json::json!({"key": "@notify.what.secret_key", "where": format!("#{p}")}),
+            serde_json::json!({"key": "@notify.what.secret_key", "where": text("project")}),
             "/projects",
         ),
         ("withdrawal.api_key_made", _) => (

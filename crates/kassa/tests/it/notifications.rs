@@ -228,6 +228,19 @@ engine_test!(
         assert!(!dev.get("/notifications").await.has("WD-TESTTEST"));
         assert!(!dev.get("/account/notifications").await.has("withdrawal.completed"), "not offered either");
 
+        // A regenerated API key: people with the API-keys section, always by e-mail; the new
+        // key is in no message.
+        let project = r.shop.row(&r.app).await;
+        let key = kassa_service::projects::regenerate_api_key(&r.app.state, &project, &kassa_service::audit::Actor::operator())
+            .await
+            .unwrap();
+        r.app.drain_jobs().await;
+        assert_eq!(mails_about(&r, "dev@notify.example", "API key regenerated"), 1);
+        assert_eq!(mails_about(&r, "viewer@notify.example", "API key regenerated"), 0);
+        assert!(r.mail.all().iter().all(|m| !m.text.contains(&key)));
+        let mail = r.mail.to(OWNER).into_iter().find(|m| m.subject.contains("API key regenerated")).expect("the owner told");
+        assert!(mail.text.contains("Shop"), "{}", mail.text);
+
         // A security change reaches only its person, by e-mail whatever they chose.
         s.get("/account/password").await;
         let changed = s
