@@ -28,6 +28,14 @@ const EXCERPT: usize = 512;
 /// How long the receiver has to answer.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The header that names a delivery: the same on every retry of one postback job.
+pub const DELIVERY_HEADER: &str = "X-Kassa-Delivery";
+
+/// The delivery id of postback job `job` for invoice `uuid`.
+pub fn delivery_id(uuid: &str, job: kassa_core::JobId) -> String {
+    format!("{uuid}-{job}")
+}
+
 /// The `postback.send` job.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Postback {
@@ -112,6 +120,7 @@ pub async fn send(
     client: &reqwest::Client,
     project: &ProjectRow,
     uuid: &str,
+    delivery: &str,
     mut body: Map<String, Value>,
 ) -> Delivery {
     let started = Instant::now();
@@ -154,6 +163,9 @@ pub async fn send(
     } else {
         client.post(url).json(&Value::Object(body))
     };
+    // The same for every retry of one delivery, different for each: a shop can tell a repeat
+    // (after a timeout or a crash) from a new event. The body stays CryptoCloud's.
+    let request = request.header(DELIVERY_HEADER, delivery);
     match request.send().await {
         Err(e) => {
             let mut msg = e.to_string();
@@ -165,9 +177,17 @@ pub async fn send(
             }
             failed(msg)
         }
-        Ok(resp) => {
+        Ok(mut resp) => {
             let status = resp.status();
-            let bytes = resp.bytes().await.unwrap_or_default();
+            // Only the start of the answer is kept; the rest is not read (a shop's answer
+            // can be anything, of any size).
+            let mut bytes: Vec<u8> = Vec::new();
+            while bytes.len() < EXCERPT {
+                match resp.chunk().await {
+                    Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+                    Ok(None) | Err(_) => break,
+                }
+            }
             let excerpt = String::from_utf8_lossy(&bytes[..bytes.len().min(EXCERPT)]).into_owned();
             let error = (!status.is_success()).then(|| format!("HTTP {}", status.as_u16()));
             Delivery {
@@ -212,6 +232,7 @@ impl PostbackHandler {
             &self.client,
             &project,
             &row.uuid,
+            &delivery_id(&row.uuid, ctx.id),
             fields(st, &project, &row, &txs),
         )
         .await;

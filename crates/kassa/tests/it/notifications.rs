@@ -471,3 +471,36 @@ engine_test!(
         r.app.stop().await;
     }
 );
+
+engine_test!(
+    async fn a_postback_names_its_delivery_the_same_on_every_retry(engine) {
+        let r = rig(engine).await;
+        let receiver = crate::support::receiver::Receiver::answering(&[500, 503]).await;
+        let project = crate::support::api::shop_of(&r.app, r.shop.owner, &receiver.url).await;
+        let pay = |usd: f64| {
+            let project = &project;
+            async move {
+                let inv = project.create(usd, json!({"add_fields": {"cryptocurrency": "USDT_TRC20"}})).await;
+                let uuid = inv["uuid"].as_str().unwrap().to_owned();
+                project.pay_ok(&uuid, json!({"amount": format!("{usd}")})).await;
+                uuid
+            }
+        };
+        let first = pay(10.0).await;
+        r.app.drain_jobs().await;
+        for _ in 0..4 {
+            r.app.clock.advance(Duration::from_secs(300));
+            r.app.drain_jobs().await;
+        }
+        let second = pay(11.0).await;
+        r.app.drain_jobs().await;
+        let hits = receiver.hits();
+        assert_eq!(hits.len(), 4, "500, 503, then 200; and the second invoice's 200");
+        let ids: Vec<&str> = hits.iter().map(|h| h.delivery.as_str()).collect();
+        let bare = |u: &str| u.trim_start_matches("INV-").to_owned();
+        assert!(ids[0].starts_with(&bare(&first)) && ids[0].len() > bare(&first).len(), "{ids:?}");
+        assert_eq!((ids[0], ids[1]), (ids[2], ids[2]), "one id for every retry of one delivery: {ids:?}");
+        assert!(ids[3].starts_with(&bare(&second)) && ids[3] != ids[0], "another delivery, another id: {ids:?}");
+        r.app.stop().await;
+    }
+);

@@ -726,7 +726,10 @@ pub async fn test_postback(
         ));
     }
     let sample = kassa_service::postbacks::sample_fields(&st, &project);
-    let d = kassa_service::postbacks::send(&st, &st.outbound, &project, "TESTTEST", sample).await;
+    let delivery = format!("TESTTEST-test-{}", st.clock.now().as_micros());
+    let d =
+        kassa_service::postbacks::send(&st, &st.outbound, &project, "TESTTEST", &delivery, sample)
+            .await;
     let status = d.status.map_or_else(
         || d.error.clone().unwrap_or_default(),
         |s| format!("HTTP {s}"),

@@ -17,6 +17,8 @@ pub struct Hit {
     pub content_type: String,
     /// `User-Agent`.
     pub user_agent: String,
+    /// `X-Kassa-Delivery`.
+    pub delivery: String,
     /// The raw body.
     pub body: String,
 }
@@ -66,6 +68,7 @@ async fn take(
     g.hits.push(Hit {
         content_type: header("content-type"),
         user_agent: header("user-agent"),
+        delivery: header("x-kassa-delivery"),
         body: String::from_utf8_lossy(&body).into_owned(),
     });
     let status = g.script.pop_front().unwrap_or(200);
