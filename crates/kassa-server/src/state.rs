@@ -178,6 +178,7 @@ impl AppState {
                 concurrency: usize::try_from(settings.jobs.workers.max(1)).unwrap_or(1),
                 poll_interval: Duration::from_millis(settings.jobs.poll_interval_ms),
                 lease: Duration::from_secs(settings.jobs.lease_secs),
+                instance: settings.jobs.instance_id.clone(),
             },
             handlers,
             jobs,

@@ -303,6 +303,10 @@ pub struct JobSettings {
     pub poll_interval_ms: u64,
     /// How long a claimed job stays reserved without a heartbeat, in seconds.
     pub lease_secs: u64,
+    /// A name this instance keeps across restarts (PostgreSQL with several instances): at
+    /// start-up it takes back the jobs it was running when it stopped, without waiting for
+    /// their leases. Empty: leases run out first. Each instance needs its own name.
+    pub instance_id: String,
 }
 
 impl Default for JobSettings {
@@ -311,6 +315,7 @@ impl Default for JobSettings {
             workers: 8,
             poll_interval_ms: 1000,
             lease_secs: 60,
+            instance_id: String::new(),
         }
     }
 }

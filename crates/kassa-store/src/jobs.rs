@@ -281,35 +281,49 @@ async fn insert_attempt(
     Ok(())
 }
 
-/// Puts back in the queue the jobs whose worker stopped before finishing them, recording the
-/// lost attempt. With `every_running`, all running jobs count as abandoned (SQLite at
-/// start-up: only one process serves a SQLite database, so nothing else can hold a lease);
-/// otherwise only those whose lease has run out. Returns how many were put back.
+/// Which running jobs count as abandoned.
+#[derive(Clone, Copy, Debug)]
+pub enum Abandoned<'a> {
+    /// All of them (SQLite at start-up: only one process serves a SQLite database, so nothing
+    /// else can hold a lease).
+    EveryRunning,
+    /// Those whose lease has run out.
+    LeaseExpired,
+    /// Those held by a worker whose id starts with this (a named instance restarting: its
+    /// own leases, whatever their time).
+    HeldBy(&'a str),
+}
+
+/// Puts back in the queue the jobs whose worker stopped before finishing them (see
+/// [`Abandoned`]), recording the lost attempt. Returns how many were put back.
 pub async fn recover_abandoned(
     db: &Db,
     now: Timestamp,
-    every_running: bool,
+    which: Abandoned<'_>,
 ) -> Result<u64, StoreError> {
     const ABANDONED: &str = "the worker stopped before finishing (process ended or lease expired)";
-    let cutoff = if every_running {
-        i64::MAX
+    let (cutoff, prefix) = match which {
+        Abandoned::EveryRunning => (i64::MAX, String::new()),
+        Abandoned::LeaseExpired => (now.as_micros(), String::new()),
+        Abandoned::HeldBy(p) => (i64::MAX, p.to_owned()),
+    };
+    let lock = if db.engine() == Engine::Postgres {
+        " for update skip locked"
     } else {
-        now.as_micros()
+        ""
     };
-    let select = match db.engine() {
-        Engine::Sqlite => {
-            "select job_id, attempts, locked_by from job where state = 'running' and locked_until < $1"
-        }
-        Engine::Postgres => {
-            "select job_id, attempts, locked_by from job where state = 'running' and locked_until < $1 \
-             for update skip locked"
-        }
-    };
+    let select = format!(
+        "select job_id, attempts, locked_by from job where state = 'running' and locked_until < $1 \
+         and ($2 = '' or substr(locked_by, 1, length($2)) = $2){lock}"
+    );
     let mut tx = db.begin().await?;
-    let rows: Vec<(i64, i64, Option<String>)> = sql!(&mut tx, |c| sqlx::query_as(select)
-        .bind(cutoff)
-        .fetch_all(c)
-        .await)?;
+    let rows: Vec<(i64, i64, Option<String>)> = sql!(&mut tx, |c| sqlx::query_as(
+        sqlx::AssertSqlSafe(select.clone())
+    )
+    .bind(cutoff)
+    .bind(&prefix)
+    .fetch_all(c)
+    .await)?;
     for (id, attempt, worker) in &rows {
         exec!(
             &mut tx,

@@ -152,7 +152,13 @@ pub struct WorkerConfig {
     pub poll_interval: Duration,
     /// Lease length; renewed every third of it while a job runs.
     pub lease: Duration,
+    /// The instance's name across restarts (`jobs.instance_id`); empty: none.
+    pub instance: String,
 }
+
+/// What starts a worker id of a named instance (`jobs.instance_id`), so a restarted instance
+/// finds its own leases.
+pub const INSTANCE_MARK: &str = "instance=";
 
 /// Claims and runs jobs. Cheap to clone (shared state behind an `Arc`).
 #[derive(Clone)]
@@ -182,9 +188,13 @@ impl Worker {
         wake: JobWaker,
     ) -> Self {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let name = if config.instance.trim().is_empty() {
+            host.trim().to_owned()
+        } else {
+            format!("{}{}", INSTANCE_MARK, config.instance.trim())
+        };
         let id = format!(
-            "{}:{}:{:04x}",
-            host.trim(),
+            "{name}:{}:{:04x}",
             std::process::id(),
             rand::random::<u16>()
         );
@@ -215,8 +225,22 @@ impl Worker {
     /// Puts back jobs abandoned by a previous run. On SQLite only one process serves the
     /// database, so at start-up every `running` job is abandoned.
     pub async fn recover_at_startup(&self) -> Result<u64, StoreError> {
-        let every_running = self.inner.db.engine() == Engine::Sqlite;
-        jobs::recover_abandoned(&self.inner.db, self.inner.clock.now(), every_running).await
+        let now = self.inner.clock.now();
+        if self.inner.db.engine() == Engine::Sqlite {
+            return jobs::recover_abandoned(&self.inner.db, now, jobs::Abandoned::EveryRunning)
+                .await;
+        }
+        // PostgreSQL: this instance's own jobs from before the restart, at once (when it has
+        // a name across restarts); the others' when their leases run out.
+        let instance = self.inner.config.instance.trim();
+        let own = if instance.is_empty() {
+            0
+        } else {
+            let prefix = format!("{INSTANCE_MARK}{instance}:");
+            jobs::recover_abandoned(&self.inner.db, now, jobs::Abandoned::HeldBy(&prefix)).await?
+        };
+        Ok(own
+            + jobs::recover_abandoned(&self.inner.db, now, jobs::Abandoned::LeaseExpired).await?)
     }
 
     /// One step: recovers expired leases, claims up to `concurrency` due jobs, runs them to
@@ -304,7 +328,8 @@ impl Worker {
         let now = inner.clock.now();
         if inner.db.engine() == Engine::Postgres {
             // Other processes may have died holding jobs; SQLite recovers at start-up instead.
-            let recovered = jobs::recover_abandoned(&inner.db, now, false).await?;
+            let recovered =
+                jobs::recover_abandoned(&inner.db, now, jobs::Abandoned::LeaseExpired).await?;
             if recovered > 0 {
                 tracing::warn!(
                     jobs = recovered,

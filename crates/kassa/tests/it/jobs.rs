@@ -86,6 +86,17 @@ impl JobHandler for Recorder {
 
 /// A worker pool of its own (own connection pool, own id) running `handler`.
 async fn pool(app: &TestApp, db: Db, concurrency: usize, handler: Arc<Recorder>) -> Worker {
+    named_pool(app, db, concurrency, handler, "").await
+}
+
+/// [`pool`] of a named instance (`jobs.instance_id`).
+async fn named_pool(
+    app: &TestApp,
+    db: Db,
+    concurrency: usize,
+    handler: Arc<Recorder>,
+    instance: &str,
+) -> Worker {
     let clock: Arc<dyn Clock> = app.clock.clone();
     Worker::new(
         db,
@@ -95,6 +106,7 @@ async fn pool(app: &TestApp, db: Db, concurrency: usize, handler: Arc<Recorder>)
             concurrency,
             poll_interval: Duration::from_millis(10),
             lease: Duration::from_secs(60),
+            instance: instance.to_owned(),
         },
         vec![handler],
         kassa_service::worker::JobWaker::new(),
@@ -235,6 +247,37 @@ engine_test!(
         app.drain_jobs().await;
         let job = job_row(&app, other).await;
         assert_eq!((job.state, job.attempts, job.last_error), (JobState::Queued, 0, None));
+        app.stop().await;
+    }
+);
+
+engine_test!(
+    async fn a_named_instance_takes_back_its_own_jobs_at_once_when_it_restarts(engine) {
+        let app = TestApp::spawn(engine).await;
+        let handler = Recorder::new(Behaviour::Succeed);
+        let ids = enqueue_records(&app, 2).await;
+        let now = app.now();
+        let lease = now.saturating_add(Duration::from_secs(60));
+        // Instance "eu_1" claims one job and is killed; instance "eu_2" holds the other.
+        let mark = kassa_service::worker::INSTANCE_MARK;
+        let mine = jobs::claim(&app.state.db, &format!("{mark}eu_1:4242:beef"), &[Record::KIND], now, lease, 1).await.unwrap();
+        let theirs = jobs::claim(&app.state.db, &format!("{mark}eu_2:77:cafe"), &[Record::KIND], now, lease, 1).await.unwrap();
+        assert_eq!((mine.len(), theirs.len()), (1, 1));
+        let restarted = named_pool(&app, app.state.db.clone(), 4, handler.clone(), "eu_1").await;
+        let back = restarted.recover_at_startup().await.unwrap();
+        match engine {
+            // Its own job at once, the other instance's left to its lease.
+            Engine::Postgres => assert_eq!(back, 1),
+            // SQLite: one process, everything running was its own.
+            Engine::Sqlite => assert_eq!(back, 2),
+        }
+        assert_eq!(restarted.run_due().await.unwrap(), usize::try_from(back).unwrap());
+        let done = |id| job_row(&app, id);
+        assert_eq!(done(mine[0].id).await.state, JobState::Done);
+        if engine == Engine::Postgres {
+            assert_eq!(done(theirs[0].id).await.state, JobState::Running, "the other instance's lease holds");
+        }
+        assert!(ids.contains(&mine[0].id));
         app.stop().await;
     }
 );
