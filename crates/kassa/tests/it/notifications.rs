@@ -76,6 +76,10 @@ async fn link_telegram(r: &Rig, s: &Session, chat: i64) {
             .any(|m| m.chat_id == chat && m.text.contains("Linked"))
     })
     .await;
+    assert!(
+        r.tg.get_updates_calls() >= 1,
+        "Kassa reads the bot's updates by long polling"
+    );
     // The same link works once.
     r.tg.push_message(chat + 1, "mallory", &format!("/start {token}"));
     wait_until(10, "the second use refused", || async {

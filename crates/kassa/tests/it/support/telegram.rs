@@ -35,9 +35,6 @@ pub struct Sent {
     pub text: String,
     /// `parse_mode` (empty when none was given).
     pub parse_mode: String,
-    /// When it arrived.
-    #[allow(dead_code, reason = "for tests that check when a message went")]
-    pub at: Instant,
 }
 
 #[derive(Default)]
@@ -325,7 +322,6 @@ fn send_message(s: &Shared, fields: &Value) -> Response {
         chat_id,
         text: text.clone(),
         parse_mode,
-        at: now,
     });
     let message_id = inner.sent.len();
     ok(json!({
@@ -431,7 +427,6 @@ impl FakeTelegram {
     }
 
     /// How many `getUpdates` calls (with the right token) arrived.
-    #[allow(dead_code, reason = "for tests of the update poller")]
     pub fn get_updates_calls(&self) -> usize {
         self.shared.lock().get_updates_calls
     }
