@@ -781,3 +781,82 @@ async fn the_withdrawal_form_with_2fa_at_phone_width_in_chromium() {
     b.quit().await;
     r.app.stop().await;
 }
+
+engine_test!(
+    async fn a_payment_double_spent_in_a_reorg_after_a_withdrawal_leaves_a_receivable(engine) {
+        use crate::support::api::stored_invoice;
+        if litecoind_skipped() {
+            return;
+        }
+        let r = Rig::new(engine).await;
+        // A large payment, then a small one in its own block.
+        let merchant = r.paid_invoice(500.0).await;
+        let inv = r.shop.create(50.0, json!({"add_fields": {"cryptocurrency": "LTC"}})).await;
+        let uuid = inv["uuid"].as_str().unwrap().to_owned();
+        let row = stored_invoice(&r.app, &uuid).await;
+        let txid = r.node.send(&r.payer, row.address.as_deref().unwrap(), row.quote.unwrap().due).await;
+        let block = r.node.mine(1, &r.miner).await.remove(0);
+        wait_until(20, "the small payment counted", || async {
+            r.shop.invoice(&uuid).await["status"] == "paid"
+        })
+        .await;
+        // Nearly everything is withdrawn; the large payment's output alone pays it.
+        let to = r.node.new_address(&r.payer).await;
+        let w = r.withdraw(merchant, &to, sat("4.95")).await.unwrap();
+        assert_eq!(w.inputs.len(), 1, "only the large payment's output is spent: {:?}", w.inputs);
+        r.node.mine(1, &r.miner).await;
+        r.wait_for_states(&[(w.id, WithdrawalState::Confirmed)]).await;
+        let left = r.available(merchant).await;
+
+        // The small payment's block leaves the chain and the payer spends its coins elsewhere;
+        // the withdrawal stays valid (it spends only the large payment).
+        r.node.rpc.call("invalidateblock", json!([block])).await.unwrap();
+        let tx: Value = r.payer.call("gettransaction", json!([txid])).await.unwrap();
+        let decoded: Value = r.node.rpc.call("decoderawtransaction", json!([tx["hex"]])).await.unwrap();
+        let mut inputs = Vec::new();
+        let mut total = Amount::ZERO;
+        for vin in decoded["vin"].as_array().unwrap() {
+            let out: Value = r.node.rpc.call("gettxout", json!([vin["txid"], vin["vout"], false])).await.unwrap();
+            total = total.checked_add(Amount::parse(&out["value"].to_string(), 8).unwrap()).unwrap();
+            inputs.push(json!({"txid": vin["txid"], "vout": vin["vout"]}));
+        }
+        let back = r.node.new_address(&r.payer).await;
+        let keep = total.checked_sub(Amount::parse("0.001", 8).unwrap()).unwrap().to_decimal_string(8);
+        let raw: Value = r.node.rpc.call("createrawtransaction", json!([inputs, [{back: keep}]])).await.unwrap();
+        let signed: Value = r.payer.call("signrawtransactionwithwallet", json!([raw])).await.unwrap();
+        r.node.rpc.call("generateblock", json!([r.miner, [signed["hex"]]])).await.unwrap();
+        r.node.mine(2, &r.miner).await;
+        wait_until(30, "the credit taken back, partly owed", || async { r.owed(merchant).await > 0 }).await;
+        assert_eq!(r.available(merchant).await, 0, "the available balance went first");
+        let owed = r.owed(merchant).await;
+        assert!(owed < sat("0.4905") && owed + left >= sat("0.49"), "owed {owed}, left before {left}");
+        // The withdrawal stands: its lock time kept it out of the shorter chain's mempool;
+        // Kassa hands it over again, and it is mined in the new chain.
+        wait_until(20, "the withdrawal in a block or the mempool again", || async {
+            r.follow().await;
+            r.mempool().await.contains(&w.txid)
+                || r.rows().await.iter().any(|x| x.id == w.id && x.block.is_some())
+        })
+        .await;
+        r.node.mine(1, &r.miner).await;
+        r.wait_for_states(&[(w.id, WithdrawalState::Confirmed)]).await;
+        assert_eq!(r.owed(merchant).await, owed, "charged once");
+        r.books_balance().await;
+        // Shown on the balance page; the next withdrawal waits.
+        let s = sign_in(&r.app, OWNER).await;
+        let page = s.get("/balance").await;
+        assert!(page.has("id=\"b-owed\"") && page.has(&format!("<strong class=\"b-owed\">{}</strong>", Amount::from_base(u128::from(owed)).to_decimal_string(8))), "{}", page.body);
+        let next = requests::Ask {
+            merchant,
+            network: ltc().network,
+            destination: &to,
+            amount: requests::Asked::Exact(Amount::parse("0.01", 8).unwrap()),
+            source: Source::Dashboard,
+            actor: &kassa_service::audit::Actor::kassa(),
+            rule: None,
+            address: None,
+        };
+        assert!(matches!(requests::ask(&r.app.state, &next).await, Err(requests::AskError::Owed { .. })));
+        r.app.stop().await;
+    }
+);
