@@ -253,7 +253,11 @@ impl PostbackHandler {
         )
         .await?;
         match delivery.error {
-            None => Ok(()),
+            None => {
+                // Delivered: an earlier delivery of this invoice that gave up is closed.
+                kassa_store::postbacks::close_failed(&mut c, row.id, st.clock.now()).await?;
+                Ok(())
+            }
             Some(e) => {
                 self.tell_failing(&mut c, ctx, &project, &row, delivery.status, &e)
                     .await?;

@@ -190,3 +190,38 @@ pub async fn failing(
         total,
     ))
 }
+
+/// Where the latest postback job of an invoice stands: its state (`queued`, `running`,
+/// `done`, `failed`), attempts so far and when it runs next.
+pub async fn delivery_of(
+    conn: &mut impl AsConn,
+    invoice: InvoiceId,
+) -> Result<Option<(String, i64, Timestamp)>, StoreError> {
+    let payload = format!("{{\"invoice_id\":{}}}", invoice.get());
+    let row: Option<(String, i64, i64)> = sql!(conn, |c| sqlx::query_as(
+        "select state, attempts, run_at from job where kind = 'postback.send' and payload = $1 \
+         order by job_id desc limit 1"
+    )
+    .bind(&payload)
+    .fetch_optional(c)
+    .await)?;
+    Ok(row.map(|(s, a, r)| (s, a, Timestamp::from_micros(r))))
+}
+
+/// Closes the failed postback jobs of an invoice once a later delivery was accepted; how many.
+pub async fn close_failed(
+    conn: &mut impl AsConn,
+    invoice: InvoiceId,
+    now: Timestamp,
+) -> Result<u64, StoreError> {
+    let payload = format!("{{\"invoice_id\":{}}}", invoice.get());
+    Ok(exec!(
+        conn,
+        sqlx::query(
+            "update job set state = 'done', last_error = 'superseded: a later delivery was accepted', \
+             updated_at = $1 where kind = 'postback.send' and payload = $2 and state = 'failed'"
+        )
+        .bind(now.as_micros())
+        .bind(&payload)
+    )?)
+}

@@ -508,3 +508,43 @@ engine_test!(
         r.app.stop().await;
     }
 );
+
+engine_test!(
+    async fn a_postback_shows_its_next_try_and_giving_up_and_a_delivered_resend_closes_it(engine) {
+        let r = rig(engine).await;
+        let shop_down = crate::support::receiver::Receiver::start().await;
+        shop_down.always(500);
+        let project = crate::support::api::shop_of(&r.app, r.shop.owner, &shop_down.url).await;
+        let inv = project.create(15.0, json!({"add_fields": {"cryptocurrency": "USDT_TRC20"}})).await;
+        let uuid = inv["uuid"].as_str().unwrap().trim_start_matches("INV-").to_owned();
+        project.pay_ok(&uuid, json!({"amount": "15"})).await;
+        r.app.drain_jobs().await;
+        let s = sign_in(&r.app, OWNER).await;
+        let path = format!("/projects/{}/invoices/{uuid}", project.id);
+        let page = s.get(&path).await;
+        assert!(page.has("id=\"postback-state\"") && page.has("1 attempts so far, the next at"), "{}", page.body);
+        // Three days of failures: given up, said on the page.
+        for _ in 0..80 {
+            r.app.clock.advance(Duration::from_secs(3600));
+            r.app.drain_jobs().await;
+        }
+        // (The session idled out meanwhile.)
+        let s = sign_in(&r.app, OWNER).await;
+        let page = s.get(&path).await;
+        assert!(page.has("Kassa gave up on this postback after"), "{}", page.body);
+        let failed = kassa_store::jobs::list(&r.app.state.db, Some(kassa_store::jobs::JobState::Failed), 100).await.unwrap();
+        assert_eq!(failed.iter().filter(|j| j.kind == "postback.send").count(), 1);
+        // The shop is fixed; a resend is delivered and the failed job is closed.
+        shop_down.always(200);
+        s.get(&path).await;
+        let resent = s.post(&format!("{path}/resend-postback"), &[]).await;
+        assert_eq!(resent.status, StatusCode::SEE_OTHER, "{}", resent.body);
+        r.app.drain_jobs().await;
+        let page = s.get(&path).await;
+        assert!(!page.has("id=\"postback-state\""), "{}", page.body);
+        let failed = kassa_store::jobs::list(&r.app.state.db, Some(kassa_store::jobs::JobState::Failed), 100).await.unwrap();
+        assert_eq!(failed.iter().filter(|j| j.kind == "postback.send").count(), 0, "the old failed job is closed");
+        assert!(shop_down.hits().len() > 10);
+        r.app.stop().await;
+    }
+);

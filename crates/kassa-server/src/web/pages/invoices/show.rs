@@ -84,6 +84,7 @@ struct ShowPage<'a> {
     transfers: Vec<TransferView>,
     timeline: Vec<(String, String)>,
     attempts: Vec<AttemptView>,
+    delivery: Option<String>,
     acts: Actions,
 }
 
@@ -345,9 +346,19 @@ pub async fn show(
     let transfers = store::transfers_of(&mut c, inv.id).await?;
     let events = store::events(&mut c, inv.id).await?;
     let attempts = store::postbacks_of(&mut c, inv.id).await?;
+    let job = kassa_store::postbacks::delivery_of(&mut c, inv.id).await?;
     drop(c);
     let page = Page::new(&ctx, "invoices.invoice");
     let tr = page.tr;
+    // Where the postback stands: being retried (and when next), or given up.
+    let delivery = job.and_then(|(state, tries, next)| match state.as_str() {
+        "queued" if tries > 0 => Some(tr.f(
+            "invoices.show.postback_retrying",
+            &[("tries", &tries), ("next", &tr.datetime(next))],
+        )),
+        "failed" => Some(tr.f1("invoices.show.postback_gave_up", "tries", &tries)),
+        _ => None,
+    });
     let crypto = crypto_of(&inv);
     let link = format!("{}/pay/{}", st.public_url, inv.uuid);
     let qr = qr::svg(&link, tr.t("invoices.show.qr"));
@@ -399,6 +410,7 @@ pub async fn show(
             .map(|(kind, d, at)| (tr.datetime(*at), event_text(tr, kind, d)))
             .collect(),
         attempts: attempts.iter().map(|a| attempt_view(tr, a)).collect(),
+        delivery,
         acts: actions(&st, &me, &project, &inv, st.clock.now()),
     }
     .render()?;
