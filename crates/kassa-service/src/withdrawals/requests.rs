@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use kassa_chain::spend::{self, Destination, Outputs, Payment, Plan, Policy, Utxo};
 use kassa_core::currency::Network;
-use kassa_core::money::{Exact, Rounding};
 use kassa_core::{Amount, MerchantId, WithdrawalRequestId};
 use kassa_store::StoreError;
 use kassa_store::ledger::{self, Account, Kind};
@@ -313,17 +312,14 @@ pub async fn quote(
     })
 }
 
-/// The USD value of `amount` at the current rate, to cents, if a rate is known.
-fn usd_value(st: &Ctx, chain: &LiveChain, amount: Amount) -> Option<Decimal> {
+/// The USD value of `amount` of `chain`'s coin at the current rate, to cents, if a rate is
+/// known.
+pub(super) fn usd_value(st: &Ctx, chain: &LiveChain, amount: Amount) -> Option<Decimal> {
     let rate = st
         .pricing
         .usd(chain.currency.symbol, false, st.clock.now())
         .ok()?;
-    Exact::decimal(rate.usd).and_then(|r| {
-        Exact::amount(amount, chain.currency.decimals)
-            .times(&r)
-            .to_decimal(2, Rounding::HalfUp)
-    })
+    crate::objects::usd_value(amount, chain.currency, rate.usd)
 }
 
 /// A fresh public id: eight characters of the invoice alphabet.

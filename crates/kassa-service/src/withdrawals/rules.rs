@@ -16,10 +16,9 @@
 use std::time::Duration;
 
 use kassa_core::currency::{self, Network};
-use kassa_core::money::{Exact, Rounding};
 use kassa_core::{Amount, MerchantId, Timestamp, WithdrawalAddressId, WithdrawalRuleId};
 use kassa_store::StoreError;
-use kassa_store::ledger::{self, Kind};
+use kassa_store::ledger::Kind;
 use kassa_store::withdrawal_requests::Source;
 use kassa_store::withdrawal_setup::{self as setup, Period, RuleRow, Schedule, Trigger};
 use rust_decimal::Decimal;
@@ -250,22 +249,14 @@ async fn available_usd(
     chain: &LiveChain,
     merchant: MerchantId,
 ) -> Result<(Amount, Option<Decimal>), StoreError> {
-    let available = ledger::balances(&mut st.db.conn().await?, merchant)
-        .await?
-        .get(&(Kind::MerchantAvailable, chain.currency.code.to_owned()))
-        .copied()
-        .unwrap_or(Amount::ZERO);
-    let usd = st
-        .pricing
-        .usd(chain.currency.symbol, false, st.clock.now())
-        .ok()
-        .and_then(|r| {
-            Exact::decimal(r.usd).and_then(|rate| {
-                Exact::amount(available, chain.currency.decimals)
-                    .times(&rate)
-                    .to_decimal(2, Rounding::HalfUp)
-            })
-        });
+    let available = super::requests::balance(
+        &mut st.db.conn().await?,
+        chain,
+        merchant,
+        Kind::MerchantAvailable,
+    )
+    .await?;
+    let usd = super::requests::usd_value(st, chain, available);
     Ok((available, usd))
 }
 
