@@ -129,6 +129,11 @@ pub enum AskError {
     /// The wallet cannot pay it (its outputs, dust, size).
     #[error("{0}")]
     Spend(String),
+    /// The network's node does not answer: nothing was taken; the person may try again.
+    #[error(
+        "the {0} node is not answering right now: nothing was withdrawn; try again in a few minutes"
+    )]
+    Unavailable(&'static str),
     /// The node or the database failed.
     #[error(transparent)]
     Failed(#[from] WithdrawError),
@@ -153,7 +158,8 @@ pub struct Quote {
     pub available: Amount,
     /// What they owe in the currency.
     pub owed: Amount,
-    /// The network fee of sending everything available (what "everything" costs).
+    /// The network fee of a usual withdrawal (one input, two outputs) at the node's fee rate
+    /// now: an estimate; the request's plan has the exact one.
     pub fee: Amount,
     /// The most that can arrive with the fee on top.
     pub max: Amount,
@@ -283,25 +289,17 @@ pub async fn quote(
     let owed = balance(&mut conn, &chain, merchant, Kind::MerchantReceivable).await?;
     let minimum = minimum(&chain);
     let watch_only = chain.kind == WalletKind::Watch;
-    let mut fee = Amount::ZERO;
-    if let Ok(all) = u64::try_from(available.base())
-        && all > 0
-    {
-        let utxo = parts(&chain)?;
-        let own = utxo
-            .wallet
-            .address(kassa_chain::hd::Branch::Change, 0)
-            .map_err(|e| WithdrawError::from(WalletError::from(e)))?;
-        let (utxos, height) = spendable(&chain, &mut conn).await?;
-        drop(conn);
-        let everything = Outputs::PayFeeFromAmount(Payment {
-            address: own,
-            amount: all,
-        });
-        if let Ok(plan) = plan_with(&chain, &utxos, everything, 0, height).await {
-            fee = Amount::from_base(u128::from(plan.fee()));
-        }
-    }
+    drop(conn);
+    // An estimate from the node's fee rate for one input and two outputs: a page view does
+    // not scan the node's UTXO set (the request's own plan, when it is made, does).
+    let rate =
+        spend::estimate_fee_rate(&parts(&chain)?.rpc, CONF_TARGET, spend::FeeRate::MIN_RELAY)
+            .await
+            .map_err(WithdrawError::from)?
+            .rate;
+    let weight =
+        spend::transaction_weight(1, &[spend::P2WPKH_SCRIPT_LEN, spend::P2WPKH_SCRIPT_LEN]);
+    let fee = Amount::from_base(u128::from(rate.fee(spend::vsize(weight))));
     Ok(Quote {
         available,
         owed,
@@ -310,6 +308,22 @@ pub async fn quote(
         minimum,
         watch_only,
     })
+}
+
+/// What a person is told when making a withdrawal failed on the way: the node not answering
+/// (nothing taken; try again), the wallet unable to pay (never its own figures: the wallet is
+/// shared by every merchant), or an internal failure.
+fn refusal(chain: &LiveChain, e: WithdrawError) -> AskError {
+    match e {
+        WithdrawError::Node(_) | WithdrawError::NodeAnswer(_) => {
+            AskError::Unavailable(chain.network.fullname)
+        }
+        WithdrawError::Spend(spend::SpendError::InsufficientFunds { .. }) => AskError::Spend(
+            "the wallet cannot pay this amount right now (payments still confirming); try a smaller amount or again later".into(),
+        ),
+        WithdrawError::Spend(s) => AskError::Spend(s.to_string()),
+        other => AskError::Failed(other),
+    }
 }
 
 /// The USD value of `amount` of `chain`'s coin at the current rate, to cents, if a rate is
@@ -394,7 +408,10 @@ pub async fn ask(st: &Ctx, a: &Ask<'_>) -> Result<RequestRow, AskError> {
         });
     };
     // The fee as the wallet's outputs stand now.
-    let (utxos, height) = spendable(&chain, &mut st.db.conn().await?).await?;
+    let node_down = |e| refusal(&chain, e);
+    let (utxos, height) = spendable(&chain, &mut st.db.conn().await?)
+        .await
+        .map_err(node_down)?;
     let outputs = match a.amount {
         Asked::Exact(_) => Outputs::Pay(vec![Payment {
             address: destination.clone(),
@@ -407,14 +424,7 @@ pub async fn ask(st: &Ctx, a: &Ask<'_>) -> Result<RequestRow, AskError> {
     };
     let plan = plan_with(&chain, &utxos, outputs, 0, height)
         .await
-        .map_err(|e| match e {
-            // The wallet is shared by every merchant: its own figures are not theirs to see.
-            WithdrawError::Spend(spend::SpendError::InsufficientFunds { .. }) => AskError::Spend(
-                "the wallet cannot pay this amount right now (payments still confirming); try a smaller amount or again later".into(),
-            ),
-            WithdrawError::Spend(s) => AskError::Spend(s.to_string()),
-            other => AskError::Failed(other),
-        })?;
+        .map_err(node_down)?;
     let fee = Amount::from_base(u128::from(plan.fee()));
     let reserve = match a.amount {
         Asked::Exact(x) => x.checked_add(fee).unwrap_or(x),

@@ -267,6 +267,29 @@ engine_test!(
 );
 
 engine_test!(
+    async fn a_node_that_does_not_answer_is_said_next_to_the_form_not_a_500(engine) {
+        if litecoind_skipped() {
+            return;
+        }
+        let mut r = Rig::new(engine).await;
+        let merchant = r.paid_invoice(100.0).await;
+        let start = r.available(merchant).await;
+        let to = r.node.new_address(&r.payer).await;
+        let s = sign_in(&r.app, OWNER).await;
+        r.node.kill();
+        let page = s.get("/balance/withdraw?currency=LTC").await;
+        assert_eq!(page.status, StatusCode::OK, "the form still opens");
+        let refused = withdraw_form(&s, &[("currency", "LTC"), ("address", &to), ("amount", "0.1"), ("password", PASSWORD)]).await;
+        assert_eq!(refused.status, StatusCode::OK, "{}", refused.body);
+        assert!(refused.has("id=\"e-currency\"") && refused.has("node is not answering"), "{}", refused.body);
+        assert!(requests_of(&r, merchant).await.is_empty(), "nothing written");
+        assert_eq!(r.available(merchant).await, start);
+        r.books_balance().await;
+        r.app.stop().await;
+    }
+);
+
+engine_test!(
     async fn saved_addresses_need_2fa_tell_the_owner_and_wait_out_their_cooling_off(engine) {
         if litecoind_skipped() {
             return;

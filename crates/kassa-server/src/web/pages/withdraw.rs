@@ -209,7 +209,7 @@ pub async fn form(
 /// Which field an [`AskError`] belongs next to.
 fn ask_field(e: &AskError) -> &'static str {
     match e {
-        AskError::NotLive(_) => "currency",
+        AskError::NotLive(_) | AskError::Unavailable(_) => "currency",
         AskError::Address { .. } | AskError::CoolingOff { .. } => "address",
         _ => "amount",
     }
