@@ -151,6 +151,19 @@ pub enum Processed {
     Failed(String),
 }
 
+/// Drops what `tx` did and ends queued request `id` as failed with `why`, its reservation
+/// returned.
+async fn give_up(
+    st: &Ctx,
+    tx: Tx,
+    id: WithdrawalRequestId,
+    why: String,
+) -> Result<Processed, WithdrawError> {
+    tx.rollback().await?;
+    end(st, id, Stage::Queued, Stage::Failed, &why, Actor::kassa()).await?;
+    Ok(Processed::Failed(why))
+}
+
 /// Makes queued request `id` (see the module docs).
 pub async fn process(st: &Ctx, id: WithdrawalRequestId) -> Result<Processed, WithdrawError> {
     let Some(r) = store::by_id(&mut st.db.conn().await?, id).await? else {
@@ -243,10 +256,7 @@ pub async fn process(st: &Ctx, id: WithdrawalRequestId) -> Result<Processed, Wit
     let plan = match spend::plan(&utxo.wallet, &utxos, &request, &policy(&chain)) {
         Ok(p) => p,
         Err(e) => {
-            tx.rollback().await?;
-            let why = e.to_string();
-            end(st, id, Stage::Queued, Stage::Failed, &why, Actor::kassa()).await?;
-            return Ok(Processed::Failed(why));
+            return give_up(st, tx, id, e.to_string()).await;
         }
     };
     let arrives = Amount::from_base(u128::from(plan.payment(0).map_or(0, |p| p.amount)));
@@ -256,10 +266,7 @@ pub async fn process(st: &Ctx, id: WithdrawalRequestId) -> Result<Processed, Wit
         let psbt = match spend::psbt::unsigned(&utxo.wallet, &plan) {
             Ok(p) => p,
             Err(e) => {
-                tx.rollback().await?;
-                let why = e.to_string();
-                end(st, id, Stage::Queued, Stage::Failed, &why, Actor::kassa()).await?;
-                return Ok(Processed::Failed(why));
+                return give_up(st, tx, id, e.to_string()).await;
             }
         };
         let fee = Amount::from_base(u128::from(plan.fee()));
@@ -267,7 +274,6 @@ pub async fn process(st: &Ctx, id: WithdrawalRequestId) -> Result<Processed, Wit
         let from = merchant_account(&chain, r.merchant, Kind::MerchantAvailable);
         let to = merchant_account(&chain, r.merchant, Kind::MerchantWithdrawing);
         if let Err(e) = ledger::post(&mut tx, &journal(id), None, &from, &to, needed, now).await {
-            tx.rollback().await?;
             let why = match e {
                 ledger::LedgerError::Overdrawn { .. } => format!(
                     "the network fee rose: {} {} is needed with it",
@@ -276,8 +282,7 @@ pub async fn process(st: &Ctx, id: WithdrawalRequestId) -> Result<Processed, Wit
                 ),
                 other => return Err(other.into()),
             };
-            end(st, id, Stage::Queued, Stage::Failed, &why, Actor::kassa()).await?;
-            return Ok(Processed::Failed(why));
+            return give_up(st, tx, id, why).await;
         }
         let consumes: Vec<String> = plan
             .inputs()
@@ -302,10 +307,7 @@ pub async fn process(st: &Ctx, id: WithdrawalRequestId) -> Result<Processed, Wit
     let signed = match spend::sign(&hot, plan) {
         Ok(s) => s,
         Err(e) => {
-            tx.rollback().await?;
-            let why = e.to_string();
-            end(st, id, Stage::Queued, Stage::Failed, &why, Actor::kassa()).await?;
-            return Ok(Processed::Failed(why));
+            return give_up(st, tx, id, e.to_string()).await;
         }
     };
     drop(hot);
@@ -319,10 +321,7 @@ pub async fn process(st: &Ctx, id: WithdrawalRequestId) -> Result<Processed, Wit
     let withdrawal = match record(&mut tx, &st.metrics, &chain, &order, &prepared, now).await {
         Ok(w) => w,
         Err(e @ (WithdrawError::InsufficientBalance { .. } | WithdrawError::Owed { .. })) => {
-            tx.rollback().await?;
-            let why = e.to_string();
-            end(st, id, Stage::Queued, Stage::Failed, &why, Actor::kassa()).await?;
-            return Ok(Processed::Failed(why));
+            return give_up(st, tx, id, e.to_string()).await;
         }
         Err(e) => return Err(e),
     };
