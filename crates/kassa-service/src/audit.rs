@@ -124,7 +124,7 @@ impl<'a> Actor<'a> {
             conn,
             merchant,
             action,
-            target,
+            (kind, &id),
             &details,
             &self.client.ip,
             now,

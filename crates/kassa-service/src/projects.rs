@@ -419,11 +419,7 @@ pub async fn may_see(
     is_owner: bool,
     project: ProjectId,
 ) -> Result<bool, StoreError> {
-    if is_owner {
-        return Ok(true);
-    }
-    let scope = projects::scope_of(conn, user).await?;
-    Ok(scope.is_empty() || scope.contains(&project))
+    projects::may_see(conn, user, is_owner, project).await
 }
 
 /// The section a project page needs (for the access table).

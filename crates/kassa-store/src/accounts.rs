@@ -455,3 +455,14 @@ pub async fn set_section_override(
     }
     Ok(())
 }
+
+/// What `user` may do: their role and the owner's overrides of its sections.
+pub async fn grants_of(
+    conn: &mut impl AsConn,
+    user: &UserRow,
+) -> Result<kassa_core::account::Grants, StoreError> {
+    Ok(kassa_core::account::Grants {
+        role: user.role,
+        overrides: section_overrides(conn, user.id).await?,
+    })
+}

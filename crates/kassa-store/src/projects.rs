@@ -435,6 +435,20 @@ pub async fn scope_of(conn: &mut impl AsConn, user: UserId) -> Result<Vec<Projec
     Ok(ids.into_iter().map(ProjectId::new).collect())
 }
 
+/// Whether `user` may see `project`: owners see all, staff their scope (empty: all).
+pub async fn may_see(
+    conn: &mut impl AsConn,
+    user: UserId,
+    is_owner: bool,
+    project: ProjectId,
+) -> Result<bool, StoreError> {
+    if is_owner {
+        return Ok(true);
+    }
+    let scope = scope_of(conn, user).await?;
+    Ok(scope.is_empty() || scope.contains(&project))
+}
+
 /// Limits a staff member to `projects` (empty: no limit).
 pub async fn set_scope(
     conn: &mut impl AsConn,

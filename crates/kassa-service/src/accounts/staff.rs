@@ -294,8 +294,5 @@ pub async fn revoke_member(
 
 /// What a signed-in user may do.
 pub async fn grants_of(conn: &mut impl AsConn, user: &UserRow) -> Result<Grants> {
-    Ok(Grants {
-        role: user.role,
-        overrides: users::section_overrides(conn, user.id).await?,
-    })
+    Ok(users::grants_of(conn, user).await?)
 }

@@ -284,17 +284,13 @@ pub async fn fanout(st: &Ctx, id: i64) -> Result<usize, StoreError> {
             continue;
         }
         if kind.section.is_some() {
-            let grants = crate::accounts::grants_of(&mut tx, &user)
-                .await
-                .map_err(|e| StoreError::Corrupt {
-                    column: "grants",
-                    reason: e.to_string(),
-                })?;
+            let grants = users::grants_of(&mut tx, &user).await?;
             if !relevant(kind, &grants) {
                 continue;
             }
             if let Some(p) = event.project
-                && !crate::projects::may_see(&mut tx, user.id, user.role == Role::Owner, p).await?
+                && !kassa_store::projects::may_see(&mut tx, user.id, user.role == Role::Owner, p)
+                    .await?
             {
                 continue;
             }
@@ -418,12 +414,22 @@ pub(crate) async fn from_activity(
     conn: &mut impl AsConn,
     merchant: MerchantId,
     action: &str,
-    target: crate::audit::Target<'_>,
+    target: (&str, &str),
     details: &Value,
     ip: &str,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    use crate::audit::Target;
+    // What the entry was about, as the activity log names it (kind, id).
+    enum On {
+        User(UserId),
+        Project(ProjectId),
+        Other,
+    }
+    let on = match (target.0, target.1.parse::<i64>()) {
+        ("user", Ok(id)) => On::User(UserId::new(id)),
+        ("project", Ok(id)) => On::Project(ProjectId::new(id)),
+        _ => On::Other,
+    };
     let text = |k: &str| {
         details
             .get(k)
@@ -437,15 +443,15 @@ pub(crate) async fn from_activity(
         Option<UserId>,
         Value,
         &str,
-    ) = match (action, target) {
-        ("account.password_changed" | "account.password_reset", Target::User(u)) => (
+    ) = match (action, on) {
+        ("account.password_changed" | "account.password_reset", On::User(u)) => (
             "security.changed",
             None,
             Some(u),
             serde_json::json!({"what": "@notify.what.password"}),
             "/account/history",
         ),
-        ("account.email_changed", Target::User(u)) => (
+        ("account.email_changed", On::User(u)) => (
             "security.changed",
             None,
             Some(u),
@@ -454,7 +460,7 @@ pub(crate) async fn from_activity(
         ),
         (
             "account.2fa_enabled" | "account.2fa_disabled" | "account.2fa_reset_by_operator",
-            Target::User(u),
+            On::User(u),
         ) => (
             "security.changed",
             None,
@@ -462,14 +468,14 @@ pub(crate) async fn from_activity(
             serde_json::json!({"what": "@notify.what.two_factor"}),
             "/account/2fa",
         ),
-        ("project.api_key_regenerated", Target::Project(p)) => (
+        ("project.api_key_regenerated", On::Project(p)) => (
             "keys.regenerated",
             Some(p),
             None,
             serde_json::json!({"key": "@notify.what.api_key", "where": text("project")}),
             "/projects",
         ),
-        ("project.secret_regenerated", Target::Project(p)) => (
+        ("project.secret_regenerated", On::Project(p)) => (
             "keys.regenerated",
             Some(p),
             None,
