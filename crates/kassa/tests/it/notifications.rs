@@ -410,8 +410,11 @@ async fn the_bell_and_the_preferences_in_chromium() {
     );
     b.screenshot(&shots, "02-center-desktop").await;
     b.click("#mark-all").await;
-    b.wait_for_path("/notifications").await;
-    assert!(!b.exists("#bell-count:not([hidden])").await, "all read");
+    // The same path before and after the form's redirect: wait for the new page's bell.
+    wait_until(10, "all read", || async {
+        !b.exists("#bell-count:not([hidden])").await
+    })
+    .await;
     b.resize(390, 844).await;
     let overflow = b
         .execute("return document.documentElement.scrollWidth - window.innerWidth;")
