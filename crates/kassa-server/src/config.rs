@@ -366,6 +366,7 @@ options! {
     "jobs.poll_interval_ms" => "KASSA_JOBS_POLL_INTERVAL_MS" => jobs.poll_interval_ms;
     "jobs.lease_secs" => "KASSA_JOBS_LEASE_SECS" => jobs.lease_secs;
     "jobs.instance_id" => "KASSA_JOBS_INSTANCE_ID" => jobs.instance_id;
+    "jobs.per_destination" => "KASSA_JOBS_PER_DESTINATION" => jobs.per_destination;
     "log.format" => "KASSA_LOG_FORMAT" => log.format;
     "log.level" => "KASSA_LOG_LEVEL" => log.level;
     "secrets.master_key" => "KASSA_MASTER_KEY" => secrets.master_key;

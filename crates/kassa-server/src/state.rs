@@ -179,6 +179,7 @@ impl AppState {
                 poll_interval: Duration::from_millis(settings.jobs.poll_interval_ms),
                 lease: Duration::from_secs(settings.jobs.lease_secs),
                 instance: settings.jobs.instance_id.clone(),
+                per_lane: usize::try_from(settings.jobs.per_destination).unwrap_or(usize::MAX),
             },
             handlers,
             jobs,

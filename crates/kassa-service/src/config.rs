@@ -307,6 +307,9 @@ pub struct JobSettings {
     /// start-up it takes back the jobs it was running when it stopped, without waiting for
     /// their leases. Empty: leases run out first. Each instance needs its own name.
     pub instance_id: String,
+    /// Jobs to one destination (a shop's postback host) in flight at once in this process;
+    /// the rest of the queue keeps flowing past them. 0: no bound.
+    pub per_destination: u32,
 }
 
 impl Default for JobSettings {
@@ -316,6 +319,7 @@ impl Default for JobSettings {
             poll_interval_ms: 1000,
             lease_secs: 60,
             instance_id: String::new(),
+            per_destination: 2,
         }
     }
 }

@@ -94,6 +94,8 @@ pub enum JobOutcome {
     Retry,
     /// Failed for good.
     Failed,
+    /// Not run: its lane was full; back in the queue uncounted.
+    Deferred,
 }
 
 impl Metrics {
@@ -118,6 +120,7 @@ impl Metrics {
             JobOutcome::Ok => "ok",
             JobOutcome::Retry => "retry",
             JobOutcome::Failed => "failed",
+            JobOutcome::Deferred => "deferred",
         };
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         *inner.jobs.entry((kind.to_owned(), outcome)).or_default() += 1;

@@ -6,6 +6,10 @@
 //! SSRF-guarded client, and records the attempt (time, HTTP status, the first bytes of the
 //! response, latency). A 2xx answer ends delivery; anything else is retried with exponential
 //! backoff (from about a minute up to an hour apart) for three days.
+//!
+//! Each job is in its shop's lane (the URL's host and port): the worker keeps only
+//! `jobs.per_destination` of one lane in flight, so a shop whose endpoint hangs delays only its
+//! own postbacks.
 
 use std::time::{Duration, Instant};
 
@@ -59,8 +63,22 @@ pub async fn enqueue(
     if url.is_empty() {
         return Ok(());
     }
-    worker::enqueue(conn, &Postback { invoice_id: row.id }, now, now).await?;
+    let lane = lane(url);
+    let job = Postback { invoice_id: row.id };
+    worker::enqueue_in_lane(conn, &job, lane.as_deref(), now, now).await?;
     invoices::add_event(conn, row.id, "postback_queued", &json!({"url": url}), now).await
+}
+
+/// The worker's lane for postbacks to `url`: its host and port, so that a shop whose endpoint
+/// hangs holds up only its own postbacks. `None` for a URL that does not parse (the attempt
+/// will say why).
+pub fn lane(url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(url).ok()?;
+    let host = url.host_str()?.to_ascii_lowercase();
+    Some(match url.port_or_known_default() {
+        Some(port) => format!("postback:{host}:{port}"),
+        None => format!("postback:{host}"),
+    })
 }
 
 /// The postback fields for an invoice (without `token`).
@@ -378,4 +396,31 @@ pub fn sample_fields(st: &Ctx, project: &ProjectRow) -> Map<String, Value> {
         }),
     );
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lane;
+
+    #[test]
+    fn a_postback_lane_is_the_urls_host_and_port() {
+        assert_eq!(
+            lane("https://Shop.Example/kassa?x=1").as_deref(),
+            Some("postback:shop.example:443")
+        );
+        assert_eq!(
+            lane("http://127.0.0.1:8080/cb").as_deref(),
+            Some("postback:127.0.0.1:8080")
+        );
+        // Two shops on one host share its lane; another port is another destination.
+        assert_eq!(
+            lane("https://shop.example/a"),
+            lane("https://shop.example/b")
+        );
+        assert_ne!(
+            lane("https://shop.example/"),
+            lane("https://shop.example:8443/")
+        );
+        assert_eq!(lane("not a url"), None);
+    }
 }

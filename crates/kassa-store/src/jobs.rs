@@ -57,6 +57,9 @@ pub struct NewJob<'a> {
     pub payload: &'a str,
     /// Earliest time it may run.
     pub run_at: Timestamp,
+    /// The destination it talks to, when the worker should bound how many such jobs run at
+    /// once (a postback's host); `None`: no bound.
+    pub lane: Option<&'a str>,
 }
 
 /// A job a worker has claimed and must finish.
@@ -72,6 +75,8 @@ pub struct ClaimedJob {
     pub attempt: i64,
     /// When it was enqueued.
     pub created_at: Timestamp,
+    /// Its lane (see [`NewJob::lane`]).
+    pub lane: Option<String>,
 }
 
 /// A job as the operator sees it.
@@ -116,30 +121,45 @@ pub async fn enqueue(
     job: &NewJob<'_>,
     now: Timestamp,
 ) -> Result<JobId, StoreError> {
-    let id: i64 = sql!(conn, |c| sqlx::query_scalar(
-        "insert into job (kind, payload, state, attempts, run_at, created_at, updated_at) \
-         values ($1, $2, 'queued', 0, $3, $4, $4) returning job_id"
+    let id: i64 = sql!(conn, |c| {
+        sqlx::query_scalar(
+        "insert into job (kind, payload, state, attempts, run_at, created_at, updated_at, lane) \
+         values ($1, $2, 'queued', 0, $3, $4, $4, $5) returning job_id"
     )
     .bind(job.kind)
     .bind(job.payload)
     .bind(job.run_at.as_micros())
     .bind(now.as_micros())
+    .bind(job.lane)
     .fetch_one(c)
-    .await)?;
+    .await
+    })?;
     Ok(JobId::new(id))
 }
 
-type ClaimRow = (i64, String, String, i64, i64);
+type ClaimRow = (i64, String, String, i64, i64, Option<String>);
 
-/// Claims up to `limit` due jobs of the given kinds for `worker`, leasing them until
-/// `lease_until`. Jobs of other kinds are left for workers that can run them.
+/// What a worker claims: the kinds it can run, and the lanes it already has enough of in
+/// flight (their jobs are passed over, left queued and uncounted).
+#[derive(Clone, Copy, Debug)]
+pub struct Claim<'a> {
+    /// Job kinds this worker has handlers for.
+    pub kinds: &'a [&'a str],
+    /// Lanes not to take more jobs from now.
+    pub full_lanes: &'a [&'a str],
+    /// At most this many jobs.
+    pub limit: i64,
+}
+
+/// Claims up to `what.limit` due jobs of the given kinds, outside the full lanes, for
+/// `worker`, leasing them until `lease_until`. Jobs of other kinds are left for workers that
+/// can run them.
 pub async fn claim(
     db: &Db,
     worker: &str,
-    kinds: &[&str],
+    what: Claim<'_>,
     now: Timestamp,
     lease_until: Timestamp,
-    limit: i64,
 ) -> Result<Vec<ClaimedJob>, StoreError> {
     // The inner select picks the due jobs; on PostgreSQL, SKIP LOCKED makes concurrent
     // claimers pass over rows another transaction is claiming instead of waiting for them or
@@ -148,40 +168,50 @@ pub async fn claim(
         locked_until = $2, updated_at = $3 \
         where job_id in (select job_id from job where state = 'queued' and run_at <= $3 \
                          and kind in (select jsonb_array_elements_text($5::jsonb)) \
+                         and (lane is null or lane not in (select jsonb_array_elements_text($6::jsonb))) \
                          order by run_at, job_id limit $4 for update skip locked) \
-        returning job_id, kind, payload, attempts, created_at";
+        returning job_id, kind, payload, attempts, created_at, lane";
     const SQLITE: &str = "update job set state = 'running', attempts = attempts + 1, locked_by = $1, \
         locked_until = $2, updated_at = $3 \
         where job_id in (select job_id from job where state = 'queued' and run_at <= $3 \
                          and kind in (select value from json_each($5)) \
+                         and (lane is null or lane not in (select value from json_each($6))) \
                          order by run_at, job_id limit $4) \
-        returning job_id, kind, payload, attempts, created_at";
+        returning job_id, kind, payload, attempts, created_at, lane";
     let statement = match db.engine() {
         Engine::Sqlite => SQLITE,
         Engine::Postgres => PG,
     };
-    let kinds = serde_json::to_string(kinds).map_err(|e| StoreError::Corrupt {
-        column: "job.kind",
-        reason: e.to_string(),
-    })?;
+    let json = |v: &[&str], column| {
+        serde_json::to_string(v).map_err(|e| StoreError::Corrupt {
+            column,
+            reason: e.to_string(),
+        })
+    };
+    let kinds = json(what.kinds, "job.kind")?;
+    let full = json(what.full_lanes, "job.lane")?;
     let mut conn = db.write().await?;
     let rows: Vec<ClaimRow> = sql!(&mut conn, |c| sqlx::query_as(statement)
         .bind(worker)
         .bind(lease_until.as_micros())
         .bind(now.as_micros())
-        .bind(limit)
+        .bind(what.limit)
         .bind(&kinds)
+        .bind(&full)
         .fetch_all(c)
         .await)?;
     let mut jobs: Vec<ClaimedJob> = rows
         .into_iter()
-        .map(|(id, kind, payload, attempt, created_at)| ClaimedJob {
-            id: JobId::new(id),
-            kind,
-            payload,
-            attempt,
-            created_at: Timestamp::from_micros(created_at),
-        })
+        .map(
+            |(id, kind, payload, attempt, created_at, lane)| ClaimedJob {
+                id: JobId::new(id),
+                kind,
+                payload,
+                attempt,
+                created_at: Timestamp::from_micros(created_at),
+                lane,
+            },
+        )
         .collect();
     jobs.sort_by_key(|j| j.id);
     Ok(jobs)
@@ -221,6 +251,12 @@ pub enum Outcome<'a> {
         /// The error, for the attempt log.
         error: &'a str,
     },
+    /// Not run: its lane was full when it was claimed. Back in the queue for `at`, the
+    /// attempt not counted and not logged.
+    Deferred {
+        /// When it may run.
+        at: Timestamp,
+    },
 }
 
 /// Records the end of an attempt and moves the job on. Returns false (and changes nothing)
@@ -233,11 +269,26 @@ pub async fn finish(
     now: Timestamp,
     outcome: &Outcome<'_>,
 ) -> Result<bool, StoreError> {
-    let (state, run_at, error) = match outcome {
-        Outcome::Done => (JobState::Done, None, None),
-        Outcome::Retry { error, at } => (JobState::Queued, Some(*at), Some(*error)),
-        Outcome::Failed { error } => (JobState::Failed, None, Some(*error)),
-    };
+    let (state, run_at, error) =
+        match outcome {
+            Outcome::Done => (JobState::Done, None, None),
+            Outcome::Retry { error, at } => (JobState::Queued, Some(*at), Some(*error)),
+            Outcome::Failed { error } => (JobState::Failed, None, Some(*error)),
+            Outcome::Deferred { at } => {
+                let mut conn = db.write().await?;
+                let updated =
+                    exec!(&mut conn, sqlx::query(
+                "update job set state = 'queued', attempts = attempts - 1, run_at = $1, \
+                 locked_by = null, locked_until = null, updated_at = $2 \
+                 where job_id = $3 and locked_by = $4 and state = 'running'"
+            )
+            .bind(at.as_micros())
+            .bind(now.as_micros())
+            .bind(job.id.get())
+            .bind(worker))?;
+                return Ok(updated == 1);
+            }
+        };
     let mut tx = db.begin().await?;
     let updated = exec!(&mut tx, sqlx::query(
         "update job set state = $1, run_at = coalesce($2, run_at), last_error = coalesce($3, last_error), \

@@ -225,3 +225,74 @@ pub async fn close_failed(
         .bind(&payload)
     )?)
 }
+
+/// A postback of a project not delivered yet, or given up on.
+#[derive(Clone, Debug)]
+pub struct PendingPostback {
+    /// The invoice's public id.
+    pub uuid: String,
+    /// The job's state: `queued`, `running` or `failed` (gave up).
+    pub state: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// When it runs next (queued), or last ran.
+    pub run_at: Timestamp,
+    /// What went wrong last.
+    pub last_error: Option<String>,
+    /// When it was first queued.
+    pub created_at: Timestamp,
+    /// When Kassa gave up (failed) or last changed it.
+    pub updated_at: Timestamp,
+}
+
+/// The postbacks of `project` still on their way (queued, being sent, being retried) or given
+/// up on, newest first, at most `limit`; and how many there are in all.
+pub async fn pending_of_project(
+    conn: &mut impl AsConn,
+    project: ProjectId,
+    limit: i64,
+) -> Result<(Vec<PendingPostback>, i64), StoreError> {
+    // The job names its invoice only in its payload (`{"invoice_id":N}`).
+    let invoice_of_job = match conn.as_conn().engine() {
+        crate::Engine::Sqlite => "json_extract(j.payload, '$.invoice_id')",
+        crate::Engine::Postgres => "(j.payload::jsonb ->> 'invoice_id')::bigint",
+    };
+    let from = format!(
+        "from job j join invoice i on i.invoice_id = {invoice_of_job} \
+         where j.kind = 'postback.send' and j.state in ('queued', 'running', 'failed') \
+         and i.project_id = $1"
+    );
+    let list = sqlx::AssertSqlSafe(format!(
+        "select i.uuid, j.state, j.attempts, j.run_at, j.last_error, j.created_at, j.updated_at \
+         {from} order by j.job_id desc limit $2"
+    ));
+    let count = sqlx::AssertSqlSafe(format!("select count(*) {from}"));
+    type Tuple = (String, String, i64, i64, Option<String>, i64, i64);
+    let rows: Vec<Tuple> = sql!(conn, |c| sqlx::query_as(list)
+        .bind(project.get())
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await)?;
+    let total: i64 = sql!(conn, |c| sqlx::query_scalar(count)
+        .bind(project.get())
+        .fetch_one(&mut *c)
+        .await)?;
+    Ok((
+        rows.into_iter()
+            .map(
+                |(uuid, state, attempts, run_at, last_error, created_at, updated_at)| {
+                    PendingPostback {
+                        uuid,
+                        state,
+                        attempts,
+                        run_at: Timestamp::from_micros(run_at),
+                        last_error,
+                        created_at: Timestamp::from_micros(created_at),
+                        updated_at: Timestamp::from_micros(updated_at),
+                    }
+                },
+            )
+            .collect(),
+        total,
+    ))
+}

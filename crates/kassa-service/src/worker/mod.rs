@@ -9,6 +9,11 @@
 //! A worker claims only the kinds it has handlers for, so an instance of an older version
 //! leaves newer kinds for the instances that know them.
 //!
+//! A job may name a lane, the destination it talks to (a postback's host). A worker keeps at
+//! most `per_lane` jobs of one lane in flight and claims past a full lane, so a destination
+//! that hangs or is slow holds up only its own jobs, never a slot that others' need. A job
+//! claimed beyond its lane's bound goes back to the queue uncounted (deferred).
+//!
 //! Tests call [`Worker::run_due`] (one step) or [`Worker::drain`] instead of sleeping.
 
 pub mod maintenance;
@@ -127,6 +132,17 @@ pub async fn enqueue<J: Job>(
     run_at: Timestamp,
     now: Timestamp,
 ) -> Result<JobId, StoreError> {
+    enqueue_in_lane(conn, job, None, run_at, now).await
+}
+
+/// Enqueues `job` in the caller's transaction, in `lane` (see the module's notes).
+pub async fn enqueue_in_lane<J: Job>(
+    conn: &mut impl AsConn,
+    job: &J,
+    lane: Option<&str>,
+    run_at: Timestamp,
+    now: Timestamp,
+) -> Result<JobId, StoreError> {
     let payload = serde_json::to_string(job).map_err(|e| StoreError::Corrupt {
         column: "job.payload",
         reason: e.to_string(),
@@ -137,6 +153,7 @@ pub async fn enqueue<J: Job>(
             kind: J::KIND,
             payload: &payload,
             run_at,
+            lane,
         },
         now,
     )
@@ -154,6 +171,41 @@ pub struct WorkerConfig {
     pub lease: Duration,
     /// The instance's name across restarts (`jobs.instance_id`); empty: none.
     pub instance: String,
+    /// Jobs of one lane in flight at once (`jobs.per_destination`); 0: no bound.
+    pub per_lane: usize,
+}
+
+/// Jobs in flight per lane in this process.
+#[derive(Default)]
+struct Lanes(std::sync::Mutex<HashMap<String, usize>>);
+
+impl Lanes {
+    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A lane had its bound of jobs in flight.
+struct Full;
+
+/// A job's place in its lane, given back when dropped.
+struct LaneSlot {
+    lanes: Arc<Lanes>,
+    lane: String,
+}
+
+impl Drop for LaneSlot {
+    fn drop(&mut self) {
+        let mut counts = self.lanes.counts();
+        if let Some(n) = counts.get_mut(&self.lane) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.lane);
+            }
+        }
+    }
 }
 
 /// What starts a worker id of a named instance (`jobs.instance_id`), so a restarted instance
@@ -174,6 +226,7 @@ struct Inner {
     id: String,
     config: WorkerConfig,
     wake: JobWaker,
+    lanes: Arc<Lanes>,
 }
 
 impl Worker {
@@ -208,6 +261,7 @@ impl Worker {
                 id,
                 config,
                 wake,
+                lanes: Arc::default(),
             }),
         }
     }
@@ -249,9 +303,12 @@ impl Worker {
         let claimed = self.claim(self.inner.config.concurrency).await?;
         let n = claimed.len();
         let mut set = JoinSet::new();
-        for job in claimed {
+        for (job, slot) in claimed {
             let me = self.clone();
-            set.spawn(async move { me.execute(job).await });
+            set.spawn(async move {
+                me.execute(job).await;
+                drop(slot);
+            });
         }
         while set.join_next().await.is_some() {}
         Ok(n)
@@ -287,14 +344,14 @@ impl Worker {
             let idle = match claimed {
                 Ok(jobs) => {
                     let idle = jobs.is_empty();
-                    for job in jobs {
+                    for (job, slot) in jobs {
                         let Ok(permit) = slots.clone().acquire_owned().await else {
                             break;
                         };
                         let me = self.clone();
                         running.spawn(async move {
                             me.execute(job).await;
-                            drop(permit);
+                            drop((slot, permit));
                         });
                     }
                     idle
@@ -323,7 +380,69 @@ impl Worker {
         while running.join_next().await.is_some() {}
     }
 
-    async fn claim(&self, limit: usize) -> Result<Vec<ClaimedJob>, StoreError> {
+    /// Claims up to `limit` due jobs and takes a lane slot for each: a job whose lane filled
+    /// up meanwhile (several of one lane in one claim) goes back to the queue uncounted and is
+    /// not returned.
+    async fn claim(&self, limit: usize) -> Result<Vec<(ClaimedJob, Option<LaneSlot>)>, StoreError> {
+        let bound = self.inner.config.per_lane;
+        let full: Vec<String> = if bound == 0 {
+            Vec::new()
+        } else {
+            self.inner
+                .lanes
+                .counts()
+                .iter()
+                .filter(|(_, n)| **n >= bound)
+                .map(|(lane, _)| lane.clone())
+                .collect()
+        };
+        let full: Vec<&str> = full.iter().map(String::as_str).collect();
+        let claimed = self.claim_outside(limit, &full).await?;
+        let mut admitted = Vec::with_capacity(claimed.len());
+        for job in claimed {
+            let slot = match &job.lane {
+                Some(lane) if bound > 0 => self.take_slot(lane, bound),
+                _ => Ok(None),
+            };
+            match slot {
+                Ok(slot) => admitted.push((job, slot)),
+                Err(Full) => self.defer(&job).await,
+            }
+        }
+        Ok(admitted)
+    }
+
+    /// A place in `lane`, unless `bound` jobs of it are in flight.
+    fn take_slot(&self, lane: &str, bound: usize) -> Result<Option<LaneSlot>, Full> {
+        let mut counts = self.inner.lanes.counts();
+        let n = counts.entry(lane.to_owned()).or_default();
+        if *n >= bound {
+            return Err(Full);
+        }
+        *n += 1;
+        Ok(Some(LaneSlot {
+            lanes: self.inner.lanes.clone(),
+            lane: lane.to_owned(),
+        }))
+    }
+
+    /// Puts a claimed job back in the queue without running it or counting the attempt.
+    async fn defer(&self, job: &ClaimedJob) {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        inner.metrics.observe_job(&job.kind, JobOutcome::Deferred);
+        let outcome = Outcome::Deferred { at: now };
+        if let Err(e) = jobs::finish(&inner.db, job, &inner.id, now, now, &outcome).await {
+            // The lease runs out and the job runs later: nothing is lost.
+            tracing::warn!(job = %job.id, error = %e, "could not put a deferred job back");
+        }
+    }
+
+    async fn claim_outside(
+        &self,
+        limit: usize,
+        full_lanes: &[&str],
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
         let inner = &self.inner;
         let now = inner.clock.now();
         if inner.db.engine() == Engine::Postgres {
@@ -339,15 +458,12 @@ impl Worker {
         }
         let lease_until = now.saturating_add(inner.config.lease);
         let kinds: Vec<&str> = inner.handlers.keys().copied().collect();
-        jobs::claim(
-            &inner.db,
-            &inner.id,
-            &kinds,
-            now,
-            lease_until,
-            i64::try_from(limit).unwrap_or(i64::MAX),
-        )
-        .await
+        let what = jobs::Claim {
+            kinds: &kinds,
+            full_lanes,
+            limit: i64::try_from(limit).unwrap_or(i64::MAX),
+        };
+        jobs::claim(&inner.db, &inner.id, what, now, lease_until).await
     }
 
     async fn execute(&self, job: ClaimedJob) {
@@ -408,6 +524,7 @@ impl Worker {
                 tracing::warn!(%error, retry_at = %at, "job failed; will retry")
             }
             Outcome::Failed { error } => tracing::error!(%error, "job failed for good"),
+            Outcome::Deferred { .. } => {}
         }
         inner.metrics.observe_job(&job.kind, counted);
         match jobs::finish(&inner.db, &job, &inner.id, started, now, &outcome).await {

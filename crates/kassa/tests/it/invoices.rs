@@ -619,23 +619,8 @@ engine_test!(
         let dir = db.dir().to_owned();
         let url = db.url_text();
         let env: Vec<(&str, &str)> = vec![("KASSA_DATABASE_URL", &url), ("KASSA_ALLOW_PRIVATE_TARGETS", "true")];
-        let mut cmd = crate::support::process::kassa();
-        cmd.current_dir(&dir).args(["admin", "create-user", "--email", "ci@shop.example", "--business", "CI Shop"]).envs(env.iter().copied());
-        cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        {
-            use std::io::Write as _;
-            writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-        }
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-
         let shop = Receiver::start().await;
-        let out = crate::support::process::run_in(&dir, &["admin", "create-project", "--owner", "ci@shop.example", "--name", "CI Shop", "--notify-url", &shop.url, "--postback-format", "form"], &env);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        assert_eq!(stdout.trim().lines().count(), 1, "one JSON object: {stdout}");
-        let keys: Value = serde_json::from_str(stdout.trim()).unwrap();
+        let keys = crate::support::process::scripted_shop(&dir, &env, "ci@shop.example", &shop.url);
         let mut names: Vec<&String> = keys.as_object().unwrap().keys().collect();
         names.sort();
         assert_eq!(names, ["api_key", "secret_key", "shop_id"]);

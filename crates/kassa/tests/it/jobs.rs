@@ -107,6 +107,7 @@ async fn named_pool(
             poll_interval: Duration::from_millis(10),
             lease: Duration::from_secs(60),
             instance: instance.to_owned(),
+            per_lane: 2,
         },
         vec![handler],
         kassa_service::worker::JobWaker::new(),
@@ -144,7 +145,7 @@ engine_test!(
     async fn enqueue_is_part_of_the_callers_transaction(engine) {
         let app = TestApp::spawn(engine).await;
         let now = app.now();
-        let new = NewJob { kind: "kassa.probe", payload: r#"{"work_ms":0}"#, run_at: now };
+        let new = NewJob { kind: "kassa.probe", payload: r#"{"work_ms":0}"#, run_at: now, lane: None };
 
         let mut tx = app.state.db.begin().await.unwrap();
         jobs::enqueue(&mut tx, &new, now).await.unwrap();
@@ -260,8 +261,8 @@ engine_test!(
         let lease = now.saturating_add(Duration::from_secs(60));
         // Instance "eu_1" claims one job and is killed; instance "eu_2" holds the other.
         let mark = kassa_service::worker::INSTANCE_MARK;
-        let mine = jobs::claim(&app.state.db, &format!("{mark}eu_1:4242:beef"), &[Record::KIND], now, lease, 1).await.unwrap();
-        let theirs = jobs::claim(&app.state.db, &format!("{mark}eu_2:77:cafe"), &[Record::KIND], now, lease, 1).await.unwrap();
+        let mine = jobs::claim(&app.state.db, &format!("{mark}eu_1:4242:beef"), jobs::Claim { kinds: &[Record::KIND], full_lanes: &[], limit: 1 }, now, lease).await.unwrap();
+        let theirs = jobs::claim(&app.state.db, &format!("{mark}eu_2:77:cafe"), jobs::Claim { kinds: &[Record::KIND], full_lanes: &[], limit: 1 }, now, lease).await.unwrap();
         assert_eq!((mine.len(), theirs.len()), (1, 1));
         let restarted = named_pool(&app, app.state.db.clone(), 4, handler.clone(), "eu_1").await;
         let back = restarted.recover_at_startup().await.unwrap();
@@ -290,7 +291,7 @@ engine_test!(
         // A worker that claims the job and dies without finishing it.
         let now = app.now();
         let claimed =
-            jobs::claim(&app.state.db, "ghost:1", &[Record::KIND], now, now.saturating_add(Duration::from_secs(60)), 10).await.unwrap();
+            jobs::claim(&app.state.db, "ghost:1", jobs::Claim { kinds: &[Record::KIND], full_lanes: &[], limit: 10 }, now, now.saturating_add(Duration::from_secs(60))).await.unwrap();
         assert_eq!(claimed.len(), 1);
 
         let w = pool(&app, app.state.db.clone(), 4, handler.clone()).await;

@@ -29,6 +29,7 @@ mod notifications;
 mod ops;
 mod pay;
 mod payments;
+mod postback_faults;
 mod projects;
 mod wallets;
 mod watcher;

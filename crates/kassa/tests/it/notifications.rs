@@ -526,6 +526,11 @@ engine_test!(
         let path = format!("/projects/{}/invoices/{uuid}", project.id);
         let page = s.get(&path).await;
         assert!(page.has("id=\"postback-state\"") && page.has("1 attempts so far, the next at"), "{}", page.body);
+        // The project's integration page lists it too, with its next try.
+        let integration = format!("/projects/{}/integration", project.id);
+        let page = s.get(&integration).await;
+        assert!(page.has(&format!("INV-{uuid}")) && page.has("Not accepted yet: 1 attempts, the next at") && page.has("HTTP 500"), "{}", page.body);
+        assert!(!page.has("resend-postback"), "nothing to resend while Kassa still tries");
         // Three days of failures: given up, said on the page.
         for _ in 0..80 {
             r.app.clock.advance(Duration::from_secs(3600));
@@ -537,12 +542,19 @@ engine_test!(
         assert!(page.has("Kassa gave up on this postback after"), "{}", page.body);
         let failed = kassa_store::jobs::list(&r.app.state.db, Some(kassa_store::jobs::JobState::Failed), 100).await.unwrap();
         assert_eq!(failed.iter().filter(|j| j.kind == "postback.send").count(), 1);
-        // The shop is fixed; a resend is delivered and the failed job is closed.
+        let page = s.get(&integration).await;
+        assert!(page.has("Gave up after") && page.has(&format!("{path}/resend-postback")), "{}", page.body);
+        // The shop is fixed; a resend from the integration page is delivered and the failed
+        // job is closed.
         shop_down.always(200);
-        s.get(&path).await;
-        let resent = s.post(&format!("{path}/resend-postback"), &[]).await;
+        let resent = s.post(&format!("{path}/resend-postback"), &[("back", "integration")]).await;
         assert_eq!(resent.status, StatusCode::SEE_OTHER, "{}", resent.body);
+        assert_eq!(resent.location.as_deref(), Some(format!("{integration}#postbacks").as_str()));
+        let page = s.get(&integration).await;
+        assert!(page.has("Queued: goes out in a moment"), "the resend waits, and says so: {}", page.body);
         r.app.drain_jobs().await;
+        let page = s.get(&integration).await;
+        assert!(page.has("Every postback was accepted by the shop.") && !page.has("Gave up after"), "{}", page.body);
         let page = s.get(&path).await;
         assert!(!page.has("id=\"postback-state\""), "{}", page.body);
         let failed = kassa_store::jobs::list(&r.app.state.db, Some(kassa_store::jobs::JobState::Failed), 100).await.unwrap();

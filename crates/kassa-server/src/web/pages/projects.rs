@@ -617,6 +617,42 @@ struct IntegrationPage<'a> {
     secret_key: &'a str,
     public_url: &'a str,
     test_result: Option<TestResult>,
+    postbacks: Vec<PendingView>,
+    postbacks_total: i64,
+    may_resend: bool,
+}
+
+/// A postback not delivered yet (or given up on), as the integration page lists it.
+struct PendingView {
+    uuid: String,
+    state: String,
+    gave_up: bool,
+    error: String,
+}
+
+/// Postbacks listed on the integration page.
+const PENDING_SHOWN: i64 = 20;
+
+fn pending_view(tr: Tr, p: &kassa_store::postbacks::PendingPostback) -> PendingView {
+    let tries = p.attempts;
+    let state = match p.state.as_str() {
+        "failed" => tr.f(
+            "integration.postback_gave_up",
+            &[("tries", &tries), ("at", &tr.datetime(p.updated_at))],
+        ),
+        "running" => tr.t("integration.postback_sending").to_owned(),
+        _ if tries == 0 => tr.t("integration.postback_queued").to_owned(),
+        _ => tr.f(
+            "integration.postback_retrying",
+            &[("tries", &tries), ("next", &tr.datetime(p.run_at))],
+        ),
+    };
+    PendingView {
+        uuid: p.uuid.clone(),
+        state,
+        gave_up: p.state == "failed",
+        error: p.last_error.clone().unwrap_or_default(),
+    }
 }
 
 struct TestResult {
@@ -629,10 +665,17 @@ struct TestResult {
 async fn integration_page(
     st: &AppState,
     ctx: &WebCtx,
+    me: &Viewer,
     project: &ProjectRow,
     test_result: Option<TestResult>,
 ) -> Result<Response, WebError> {
     let secret = svc::secret_key(st, project)?;
+    let (pending, postbacks_total) = kassa_store::postbacks::pending_of_project(
+        &mut st.db.conn().await?,
+        project.id,
+        PENDING_SHOWN,
+    )
+    .await?;
     let page = Page::new(ctx, "integration.title");
     Ok(html(
         IntegrationPage {
@@ -641,6 +684,9 @@ async fn integration_page(
             secret_key: &secret,
             public_url: &st.public_url,
             test_result,
+            postbacks: pending.iter().map(|p| pending_view(page.tr, p)).collect(),
+            postbacks_total,
+            may_resend: me.grants.allows(Section::InvoiceActions),
         }
         .render()?,
     ))
@@ -654,7 +700,7 @@ pub async fn integration(
     Path(id): Path<ProjectId>,
 ) -> Result<Response, WebError> {
     let project = visible_project(&st, &me, id).await?;
-    integration_page(&st, &ctx, &project, None).await
+    integration_page(&st, &ctx, &me, &project, None).await
 }
 
 /// `POST /projects/{id}/api-key`: a new API key (the old one stops working); needs a recent
@@ -740,7 +786,7 @@ pub async fn test_postback(
         excerpt: d.excerpt,
         latency_ms: d.latency.as_millis(),
     };
-    integration_page(&st, &ctx, &project, Some(result)).await
+    integration_page(&st, &ctx, &me, &project, Some(result)).await
 }
 
 /// The route to the logo upload carries the CSRF token in its query (multipart bodies are not

@@ -107,3 +107,65 @@ impl Drop for Server {
         }
     }
 }
+
+/// What a merchant's setup script does with the CLI: `admin create-user` (the test password on
+/// standard input) and `admin create-project` with `notify_url` and form postbacks. Returns the
+/// project's keys (`shop_id`, `api_key`, `secret_key`) as printed.
+pub fn scripted_shop(
+    dir: &Path,
+    env: &[(&str, &str)],
+    email: &str,
+    notify_url: &str,
+) -> serde_json::Value {
+    let mut cmd = kassa();
+    cmd.current_dir(dir)
+        .args([
+            "admin",
+            "create-user",
+            "--email",
+            email,
+            "--business",
+            "CI Shop",
+        ])
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn kassa admin create-user");
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(stdin, "{}", super::accounts::PASSWORD).expect("write the password");
+    }
+    let out = child.wait_with_output().expect("kassa admin create-user");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let args = [
+        "admin",
+        "create-project",
+        "--owner",
+        email,
+        "--name",
+        "CI Shop",
+        "--notify-url",
+        notify_url,
+        "--postback-format",
+        "form",
+    ];
+    let out = run_in(dir, &args, env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("UTF-8");
+    assert_eq!(
+        stdout.trim().lines().count(),
+        1,
+        "one JSON object: {stdout}"
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}

@@ -1,8 +1,10 @@
 //! A real HTTP receiver for postbacks: an axum server on a free loopback port that keeps every
-//! request it gets and answers with a scripted sequence of statuses (then 200).
+//! request it gets and answers with a scripted sequence of statuses (then 200) — after a delay,
+//! or only once released (a shop whose endpoint hangs).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -38,10 +40,15 @@ impl Hit {
     }
 }
 
-#[derive(Default)]
 struct Inner {
     hits: Vec<Hit>,
     script: VecDeque<u16>,
+    /// How long each answer takes.
+    delay: Duration,
+    /// While true, requests wait (they are recorded on arrival).
+    hold: tokio::sync::watch::Sender<bool>,
+    /// Requests waiting or being answered now.
+    in_flight: usize,
 }
 
 /// The receiver.
@@ -64,13 +71,22 @@ async fn take(
             .unwrap_or_default()
             .to_owned()
     };
+    let (mut held, delay) = {
+        let mut g = inner.lock().expect("lock");
+        g.hits.push(Hit {
+            content_type: header("content-type"),
+            user_agent: header("user-agent"),
+            delivery: header("x-kassa-delivery"),
+            body: String::from_utf8_lossy(&body).into_owned(),
+        });
+        g.in_flight += 1;
+        (g.hold.subscribe(), g.delay)
+    };
+    // Counted out also when Kassa gives up on the request (the future is dropped).
+    let _out = InFlight(inner.clone());
+    let _ = held.wait_for(|hold| !*hold).await;
+    tokio::time::sleep(delay).await;
     let mut g = inner.lock().expect("lock");
-    g.hits.push(Hit {
-        content_type: header("content-type"),
-        user_agent: header("user-agent"),
-        delivery: header("x-kassa-delivery"),
-        body: String::from_utf8_lossy(&body).into_owned(),
-    });
     let status = g.script.pop_front().unwrap_or(200);
     let status = StatusCode::from_u16(status).expect("status");
     (
@@ -81,6 +97,15 @@ async fn take(
             "shop is down for maintenance"
         },
     )
+}
+
+struct InFlight(Arc<Mutex<Inner>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut g = self.0.lock().expect("lock");
+        g.in_flight = g.in_flight.saturating_sub(1);
+    }
 }
 
 impl Receiver {
@@ -94,6 +119,9 @@ impl Receiver {
         let inner = Arc::new(Mutex::new(Inner {
             hits: Vec::new(),
             script: statuses.iter().copied().collect(),
+            delay: Duration::ZERO,
+            hold: tokio::sync::watch::channel(false).0,
+            in_flight: 0,
         }));
         let app = Router::new()
             .route("/postback", post(take))
@@ -114,6 +142,26 @@ impl Receiver {
     /// Every request so far.
     pub fn hits(&self) -> Vec<Hit> {
         self.inner.lock().expect("lock").hits.clone()
+    }
+
+    /// Makes every answer take `delay`.
+    pub fn slow(&self, delay: Duration) {
+        self.inner.lock().expect("lock").delay = delay;
+    }
+
+    /// Holds every request (recorded, unanswered) until [`Receiver::release`].
+    pub fn hang(&self) {
+        self.inner.lock().expect("lock").hold.send_replace(true);
+    }
+
+    /// Answers the held requests and stops holding.
+    pub fn release(&self) {
+        self.inner.lock().expect("lock").hold.send_replace(false);
+    }
+
+    /// Requests waiting for their answer now.
+    pub fn in_flight(&self) -> usize {
+        self.inner.lock().expect("lock").in_flight
     }
 
     /// Makes every further answer `status`.

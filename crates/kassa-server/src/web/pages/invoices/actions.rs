@@ -65,20 +65,37 @@ pub async fn confirm_partial(
     )
 }
 
+/// Where the resend button was pressed.
+#[derive(Deserialize, Default)]
+pub struct ResendInput {
+    /// `integration`: the project's integration page; otherwise the invoice page.
+    #[serde(default)]
+    back: String,
+}
+
 /// `POST /projects/{id}/invoices/{uuid}/resend-postback`
 pub async fn resend_postback(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
     Path((id, uuid)): Path<(ProjectId, String)>,
+    FormData(input): FormData<ResendInput>,
 ) -> Result<Response, WebError> {
     let (project, row) = visible_invoice(&st, &me, id, &uuid).await?;
-    Ok(
-        match svc::resend_postback(&st, row.id, &ctx.actor(&me)).await {
-            Ok(()) => back(&st, &project, &row, 's', "invoices.flash.postback_resent"),
-            Err(e) => back(&st, &project, &row, 'e', action_refusal(e)?),
-        },
-    )
+    let (kind, key) = match svc::resend_postback(&st, row.id, &ctx.actor(&me)).await {
+        Ok(()) => ('s', "invoices.flash.postback_resent"),
+        Err(e) => ('e', action_refusal(e)?),
+    };
+    Ok(if input.back == "integration" {
+        redirect_with_flash(
+            &st,
+            &format!("/projects/{}/integration#postbacks", project.id),
+            kind,
+            key,
+        )
+    } else {
+        back(&st, &project, &row, kind, key)
+    })
 }
 
 /// The simulation form.

@@ -356,6 +356,8 @@ pub async fn show(
             "invoices.show.postback_retrying",
             &[("tries", &tries), ("next", &tr.datetime(next))],
         )),
+        "queued" => Some(tr.t("invoices.show.postback_queued").to_owned()),
+        "running" => Some(tr.t("invoices.show.postback_sending").to_owned()),
         "failed" => Some(tr.f1("invoices.show.postback_gave_up", "tries", &tries)),
         _ => None,
     });
