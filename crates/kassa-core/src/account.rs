@@ -106,9 +106,12 @@ pub enum PasswordError {
     /// One of the most common passwords.
     #[error("this password is one of the most common ones; choose another")]
     Common,
-    /// Made from the e-mail address.
-    #[error("do not use your e-mail address as the password")]
+    /// Contains the whole e-mail address.
+    #[error("the password contains your e-mail address")]
     ContainsEmail,
+    /// Contains the name before the `@` of the e-mail address (four characters or more).
+    #[error("the password contains the name of your e-mail address (before the @)")]
+    ContainsEmailName,
     /// One character repeated, or a plain sequence.
     #[error("this password is too easy to guess")]
     Trivial,
@@ -133,8 +136,11 @@ pub fn check_password(password: &str, email: Option<&Email>) -> Result<(), Passw
     }
     if let Some(email) = email {
         let local = email.local_part();
-        if lower.contains(email.as_str()) || (local.chars().count() >= 4 && lower.contains(local)) {
+        if lower.contains(email.as_str()) {
             return Err(PasswordError::ContainsEmail);
+        }
+        if local.chars().count() >= 4 && lower.contains(local) {
+            return Err(PasswordError::ContainsEmailName);
         }
     }
     let bytes: Vec<char> = lower.chars().collect();
@@ -431,6 +437,10 @@ mod tests {
         );
         assert_eq!(
             check_password("marina.k-2026!", Some(&email)),
+            Err(PasswordError::ContainsEmailName)
+        );
+        assert_eq!(
+            check_password("x marina.k@shop.example", Some(&email)),
             Err(PasswordError::ContainsEmail)
         );
         assert_eq!(

@@ -14,6 +14,14 @@
       setTimeout(function () { btn.textContent = old; }, 1500);
     });
   });
+  // A network's currencies in the project settings: all or none at once, and the count.
+  document.addEventListener("click", function (e) {
+    var b = e.target.closest("button[data-check]");
+    if (!b) return;
+    var group = b.closest("details.network");
+    var on = b.getAttribute("data-check") === "all";
+    group.querySelectorAll("input[type=checkbox]").forEach(function (c) { c.checked = on; });
+  });
   // Confirmation before destructive actions: <form data-confirm="question">.
   document.addEventListener("submit", function (e) {
     var form = e.target.closest("form[data-confirm]");

@@ -118,13 +118,39 @@ impl Tr {
             .map_or(key, String::as_str)
     }
 
-    /// The text for `key` with `{name}` placeholders filled in.
+    /// The text for `key` with `{name}` placeholders filled in. `{name|form|form…}` picks the
+    /// word form for the number `name` by the language's plural rule (English: one, other;
+    /// Russian: one, few, many), e.g. `{count} {count|invoice|invoices}`.
     pub fn f(&self, key: &str, args: &[(&str, &dyn Display)]) -> String {
         let mut s = self.t(key).to_owned();
         for (name, value) in args {
-            s = s.replace(&format!("{{{name}}}"), &value.to_string());
+            let value = value.to_string();
+            s = s.replace(&format!("{{{name}}}"), &value);
+            let open = format!("{{{name}|");
+            while let Some(start) = s.find(&open) {
+                let Some(len) = s[start..].find('}') else {
+                    break;
+                };
+                let forms: Vec<&str> = s[start + open.len()..start + len].split('|').collect();
+                let n = value.trim().parse::<u64>().unwrap_or(u64::MAX);
+                let pick = self.plural_form(n).min(forms.len().saturating_sub(1));
+                let word = forms.get(pick).copied().unwrap_or_default().to_owned();
+                s.replace_range(start..=start + len, &word);
+            }
         }
         s
+    }
+
+    /// Which plural form (0, 1, 2) the number `n` takes in this language.
+    fn plural_form(&self, n: u64) -> usize {
+        match self.lang {
+            Lang::Ru => match (n % 10, n % 100) {
+                (1, r) if r != 11 => 0,
+                (2..=4, r) if !(12..=14).contains(&r) => 1,
+                _ => 2,
+            },
+            _ => usize::from(n != 1),
+        }
     }
 
     /// Shorthand for one placeholder.
@@ -182,9 +208,10 @@ mod tests {
             );
             for (k, v) in catalog(lang) {
                 assert!(!v.trim().is_empty(), "{}: {k} is empty", lang.code());
+                // `{count|one|other}` counts as the placeholder `{count`.
                 let placeholders = |s: &str| {
                     s.match_indices('{')
-                        .map(|(i, _)| s[i..].split('}').next().unwrap_or("").to_owned())
+                        .map(|(i, _)| s[i..].split(['}', '|']).next().unwrap_or("").to_owned())
                         .collect::<BTreeSet<_>>()
                 };
                 assert_eq!(
@@ -194,6 +221,32 @@ mod tests {
                     lang.code()
                 );
             }
+        }
+    }
+
+    #[test]
+    fn plural_forms_follow_each_language() {
+        let en = Tr::new(Lang::En);
+        let ru = Tr::new(Lang::Ru);
+        let words = |tr: Tr, n: u64| tr.f1("dashboard.expiring", "count", &n);
+        assert_eq!(words(en, 1), "1 invoice expires within the hour");
+        assert_eq!(words(en, 2), "2 invoices expire within the hour");
+        assert_eq!(words(en, 0), "0 invoices expire within the hour");
+        for (n, word) in [
+            (1, "счёт"),
+            (21, "счёт"),
+            (2, "счёта"),
+            (24, "счёта"),
+            (5, "счетов"),
+            (11, "счетов"),
+            (12, "счетов"),
+            (111, "счетов"),
+        ] {
+            assert!(
+                words(ru, n).starts_with(&format!("{n} {word} ")),
+                "{n}: {}",
+                words(ru, n)
+            );
         }
     }
 

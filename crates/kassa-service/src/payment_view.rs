@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use kassa_core::account::Email;
 use kassa_core::currency::{self, Crypto};
-use kassa_core::invoice::{Price, Status};
+use kassa_core::invoice::Status;
 use kassa_core::money::{Amount, Exact, Rounding};
 use kassa_core::{MerchantId, ProjectId, Timestamp, UserId};
 use kassa_store::payment_list::{self, Detail, Mode, PaymentQuery, PaymentRow, StatusFilter};
@@ -400,10 +400,7 @@ pub fn cell(col: Column, row: &PaymentRow, x: &Extras) -> String {
         Column::OrderId => row.order_id.clone(),
         Column::Project => x.projects.get(&row.project_id).cloned().unwrap_or_default(),
         Column::Status => status_key(row).to_owned(),
-        Column::Price => match row.price {
-            Price::Fiat(f, a) => format!("{a} {}", f.code),
-            Price::Crypto(c, a) => format!("{} {}", a.to_decimal_string(c.decimals), c.code),
-        },
+        Column::Price => row.price.to_string(),
         Column::Amount => row.due.map_or_else(String::new, |due| amount_text(due, c)),
         Column::Currency => row.currency.clone().unwrap_or_default(),
         Column::Received => {

@@ -285,7 +285,8 @@ impl PostbackHandler {
     }
 
     /// Tells the project's people when its postback for `row` has failed for more than an
-    /// hour (once), and when Kassa gives up on it (its last attempt).
+    /// hour (once). Giving up is told by [`PostbackHandler::tell_given_up`], when the worker
+    /// has decided it.
     async fn tell_failing(
         &self,
         conn: &mut kassa_store::WriteConn,
@@ -297,19 +298,9 @@ impl PostbackHandler {
     ) -> Result<(), JobError> {
         let st = &self.ctx;
         let now = st.clock.now();
-        let attempt = u32::try_from(ctx.attempt).unwrap_or(u32::MAX);
-        let last = self
-            .retry_policy()
-            .next_run(attempt, ctx.created_at, now, 0)
-            .is_none();
-        let link = format!(
-            "/projects/{}/invoices/{}#postbacks",
-            row.project_id, row.uuid
-        );
-        let kind = if last {
-            "postbacks.failed"
-        } else if now.duration_since(ctx.created_at) >= Duration::from_secs(3600)
-            && !kassa_store::notifications::event_exists(
+        let link = postback_link(row);
+        if now.duration_since(ctx.created_at) < Duration::from_secs(3600)
+            || kassa_store::notifications::event_exists(
                 conn,
                 row.merchant_id,
                 "postbacks.failing",
@@ -317,14 +308,48 @@ impl PostbackHandler {
             )
             .await?
         {
-            "postbacks.failing"
-        } else {
             return Ok(());
-        };
+        }
         let answer = status.map_or_else(
             || error.chars().take(120).collect(),
             |s| format!("HTTP {s}"),
         );
+        self.emit(conn, "postbacks.failing", ctx, project, row, &answer)
+            .await
+    }
+
+    /// Tells the project's people that Kassa gave up on the postback of the job's invoice.
+    async fn tell_given_up(
+        &self,
+        ctx: &JobContext,
+        payload: &str,
+        error: &str,
+    ) -> Result<(), JobError> {
+        let job: Postback = worker::parse_payload(payload)?;
+        let st = &self.ctx;
+        let mut c = st.db.write().await?;
+        let row = invoices::by_id(&mut c, job.invoice_id).await?;
+        let project = projects::by_id(&mut c, row.project_id).await?;
+        if project.settings.notify_url.trim().is_empty() {
+            // Not a delivery that failed: the shop stopped asking for postbacks.
+            return Ok(());
+        }
+        let answer: String = error.chars().take(120).collect();
+        self.emit(&mut c, "postbacks.failed", ctx, &project, &row, &answer)
+            .await
+    }
+
+    async fn emit(
+        &self,
+        conn: &mut kassa_store::WriteConn,
+        kind: &'static str,
+        ctx: &JobContext,
+        project: &ProjectRow,
+        row: &invoices::InvoiceRow,
+        answer: &str,
+    ) -> Result<(), JobError> {
+        let st = &self.ctx;
+        let link = postback_link(row);
         crate::notify::emit(
             conn,
             &crate::notify::Event {
@@ -340,12 +365,20 @@ impl PostbackHandler {
                 }),
                 link: Some(&link),
             },
-            now,
+            st.clock.now(),
         )
         .await?;
         st.jobs.wake();
         Ok(())
     }
+}
+
+/// Where a notification about an invoice's postbacks points: its page, at the postbacks.
+fn postback_link(row: &invoices::InvoiceRow) -> String {
+    format!(
+        "/projects/{}/invoices/{}#postbacks",
+        row.project_id, row.uuid
+    )
 }
 
 impl JobHandler for PostbackHandler {
@@ -373,6 +406,20 @@ impl JobHandler for PostbackHandler {
         payload: &'a str,
     ) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(self.deliver(ctx, payload))
+    }
+
+    /// "Postbacks failed for good", once the worker gave up (three days of attempts).
+    fn gave_up<'a>(
+        &'a self,
+        ctx: &'a JobContext,
+        payload: &'a str,
+        error: &'a str,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Err(e) = self.tell_given_up(ctx, payload, error).await {
+                tracing::warn!(error = %e, "could not tell that a postback was given up");
+            }
+        })
     }
 }
 

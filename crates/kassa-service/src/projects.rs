@@ -250,12 +250,72 @@ pub async fn regenerate_secret(
 }
 
 /// Switches between test and live mode.
+/// Why a project cannot go live.
+#[derive(Debug, thiserror::Error)]
+pub enum ModeError {
+    /// No network takes live payments: the operator has to configure one.
+    #[error("no network is set up for live payments yet")]
+    NoLiveNetwork,
+    /// Networks take live payments, but the project accepts none of their currencies.
+    #[error("none of the project's currencies is on a network set up for live payments ({})", networks.join(", "))]
+    NoLiveCurrency {
+        /// The networks that take live payments.
+        networks: Vec<&'static str>,
+    },
+    /// Something else failed.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+impl From<StoreError> for ModeError {
+    fn from(e: StoreError) -> Self {
+        ModeError::Service(e.into())
+    }
+}
+
+/// The crypto currencies a project offers for test (`test`) or live invoices: its accepted
+/// list (or everything), restricted for live invoices to networks the operator runs. An
+/// invoice keeps the mode it was made in, whatever the project switches to later.
+pub fn offered_in_mode(
+    st: &Ctx,
+    project: &ProjectRow,
+    test: bool,
+) -> Vec<&'static kassa_core::currency::Crypto> {
+    let accepted = &project.settings.currencies;
+    kassa_core::currency::cryptos_in_order()
+        .into_iter()
+        .filter(|c| accepted.is_empty() || accepted.iter().any(|a| a.eq_ignore_ascii_case(c.code)))
+        .filter(|c| test || st.pricing.live_network(c.network))
+        .collect()
+}
+
+/// Whether `project` could take live payments: some currency it accepts is on a network the
+/// operator has set up.
+pub fn live_check(st: &Ctx, project: &ProjectRow) -> Result<(), ModeError> {
+    if !st.pricing.any_live_network() {
+        return Err(ModeError::NoLiveNetwork);
+    }
+    if offered_in_mode(st, project, false).is_empty() {
+        let networks = kassa_core::currency::NETWORKS
+            .iter()
+            .filter(|n| st.pricing.live_network(n))
+            .map(|n| n.code)
+            .collect();
+        return Err(ModeError::NoLiveCurrency { networks });
+    }
+    Ok(())
+}
+
+/// Switches a project to test mode, or live (only when [`live_check`] passes).
 pub async fn set_test_mode(
     st: &Ctx,
     project: &ProjectRow,
     by: &Actor<'_>,
     test: bool,
-) -> Result<(), ServiceError> {
+) -> Result<(), ModeError> {
+    if !test {
+        live_check(st, project)?;
+    }
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     projects::set_test_mode(&mut tx, project.id, test, now).await?;

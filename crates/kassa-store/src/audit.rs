@@ -156,6 +156,8 @@ pub struct ActivityFilter {
     pub from: Option<Timestamp>,
     /// Only before.
     pub until: Option<Timestamp>,
+    /// Only what concerns this project: the project itself, and its invoices.
+    pub project: Option<kassa_core::ProjectId>,
     /// Only rows older than this id (keyset paging).
     pub before_id: Option<i64>,
 }
@@ -196,6 +198,8 @@ pub async fn activity_of(
          and ($4 is null or a.created_at >= $4) \
          and ($5 is null or a.created_at < $5) \
          and ($6 is null or a.activity_id < $6) \
+         and ($8 is null or (a.target_type = 'project' and a.target_id = $9) \
+              or (a.target_type = 'invoice' and a.target_id in (select uuid from invoice where project_id = $8))) \
          order by a.activity_id desc limit $7"
     )
     .bind(merchant.get())
@@ -205,6 +209,8 @@ pub async fn activity_of(
     .bind(f.until.map(Timestamp::as_micros))
     .bind(f.before_id)
     .bind(limit)
+    .bind(f.project.map(kassa_core::ProjectId::get))
+    .bind(f.project.map(|p| p.to_string()))
     .fetch_all(c)
     .await
     })?;

@@ -565,6 +565,8 @@ pub struct ListFilter {
     pub status: Option<Status>,
     /// Only this chosen currency.
     pub currency: Option<String>,
+    /// Only the payments to this static wallet.
+    pub static_wallet: Option<StaticWalletId>,
 }
 
 /// A project's invoices matching `f`, newest first, and how many match in all.
@@ -576,9 +578,10 @@ pub async fn list(
     limit: i64,
 ) -> Result<(Vec<InvoiceRow>, i64), StoreError> {
     let filter = "project_id = $1 and ($2 is null or created_at >= $2) and ($3 is null or created_at < $3) \
-                  and ($4 is null or status = $4) and ($5 is null or currency = $5)";
+                  and ($4 is null or status = $4) and ($5 is null or currency = $5) \
+                  and ($6 is null or static_wallet_id = $6)";
     let q = sqlx::AssertSqlSafe(format!(
-        "select {COLUMNS} from invoice where {filter} order by created_at desc, invoice_id desc limit $6 offset $7"
+        "select {COLUMNS} from invoice where {filter} order by created_at desc, invoice_id desc limit $7 offset $8"
     ));
     let count_q = sqlx::AssertSqlSafe(format!("select count(*) from invoice where {filter}"));
     let status = f.status.map(Status::as_str);
@@ -589,6 +592,7 @@ pub async fn list(
             .bind(f.until.map(Timestamp::as_micros))
             .bind(status)
             .bind(f.currency.as_deref())
+            .bind(f.static_wallet.map(StaticWalletId::get))
             .bind(limit)
             .bind(offset)
             .fetch_all(&mut *c)
@@ -603,6 +607,7 @@ pub async fn list(
         .bind(f.until.map(Timestamp::as_micros))
         .bind(status)
         .bind(f.currency.as_deref())
+        .bind(f.static_wallet.map(StaticWalletId::get))
         .fetch_one(c)
         .await)?;
     Ok((rows, total))

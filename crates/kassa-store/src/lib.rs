@@ -32,6 +32,7 @@ pub mod projects;
 pub mod rate_limit;
 pub mod sessions;
 pub mod statement;
+pub mod static_wallets;
 pub mod tokens;
 pub mod transfers;
 pub mod user_settings;

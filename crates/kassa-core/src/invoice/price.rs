@@ -185,9 +185,29 @@ impl Price {
     }
 }
 
+/// A price as people read it, the same everywhere (lists, the invoice page, the payment page,
+/// e-mails): fiat with its currency's minor units (`25.50 USD`, `1200 JPY`), crypto without
+/// trailing zeros (`0.5 BTC`).
 impl std::fmt::Display for Price {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.amount_text(), self.code())
+        match self {
+            Price::Fiat(fiat, a) => {
+                let mut d = a.normalize();
+                if d.scale() < fiat.decimals {
+                    d.rescale(fiat.decimals);
+                }
+                write!(f, "{d} {}", fiat.code)
+            }
+            Price::Crypto(c, a) => {
+                let s = a.to_decimal_string(c.decimals);
+                let s = if s.contains('.') {
+                    s.trim_end_matches('0').trim_end_matches('.')
+                } else {
+                    &s
+                };
+                write!(f, "{s} {}", c.code)
+            }
+        }
     }
 }
 
@@ -197,6 +217,20 @@ mod tests {
 
     fn usd() -> &'static Fiat {
         currency::fiat("USD").unwrap()
+    }
+
+    #[test]
+    fn prices_read_with_their_currencys_minor_units() {
+        let usd = usd();
+        let jpy = currency::fiat("JPY").unwrap();
+        let btc = currency::crypto("BTC").unwrap();
+        assert_eq!(Price::fiat(usd, "25.5").unwrap().to_string(), "25.50 USD");
+        assert_eq!(Price::fiat(usd, "25").unwrap().to_string(), "25.00 USD");
+        assert_eq!(Price::fiat(jpy, "1200").unwrap().to_string(), "1200 JPY");
+        let half = Amount::parse("0.5", btc.decimals).unwrap();
+        assert_eq!(Price::Crypto(btc, half).to_string(), "0.5 BTC");
+        let one = Amount::parse("1", btc.decimals).unwrap();
+        assert_eq!(Price::Crypto(btc, one).to_string(), "1 BTC");
     }
 
     #[test]

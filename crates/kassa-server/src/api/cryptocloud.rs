@@ -389,6 +389,7 @@ pub async fn list(
         until: Some(until),
         status,
         currency,
+        static_wallet: None,
     };
     let (page, total) = read::invoice_page(&st, p.id, &filter, offset, limit).await?;
     let result: Vec<Value> = page

@@ -375,6 +375,34 @@ impl<S: Send + Sync> FromRequestParts<S> for Me {
     }
 }
 
+/// An action the person was sent to re-authenticate for: after re-authenticating they land
+/// back on the page with `?resume=<what>`, and the page offers that one button, highlighted.
+pub struct Resume {
+    /// Where the button posts.
+    pub action: String,
+    /// The button's label.
+    pub label: String,
+}
+
+/// The `?resume=` query of a page an action can be resumed on.
+#[derive(serde::Deserialize, Default)]
+pub struct ResumeQuery {
+    /// What to resume.
+    #[serde(default)]
+    pub resume: String,
+}
+
+/// Sends the person to re-authenticate, then back to `back_to` offering `resume` again.
+pub fn reauth_then(st: &AppState, back_to: &str, resume: &str) -> Response {
+    let back = format!("{back_to}?resume={resume}");
+    redirect_with_flash(
+        st,
+        &format!("/account/reauth?next={}", crate::web::urlencode(&back)),
+        'i',
+        "flash.reauth_needed",
+    )
+}
+
 /// Whether a `next=` target is a local path (no open redirects).
 pub fn safe_next(next: Option<&str>) -> String {
     match next {

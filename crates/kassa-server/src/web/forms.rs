@@ -58,6 +58,7 @@ pub fn password_error_key(e: kassa_core::account::PasswordError) -> &'static str
         TooLong => "form.password.too_long",
         Common => "form.password.common",
         ContainsEmail => "form.password.contains_email",
+        ContainsEmailName => "form.password.contains_email_name",
         Trivial => "form.password.trivial",
     }
 }

@@ -14,6 +14,8 @@ pub mod forms;
 pub mod pages;
 pub mod pay;
 pub mod qr;
+pub mod reveal;
+pub mod useragent;
 
 use axum::Router;
 use axum::extract::Request;
@@ -77,8 +79,8 @@ pub fn routes() -> Vec<PageRoute> {
     use Access::*;
     use kassa_core::account::Section as S;
     use pages::{
-        account, activity, auth, balance, home, invoices, notifications, payments, projects, staff,
-        statistics, withdraw, withdraw_rules,
+        account, activity, auth, balance, home, integration, invoices, notifications, payments,
+        projects, staff, statistics, wallets, withdraw, withdraw_rules,
     };
     let (g, p) = (Method::GET, Method::POST);
     vec![
@@ -100,6 +102,7 @@ pub fn routes() -> Vec<PageRoute> {
         route(p.clone(), "/logout", Anyone, post(auth::logout)),
         route(g.clone(), "/signup", Guest, get(auth::signup_form)),
         route(p.clone(), "/signup", Guest, post(auth::signup)),
+        route(g.clone(), "/signup/sent", Anyone, get(auth::signup_sent)),
         route(
             g.clone(),
             "/confirm-email/{token}",
@@ -108,6 +111,7 @@ pub fn routes() -> Vec<PageRoute> {
         ),
         route(g.clone(), "/reset", Guest, get(auth::reset_request_form)),
         route(p.clone(), "/reset", Guest, post(auth::reset_request)),
+        route(g.clone(), "/reset/sent", Anyone, get(auth::reset_sent)),
         route(g.clone(), "/reset/{token}", Anyone, get(auth::reset_form)),
         route(p.clone(), "/reset/{token}", Anyone, post(auth::reset)),
         route(g.clone(), "/invite/{token}", Anyone, get(auth::invite_form)),
@@ -184,6 +188,12 @@ pub fn routes() -> Vec<PageRoute> {
         route(p.clone(), "/account/email", SignedIn, post(account::email)),
         route(
             g.clone(),
+            "/account/email/sent",
+            SignedIn,
+            get(account::email_sent),
+        ),
+        route(
+            g.clone(),
             "/account/email/confirm/{token}",
             Anyone,
             get(account::email_confirm),
@@ -211,6 +221,12 @@ pub fn routes() -> Vec<PageRoute> {
             "/account/2fa/disable",
             SignedIn,
             post(account::two_factor_disable),
+        ),
+        route(
+            g.clone(),
+            "/account/2fa/recovery-codes",
+            SignedIn,
+            get(account::recovery_codes_page),
         ),
         route(
             p.clone(),
@@ -349,25 +365,31 @@ pub fn routes() -> Vec<PageRoute> {
             g.clone(),
             "/projects/{id}/integration",
             Section(S::ApiKeys),
-            get(projects::integration),
+            get(integration::integration),
         ),
         route(
             p.clone(),
             "/projects/{id}/api-key",
             Section(S::ApiKeys),
-            post(projects::regenerate_key),
+            post(integration::regenerate_key),
+        ),
+        route(
+            g.clone(),
+            "/projects/{id}/keys",
+            Section(S::ViewProjects),
+            get(integration::keys),
         ),
         route(
             p.clone(),
             "/projects/{id}/secret",
             Section(S::ApiKeys),
-            post(projects::regenerate_secret),
+            post(integration::regenerate_secret),
         ),
         route(
             p.clone(),
             "/projects/{id}/test-postback",
             Section(S::ApiKeys),
-            post(projects::test_postback),
+            post(integration::test_postback),
         ),
         route(
             g.clone(),
@@ -488,6 +510,24 @@ pub fn routes() -> Vec<PageRoute> {
             "/projects/{id}/invoices/new",
             Section(S::CreateInvoices),
             post(invoices::create),
+        ),
+        route(
+            g.clone(),
+            "/projects/{id}/wallets",
+            Section(S::ViewPayments),
+            get(wallets::list),
+        ),
+        route(
+            p.clone(),
+            "/projects/{id}/wallets",
+            Section(S::CreateInvoices),
+            post(wallets::create),
+        ),
+        route(
+            g.clone(),
+            "/projects/{id}/wallets/{uuid}",
+            Section(S::ViewPayments),
+            get(wallets::show),
         ),
         route(
             g.clone(),

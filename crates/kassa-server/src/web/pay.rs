@@ -312,14 +312,9 @@ pub fn plain(amount: Amount, decimals: u32) -> String {
 /// without trailing zeros (`0.5 BTC`).
 fn price_text(row: &InvoiceRow) -> String {
     match row.price {
-        Price::Crypto(c, a) => format!("{} {}", a.to_decimal_string(c.decimals), c.symbol),
-        Price::Fiat(f, d) => {
-            let mut d = d.normalize();
-            if d.scale() < 2 {
-                d.rescale(2);
-            }
-            format!("{d} {}", f.code)
-        }
+        // The payer reads the symbol (`USDT`), not the network code.
+        Price::Crypto(c, a) => format!("{} {}", plain(a, c.decimals), c.symbol),
+        Price::Fiat(..) => row.price.to_string(),
     }
 }
 
@@ -418,6 +413,10 @@ struct PayCoin {
     partial: bool,
     /// Payments seen but not confirmed.
     seen: bool,
+    /// What arrived (confirmed or not) covers what is due: nothing more to send.
+    covered: bool,
+    /// "X received, nothing more to send" (when covered).
+    covered_text: String,
     overpaid: bool,
     paid_late: bool,
     confirm_text: Option<String>,
@@ -447,6 +446,10 @@ impl PayPage {
     }
     fn live(&self) -> bool {
         !self.phase.is_final()
+    }
+    /// Paying, and what arrived covers the invoice: no instructions, no second payment.
+    fn covered(&self) -> bool {
+        self.paying() && self.coin.as_ref().is_some_and(|c| c.covered)
     }
 }
 
@@ -532,6 +535,8 @@ fn render(
                 qr,
                 partial: !row.received.is_zero() && row.received < q.due,
                 seen: !row.processing.is_zero(),
+                covered: !arrived.is_zero() && missing.is_zero(),
+                covered_text: tr.f1("pay.covered", "amount", &with(received)),
                 confirm_text: confirmations.map(|(n, needed)| {
                     tr.f("pay.status.confirming", &[("n", &n), ("needed", &needed)])
                 }),

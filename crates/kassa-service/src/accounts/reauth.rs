@@ -2,8 +2,18 @@
 
 use super::*;
 
+/// How a re-authentication ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reauth {
+    /// The session counts as freshly authenticated for [`REAUTH_FRESH`].
+    Done,
+    /// The password or the code is wrong.
+    Failed,
+    /// The authenticator code was just used (each works once): wait for the next.
+    CodeJustUsed,
+}
+
 /// Re-authentication before a sensitive action: the password and, with 2FA on, a code.
-/// True: the session counts as freshly authenticated for [`REAUTH_FRESH`].
 pub async fn reauthenticate(
     st: &Ctx,
     session: &SessionRow,
@@ -11,25 +21,25 @@ pub async fn reauthenticate(
     password: &str,
     code: &str,
     client: &Client,
-) -> Result<bool> {
+) -> Result<Reauth> {
     if !check_current_password(st, user, password).await? {
-        return Ok(false);
+        return Ok(Reauth::Failed);
     }
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     if user.totp_secret.is_some() {
         let key = user.id.to_string();
         limited(&limits::MFA_FAILURES_PER_USER, st, &key, now, false).await?;
-        if use_second_factor(&mut tx, st, user, code, now)
-            .await?
-            .is_none()
-        {
+        if let Err(refused) = use_second_factor(&mut tx, st, user, code, now).await? {
             tx.rollback().await?;
             limits::MFA_FAILURES_PER_USER
                 .hit(&st.db, &key, now)
                 .await?
                 .ok();
-            return Ok(false);
+            return Ok(match refused {
+                CodeRefused::JustUsed => Reauth::CodeJustUsed,
+                CodeRefused::Wrong => Reauth::Failed,
+            });
         }
     }
     sessions::set_reauth(&mut tx, session.id, now).await?;
@@ -44,7 +54,7 @@ pub async fn reauthenticate(
         )
         .await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(Reauth::Done)
 }
 
 /// Whether the session re-authenticated recently enough for a sensitive action.
@@ -106,8 +116,10 @@ pub enum Confirmation {
     Confirmed,
     /// The password is wrong.
     WrongPassword,
-    /// The second-factor code is wrong, used before, or a recovery code (not taken here).
+    /// The second-factor code is wrong, or a recovery code (not taken here).
     WrongCode,
+    /// The authenticator code was just used (each works once): wait for the next.
+    CodeJustUsed,
     /// The action needs two-factor authentication, and the person has not turned it on.
     NeedsTwoFactor,
 }
@@ -137,17 +149,21 @@ pub async fn confirm_sensitive(
     limited(&limits::MFA_FAILURES_PER_USER, st, &key, now, false).await?;
     let code = code.trim();
     let mut tx = st.db.begin().await?;
-    let fresh = !totp::looks_like_recovery_code(code)
-        && use_second_factor(&mut tx, st, user, code, now)
-            .await?
-            .is_some();
-    if !fresh {
+    let used = if totp::looks_like_recovery_code(code) {
+        Err(CodeRefused::Wrong)
+    } else {
+        use_second_factor(&mut tx, st, user, code, now).await?
+    };
+    if let Err(refused) = used {
         tx.rollback().await?;
         limits::MFA_FAILURES_PER_USER
             .hit(&st.db, &key, now)
             .await?
             .ok();
-        return Ok(Confirmation::WrongCode);
+        return Ok(match refused {
+            CodeRefused::JustUsed => Confirmation::CodeJustUsed,
+            CodeRefused::Wrong => Confirmation::WrongCode,
+        });
     }
     tx.commit().await?;
     limits::MFA_FAILURES_PER_USER.clear(&st.db, &key).await?;

@@ -178,39 +178,55 @@ pub enum Factor {
     RecoveryCode,
 }
 
+/// Why a second-factor code was not taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeRefused {
+    /// It does not match (or the recovery code does not exist or was used).
+    Wrong,
+    /// A right authenticator code, but it (or a newer one) was just used: each code works
+    /// once, so the person waits for the next.
+    JustUsed,
+}
+
 /// Checks a TOTP or recovery code for `user` and uses it up (a TOTP step, or the recovery
-/// code), inside the caller's transaction. `None`: wrong, or already used.
+/// code), inside the caller's transaction.
 pub(super) async fn use_second_factor(
     conn: &mut impl AsConn,
     st: &Ctx,
     user: &UserRow,
     code: &str,
     now: Timestamp,
-) -> Result<Option<Factor>> {
+) -> Result<std::result::Result<Factor, CodeRefused>> {
     if totp::looks_like_recovery_code(code) {
         let hash = totp::hash_recovery_code(user.id.get(), code);
-        return Ok(tokens::use_recovery_code(conn, user.id, &hash, now)
-            .await?
-            .then_some(Factor::RecoveryCode));
+        return Ok(
+            if tokens::use_recovery_code(conn, user.id, &hash, now).await? {
+                Ok(Factor::RecoveryCode)
+            } else {
+                Err(CodeRefused::Wrong)
+            },
+        );
     }
     let Some(sealed) = &user.totp_secret else {
-        return Ok(None);
+        return Ok(Err(CodeRefused::Wrong));
     };
     let secret = st.keyring.open(&totp_context(user.id), sealed)?;
     let Some(step) = totp::check(&secret, code, now) else {
-        return Ok(None);
+        return Ok(Err(CodeRefused::Wrong));
     };
     // The step must be newer than any used before: a code works once.
-    Ok(users::use_totp_step(conn, user.id, step)
-        .await?
-        .then_some(Factor::Totp))
+    Ok(if users::use_totp_step(conn, user.id, step).await? {
+        Ok(Factor::Totp)
+    } else {
+        Err(CodeRefused::JustUsed)
+    })
 }
 
 pub(super) fn totp_context(user: UserId) -> String {
     format!("totp:user:{user}")
 }
 
-/// Completes a sign-in with the second factor. `Ok(None)`: the code was wrong or replayed.
+/// Completes a sign-in with the second factor. `Ok(Err(_))`: the code was wrong or just used.
 /// On success the session gets a new token, returned for the cookie.
 pub async fn second_factor(
     st: &Ctx,
@@ -218,7 +234,7 @@ pub async fn second_factor(
     user: &UserRow,
     code: &str,
     client: &Client,
-) -> Result<Option<String>> {
+) -> Result<std::result::Result<String, CodeRefused>> {
     let now = st.clock.now();
     let key = user.id.to_string();
     limited(&limits::MFA_PER_IP, st, &client.ip, now, true).await?;
@@ -235,22 +251,29 @@ pub async fn second_factor(
         return Err(e);
     }
     let mut tx = st.db.begin().await?;
-    let Some(factor) = use_second_factor(&mut tx, st, user, code, now).await? else {
-        tx.rollback().await?;
-        limits::MFA_FAILURES_PER_USER
-            .hit(&st.db, &key, now)
-            .await?
-            .ok();
-        login_event(
-            &mut st.db.conn().await?,
-            Some(user.id),
-            &user.email,
-            "bad_2fa_code",
-            client,
-            now,
-        )
-        .await?;
-        return Ok(None);
+    let factor = match use_second_factor(&mut tx, st, user, code, now).await? {
+        Ok(factor) => factor,
+        Err(refused) => {
+            tx.rollback().await?;
+            limits::MFA_FAILURES_PER_USER
+                .hit(&st.db, &key, now)
+                .await?
+                .ok();
+            login_event(
+                &mut st.db.conn().await?,
+                Some(user.id),
+                &user.email,
+                if refused == CodeRefused::JustUsed {
+                    "reused_2fa_code"
+                } else {
+                    "bad_2fa_code"
+                },
+                client,
+                now,
+            )
+            .await?;
+            return Ok(Err(refused));
+        }
     };
     let tok = token::generate();
     sessions::activate(
@@ -294,7 +317,7 @@ pub async fn second_factor(
     tx.commit().await?;
     limits::MFA_FAILURES_PER_USER.clear(&st.db, &key).await?;
     st.jobs.wake();
-    Ok(Some(tok))
+    Ok(Ok(tok))
 }
 
 /// Ends the session with this cookie token.

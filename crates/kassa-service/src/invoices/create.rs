@@ -482,6 +482,18 @@ pub async fn static_wallet(
     crypto: &'static Crypto,
     identify: &str,
 ) -> Result<StaticWalletRow, InvoiceError> {
+    static_wallet_by(st, project, crypto, identify, None).await
+}
+
+/// [`static_wallet`], made by a person on the dashboard: the activity log records it with the
+/// wallet.
+pub async fn static_wallet_by(
+    st: &Ctx,
+    project: &ProjectRow,
+    crypto: &'static Crypto,
+    identify: &str,
+    by: Option<&crate::audit::Actor<'_>>,
+) -> Result<StaticWalletRow, InvoiceError> {
     if !offered(st, project).iter().any(|c| c.code == crypto.code) {
         return Err(InvoiceError::CurrencyUnavailable(crypto.code.into()));
     }
@@ -530,6 +542,17 @@ pub async fn static_wallet(
     )
     .await?;
     let w = invoices::static_wallet_by_id(&mut tx, id).await?;
+    if let Some(by) = by {
+        by.record(
+            &mut tx,
+            project.merchant_id,
+            "project.static_wallet_created",
+            crate::audit::Target::Project(project.id),
+            serde_json::json!({"wallet": w.uuid, "currency": w.currency, "identify": w.identify}),
+            now,
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(w)
 }

@@ -18,7 +18,7 @@ mod jobs;
 use std::time::Duration;
 
 use crate::audit::Target;
-use kassa_core::currency::{self, Crypto};
+use kassa_core::currency::Crypto;
 use kassa_core::invoice::{InvoiceState, QuoteError};
 use kassa_core::{MerchantId, Timestamp};
 use kassa_store::invoices::InvoiceRow;
@@ -257,17 +257,7 @@ pub fn offered(st: &Ctx, project: &ProjectRow) -> Vec<&'static Crypto> {
     offered_in_mode(st, project, project.test_mode)
 }
 
-/// The crypto currencies a project offers for test (`test`) or live invoices: its accepted
-/// list (or everything), restricted for live invoices to networks the operator runs. An
-/// invoice keeps the mode it was made in, whatever the project switches to later.
-pub fn offered_in_mode(st: &Ctx, project: &ProjectRow, test: bool) -> Vec<&'static Crypto> {
-    let accepted = &project.settings.currencies;
-    currency::cryptos_in_order()
-        .into_iter()
-        .filter(|c| accepted.is_empty() || accepted.iter().any(|a| a.eq_ignore_ascii_case(c.code)))
-        .filter(|c| test || st.pricing.live_network(c.network))
-        .collect()
-}
+pub use crate::projects::offered_in_mode;
 
 /// The currencies a given invoice offers the payer.
 pub fn allowed_for(st: &Ctx, project: &ProjectRow, invoice: &InvoiceRow) -> Vec<&'static Crypto> {

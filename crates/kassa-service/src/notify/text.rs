@@ -17,25 +17,28 @@ pub struct Rendered {
 
 /// `kind`'s texts with `params` filled in.
 pub fn render(tr: Tr, kind: &str, params: &Value) -> Rendered {
-    let fill = |key: String| {
-        let mut s = tr.t(&key).to_owned();
-        if let Some(map) = params.as_object() {
-            for (name, value) in map {
-                let text = match value {
-                    // `@key`: a word of the catalogue, in the reader's language.
-                    Value::String(v) if v.starts_with("@notify.") => {
-                        tr.t(v.trim_start_matches('@')).to_owned()
-                    }
-                    Value::String(v) => v.clone(),
-                    Value::Number(n) => n.to_string(),
-                    Value::Bool(true) => tr.t("notify.yes").to_owned(),
-                    _ => continue,
-                };
-                s = s.replace(&format!("{{{name}}}"), &text);
-            }
+    let mut args: Vec<(&str, String)> = Vec::new();
+    if let Some(map) = params.as_object() {
+        for (name, value) in map {
+            let text = match value {
+                // `@key`: a word of the catalogue, in the reader's language.
+                Value::String(v) if v.starts_with("@notify.") => {
+                    tr.t(v.trim_start_matches('@')).to_owned()
+                }
+                Value::String(v) => v.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(true) => tr.t("notify.yes").to_owned(),
+                _ => continue,
+            };
+            args.push((name.as_str(), text));
         }
-        s
-    };
+    }
+    let args: Vec<(&str, &dyn std::fmt::Display)> = args
+        .iter()
+        .map(|(name, text)| (*name, text as &dyn std::fmt::Display))
+        .collect();
+    // Placeholders, and word forms for numbers (`{count|payment|payments}`).
+    let fill = |key: String| tr.f(&key, &args);
     let mut title = fill(format!("notify.{kind}.title"));
     if params.get("test") == Some(&Value::Bool(true)) {
         title = format!("{title} {}", tr.t("notify.test_mark"));

@@ -117,6 +117,18 @@ pub trait JobHandler: Send + Sync + 'static {
         ctx: &'a JobContext,
         payload: &'a str,
     ) -> BoxFuture<'a, Result<(), JobError>>;
+
+    /// Called once the worker has decided to give up on the job (before the failure is
+    /// recorded, so a crash in between calls it again rather than never): a place to tell
+    /// someone. The default does nothing.
+    fn gave_up<'a>(
+        &'a self,
+        _ctx: &'a JobContext,
+        _payload: &'a str,
+        _error: &'a str,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// A job payload type with its kind, for typed enqueueing.
@@ -518,6 +530,14 @@ impl Worker {
                 }
             }
         };
+        if let (Outcome::Failed { error }, Some(h)) = (&outcome, &handler) {
+            let ctx = JobContext {
+                id: job.id,
+                attempt: job.attempt,
+                created_at: job.created_at,
+            };
+            h.gave_up(&ctx, &job.payload, error).await;
+        }
         match &outcome {
             Outcome::Done => tracing::debug!("job done"),
             Outcome::Retry { error, at } => {

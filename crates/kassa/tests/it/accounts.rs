@@ -27,6 +27,8 @@ engine_test!(
         assert!(r.has("value=\"new@shop\""), "the e-mail is kept");
 
         let r = s.post("/signup", &[("business", "Shop"), ("email", "New@Shop.example"), ("password", PASSWORD), ("password_repeat", PASSWORD)]).await;
+        // A redirect after the POST: a refresh does not sign up again.
+        let r = s.follow(&r).await;
         assert_eq!(r.status, StatusCode::OK);
         assert!(r.has("We sent a confirmation link to new@shop.example"), "{}", r.body);
 
@@ -56,7 +58,7 @@ engine_test!(
         // the address is told by e-mail instead.
         let again = Session::new(&app.base);
         let r = again.submit("/signup", &[("business", "X"), ("email", "new@shop.example"), ("password", "another good passphrase"), ("password_repeat", "another good passphrase")]).await;
-        assert!(r.has("We sent a confirmation link to new@shop.example"));
+        assert!(again.follow(&r).await.has("We sent a confirmation link to new@shop.example"));
         app.drain_jobs().await;
         assert_eq!(mail.last_to("new@shop.example").subject, "Someone tried to create an account with your address");
         app.stop().await;
@@ -72,6 +74,8 @@ engine_test!(
         let s = Session::new(&app.base);
         let known = s.submit("/reset", &[("email", "owner@shop.example")]).await;
         let unknown = s.submit("/reset", &[("email", "nobody@shop.example")]).await;
+        assert_eq!(known.location, unknown.location);
+        let (known, unknown) = (s.follow(&known).await, s.follow(&unknown).await);
         assert_eq!(known.status, StatusCode::OK);
         let text = |b: &str| b.split("<h1>").nth(1).unwrap_or_default().split("</main>").next().unwrap_or_default().to_owned();
         assert_eq!(text(&known.body), text(&unknown.body), "the answer does not tell whether the account exists");
@@ -127,7 +131,7 @@ engine_test!(
         assert!(!signed_in(&b).await, "the password alone does not sign in");
         let used = code(&app, &key);
         let r = b.submit("/login/2fa", &[("code", &used)]).await;
-        assert!(r.has("This code is not valid."), "replay of the set-up code: {}", r.body);
+        assert!(r.has("This code was just used — each code works once. Wait for the next one"), "replay of the set-up code: {}", r.body);
 
         // The next step's code works once...
         app.clock.advance(Duration::from_secs(30));
@@ -139,7 +143,9 @@ engine_test!(
         let c = Session::new(&app.base);
         c.submit("/login", &[("email", "owner@shop.example"), ("password", PASSWORD)]).await;
         let r = c.submit("/login/2fa", &[("code", &fresh)]).await;
-        assert!(r.has("This code is not valid."), "replayed code accepted: {}", r.body);
+        assert!(r.has("This code was just used"), "replayed code accepted: {}", r.body);
+        let r = c.submit("/login/2fa", &[("code", "000000")]).await;
+        assert!(r.has("This code is not valid."), "a wrong code is called wrong: {}", r.body);
 
         // A recovery code signs in once (in any case, with or without dashes).
         let r = c.post("/login/2fa", &[("code", &recovery[3].to_uppercase().replace('-', " "))]).await;
@@ -155,7 +161,7 @@ engine_test!(
 
         // The history shows each step.
         let h = s.get("/account/history").await;
-        for outcome in ["Signed in with a recovery code", "Wrong two-factor code", "Password correct; waiting for the code", "Signed in"] {
+        for outcome in ["Signed in with a recovery code", "Two-factor code used a second time (refused)", "Wrong two-factor code", "Password correct; waiting for the code", "Signed in"] {
             assert!(h.has(outcome), "history lacks {outcome:?}");
         }
         app.stop().await;
@@ -223,7 +229,8 @@ engine_test!(
         let (app, _mail) = app_with_mail(engine).await;
         owner(&app, "owner@shop.example").await;
         let laptop = sign_in(&app, "owner@shop.example").await;
-        let phone = Session::new(&app.base).with_user_agent("Phone/2.0");
+        let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
+        let phone = Session::new(&app.base).with_user_agent(iphone);
         let r = phone.submit("/login", &[("email", "owner@shop.example"), ("password", PASSWORD)]).await;
         assert_eq!(r.location.as_deref(), Some("/dashboard"));
 
@@ -238,7 +245,9 @@ engine_test!(
         assert!(!stored.contains(&token) && stored.contains(&kassa_service::auth::token::hash(&token)));
 
         let list = laptop.get("/account/sessions").await;
-        assert!(list.has("Phone/2.0") && list.has("KassaTest/1.0") && list.has("This session"), "{}", list.body);
+        // Browsers in words; the raw header stays as the cell's title.
+        assert!(list.has(">Safari 17 on iPhone<") && list.has(">KassaTest 1.0<") && list.has("This session"), "{}", list.body);
+        assert!(list.has(&format!("title=\"{iphone}\"")), "{}", list.body);
         let r = laptop.post("/account/sessions/end-others", &[]).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER);
         assert!(signed_in(&laptop).await);
@@ -306,6 +315,7 @@ engine_test!(
         let r = s.submit("/account/email", &[("email", "new@shop.example"), ("password", "not my password")]).await;
         assert!(r.has("id=\"e-password\">The password is not correct."), "{}", r.body);
         let r = s.post("/account/email", &[("email", "new@shop.example"), ("password", PASSWORD)]).await;
+        let r = s.follow(&r).await;
         assert!(r.has("We sent a confirmation link to new@shop.example"), "{}", r.body);
         app.drain_jobs().await;
         assert_eq!(mail.last_to("owner@shop.example").subject, "Your e-mail address is being changed");
@@ -319,7 +329,7 @@ engine_test!(
 
         // A taken address is only refused at confirmation, so the request reveals nothing.
         let r = fresh.submit("/account/email", &[("email", "taken@shop.example"), ("password", PASSWORD)]).await;
-        assert!(r.has("We sent a confirmation link to taken@shop.example"));
+        assert!(fresh.follow(&r).await.has("We sent a confirmation link to taken@shop.example"));
         app.drain_jobs().await;
         let link = mail.last_to("taken@shop.example").link(&format!("{}/account/email/confirm/", app.base));
         assert!(fresh.get(link.trim_start_matches(&app.base)).await.has("The address is already in use"));
@@ -353,12 +363,19 @@ engine_test!(
         app.clock.advance(Duration::from_secs(6 * 60));
         s.get("/account/2fa").await;
         let r = s.post("/account/2fa/disable", &[]).await;
-        assert_eq!(r.location.as_deref(), Some("/account/reauth?next=%2Faccount%2F2fa"));
-        let r = s.submit("/account/reauth?next=%2Faccount%2F2fa", &[("password", PASSWORD), ("code", "123456"), ("next", "/account/2fa")]).await;
+        assert_eq!(r.location.as_deref(), Some("/account/reauth?next=%2Faccount%2F2fa%3Fresume%3Ddisable"));
+        let back = "/account/2fa?resume=disable";
+        let r = s.submit(r.location.as_deref().unwrap(), &[("password", PASSWORD), ("code", "123456"), ("next", back)]).await;
         assert!(r.has("The password or the code is not correct."), "{}", r.body);
-        let r = s.post("/account/reauth", &[("password", PASSWORD), ("code", &code(&app, &key)), ("next", "/account/2fa")]).await;
-        assert_eq!(r.location.as_deref(), Some("/account/2fa"));
-        s.get("/account/2fa").await;
+        let fresh = code(&app, &key);
+        let r = s.post("/account/reauth", &[("password", PASSWORD), ("code", &fresh), ("next", back)]).await;
+        assert_eq!(r.location.as_deref(), Some(back));
+        // The same code again (another tab): said to be just used, not wrong.
+        let again = s.post("/account/reauth", &[("password", PASSWORD), ("code", &fresh), ("next", back)]).await;
+        assert!(again.has("id=\"e-code\">This code was just used"), "{}", again.body);
+        // Back on the page, the action asked for is offered as one highlighted button.
+        let page = s.get(back).await;
+        assert!(page.has("id=\"resume\"") && page.has("action=\"/account/2fa/disable\"><input type=\"hidden\" name=\"_csrf\""), "{}", page.body);
         let r = s.post("/account/2fa/disable", &[]).await;
         assert_eq!(r.location.as_deref(), Some("/account/2fa"));
         assert!(s.get("/account/2fa").await.has("Two-factor authentication is off."));

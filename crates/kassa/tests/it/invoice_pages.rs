@@ -164,11 +164,11 @@ engine_test!(
         assert!(page.has(&format!("id=\"pay-link\" href=\"{link}\"")), "{}", page.body);
         assert!(page.has(&format!("readonly value=\"{link}\"")), "a field to copy the link from");
         assert!(page.has("<svg") && page.has("aria-label=\"QR code of the payment link\""));
-        for text in ["INV-", "Waiting for payment", "15.5 EUR", "ORDER-7", "payer@example.com", "Two bags of coffee", "USDT_TRC20, BTC", "Test invoice", "Invoice created for 15.5 EUR by o@shop.example."] {
+        for text in ["INV-", "Waiting for payment", "15.50 EUR", "ORDER-7", "payer@example.com", "Two bags of coffee", "USDT_TRC20, BTC", "Test invoice", "Invoice created for 15.50 EUR by o@shop.example."] {
             assert!(page.has(text), "{text} on the page");
         }
         let row = stored(&app, &uuid).await;
-        assert_eq!((row.price.to_string().as_str(), row.order_id.as_str()), ("15.5 EUR", "ORDER-7"));
+        assert_eq!((row.price.to_string().as_str(), row.order_id.as_str()), ("15.50 EUR", "ORDER-7"));
         assert_eq!(row.allowed_currencies, ["USDT_TRC20", "BTC"]);
         assert_eq!(row.expires_at.duration_since(row.created_at), Duration::from_secs(90 * 60));
         assert!(row.test);
@@ -342,6 +342,9 @@ engine_test!(
         let row = stored(&app, &partial).await;
         assert_eq!((row.status, row.confirmed), (Status::Paid, Some(Confirmation::Merchant)));
         assert!(page.has("Partial payment accepted by o@shop.example.") && page.has("Confirmed by the merchant for the amount received."));
+        // Nothing is due any more, and the postback is shown as queued before it goes out.
+        assert!(page.has("Nothing — the invoice was confirmed") && page.has(" USDT short"), "{}", page.body);
+        assert!(page.has("The postback is queued and goes out in a moment.") && !page.has("No postbacks sent"), "{}", page.body);
         app.drain_jobs().await;
         assert_eq!(shop.hits().len(), 3, "the confirmation is posted back");
 

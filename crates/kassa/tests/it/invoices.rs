@@ -119,6 +119,7 @@ engine_test!(
         // Sign up and confirm through the dashboard.
         let s = Session::new(&app.base);
         let r = s.submit("/signup", &[("business", "Corner Shop"), ("email", "owner@corner.example"), ("password", PASSWORD), ("password_repeat", PASSWORD)]).await;
+        let r = s.follow(&r).await;
         assert!(r.has("We sent a confirmation link"), "{}", r.body);
         app.drain_jobs().await;
         let link = mail.last_to("owner@corner.example").link(&format!("{}/confirm-email/", app.base));
@@ -127,6 +128,7 @@ engine_test!(
 
         // Create the project: the page shows the keys once.
         let r = s.submit("/projects/new", &[("name", "Corner Shop"), ("site_url", "https://corner.example"), ("notify_url", &shop.url)]).await;
+        let r = s.follow(&r).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         let shop_id = between(&r.body, "id=\"shop-id\">");
         let api_key = between(&r.body, "id=\"api-key\" class=\"secret\">");
@@ -763,7 +765,7 @@ engine_test!(
         let created = create_invoice(&app, &p, json!({"amount": 10, "currency": "EUR"})).await;
         let uuid = created["uuid"].as_str().unwrap().trim_start_matches("INV-").to_owned();
         let good = row(&app, &uuid).await;
-        assert_eq!(good.price.to_string(), "10 EUR");
+        assert_eq!(good.price.to_string(), "10.00 EUR");
         // Each column a service would once have re-parsed with a silent default: corrupt it,
         // and reading the invoice fails, naming the column.
         for (column, bad) in [
@@ -788,6 +790,6 @@ engine_test!(
             // Rolled back: the next column starts from a good row.
             drop(tx);
         }
-        assert_eq!(row(&app, &uuid).await.price.to_string(), "10 EUR");
+        assert_eq!(row(&app, &uuid).await.price.to_string(), "10.00 EUR");
     }
 );

@@ -19,6 +19,7 @@ mod browser;
 mod chain_spend;
 mod chain_utxo;
 mod cli;
+mod first_hour;
 mod hardening;
 mod hostile;
 mod invoice_pages;

@@ -509,6 +509,32 @@ async fn the_live_status_follows_payments_within_two_seconds() {
     assert!(b.text("#status").await.contains("confirming 0/1"));
     let shots = artifacts("pay");
     b.screenshot(&shots, "07-seen-phone").await;
+    assert_eq!(b.text("#amount").await, "30", "the rest is still asked for");
+    // The rest arrives, unconfirmed: nothing more is due, so nothing more is asked — no amount,
+    // address, QR code or "pay in full" to pay twice with; what arrived is said instead.
+    s.pay_ok(&uuid, json!({"amount": "30", "confirmed": false}))
+        .await;
+    within("covered", "#covered").await;
+    let covered = b.text("#covered").await;
+    assert!(
+        covered.contains("40 USDT received — nothing more to send"),
+        "{covered}"
+    );
+    assert!(b.text("#status").await.contains("confirming 0/1"));
+    for gone in [
+        "#amount",
+        "#address",
+        ".qr",
+        "#countdown",
+        "#sim-full",
+        "button.copy",
+    ] {
+        assert!(
+            !b.exists(gone).await,
+            "{gone} is still shown while nothing is due"
+        );
+    }
+    b.screenshot(&shots, "08-covered-phone").await;
     // Paid.
     s.pay_ok(&uuid, json!({"amount": "40"})).await;
     within("paid", ".outcome.ok").await;

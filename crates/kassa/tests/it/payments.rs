@@ -513,7 +513,7 @@ engine_test!(
         let s = sign_in(&app, "o@shop.example").await;
         let home = s.get("/dashboard").await;
         assert!(home.has(&format!("<code>INV-{}</code>", row.uuid)), "latest payments: {}", home.body);
-        assert!(home.has("1 partly paid invoices waiting for your decision"), "{}", home.body);
+        assert!(home.has("1 partly paid invoice waiting for your decision"), "{}", home.body);
         assert!(home.has("href=\"/payments?status=partial\""));
         // A viewer without payments sees the account cards only.
         crate::support::accounts::staff(&app, a.owner, "dev@shop.example", Role::Developer).await;
@@ -534,7 +534,7 @@ engine_test!(
         assert_eq!(receiver.hits().len(), 1);
         let s = sign_in(&app, "o@shop.example").await;
         let home = s.get("/dashboard").await;
-        assert!(home.has("Postbacks failing for 1 invoices"), "{}", home.body);
+        assert!(home.has("Postbacks failing for 1 invoice (the shop"), "{}", home.body);
         assert!(home.has(&format!("/invoices/{}#postbacks", uuid(&inv).trim_start_matches("INV-"))), "{}", home.body);
         assert!(home.has("HTTP 500") && home.has("attempt 1"));
         // The retry is accepted: nothing needs attention any more.

@@ -40,6 +40,8 @@ async fn create_through_form(s: &Session, name: &str, notify_url: &str) -> (i64,
             &[("name", name), ("site_url", ""), ("notify_url", notify_url)],
         )
         .await;
+    // Created: a redirect (a refresh never posts again) to the page showing the key once.
+    let r = s.follow(&r).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let id = between(&r.body, "href=\"/projects/")
         .split('/')
@@ -188,8 +190,28 @@ engine_test!(
 /// Regenerates the API key from the integration page (signed in recently) and returns it.
 async fn regenerate(s: &Session, id: i64) -> String {
     let r = s.post(&format!("/projects/{id}/api-key"), &[]).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?} {}", r.location, r.body);
-    between(&r.body, "id=\"api-key\" class=\"secret\">")
+    assert_eq!(
+        r.location.as_deref(),
+        Some(format!("/projects/{id}/keys").as_str()),
+        "{}",
+        r.body
+    );
+    let page = s.follow(&r).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let key = between(&page.body, "id=\"api-key\" class=\"secret\">");
+    // Shown once: a refresh lands on the integration page, which says so.
+    let again = s.get(&format!("/projects/{id}/keys")).await;
+    assert_eq!(
+        again.location.as_deref(),
+        Some(format!("/projects/{id}/integration").as_str())
+    );
+    let again = s.follow(&again).await;
+    assert!(
+        again.has("The API key was shown once") && !again.has(&key),
+        "{}",
+        again.body
+    );
+    key
 }
 
 fn png(w: u32, h: u32) -> Vec<u8> {
@@ -315,13 +337,18 @@ engine_test!(
         s.get(&format!("/projects/{id}")).await;
         let r = s.post(&format!("/projects/{id}/mode"), &[("mode", "sideways")]).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
-        s.get(&format!("/projects/{id}")).await;
-        let r = s.post(&format!("/projects/{id}/mode"), &[("mode", "live")]).await;
-        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        // With no network set up for live payments, going live is refused and the page says
+        // what the operator has to configure; the button is disabled.
         let page = s.get(&format!("/projects/{id}")).await;
-        assert!(page.has("The project is live."));
-        assert!(page.has("No network is set up for live payments yet"), "the operator has configured no network");
-        // Live: only configured networks are offered, and there are none in this build.
+        assert!(page.has("id=\"go-live\" disabled") && page.has("[chains.ltc] or [chains.btc]"), "{}", page.body);
+        let r = s.post(&format!("/projects/{id}/mode"), &[("mode", "live")]).await;
+        assert_eq!((r.status, r.location.as_deref()), (StatusCode::SEE_OTHER, Some(format!("/projects/{id}#mode").as_str())));
+        let page = s.get(&format!("/projects/{id}")).await;
+        assert!(page.has("No network is set up for live payments yet") && !page.has("The project is live."), "{}", page.body);
+        assert!(kassa_store::projects::by_id(&mut app.state.db.conn().await.unwrap(), kassa_core::ProjectId::new(id)).await.unwrap().test_mode);
+        // A project that went live before its network was taken out of the configuration:
+        // only configured networks are offered, and there are none in this build.
+        kassa_store::projects::set_test_mode(&mut app.state.db.write().await.unwrap(), kassa_core::ProjectId::new(id), false, app.now()).await.unwrap();
         let (status, v) = create(json!({"shop_id": shop, "amount": 5, "add_fields": {"cryptocurrency": "BTC"}})).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
         assert_eq!(v["result"]["cryptocurrency"], "Currency BTC is not available for this shop.");
@@ -401,8 +428,11 @@ engine_test!(
 
         // "Send test postback" delivers a signed sample and shows the answer.
         let r = s.post(&format!("/projects/{id}/test-postback"), &[]).await;
-        assert_eq!(r.status, StatusCode::OK);
-        assert!(r.has("HTTP 200"), "{}", r.body);
+        // The answer is shown after a redirect, once: a refresh sends nothing again.
+        assert_eq!(r.location.as_deref(), Some(format!("/projects/{id}/integration#test-postback").as_str()));
+        let r = s.follow(&r).await;
+        assert!(r.has("id=\"test-result\"") && r.has("HTTP 200"), "{}", r.body);
+        assert!(!s.get(&format!("/projects/{id}/integration")).await.has("id=\"test-result\""));
         let hits = shop.hits();
         assert_eq!(hits.len(), 1);
         let body = hits[0].json();
@@ -413,6 +443,7 @@ engine_test!(
         shop.always(500);
         s.get(&format!("/projects/{id}/integration")).await;
         let r = s.post(&format!("/projects/{id}/test-postback"), &[]).await;
+        let r = s.follow(&r).await;
         assert!(r.has("HTTP 500") && r.has("shop is down for maintenance"), "{}", r.body);
 
         // A new secret signs from now on.
@@ -428,12 +459,15 @@ engine_test!(
         app.clock.advance(Duration::from_secs(6 * 60));
         let r = s.post(&format!("/projects/{id}/api-key"), &[]).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER);
-        assert_eq!(r.location.as_deref(), Some(format!("/account/reauth?next=%2Fprojects%2F{id}%2Fintegration").as_str()));
+        assert_eq!(r.location.as_deref(), Some(format!("/account/reauth?next=%2Fprojects%2F{id}%2Fintegration%3Fresume%3Dnew_key").as_str()));
         let (status, _) = api(&app, &key, "/v2/invoice/create", json!({"shop_id": shop_id, "amount": 1})).await;
         assert_eq!(status, StatusCode::OK, "the old key still works until replaced");
-        let r = s.submit(r.location.as_deref().unwrap(), &[("password", PASSWORD), ("next", &format!("/projects/{id}/integration"))]).await;
-        assert_eq!(r.location.as_deref(), Some(format!("/projects/{id}/integration").as_str()));
-        s.get(&format!("/projects/{id}/integration")).await;
+        let back = format!("/projects/{id}/integration?resume=new_key");
+        let r = s.submit(r.location.as_deref().unwrap(), &[("password", PASSWORD), ("next", &back)]).await;
+        assert_eq!(r.location.as_deref(), Some(back.as_str()));
+        // Back on the integration page, the action is offered again: one highlighted button.
+        let page = s.follow(&r).await;
+        assert!(page.has("Confirmed — now finish what you started:") && page.has(&format!("action=\"/projects/{id}/api-key\"><input type=\"hidden\" name=\"_csrf\"")), "{}", page.body);
         let new_key = regenerate(&s, id).await;
         assert_ne!(new_key, key);
         let (status, v) = api(&app, &key, "/v2/invoice/create", json!({"shop_id": shop_id, "amount": 1})).await;
@@ -480,5 +514,42 @@ engine_test!(
         s.post(&format!("/staff/{dev}"), &[("role", "viewer")]).await;
         let list = d.get("/projects").await;
         assert!(list.has("Alpha") && list.has("Beta"));
+    }
+);
+
+engine_test!(
+    async fn the_activity_log_filters_every_area_and_by_project(engine) {
+        let app = TestApp::spawn(engine).await;
+        owner(&app, "o@shop.example").await;
+        let s = sign_in(&app, "o@shop.example").await;
+        let (a, key_a) = create_through_form(&s, "Alpha", "").await;
+        let (b, _) = create_through_form(&s, "Beta", "").await;
+        s.get(&format!("/projects/{b}/integration")).await;
+        s.post(&format!("/projects/{b}/secret"), &[]).await;
+        let (_, inv) = api(&app, &key_a, "/v2/invoice/create", json!({"shop_id": shop_id(&app, a).await, "amount": 5})).await;
+        let uuid = inv["result"]["uuid"].as_str().unwrap().trim_start_matches("INV-").to_owned();
+        s.get(&format!("/projects/{a}/invoices/{uuid}")).await;
+        let r = s.post(&format!("/projects/{a}/invoices/{uuid}/cancel"), &[]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+
+        // Every area that is logged can be chosen, and each project.
+        let log = s.get("/activity").await;
+        for area in ["Account and security", "Staff", "Projects and keys", "Invoices", "Withdrawals and addresses", "Payment exports", "Balance exports"] {
+            assert!(log.has(&format!(">{area}</option>")), "no {area:?} area: {}", log.body);
+        }
+        assert!(log.has(&format!("<option value=\"{a}\">Alpha</option>")) && log.has(&format!("<option value=\"{b}\">Beta</option>")));
+        let invoices = s.get("/activity?area=invoices").await;
+        assert!(invoices.has("Cancelled an invoice") && !invoices.has("Created a project"), "{}", invoices.body);
+        let projects = s.get("/activity?area=projects").await;
+        assert!(projects.has("Created a project") && projects.has("Made a new secret key") && !projects.has("Cancelled an invoice"));
+        // One project: its own changes and its invoices', not the other project's.
+        let alpha = s.get(&format!("/activity?project={a}")).await;
+        assert!(alpha.has("Created a project") && alpha.has("Cancelled an invoice") && !alpha.has("Made a new secret key"), "{}", alpha.body);
+        let beta = s.get(&format!("/activity?project={b}&area=projects")).await;
+        assert!(beta.has("Made a new secret key") && !beta.has("Cancelled an invoice"), "{}", beta.body);
+        // A project of another merchant matches nothing.
+        let other = s.get("/activity?project=999999").await;
+        assert!(other.has("Nothing matches these filters."), "{}", other.body);
+        app.stop().await;
     }
 );

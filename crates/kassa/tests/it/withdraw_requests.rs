@@ -616,6 +616,7 @@ engine_test!(
         let made = s
             .post("/account/withdrawal-key", &[("password", PASSWORD), ("code", &fresh(&r, &totp))])
             .await;
+        let made = s.follow(&made).await;
         let key = crate::support::web::extract(&made.body, "id=\"withdrawal-key\">")
             .map(|k| k.split('<').next().unwrap().to_owned())
             .expect("the key on the page");

@@ -14,7 +14,9 @@ use serde::Deserialize;
 use super::auth::{NextQuery, check_new_password};
 use super::{FormData, QueryData, message};
 use crate::state::AppState;
-use crate::web::context::{Me, Page, WebCtx, html, redirect_with_flash, safe_next};
+use crate::web::context::{
+    Me, Page, Resume, ResumeQuery, WebCtx, html, redirect_with_flash, safe_next,
+};
 use crate::web::errors::WebError;
 use crate::web::forms::{FieldErrors, email_error_key};
 use kassa_service::accounts::{self, EmailChange, EmailChangeConfirm};
@@ -218,15 +220,11 @@ pub async fn email(
             .await?
         {
             EmailChange::Sent => {
-                let page = Page::new(&ctx, "email.sent.title");
-                let text = page.tr.f1("email.sent.text", "email", &new);
-                let body = super::MessagePage {
-                    page: &page,
-                    paragraphs: vec![text],
-                    action: Some((page.t("nav.account").to_owned(), "/account".into())),
-                }
-                .render()?;
-                return Ok(html(body));
+                let to = format!(
+                    "/account/email/sent?to={}",
+                    crate::web::urlencode(new.as_str())
+                );
+                return Ok(Redirect::to(&to).into_response());
             }
             EmailChange::WrongPassword => errors.add(tr, "password", "form.password.wrong"),
             EmailChange::Unchanged => errors.add(tr, "email", "email.unchanged"),
@@ -279,6 +277,7 @@ struct TwoFactorPage<'a> {
     codes_left: i64,
     setup: Option<Setup>,
     errors: &'a FieldErrors,
+    resume: Option<Resume>,
 }
 
 struct Setup {
@@ -292,8 +291,26 @@ fn two_factor_page(
     me: &crate::web::context::Viewer,
     codes_left: i64,
     errors: &FieldErrors,
+    resume: &str,
 ) -> Result<Response, WebError> {
     let page = Page::new(ctx, "twofactor.title");
+    // Back from re-authenticating for one of the two actions: that button, highlighted.
+    let resume = match resume {
+        _ if me.user.totp_secret.is_none()
+            || !accounts::recently_authenticated(st, &me.session) =>
+        {
+            None
+        }
+        "disable" => Some(Resume {
+            action: "/account/2fa/disable".into(),
+            label: page.t("twofactor.disable").to_owned(),
+        }),
+        "recovery_codes" => Some(Resume {
+            action: "/account/2fa/recovery-codes".into(),
+            label: page.t("twofactor.new_codes").to_owned(),
+        }),
+        _ => None,
+    };
     let setup = match (&me.user.totp_secret, accounts::pending_totp(st, &me.user)?) {
         (None, Some(secret)) => {
             let uri = totp::otpauth_uri(&secret, &me.user.email);
@@ -306,6 +323,7 @@ fn two_factor_page(
     };
     let body = TwoFactorPage {
         page: &page,
+        resume,
         enabled: me.user.totp_secret.is_some(),
         codes_left,
         setup,
@@ -320,9 +338,10 @@ pub async fn two_factor(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
+    QueryData(q): QueryData<ResumeQuery>,
 ) -> Result<Response, WebError> {
     let left = tokens::recovery_codes_left(&mut st.db.conn().await?, me.user.id).await?;
-    two_factor_page(&st, &ctx, &me, left, &FieldErrors::new())
+    two_factor_page(&st, &ctx, &me, left, &FieldErrors::new(), &q.resume)
 }
 
 /// `POST /account/2fa/setup`: a new secret to scan.
@@ -362,35 +381,42 @@ pub async fn two_factor_confirm(
         return Ok(Redirect::to("/account/2fa").into_response());
     }
     match accounts::confirm_totp(&st, &me.user, &input.code, &ctx.client).await? {
-        Some(codes) => {
-            let page = Page::new(&ctx, "recovery.title");
-            Ok(html(
-                RecoveryCodesPage {
-                    page: &page,
-                    codes,
-                    first_time: true,
-                }
-                .render()?,
-            ))
-        }
+        Some(codes) => Ok(show_codes_once(&st, &me, codes, true)),
         None => {
             let mut errors = FieldErrors::new();
             errors.add(Tr::new(ctx.lang), "code", "twofactor.wrong_code");
-            two_factor_page(&st, &ctx, &me, 0, &errors)
+            two_factor_page(&st, &ctx, &me, 0, &errors, "")
         }
     }
 }
 
-/// Sends the user to re-authenticate when their last re-authentication is not recent.
-fn needs_reauth(st: &AppState, session: &SessionRow, back_to: &str) -> Option<Response> {
-    (!accounts::recently_authenticated(st, session)).then(|| {
-        redirect_with_flash(
-            st,
-            &format!("/account/reauth?next={}", crate::web::urlencode(back_to)),
-            'i',
-            "flash.reauth_needed",
-        )
-    })
+/// `GET /account/email/sent`: "we sent a link to the new address".
+pub async fn email_sent(
+    ctx: WebCtx,
+    QueryData(q): QueryData<super::auth::SentQuery>,
+) -> Result<Response, WebError> {
+    let page = Page::new(&ctx, "email.sent.title");
+    let to: String = q.to().chars().take(254).collect();
+    let text = page.tr.f1("email.sent.text", "email", &to);
+    let body = super::MessagePage {
+        page: &page,
+        paragraphs: vec![text],
+        action: Some((page.t("nav.account").to_owned(), "/account".into())),
+    }
+    .render()?;
+    Ok(html(body))
+}
+
+/// Sends the user to re-authenticate when their last re-authentication is not recent, then
+/// back to `back_to` offering `resume`.
+fn needs_reauth(
+    st: &AppState,
+    session: &SessionRow,
+    back_to: &str,
+    resume: &str,
+) -> Option<Response> {
+    (!accounts::recently_authenticated(st, session))
+        .then(|| crate::web::context::reauth_then(st, back_to, resume))
 }
 
 /// `POST /account/2fa/disable` (needs a recent re-authentication)
@@ -399,7 +425,7 @@ pub async fn two_factor_disable(
     ctx: WebCtx,
     Me(me): Me,
 ) -> Result<Response, WebError> {
-    if let Some(r) = needs_reauth(&st, &me.session, "/account/2fa") {
+    if let Some(r) = needs_reauth(&st, &me.session, "/account/2fa", "disable") {
         return Ok(r);
     }
     if me.user.totp_secret.is_some() {
@@ -419,22 +445,66 @@ pub async fn recovery_codes(
     ctx: WebCtx,
     Me(me): Me,
 ) -> Result<Response, WebError> {
-    if let Some(r) = needs_reauth(&st, &me.session, "/account/2fa") {
+    if let Some(r) = needs_reauth(&st, &me.session, "/account/2fa", "recovery_codes") {
         return Ok(r);
     }
     if me.user.totp_secret.is_none() {
         return Ok(Redirect::to("/account/2fa").into_response());
     }
     let codes = accounts::regenerate_recovery_codes(&st, &me.user, &ctx.client).await?;
+    Ok(show_codes_once(&st, &me, codes, false))
+}
+
+/// Recovery codes just made, on their way to the page that shows them once.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct NewCodes {
+    codes: Vec<String>,
+    first_time: bool,
+}
+
+/// Redirects to the page that shows `codes` once.
+fn show_codes_once(
+    st: &AppState,
+    me: &crate::web::context::Viewer,
+    codes: Vec<String>,
+    first_time: bool,
+) -> Response {
+    let codes = NewCodes { codes, first_time };
+    crate::web::reveal::redirect(
+        st,
+        me,
+        "recovery_codes",
+        &codes,
+        "/account/2fa/recovery-codes",
+    )
+}
+
+/// `GET /account/2fa/recovery-codes`: the codes just made, once; afterwards the 2FA page.
+pub async fn recovery_codes_page(
+    State(st): State<AppState>,
+    ctx: WebCtx,
+    Me(me): Me,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, WebError> {
+    let Some(new) = crate::web::reveal::take::<NewCodes>(&st, &me, &headers, "recovery_codes")
+    else {
+        return Ok(redirect_with_flash(
+            &st,
+            "/account/2fa",
+            'i',
+            "recovery.shown_once",
+        ));
+    };
     let page = Page::new(&ctx, "recovery.title");
-    Ok(html(
+    let body = html(
         RecoveryCodesPage {
             page: &page,
-            codes,
-            first_time: false,
+            codes: new.codes,
+            first_time: new.first_time,
         }
         .render()?,
-    ))
+    );
+    Ok(crate::web::reveal::shown(&st, body))
 }
 
 #[derive(Template)]
@@ -493,7 +563,7 @@ pub async fn reauth(
         errors.add(tr, "code", "login2fa.empty");
     }
     if errors.is_empty() {
-        if accounts::reauthenticate(
+        match accounts::reauthenticate(
             &st,
             &me.session,
             &me.user,
@@ -503,9 +573,17 @@ pub async fn reauth(
         )
         .await?
         {
-            return Ok(Redirect::to(&safe_next(Some(&input.next))).into_response());
+            accounts::Reauth::Done => {
+                return Ok(redirect_with_flash(
+                    &st,
+                    &safe_next(Some(&input.next)),
+                    's',
+                    "flash.reauthenticated",
+                ));
+            }
+            accounts::Reauth::CodeJustUsed => errors.add(tr, "code", "twofactor.code_just_used"),
+            accounts::Reauth::Failed => errors.add(tr, "form", "reauth.failed"),
         }
-        errors.add(tr, "form", "reauth.failed");
     }
     let page = Page::new(&ctx, "reauth.title");
     let next = safe_next(Some(&input.next));
@@ -526,6 +604,13 @@ struct SessionsPage<'a> {
     page: &'a Page,
     sessions: Vec<SessionRow>,
     current: SessionId,
+}
+
+impl SessionsPage<'_> {
+    /// A browser as people read it.
+    fn device(&self, ua: &str) -> String {
+        crate::web::useragent::describe(ua)
+    }
 }
 
 /// `GET /account/sessions`
@@ -591,6 +676,13 @@ pub async fn end_other_sessions(
 struct HistoryPage<'a> {
     page: &'a Page,
     logins: Vec<LoginRow>,
+}
+
+impl HistoryPage<'_> {
+    /// A browser as people read it.
+    fn device(&self, ua: &str) -> String {
+        crate::web::useragent::describe(ua)
+    }
 }
 
 /// `GET /account/history`

@@ -17,6 +17,17 @@ use crate::web::pages::QueryData;
 
 const PAGE_SIZE: i64 = 50;
 
+/// The areas of the log: the filter's value and the actions it covers (their prefix).
+const AREAS: [(&str, &str); 7] = [
+    ("account", "account."),
+    ("staff", "staff."),
+    ("projects", "project."),
+    ("invoices", "invoice."),
+    ("withdrawals", "withdrawal."),
+    ("payments", "payments."),
+    ("balance", "balance."),
+];
+
 /// Filters from the query string.
 #[derive(Deserialize, Default)]
 pub struct Filters {
@@ -24,6 +35,8 @@ pub struct Filters {
     actor: String,
     #[serde(default)]
     area: String,
+    #[serde(default)]
+    project: String,
     #[serde(default)]
     from: String,
     #[serde(default)]
@@ -39,6 +52,7 @@ struct ActivityPage<'a> {
     rows: Vec<ActivityRow>,
     members: Vec<UserRow>,
     areas: Vec<(&'static str, String)>,
+    projects: Vec<(i64, String)>,
     f: &'a Filters,
     errors: &'a FieldErrors,
     older: Option<String>,
@@ -70,14 +84,32 @@ pub async fn list(
             }
         },
     };
-    let area = match f.area.as_str() {
-        "account" => Some("account.".to_owned()),
-        "staff" => Some("staff.".to_owned()),
-        "projects" => Some("project.".to_owned()),
-        _ => None,
-    };
+    let area = AREAS
+        .iter()
+        .find(|(code, _)| *code == f.area)
+        .map(|(_, prefix)| (*prefix).to_owned());
+    // The projects this person may see; another merchant's or a hidden one matches nothing.
+    let visible = kassa_service::projects::visible_to(
+        &mut st.db.conn().await?,
+        me.user.merchant_id,
+        me.user.id,
+        me.user.role == kassa_core::account::Role::Owner,
+    )
+    .await?
+    .into_iter()
+    .map(|p| (p.id.get(), p.settings.name))
+    .collect::<Vec<_>>();
+    let project =
+        f.project
+            .parse::<i64>()
+            .ok()
+            .map(|id| match visible.iter().any(|(p, _)| *p == id) {
+                true => kassa_core::ProjectId::new(id),
+                false => kassa_core::ProjectId::new(-1),
+            });
     let filter = ActivityFilter {
         actor: f.actor.parse::<i64>().ok().map(UserId::new),
+        project,
         action_prefix: area,
         from,
         until,
@@ -91,6 +123,7 @@ pub async fn list(
         let q = [
             ("actor", f.actor.as_str()),
             ("area", f.area.as_str()),
+            ("project", f.project.as_str()),
             ("from", f.from.as_str()),
             ("to", f.to.as_str()),
         ];
@@ -102,16 +135,17 @@ pub async fn list(
         }
         format!("/activity?{s}before={last}")
     });
-    let areas = vec![
-        ("account", page.t("activity.areas.account").to_owned()),
-        ("staff", page.t("activity.areas.staff").to_owned()),
-    ];
+    let areas = AREAS
+        .iter()
+        .map(|(code, _)| (*code, page.t(&format!("activity.areas.{code}")).to_owned()))
+        .collect();
     Ok(html(
         ActivityPage {
             page: &page,
             rows,
             members,
             areas,
+            projects: visible,
             f: &f,
             errors: &errors,
             older,

@@ -214,7 +214,7 @@ pub async fn second_factor(
         match accounts::second_factor(&st, &viewer.session, &viewer.user, &input.code, &ctx.client)
             .await?
         {
-            Some(token) => {
+            Ok(token) => {
                 return Ok(with_device_cookie(
                     &st,
                     with_session_cookie(
@@ -225,7 +225,10 @@ pub async fn second_factor(
                     &viewer.user.email,
                 ));
             }
-            None => errors.add(tr, "code", "login2fa.wrong"),
+            Err(accounts::CodeRefused::JustUsed) => {
+                errors.add(tr, "code", "twofactor.code_just_used")
+            }
+            Err(accounts::CodeRefused::Wrong) => errors.add(tr, "code", "login2fa.wrong"),
         }
     }
     let page = Page::new(&ctx, "login2fa.title");
@@ -356,8 +359,33 @@ pub async fn signup(
         &ctx.client,
     )
     .await?;
+    // A redirect, so that a refresh does not post the form again.
+    let to = format!("/signup/sent?to={}", crate::web::urlencode(email.as_str()));
+    Ok(axum::response::Redirect::to(&to).into_response())
+}
+
+/// Where a sign-up or an e-mail change sent its link.
+#[derive(Deserialize, Default)]
+pub struct SentQuery {
+    #[serde(default)]
+    to: String,
+}
+
+impl SentQuery {
+    /// The address.
+    pub fn to(&self) -> &str {
+        &self.to
+    }
+}
+
+/// `GET /signup/sent`: "we sent a confirmation link to …".
+pub async fn signup_sent(
+    ctx: WebCtx,
+    QueryData(q): QueryData<SentQuery>,
+) -> Result<Response, WebError> {
     let page = Page::new(&ctx, "signup.done.title");
-    let text = page.tr.f1("signup.done.text", "email", &email);
+    let to: String = q.to.chars().take(254).collect();
+    let text = page.tr.f1("signup.done.text", "email", &to);
     let body = super::MessagePage {
         page: &page,
         paragraphs: vec![text, page.t("signup.done.spam").to_owned()],
@@ -365,6 +393,16 @@ pub async fn signup(
     }
     .render()?;
     Ok(html(body))
+}
+
+/// `GET /reset/sent`
+pub async fn reset_sent(ctx: WebCtx) -> Result<Response, WebError> {
+    message(
+        &ctx,
+        "reset.sent.title",
+        &["reset.sent.text", "signup.done.spam"],
+        Some(("reset.back", "/login")),
+    )
 }
 
 /// `GET /confirm-email/{token}`
@@ -441,12 +479,7 @@ pub async fn reset_request(
         }
         Ok(email) => {
             accounts::request_reset(&st, &email, &ctx.client).await?;
-            message(
-                &ctx,
-                "reset.sent.title",
-                &["reset.sent.text", "signup.done.spam"],
-                Some(("reset.back", "/login")),
-            )
+            Ok(axum::response::Redirect::to("/reset/sent").into_response())
         }
     }
 }

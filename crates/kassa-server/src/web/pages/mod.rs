@@ -5,12 +5,14 @@ pub mod activity;
 pub mod auth;
 pub mod balance;
 pub mod home;
+pub mod integration;
 pub mod invoices;
 pub mod notifications;
 pub mod payments;
 pub mod projects;
 pub mod staff;
 pub mod statistics;
+pub mod wallets;
 pub mod withdraw;
 pub mod withdraw_rules;
 

@@ -17,10 +17,9 @@ use serde::Deserialize;
 
 use super::{FormData, FormPairs};
 use crate::state::AppState;
-use crate::web::context::{Me, Page, Viewer, WebCtx, html, redirect_with_flash, require_section};
+use crate::web::context::{Me, Page, Viewer, WebCtx, html, redirect_with_flash};
 use crate::web::errors::WebError;
 use crate::web::forms::FieldErrors;
-use kassa_service::accounts;
 use kassa_service::i18n::{Lang, Tr};
 use kassa_service::projects as svc;
 
@@ -309,16 +308,6 @@ pub async fn new_form(ctx: WebCtx) -> Result<Response, WebError> {
     ))
 }
 
-#[derive(Template)]
-#[template(path = "projects/created.html")]
-struct KeysPage<'a> {
-    page: &'a Page,
-    project: &'a ProjectRow,
-    api_key: &'a str,
-    secret_key: &'a str,
-    first: bool,
-}
-
 /// `POST /projects/new`: creates the project and shows its API key once.
 pub async fn create(
     State(st): State<AppState>,
@@ -350,17 +339,12 @@ pub async fn create(
         }
     };
     let created = svc::create(&st, me.user.merchant_id, &ctx.actor(&me), &settings).await?;
-    let project = projects::by_id(&mut st.db.conn().await?, created.id).await?;
-    let page = Page::new(&ctx, "projects.created.title");
-    Ok(html(
-        KeysPage {
-            page: &page,
-            project: &project,
-            api_key: &created.api_key,
-            secret_key: &created.secret_key,
-            first: true,
-        }
-        .render()?,
+    Ok(super::integration::show_key_once(
+        &st,
+        &me,
+        created.id,
+        &created.api_key,
+        true,
     ))
 }
 
@@ -372,10 +356,44 @@ struct ShowPage<'a> {
     f: &'a SettingsInput,
     errors: &'a FieldErrors,
     can_edit: bool,
-    can_keys: bool,
-    cryptos: Vec<&'static Crypto>,
+    /// The currencies by network, as the form groups them.
+    networks: Vec<NetworkGroup>,
     public_url: &'a str,
-    live_ready: bool,
+    /// Why the project cannot take live payments, if it cannot.
+    live_ready: Option<String>,
+}
+
+/// One network's currencies in the settings form.
+struct NetworkGroup {
+    code: &'static str,
+    name: &'static str,
+    cryptos: Vec<&'static Crypto>,
+    /// "3 of 4 accepted".
+    accepted: String,
+}
+
+/// The catalogue grouped by network, in catalogue order.
+fn network_groups(tr: Tr, f: &SettingsInput) -> Vec<NetworkGroup> {
+    let mut groups: Vec<NetworkGroup> = Vec::new();
+    for c in currency::cryptos_in_order() {
+        match groups.iter_mut().find(|g| g.code == c.network.code) {
+            Some(g) => g.cryptos.push(c),
+            None => groups.push(NetworkGroup {
+                code: c.network.code,
+                name: c.network.fullname,
+                cryptos: vec![c],
+                accepted: String::new(),
+            }),
+        }
+    }
+    for g in &mut groups {
+        let n = g.cryptos.iter().filter(|c| f.accepts(c.code)).count();
+        g.accepted = tr.f(
+            "projects.currencies_accepted",
+            &[("n", &n), ("of", &g.cryptos.len())],
+        );
+    }
+    groups
 }
 
 fn show_page(
@@ -393,10 +411,15 @@ fn show_page(
         f,
         errors,
         can_edit: me.grants.allows(Section::EditProjects),
-        can_keys: me.grants.allows(Section::ApiKeys),
-        cryptos: currency::cryptos_in_order(),
+        networks: network_groups(page.tr, f),
         public_url: &st.public_url,
-        live_ready: st.pricing.any_live_network(),
+        live_ready: svc::live_check(st, project).err().map(|e| match &e {
+            svc::ModeError::NoLiveCurrency { networks } => {
+                page.tr
+                    .f1(mode_refusal(&e), "networks", &networks.join(", "))
+            }
+            _ => page.tr.t(mode_refusal(&e)).to_owned(),
+        }),
     }
     .render()?;
     Ok(html(body))
@@ -561,6 +584,14 @@ pub async fn logo(State(st): State<AppState>, Path(file): Path<String>) -> Respo
     }
 }
 
+/// Why going live is refused, for the merchant.
+fn mode_refusal(e: &svc::ModeError) -> &'static str {
+    match e {
+        svc::ModeError::NoLiveCurrency { .. } => "projects.mode.no_live_currency",
+        _ => "projects.mode.no_networks",
+    }
+}
+
 /// The live/test switch.
 #[derive(Deserialize)]
 pub struct ModeInput {
@@ -582,7 +613,18 @@ pub async fn set_mode(
         "test" => true,
         _ => return Err(WebError::BadRequest),
     };
-    svc::set_test_mode(&st, &project, &ctx.actor(&me), test).await?;
+    match svc::set_test_mode(&st, &project, &ctx.actor(&me), test).await {
+        Ok(()) => {}
+        Err(svc::ModeError::Service(e)) => return Err(e.into()),
+        Err(refused) => {
+            return Ok(redirect_with_flash(
+                &st,
+                &format!("/projects/{id}#mode"),
+                'e',
+                mode_refusal(&refused),
+            ));
+        }
+    }
     let flash = if test {
         "projects.mode.now_test"
     } else {
@@ -607,186 +649,6 @@ pub async fn archive(
         "projects.restored"
     };
     Ok(to_settings(&st, id, 's', flash))
-}
-
-#[derive(Template)]
-#[template(path = "projects/integration.html")]
-struct IntegrationPage<'a> {
-    page: &'a Page,
-    project: &'a ProjectRow,
-    secret_key: &'a str,
-    public_url: &'a str,
-    test_result: Option<TestResult>,
-    postbacks: Vec<PendingView>,
-    postbacks_total: i64,
-    may_resend: bool,
-}
-
-/// A postback not delivered yet (or given up on), as the integration page lists it.
-struct PendingView {
-    uuid: String,
-    state: String,
-    gave_up: bool,
-    error: String,
-}
-
-/// Postbacks listed on the integration page.
-const PENDING_SHOWN: i64 = 20;
-
-fn pending_view(tr: Tr, p: &kassa_store::postbacks::PendingPostback) -> PendingView {
-    let tries = p.attempts;
-    let state = match p.state.as_str() {
-        "failed" => tr.f(
-            "integration.postback_gave_up",
-            &[("tries", &tries), ("at", &tr.datetime(p.updated_at))],
-        ),
-        "running" => tr.t("integration.postback_sending").to_owned(),
-        _ if tries == 0 => tr.t("integration.postback_queued").to_owned(),
-        _ => tr.f(
-            "integration.postback_retrying",
-            &[("tries", &tries), ("next", &tr.datetime(p.run_at))],
-        ),
-    };
-    PendingView {
-        uuid: p.uuid.clone(),
-        state,
-        gave_up: p.state == "failed",
-        error: p.last_error.clone().unwrap_or_default(),
-    }
-}
-
-struct TestResult {
-    ok: bool,
-    status: String,
-    excerpt: String,
-    latency_ms: u128,
-}
-
-async fn integration_page(
-    st: &AppState,
-    ctx: &WebCtx,
-    me: &Viewer,
-    project: &ProjectRow,
-    test_result: Option<TestResult>,
-) -> Result<Response, WebError> {
-    let secret = svc::secret_key(st, project)?;
-    let (pending, postbacks_total) = kassa_store::postbacks::pending_of_project(
-        &mut st.db.conn().await?,
-        project.id,
-        PENDING_SHOWN,
-    )
-    .await?;
-    let page = Page::new(ctx, "integration.title");
-    Ok(html(
-        IntegrationPage {
-            page: &page,
-            project,
-            secret_key: &secret,
-            public_url: &st.public_url,
-            test_result,
-            postbacks: pending.iter().map(|p| pending_view(page.tr, p)).collect(),
-            postbacks_total,
-            may_resend: me.grants.allows(Section::InvoiceActions),
-        }
-        .render()?,
-    ))
-}
-
-/// `GET /projects/{id}/integration`
-pub async fn integration(
-    State(st): State<AppState>,
-    ctx: WebCtx,
-    Me(me): Me,
-    Path(id): Path<ProjectId>,
-) -> Result<Response, WebError> {
-    let project = visible_project(&st, &me, id).await?;
-    integration_page(&st, &ctx, &me, &project, None).await
-}
-
-/// `POST /projects/{id}/api-key`: a new API key (the old one stops working); needs a recent
-/// re-authentication.
-pub async fn regenerate_key(
-    State(st): State<AppState>,
-    ctx: WebCtx,
-    Me(me): Me,
-    Path(id): Path<ProjectId>,
-) -> Result<Response, WebError> {
-    let project = visible_project(&st, &me, id).await?;
-    require_section(&me, Section::ApiKeys)?;
-    if !accounts::recently_authenticated(&st, &me.session) {
-        let back = format!("/projects/{id}/integration");
-        return Ok(redirect_with_flash(
-            &st,
-            &format!("/account/reauth?next={}", crate::web::urlencode(&back)),
-            'i',
-            "flash.reauth_needed",
-        ));
-    }
-    let key = svc::regenerate_api_key(&st, &project, &ctx.actor(&me)).await?;
-    let secret = svc::secret_key(&st, &project)?;
-    let project = projects::by_id(&mut st.db.conn().await?, project.id).await?;
-    let page = Page::new(&ctx, "projects.new_key.title");
-    Ok(html(
-        KeysPage {
-            page: &page,
-            project: &project,
-            api_key: &key,
-            secret_key: &secret,
-            first: false,
-        }
-        .render()?,
-    ))
-}
-
-/// `POST /projects/{id}/secret`: a new postback secret.
-pub async fn regenerate_secret(
-    State(st): State<AppState>,
-    ctx: WebCtx,
-    Me(me): Me,
-    Path(id): Path<ProjectId>,
-) -> Result<Response, WebError> {
-    let project = visible_project(&st, &me, id).await?;
-    svc::regenerate_secret(&st, &project, &ctx.actor(&me)).await?;
-    Ok(redirect_with_flash(
-        &st,
-        &format!("/projects/{id}/integration"),
-        's',
-        "integration.secret_changed",
-    ))
-}
-
-/// `POST /projects/{id}/test-postback`: sends a sample postback now and shows the answer.
-pub async fn test_postback(
-    State(st): State<AppState>,
-    ctx: WebCtx,
-    Me(me): Me,
-    Path(id): Path<ProjectId>,
-) -> Result<Response, WebError> {
-    let project = visible_project(&st, &me, id).await?;
-    if project.settings.notify_url.trim().is_empty() {
-        return Ok(redirect_with_flash(
-            &st,
-            &format!("/projects/{id}/integration"),
-            'e',
-            "integration.no_notify_url",
-        ));
-    }
-    let sample = kassa_service::postbacks::sample_fields(&st, &project);
-    let delivery = format!("TESTTEST-test-{}", st.clock.now().as_micros());
-    let d =
-        kassa_service::postbacks::send(&st, &st.outbound, &project, "TESTTEST", &delivery, sample)
-            .await;
-    let status = d.status.map_or_else(
-        || d.error.clone().unwrap_or_default(),
-        |s| format!("HTTP {s}"),
-    );
-    let result = TestResult {
-        ok: d.ok(),
-        status,
-        excerpt: d.excerpt,
-        latency_ms: d.latency.as_millis(),
-    };
-    integration_page(&st, &ctx, &me, &project, Some(result)).await
 }
 
 /// The route to the logo upload carries the CSRF token in its query (multipart bodies are not

@@ -231,6 +231,10 @@ pub fn confirmed(
             errors.add(page_tr, "code", "withdraw.error.code");
             false
         }
+        Confirmation::CodeJustUsed => {
+            errors.add(page_tr, "code", "twofactor.code_just_used");
+            false
+        }
         Confirmation::NeedsTwoFactor => {
             errors.add(page_tr, "code", "withdraw.error.needs_2fa");
             false
@@ -572,13 +576,21 @@ async fn render_key(
     ))
 }
 
-/// `GET /account/withdrawal-key`
+/// `GET /account/withdrawal-key` (with the key just made, once, after the POST's redirect)
 pub async fn key_page(
     State(st): State<AppState>,
     ctx: WebCtx,
     Me(me): Me,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, WebError> {
-    render_key(&st, &ctx, &me, None, &FieldErrors::new()).await
+    let key = crate::web::reveal::take::<String>(&st, &me, &headers, "withdrawal_key");
+    let shown = key.is_some();
+    let page = render_key(&st, &ctx, &me, key, &FieldErrors::new()).await?;
+    Ok(if shown {
+        crate::web::reveal::shown(&st, page)
+    } else {
+        page
+    })
 }
 
 /// `POST /account/withdrawal-key`: a new key, shown once.
@@ -600,7 +612,13 @@ pub async fn make_key(
             let key =
                 kassa_service::withdrawals::api_key::regenerate(&st, me.user.merchant_id, &actor)
                     .await?;
-            return render_key(&st, &ctx, &me, Some(key), &errors).await;
+            return Ok(crate::web::reveal::redirect(
+                &st,
+                &me,
+                "withdrawal_key",
+                &key,
+                "/account/withdrawal-key",
+            ));
         }
     }
     render_key(&st, &ctx, &me, None, &errors).await

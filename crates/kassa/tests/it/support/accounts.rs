@@ -115,6 +115,8 @@ pub async fn enable_2fa(app: &TestApp, s: &Session) -> (String, Vec<String>) {
     let r = s
         .post("/account/2fa/confirm", &[("code", &code(app, &key))])
         .await;
+    // Shown once, on the page the POST redirects to.
+    let r = s.follow(&r).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let codes: Vec<String> = r
         .body

@@ -252,6 +252,18 @@ impl Session {
         self.post(path, form).await
     }
 
+    /// Follows `r`'s redirect (a 303 after a POST, the way a browser does) with a GET.
+    pub async fn follow(&self, r: &Resp) -> Resp {
+        assert_eq!(
+            r.status,
+            StatusCode::SEE_OTHER,
+            "not a redirect: {}",
+            r.body
+        );
+        let to = r.location.as_deref().expect("Location");
+        self.get(to.split('#').next().unwrap_or(to)).await
+    }
+
     /// The value of a cookie.
     pub fn cookie(&self, name: &str) -> Option<String> {
         self.cookies.lock().expect("lock").get(name).cloned()

@@ -109,13 +109,28 @@ impl Browser {
             .as_str()
             .unwrap_or_else(|| panic!("no session: {r}"))
             .to_owned();
-        Browser {
+        let b = Browser {
             driver,
             base,
             session,
             http,
             _profile: profile,
-        }
+        };
+        b.set_viewport(width, height).await;
+        b
+    }
+
+    /// Headless Chromium keeps windows at least 500 px wide; phone widths are emulated
+    /// (the viewport as a phone's: `innerWidth` is `width`, touch and mobile layout).
+    async fn set_viewport(&self, width: u32, height: u32) {
+        let command = if width < 500 {
+            json!({"cmd": "Emulation.setDeviceMetricsOverride", "params":
+                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": true}})
+        } else {
+            json!({"cmd": "Emulation.clearDeviceMetricsOverride", "params": {}})
+        };
+        self.call(reqwest::Method::POST, "/goog/cdp/execute", Some(command))
+            .await;
     }
 
     async fn try_call(
@@ -328,14 +343,15 @@ impl Browser {
         r["value"].as_array().is_some_and(|a| !a.is_empty())
     }
 
-    /// Resizes the window.
+    /// Resizes the window (phone widths emulated, see `set_viewport`).
     pub async fn resize(&self, width: u32, height: u32) {
         self.call(
             reqwest::Method::POST,
             "/window/rect",
-            Some(json!({"width": width, "height": height})),
+            Some(json!({"width": width.max(500), "height": height})),
         )
         .await;
+        self.set_viewport(width, height).await;
     }
 
     /// Saves a PNG screenshot of the viewport to `dir/name.png`.

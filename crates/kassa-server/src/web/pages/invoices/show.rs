@@ -107,7 +107,16 @@ fn quote_view(tr: Tr, row: &InvoiceRow, c: &Crypto) -> Option<QuoteView> {
         tolerance: crypto_text(q.tolerance, c),
         received: crypto_text(row.received, c),
         processing: crypto_text(row.processing, c),
-        remaining: crypto_text(q.remaining(row.received), c),
+        remaining: match (row.confirmed, q.remaining(row.received)) {
+            // Confirmed (by the merchant or within tolerance): nothing is due any more, even
+            // if less than the quote arrived.
+            (Some(_), short) if !short.is_zero() => tr.f1(
+                "invoices.show.settled_short",
+                "short",
+                &crypto_text(short, c),
+            ),
+            (_, left) => crypto_text(left, c),
+        },
     })
 }
 
@@ -163,6 +172,13 @@ fn detail(d: &Value, key: &str) -> String {
     }
 }
 
+/// The price an event names, written as prices are everywhere (`15.50 EUR`).
+fn price_detail(d: &Value) -> String {
+    let (amount, code) = (detail(d, "price"), detail(d, "currency"));
+    kassa_core::invoice::Price::from_stored(&code, &amount)
+        .map_or_else(|| format!("{amount} {code}"), |p| p.to_string())
+}
+
 /// A timeline event as a sentence in the viewer's language.
 pub(super) fn event_text(tr: Tr, kind: &str, d: &Value) -> String {
     let user = detail(d, "user");
@@ -203,19 +219,9 @@ pub(super) fn event_text(tr: Tr, kind: &str, d: &Value) -> String {
         ),
         "created" if !user.is_empty() => tr.f(
             "invoices.event.created_by",
-            &[
-                ("amount", &detail(d, "price")),
-                ("currency", &detail(d, "currency")),
-                ("user", &user),
-            ],
+            &[("price", &price_detail(d)), ("user", &user)],
         ),
-        "created" => tr.f(
-            "invoices.event.created",
-            &[
-                ("amount", &detail(d, "price")),
-                ("currency", &detail(d, "currency")),
-            ],
-        ),
+        "created" => tr.f1("invoices.event.created", "price", &price_detail(d)),
         "currency_chosen" => tr.f(
             "invoices.event.currency_chosen",
             &[
