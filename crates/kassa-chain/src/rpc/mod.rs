@@ -106,6 +106,8 @@ pub struct RpcClient {
     password: SecretString,
     timeout: Duration,
     next_id: AtomicU64,
+    /// The envelope's `jsonrpc`: `1.0` for Bitcoin Core, `2.0` for EVM nodes.
+    version: &'static str,
 }
 
 impl Clone for RpcClient {
@@ -118,6 +120,7 @@ impl Clone for RpcClient {
             password: self.password.clone(),
             timeout: self.timeout,
             next_id: AtomicU64::new(self.next_id.load(std::sync::atomic::Ordering::Relaxed)),
+            version: self.version,
         }
     }
 }
@@ -175,7 +178,16 @@ impl RpcClient {
             password,
             timeout,
             next_id: AtomicU64::new(1),
+            version: "1.0",
         })
+    }
+
+    /// A JSON-RPC 2.0 client without credentials (an EVM node: `eth_*` calls), whose every
+    /// call must finish within `timeout`.
+    pub fn json_rpc_2(url: &str, timeout: Duration) -> Result<RpcClient, RpcError> {
+        let mut c = Self::with_timeout(url, "", SecretString::default(), timeout)?;
+        c.version = "2.0";
+        Ok(c)
     }
 
     /// A client for the node wallet `name` (`<url>/wallet/<name>`), sharing this client's
@@ -192,6 +204,7 @@ impl RpcClient {
             password: self.password.clone(),
             timeout: self.timeout,
             next_id: AtomicU64::new(1),
+            version: self.version,
         }
     }
 
@@ -226,7 +239,8 @@ impl RpcClient {
     async fn post(&self, method: &str, params: Value) -> Result<(u64, u16, Vec<u8>), RpcError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let params = if params.is_null() { json!([]) } else { params };
-        let request = json!({"jsonrpc": "1.0", "id": id, "method": method, "params": params});
+        let request =
+            json!({"jsonrpc": self.version, "id": id, "method": method, "params": params});
         let failed = |e: reqwest::Error| {
             if e.is_timeout() {
                 RpcError::Timeout(self.timeout)
@@ -234,10 +248,11 @@ impl RpcClient {
                 RpcError::Transport(describe(&e))
             }
         };
-        let response = self
-            .http
-            .post(self.url.clone())
-            .basic_auth(&self.user, Some(self.password.expose()))
+        let mut request_builder = self.http.post(self.url.clone());
+        if !self.user.is_empty() || !self.password.expose().is_empty() {
+            request_builder = request_builder.basic_auth(&self.user, Some(self.password.expose()));
+        }
+        let response = request_builder
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(request.to_string())
             .send()

@@ -6,9 +6,11 @@
 //!
 //! A network family plugs in by implementing [`ChainSource`] (and a [`DepositWallet`] for its
 //! addresses). Implementations: [`utxo::UtxoSource`] (Bitcoin Core and Litecoin Core over
-//! JSON-RPC) and [`model::ModelChain`], an in-memory chain and mempool that simulations drive
+//! JSON-RPC), [`evm::EvmSource`] (Ethereum and its family over `eth_*` JSON-RPC) and
+//! [`model::ModelChain`], an in-memory chain and mempool that simulations drive
 //! through reorganisations, double spends, replacements and a node falling behind.
 
+pub mod evm;
 pub mod model;
 pub mod utxo;
 

@@ -16,6 +16,7 @@ mod authz;
 mod balance;
 mod bench;
 mod browser;
+mod chain_evm;
 mod chain_spend;
 mod chain_utxo;
 mod cli;

@@ -2,6 +2,7 @@
 //! and helpers to drive the real `kassa` binary.
 
 pub mod accounts;
+pub mod anvil;
 pub mod api;
 pub mod app;
 pub mod db;
