@@ -18,6 +18,8 @@
 //! `Zpub`/`Vpub`: multisig) are refused: the wallet they came from would not see payments to
 //! the P2WPKH addresses Kassa derives. So are private keys pasted where a public one belongs.
 //!
+//! EVM networks use BIP44 accounts `m/44'/60'/0'` instead ([`evm`]).
+//!
 //! Secrets: the mnemonic, the seed and the account's private key are erased from memory when
 //! dropped (the mnemonic and seed with `zeroize`, the keys with secp256k1's
 //! `non_secure_erase`), and no `Debug` output contains them. The `bitcoin` crate's `Xpriv` is a
@@ -668,6 +670,8 @@ impl fmt::Debug for SigningKey {
             .finish_non_exhaustive()
     }
 }
+
+pub mod evm;
 
 #[cfg(test)]
 mod tests;

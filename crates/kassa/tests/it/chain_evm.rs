@@ -183,6 +183,33 @@ async fn an_evm_node_is_read_block_by_block_with_only_the_allowlisted_tokens() {
 }
 
 #[tokio::test]
+async fn the_nodes_dev_accounts_are_the_wallets_bip44_addresses() {
+    use kassa_chain::hd::Mnemonic;
+    use kassa_chain::hd::evm::EvmHotWallet;
+    if anvil_skipped() {
+        return;
+    }
+    // anvil derives its ten accounts from this phrase at m/44'/60'/0'/0/i, as wallets do.
+    let node = Anvil::start(31337).await;
+    let phrase =
+        Mnemonic::parse("test test test test test test test test test test test junk").unwrap();
+    let wallet = EvmHotWallet::from_mnemonic(&phrase, "").unwrap();
+    let accounts = node.accounts().await;
+    assert_eq!(accounts.len(), 10);
+    for (i, account) in accounts.iter().enumerate() {
+        let derived = wallet
+            .watch_only()
+            .address(u32::try_from(i).unwrap())
+            .unwrap();
+        assert_eq!(
+            derived.to_ascii_lowercase(),
+            account.to_ascii_lowercase(),
+            "account {i}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_reorganisation_replaces_a_block_and_its_transfers() {
     if anvil_skipped() {
         return;
