@@ -159,6 +159,9 @@ impl AppState {
             Arc::new(kassa_service::withdrawals::rules::RuleHandler::new(
                 ctx.clone(),
             )),
+            Arc::new(kassa_service::withdrawals::rules::FireHandler::new(
+                ctx.clone(),
+            )),
             Arc::new(kassa_service::notify::FanoutHandler::new(ctx.clone())),
             Arc::new(kassa_service::notify::SendHandler::new(
                 ctx.clone(),

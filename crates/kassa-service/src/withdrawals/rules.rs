@@ -5,11 +5,13 @@
 //!   reaches its amount while it is armed; firing disarms it, and it re-arms once the balance
 //!   is below the amount again — so it fires once per crossing, not on every payment after it.
 //!   [`check_thresholds`] runs after every round of the network's watcher (where balances
-//!   change), and the firing (request, disarming, the run's record) is one transaction.
+//!   change); disarming and the [`FireJob`] that makes the withdrawal are one transaction, so
+//!   a crossing is never lost to a crash in between.
 //! - A **schedule** rule runs daily, weekly or monthly at a time in a fixed UTC offset chosen
 //!   by the merchant. Each run is a durable job ([`RuleJob`]) enqueued for `next_run_at` in the
 //!   transaction that set it; the run moves `next_run_at` on (compare-and-set, so a job that
-//!   runs twice runs the rule once) and enqueues the next.
+//!   runs twice runs the rule once), enqueues the next and the run's [`FireJob`], all in one
+//!   transaction.
 //!
 //! Every run is recorded (`withdrawal_rule_run`): the request it made, or why none.
 
@@ -340,11 +342,18 @@ pub async fn check_thresholds(st: &Ctx, chain: &LiveChain) -> Result<usize, Stor
         if !rule.armed {
             continue;
         }
-        // Disarm first (compare-and-set): a concurrent check cannot fire it again.
-        if !setup::set_armed(&mut st.db.write().await?, rule.id, false, now).await? {
+        // Disarm (compare-and-set: a concurrent check cannot fire it again) and hand the
+        // withdrawal to a job, in one transaction.
+        let mut tx = st.db.begin().await?;
+        if !setup::set_armed(&mut tx, rule.id, false, now).await? {
             continue;
         }
-        fire(st, chain, &rule).await?;
+        let job = FireJob {
+            rule: rule.id.get(),
+        };
+        enqueue(&mut tx, &job, now, now).await?;
+        tx.commit().await?;
+        st.jobs.wake();
         fired += 1;
     }
     Ok(fired)
@@ -381,7 +390,17 @@ pub async fn run_scheduled(
         now,
     )
     .await?;
+    enqueue(&mut tx, &FireJob { rule: id.get() }, now, now).await?;
     tx.commit().await?;
+    st.jobs.wake();
+    Ok(true)
+}
+
+/// Makes rule `id`'s withdrawal now (its [`FireJob`]) and records the run.
+pub async fn fire_now(st: &Ctx, id: WithdrawalRuleId) -> Result<(), StoreError> {
+    let Some(rule) = setup::rule_by_id(&mut st.db.conn().await?, id).await? else {
+        return Ok(());
+    };
     let Some(chain) = currency::network(&rule.network)
         .and_then(|n| st.chains.get(n))
         .cloned()
@@ -392,14 +411,61 @@ pub async fn run_scheduled(
             id,
             None,
             "nothing withdrawn: the network is not live here",
-            now,
+            st.clock.now(),
         )
         .await?;
         tx.commit().await?;
-        return Ok(true);
+        return Ok(());
     };
-    fire(st, &chain, &rule).await?;
-    Ok(true)
+    fire(st, &chain, &rule).await
+}
+
+/// The job that makes a rule's withdrawal, enqueued in the transaction that disarmed a
+/// threshold rule or moved a schedule on. Run twice (after a crash), the second run finds
+/// nothing available and records that.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FireJob {
+    /// The rule.
+    pub rule: i64,
+}
+
+impl Job for FireJob {
+    const KIND: &'static str = "withdrawal.rule_fire";
+}
+
+/// Runs [`FireJob`]s.
+pub struct FireHandler {
+    st: Ctx,
+}
+
+impl FireHandler {
+    /// A handler over the services' context.
+    pub fn new(st: Ctx) -> Self {
+        Self { st }
+    }
+}
+
+impl JobHandler for FireHandler {
+    fn kind(&self) -> &'static str {
+        FireJob::KIND
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(120)
+    }
+
+    fn run<'a>(
+        &'a self,
+        _ctx: &'a JobContext,
+        payload: &'a str,
+    ) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(async move {
+            let job: FireJob = crate::worker::parse_payload(payload)?;
+            fire_now(&self.st, WithdrawalRuleId::new(job.rule))
+                .await
+                .map_err(|e| JobError::Retry(e.to_string()))
+        })
+    }
 }
 
 /// The job that runs a schedule rule at its time.

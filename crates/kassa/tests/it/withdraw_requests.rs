@@ -509,14 +509,18 @@ engine_test!(
         // nothing withdrawn, and the rule does not fire again while the balance stays above.
         let fired = kassa_service::withdrawals::rules::check_thresholds(&r.app.state, &chain).await.unwrap();
         assert_eq!(fired, 1);
+        // The firing is a job, written with the disarming: nothing is made before it runs.
+        assert!(runs().await.is_empty());
         for _ in 0..3 {
             kassa_service::withdrawals::rules::check_thresholds(&r.app.state, &chain).await.unwrap();
         }
+        r.app.drain_jobs().await;
         let seen = runs().await;
         assert_eq!(seen.len(), 1, "{seen:?}");
         assert!(seen[0].1.contains("nothing withdrawn"), "{seen:?}");
         r.app.clock.advance(Duration::from_secs(25 * 3600));
         kassa_service::withdrawals::rules::check_thresholds(&r.app.state, &chain).await.unwrap();
+        r.app.drain_jobs().await;
         assert_eq!(runs().await.len(), 1, "still the same crossing");
         // Below (everything withdrawn by hand), then above again: a new crossing fires.
         let everything = requests::Ask {
@@ -534,7 +538,11 @@ engine_test!(
         kassa_service::withdrawals::rules::check_thresholds(&r.app.state, &chain).await.unwrap();
         r.node.mine(1, &r.miner).await;
         r.paid_invoice(10.0).await;
-        wait_until(20, "the watcher's round fires the rule", || async { runs().await.len() == 2 }).await;
+        wait_until(20, "the watcher's round fires the rule", || async {
+            r.app.drain_jobs().await;
+            runs().await.len() == 2
+        })
+        .await;
         let seen = runs().await;
         assert!(seen[0].1.starts_with("withdrawal WD-"), "{seen:?}");
         let made = requests_of(&r, merchant).await.into_iter().find(|q| q.source == Source::Rule).unwrap();
