@@ -46,6 +46,7 @@
 //! value then script), so the change is not always last.
 
 mod destination;
+pub mod evm;
 mod fee;
 pub mod psbt;
 mod select;

@@ -202,6 +202,20 @@ impl EvmSource {
         self.tokens.iter().find(|t| t.contract == bytes)
     }
 
+    /// Whether the node has the transaction `raw` (hex), pending or mined.
+    async fn knows(&self, raw: &str) -> Result<bool, ChainError> {
+        use sha3::{Digest, Keccak256};
+        let bytes = hex::decode(raw.trim_start_matches("0x"))
+            .map_err(|e| ChainError::Node(format!("not hex: {e}")))?;
+        let hash = format!("0x{}", hex::encode(Keccak256::digest(&bytes)));
+        let tx: serde_json::Value = self
+            .rpc
+            .call_as("eth_getTransactionByHash", json!([hash]))
+            .await
+            .map_err(node)?;
+        Ok(!tx.is_null())
+    }
+
     /// The allowlisted tokens' Transfer logs of the block `hash`.
     async fn token_transfers(&self, hash: &str) -> Result<Vec<Transfer>, ChainError> {
         if self.tokens.is_empty() {
@@ -386,13 +400,13 @@ impl ChainSource for EvmSource {
                 .await
             {
                 Ok(_) => Broadcast::Accepted,
-                Err(RpcError::Rpc { message, .. })
-                    if message.contains("already known")
-                        || message.contains("known transaction") =>
-                {
-                    Broadcast::Accepted
-                }
-                Err(RpcError::Rpc { message, .. }) => Broadcast::Refused(message),
+                // Refused — unless the node knows this very transaction already (pending or
+                // mined: "already known", "nonce too low"), which is no refusal at all.
+                Err(RpcError::Rpc { message, .. }) => match self.knows(&raw).await {
+                    Ok(true) => Broadcast::Accepted,
+                    Ok(false) => Broadcast::Refused(message),
+                    Err(e) => Broadcast::Unknown(format!("{message}; then {e}")),
+                },
                 Err(other) => Broadcast::Unknown(other.to_string()),
             }
         })

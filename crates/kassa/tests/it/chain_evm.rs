@@ -246,3 +246,155 @@ async fn a_reorganisation_replaces_a_block_and_its_transfers() {
     let parent = source.hash_at(height - 1).await.unwrap().unwrap();
     assert_eq!(block.parent, parent, "blocks chain by their hashes");
 }
+
+#[tokio::test]
+async fn transactions_signed_here_are_accepted_and_mined() {
+    use kassa_chain::hd::Mnemonic;
+    use kassa_chain::hd::evm::EvmHotWallet;
+    use kassa_chain::spend::evm::{Eip1559, erc20_transfer};
+    use kassa_chain::watch::Broadcast;
+    if anvil_skipped() {
+        return;
+    }
+    let node = Anvil::start(31337).await;
+    let usdt = currency::crypto("USDT_ERC20").unwrap();
+    // Account 1 of the dev phrase signs here (the node does not: the raw bytes are ours).
+    let phrase =
+        Mnemonic::parse("test test test test test test test test test test test junk").unwrap();
+    let wallet = EvmHotWallet::from_mnemonic(&phrase, "").unwrap();
+    let sender = wallet.watch_only().address(1).unwrap();
+    let secret = wallet.secret_key(1).unwrap();
+    let token = node.deploy_token(&sender, "USDT", 6, 1_000_000_000).await;
+    let source = EvmSource::connect(
+        &currency::ERC20,
+        31337,
+        &node.url,
+        Duration::from_secs(10),
+        vec![Token {
+            contract: contract(&token),
+            currency: usdt,
+        }],
+    )
+    .unwrap();
+    let nonce = |who: String| {
+        let node = &node;
+        async move {
+            let n = node
+                .call(
+                    "eth_getTransactionCount",
+                    serde_json::json!([who, "pending"]),
+                )
+                .await;
+            u64::from_str_radix(n.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+        }
+    };
+    let to = contract(DEPOSIT);
+    let wei = 250_000_000_000_000_001u128;
+    let native = Eip1559 {
+        chain_id: 31337,
+        nonce: nonce(sender.clone()).await,
+        max_priority_fee_per_gas: 1_000_000_000,
+        max_fee_per_gas: 20_000_000_000,
+        gas_limit: 21_000,
+        to,
+        value: wei,
+        data: Vec::new(),
+    }
+    .sign(&secret)
+    .unwrap();
+    assert_eq!(
+        source.broadcast(&native.raw_hex()).await,
+        Broadcast::Accepted
+    );
+    let tokens = Eip1559 {
+        chain_id: 31337,
+        nonce: nonce(sender.clone()).await,
+        max_priority_fee_per_gas: 1_000_000_000,
+        max_fee_per_gas: 20_000_000_000,
+        gas_limit: 100_000,
+        to: contract(&token),
+        value: 0,
+        data: erc20_transfer(&to, 4_200_000),
+    }
+    .sign(&secret)
+    .unwrap();
+    assert_eq!(
+        source.broadcast(&tokens.raw_hex()).await,
+        Broadcast::Accepted
+    );
+    // Mined (anvil mines each), under the hashes computed here, from the sender derived here.
+    for signed in [&native, &tokens] {
+        let receipt = node
+            .call(
+                "eth_getTransactionReceipt",
+                serde_json::json!([signed.hash]),
+            )
+            .await;
+        assert_eq!(receipt["status"], "0x1", "{receipt}");
+        assert_eq!(
+            receipt["from"].as_str().unwrap().to_ascii_lowercase(),
+            sender.to_ascii_lowercase()
+        );
+    }
+    let receipt = node
+        .call(
+            "eth_getTransactionReceipt",
+            serde_json::json!([native.hash]),
+        )
+        .await;
+    let block = source
+        .block_at(Anvil::block_of(&receipt))
+        .await
+        .unwrap()
+        .unwrap();
+    let t = block
+        .transfers
+        .iter()
+        .find(|t| t.txid == native.hash)
+        .expect("the transfer");
+    assert_eq!(
+        (t.address.as_str(), t.amount),
+        (DEPOSIT, Amount::from_base(wei))
+    );
+    let receipt = node
+        .call(
+            "eth_getTransactionReceipt",
+            serde_json::json!([tokens.hash]),
+        )
+        .await;
+    let block = source
+        .block_at(Anvil::block_of(&receipt))
+        .await
+        .unwrap()
+        .unwrap();
+    let t = block
+        .transfers
+        .iter()
+        .find(|t| t.txid == tokens.hash)
+        .expect("the token transfer");
+    assert_eq!(
+        (t.currency.code, t.amount),
+        ("USDT_ERC20", Amount::from_base(4_200_000))
+    );
+    // The same signed transaction again is no news; one signed for another chain is refused.
+    assert_eq!(
+        source.broadcast(&native.raw_hex()).await,
+        Broadcast::Accepted
+    );
+    let other_chain = Eip1559 {
+        chain_id: 1,
+        nonce: nonce(sender.clone()).await,
+        max_priority_fee_per_gas: 1_000_000_000,
+        max_fee_per_gas: 20_000_000_000,
+        gas_limit: 21_000,
+        to,
+        value: 1,
+        data: Vec::new(),
+    }
+    .sign(&secret)
+    .unwrap();
+    assert!(matches!(
+        source.broadcast(&other_chain.raw_hex()).await,
+        Broadcast::Refused(_)
+    ));
+}

@@ -46,8 +46,18 @@ pub struct Anvil {
 }
 
 impl Anvil {
-    /// Starts anvil on a free port with chain id `chain_id` and waits until it answers.
+    /// Starts anvil on a free port with chain id `chain_id` and waits until it answers (on
+    /// another port if another test process took the picked one first).
     pub async fn start(chain_id: u64) -> Anvil {
+        for _ in 0..4 {
+            if let Some(anvil) = Self::try_start(chain_id).await {
+                return anvil;
+            }
+        }
+        panic!("anvil did not start on four ports");
+    }
+
+    async fn try_start(chain_id: u64) -> Option<Anvil> {
         let exe = installed().expect("anvil installed");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -69,16 +79,25 @@ impl Anvil {
             .expect("start anvil");
         let url = format!("http://127.0.0.1:{port}");
         let rpc = RpcClient::json_rpc_2(&url, Duration::from_secs(10)).expect("client");
-        let anvil = Anvil { child, url, rpc };
+        let mut anvil = Anvil { child, url, rpc };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while anvil.rpc.call("eth_blockNumber", json!([])).await.is_err() {
+        loop {
+            match anvil.rpc.call("eth_chainId", json!([])).await {
+                // Ours: the chain id it was started with.
+                Ok(id) if id == json!(format!("0x{chain_id:x}")) => return Some(anvil),
+                // Another server on the port, or anvil gave up binding it.
+                Ok(_) | Err(kassa_chain::rpc::RpcError::Http { .. }) => return None,
+                Err(_) => {}
+            }
+            if let Ok(Some(_)) = anvil.child.try_wait() {
+                return None;
+            }
             assert!(
                 Instant::now() < deadline,
                 "anvil did not answer within 20 s"
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        anvil
     }
 
     /// Calls `method`; panics on an error.

@@ -49,7 +49,21 @@ pub struct Litecoind {
 
 impl Litecoind {
     /// Starts a node on a free port with a fresh data folder and waits until its RPC answers.
+    /// The port is free when picked, but another test process may take it before the node
+    /// binds it; then the node gives up (or another server answers there), and a new port is
+    /// tried.
     pub async fn start() -> Litecoind {
+        let mut last = String::new();
+        for _ in 0..5 {
+            match Self::try_start().await {
+                Ok(node) => return node,
+                Err(why) => last = why,
+            }
+        }
+        panic!("litecoind did not start on five ports: {last}")
+    }
+
+    async fn try_start() -> Result<Litecoind, String> {
         let exe = installed().expect("litecoind installed");
         let datadir = tempfile::tempdir().expect("data folder");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -98,10 +112,16 @@ impl Litecoind {
                 // Not listening yet, or still loading: keep waiting.
                 Err(RpcError::Transport(_)) => {}
                 Err(e) if e.code() == Some(codes::IN_WARMUP) => {}
+                // Not a node's answer: another server took the port first.
+                Err(e @ RpcError::Http { .. }) => return Err(format!("port taken: {e}")),
                 Err(e) => panic!("litecoind RPC: {e}\n{}", node.log_tail()),
             }
             if let Ok(Some(status)) = node.child.try_wait() {
-                panic!("litecoind exited with {status}\n{}", node.log_tail());
+                // Most likely it could not bind the port; the log says.
+                return Err(format!(
+                    "litecoind exited with {status}\n{}",
+                    node.log_tail()
+                ));
             }
             assert!(
                 Instant::now() < deadline,
@@ -111,7 +131,7 @@ impl Litecoind {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         node.started_in = started.elapsed();
-        node
+        Ok(node)
     }
 
     /// Kills the node (as a crash or a lost machine would).
