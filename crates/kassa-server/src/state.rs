@@ -156,10 +156,10 @@ impl AppState {
             Arc::new(kassa_service::withdrawals::requests::ProcessHandler::new(
                 ctx.clone(),
             )),
-            Arc::new(kassa_service::withdrawals::rules::RuleHandler::new(
+            Arc::new(kassa_service::withdrawals::rules::RuleHandler::schedules(
                 ctx.clone(),
             )),
-            Arc::new(kassa_service::withdrawals::rules::FireHandler::new(
+            Arc::new(kassa_service::withdrawals::rules::RuleHandler::firings(
                 ctx.clone(),
             )),
             Arc::new(kassa_service::notify::FanoutHandler::new(ctx.clone())),

@@ -196,9 +196,8 @@ impl EvmSource {
     }
 
     fn token(&self, contract: &str) -> Option<&Token> {
-        let bytes = address::decode(contract)
-            .or_else(|_| address::decode(&contract.to_ascii_lowercase()))
-            .ok()?;
+        // Nodes write addresses in lower case; lower-cased, no checksum applies.
+        let bytes = address::decode(&contract.to_ascii_lowercase()).ok()?;
         self.tokens.iter().find(|t| t.contract == bytes)
     }
 

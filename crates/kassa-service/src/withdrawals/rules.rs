@@ -433,41 +433,6 @@ impl Job for FireJob {
     const KIND: &'static str = "withdrawal.rule_fire";
 }
 
-/// Runs [`FireJob`]s.
-pub struct FireHandler {
-    st: Ctx,
-}
-
-impl FireHandler {
-    /// A handler over the services' context.
-    pub fn new(st: Ctx) -> Self {
-        Self { st }
-    }
-}
-
-impl JobHandler for FireHandler {
-    fn kind(&self) -> &'static str {
-        FireJob::KIND
-    }
-
-    fn timeout(&self) -> Duration {
-        Duration::from_secs(120)
-    }
-
-    fn run<'a>(
-        &'a self,
-        _ctx: &'a JobContext,
-        payload: &'a str,
-    ) -> BoxFuture<'a, Result<(), JobError>> {
-        Box::pin(async move {
-            let job: FireJob = crate::worker::parse_payload(payload)?;
-            fire_now(&self.st, WithdrawalRuleId::new(job.rule))
-                .await
-                .map_err(|e| JobError::Retry(e.to_string()))
-        })
-    }
-}
-
 /// The job that runs a schedule rule at its time.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RuleJob {
@@ -481,21 +446,49 @@ impl Job for RuleJob {
     const KIND: &'static str = "withdrawal.rule";
 }
 
-/// Runs [`RuleJob`]s.
+/// Runs the rules' jobs: [`RuleJob`] (a schedule's time came) or [`FireJob`] (make the
+/// withdrawal), one handler per kind.
 pub struct RuleHandler {
     st: Ctx,
+    kind: &'static str,
 }
 
 impl RuleHandler {
-    /// A handler over the services' context.
-    pub fn new(st: Ctx) -> Self {
-        Self { st }
+    /// The handler of [`RuleJob`]s.
+    pub fn schedules(st: Ctx) -> Self {
+        Self {
+            st,
+            kind: RuleJob::KIND,
+        }
+    }
+
+    /// The handler of [`FireJob`]s.
+    pub fn firings(st: Ctx) -> Self {
+        Self {
+            st,
+            kind: FireJob::KIND,
+        }
+    }
+
+    async fn run_job(&self, payload: &str) -> Result<(), JobError> {
+        let done = if self.kind == FireJob::KIND {
+            let job: FireJob = crate::worker::parse_payload(payload)?;
+            fire_now(&self.st, WithdrawalRuleId::new(job.rule)).await
+        } else {
+            let job: RuleJob = crate::worker::parse_payload(payload)?;
+            let (id, due) = (
+                WithdrawalRuleId::new(job.rule),
+                Timestamp::from_micros(job.due),
+            );
+            run_scheduled(&self.st, id, due).await.map(drop)
+        };
+        done.map_err(|e| JobError::Retry(e.to_string()))
     }
 }
 
 impl JobHandler for RuleHandler {
     fn kind(&self) -> &'static str {
-        RuleJob::KIND
+        self.kind
     }
 
     fn timeout(&self) -> Duration {
@@ -507,18 +500,7 @@ impl JobHandler for RuleHandler {
         _ctx: &'a JobContext,
         payload: &'a str,
     ) -> BoxFuture<'a, Result<(), JobError>> {
-        Box::pin(async move {
-            let job: RuleJob = serde_json::from_str(payload)
-                .map_err(|e| JobError::Permanent(format!("payload: {e}")))?;
-            run_scheduled(
-                &self.st,
-                WithdrawalRuleId::new(job.rule),
-                Timestamp::from_micros(job.due),
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| JobError::Retry(e.to_string()))
-        })
+        Box::pin(self.run_job(payload))
     }
 }
 

@@ -288,36 +288,39 @@ async fn transactions_signed_here_are_accepted_and_mined() {
             u64::from_str_radix(n.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
         }
     };
+    // Signed by the sender's key at its next nonce, 1 gwei tip, at most 20 gwei a gas.
+    let sign = |chain_id: u64, gas_limit: u64, to: [u8; 20], value: u128, data: Vec<u8>| {
+        let (nonce, secret) = (&nonce, &secret);
+        let sender = sender.clone();
+        async move {
+            let tx = Eip1559 {
+                chain_id,
+                nonce: nonce(sender).await,
+                max_priority_fee_per_gas: 1_000_000_000,
+                max_fee_per_gas: 20_000_000_000,
+                gas_limit,
+                to,
+                value,
+                data,
+            };
+            tx.sign(secret).unwrap()
+        }
+    };
     let to = contract(DEPOSIT);
     let wei = 250_000_000_000_000_001u128;
-    let native = Eip1559 {
-        chain_id: 31337,
-        nonce: nonce(sender.clone()).await,
-        max_priority_fee_per_gas: 1_000_000_000,
-        max_fee_per_gas: 20_000_000_000,
-        gas_limit: 21_000,
-        to,
-        value: wei,
-        data: Vec::new(),
-    }
-    .sign(&secret)
-    .unwrap();
+    let native = sign(31337, 21_000, to, wei, Vec::new()).await;
     assert_eq!(
         source.broadcast(&native.raw_hex()).await,
         Broadcast::Accepted
     );
-    let tokens = Eip1559 {
-        chain_id: 31337,
-        nonce: nonce(sender.clone()).await,
-        max_priority_fee_per_gas: 1_000_000_000,
-        max_fee_per_gas: 20_000_000_000,
-        gas_limit: 100_000,
-        to: contract(&token),
-        value: 0,
-        data: erc20_transfer(&to, 4_200_000),
-    }
-    .sign(&secret)
-    .unwrap();
+    let tokens = sign(
+        31337,
+        100_000,
+        contract(&token),
+        0,
+        erc20_transfer(&to, 4_200_000),
+    )
+    .await;
     assert_eq!(
         source.broadcast(&tokens.raw_hex()).await,
         Broadcast::Accepted
@@ -381,18 +384,7 @@ async fn transactions_signed_here_are_accepted_and_mined() {
         source.broadcast(&native.raw_hex()).await,
         Broadcast::Accepted
     );
-    let other_chain = Eip1559 {
-        chain_id: 1,
-        nonce: nonce(sender.clone()).await,
-        max_priority_fee_per_gas: 1_000_000_000,
-        max_fee_per_gas: 20_000_000_000,
-        gas_limit: 21_000,
-        to,
-        value: 1,
-        data: Vec::new(),
-    }
-    .sign(&secret)
-    .unwrap();
+    let other_chain = sign(1, 21_000, to, 1, Vec::new()).await;
     assert!(matches!(
         source.broadcast(&other_chain.raw_hex()).await,
         Broadcast::Refused(_)
