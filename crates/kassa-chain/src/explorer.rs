@@ -7,14 +7,23 @@ use kassa_core::currency::Network;
 
 use crate::Chain;
 
-/// The explorer page of transaction `txid` on `network`, on the real chain only.
-pub fn transaction_url(network: &Network, chain: Chain, txid: &str) -> Option<String> {
-    let plain = !txid.is_empty()
+fn plain(txid: &str) -> bool {
+    !txid.is_empty()
         && txid.len() <= 128
         && txid
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if chain != Chain::Mainnet || !plain {
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The page of transaction `txid` from the operator's explorer `template` (a URL with
+/// `{txid}` in it), on any chain.
+pub fn from_template(template: &str, txid: &str) -> Option<String> {
+    (plain(txid) && template.contains("{txid}")).then(|| template.replace("{txid}", txid))
+}
+
+/// The explorer page of transaction `txid` on `network`, on the real chain only.
+pub fn transaction_url(network: &Network, chain: Chain, txid: &str) -> Option<String> {
+    if chain != Chain::Mainnet || !plain(txid) {
         return None;
     }
     let base = match network.code {
@@ -54,6 +63,11 @@ mod tests {
             transaction_url(&BTC_NET, Chain::Mainnet, "x\"><script>"),
             None
         );
+        assert_eq!(
+            from_template("https://scan.example/tx/{txid}?x=1", "0xab").as_deref(),
+            Some("https://scan.example/tx/0xab?x=1")
+        );
+        assert_eq!(from_template("https://scan.example/tx/{txid}", "a b"), None);
         for n in NETWORKS {
             assert!(
                 transaction_url(n, Chain::Mainnet, "ab").is_some(),

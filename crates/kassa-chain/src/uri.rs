@@ -10,7 +10,7 @@
 //!   wallets agree on).
 //!
 //! Test invoices use the test chains' ids, so that a wallet never offers to pay a test invoice
-//! on a real chain.
+//! on a real chain; live ones the chain id the operator configured.
 
 use kassa_core::currency::{Crypto, Family, Network};
 use kassa_core::money::Amount;
@@ -32,13 +32,15 @@ pub fn evm_chain_id(network: &Network, test: bool) -> Option<u64> {
     Some(if test { testnet } else { main })
 }
 
-/// The URI to put in the QR code for paying `amount` of `crypto` to `address`. `contract` is
-/// the token's contract on the invoice's chain, when `crypto` is a token and it is known.
+/// The URI to put in the QR code for paying `amount` of `crypto` to `address`. For EVM
+/// networks, `chain_id` is the invoice's chain (the operator's for live invoices,
+/// [`evm_chain_id`] of the test chain for test ones) and `contract` the token's contract on
+/// it, when `crypto` is a token and it is known.
 pub fn payment_uri(
     crypto: &Crypto,
     address: &str,
     amount: Amount,
-    test: bool,
+    chain_id: Option<u64>,
     contract: Option<&str>,
 ) -> String {
     match crypto.network.family {
@@ -53,7 +55,7 @@ pub fn payment_uri(
                 trimmed(&amount.to_decimal_string(crypto.decimals))
             )
         }
-        Family::Evm => match (evm_chain_id(crypto.network, test), crypto.native, contract) {
+        Family::Evm => match (chain_id, crypto.native, contract) {
             (Some(chain), true, _) => {
                 format!("ethereum:{address}@{chain}?value={}", amount.base())
             }
@@ -90,7 +92,7 @@ mod tests {
     fn bip21_carries_the_amount_in_coins() {
         let a = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4";
         assert_eq!(
-            payment_uri(c("BTC"), a, Amount::from_base(150_000), false, None),
+            payment_uri(c("BTC"), a, Amount::from_base(150_000), None, None),
             format!("bitcoin:{a}?amount=0.0015")
         );
         assert_eq!(
@@ -98,7 +100,7 @@ mod tests {
                 c("LTC"),
                 "ltc1qxyz",
                 Amount::from_base(2_00000000),
-                true,
+                None,
                 None
             ),
             "litecoin:ltc1qxyz?amount=2"
@@ -114,14 +116,24 @@ mod tests {
                 c("ETH"),
                 to,
                 Amount::from_base(10_000_000_000_000_000),
-                false,
+                Some(1),
                 None
             ),
             format!("ethereum:{to}@1?value=10000000000000000")
         );
-        // Test invoices name the test chain.
+        // Test invoices name the test chain; a development chain its own id.
         assert_eq!(
-            payment_uri(c("ETH_BASE"), to, Amount::from_base(5), true, None),
+            payment_uri(c("ETH"), to, Amount::from_base(7), Some(31_337), None),
+            format!("ethereum:{to}@31337?value=7")
+        );
+        assert_eq!(
+            payment_uri(
+                c("ETH_BASE"),
+                to,
+                Amount::from_base(5),
+                evm_chain_id(&kassa_core::currency::BASE, true),
+                None
+            ),
             format!("ethereum:{to}@84532?value=5")
         );
         // 12.5 USDT (6 decimals) on Ethereum: a transfer call of the token contract.
@@ -131,14 +143,14 @@ mod tests {
                 c("USDT_ERC20"),
                 to,
                 Amount::from_base(12_500_000),
-                false,
+                Some(1),
                 Some(usdt)
             ),
             format!("ethereum:{usdt}@1/transfer?address={to}&uint256=12500000")
         );
         // Without a known contract, just the address.
         assert_eq!(
-            payment_uri(c("USDT_BSC"), to, Amount::from_base(1), false, None),
+            payment_uri(c("USDT_BSC"), to, Amount::from_base(1), Some(56), None),
             to
         );
     }
@@ -147,11 +159,11 @@ mod tests {
     fn plain_address_elsewhere() {
         let a = "TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7";
         assert_eq!(
-            payment_uri(c("USDT_TRC20"), a, Amount::from_base(1), false, None),
+            payment_uri(c("USDT_TRC20"), a, Amount::from_base(1), None, None),
             a
         );
         assert_eq!(
-            payment_uri(c("TON"), "UQx", Amount::from_base(1), true, None),
+            payment_uri(c("TON"), "UQx", Amount::from_base(1), None, None),
             "UQx"
         );
     }

@@ -93,7 +93,7 @@ impl AppState {
             rates,
             settings.fees.service_percent().map_err(ConfigError::from)?,
             settings.fees.transfer_usd().map_err(ConfigError::from)?,
-            chains.live_networks(),
+            chains.live_currencies(),
         ));
         let outbound = kassa_service::net::guarded_client(
             settings.server.allow_private_targets,

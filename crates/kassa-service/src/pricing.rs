@@ -1,11 +1,11 @@
 //! Prices and fees for invoices: exchange rates (the fixed table for test invoices, the
 //! configured sources for live ones, always from memory), the service fee, the transfer fee
-//! per network, and which networks take live payments.
+//! per network, and which currencies take live payments.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use kassa_core::currency::Network;
+use kassa_core::currency::{Crypto, Network};
 use kassa_core::{Decimal, Timestamp};
 use kassa_rates::{Rate, RateError, Rates};
 
@@ -16,7 +16,8 @@ pub struct Pricing {
     /// Service fee in percent.
     pub service_percent: Decimal,
     transfer_usd: BTreeMap<&'static str, Decimal>,
-    live_networks: Vec<&'static str>,
+    /// Codes of the currencies live payments are taken in.
+    live: Vec<&'static str>,
 }
 
 impl Pricing {
@@ -25,13 +26,13 @@ impl Pricing {
         rates: Arc<Rates>,
         service_percent: Decimal,
         transfer_usd: BTreeMap<&'static str, Decimal>,
-        live_networks: Vec<&'static str>,
+        live_currencies: Vec<&'static str>,
     ) -> Self {
         Self {
             rates,
             service_percent,
             transfer_usd,
-            live_networks,
+            live: live_currencies,
         }
     }
 
@@ -53,13 +54,21 @@ impl Pricing {
             .unwrap_or(Decimal::ZERO)
     }
 
-    /// Whether live payments are taken on `network` (its node and wallet are configured).
+    /// Whether live payments are taken in `crypto` (its network's node and wallet are
+    /// configured, and a token is on the network's allowlist).
+    pub fn live_crypto(&self, crypto: &Crypto) -> bool {
+        self.live.contains(&crypto.code)
+    }
+
+    /// Whether live payments are taken in some currency of `network`.
     pub fn live_network(&self, network: &Network) -> bool {
-        self.live_networks.contains(&network.code)
+        self.live.iter().any(|code| {
+            kassa_core::currency::crypto(code).is_some_and(|c| c.network.code == network.code)
+        })
     }
 
     /// Whether any network takes live payments.
     pub fn any_live_network(&self) -> bool {
-        !self.live_networks.is_empty()
+        !self.live.is_empty()
     }
 }

@@ -285,7 +285,7 @@ pub fn offered_in_mode(
     kassa_core::currency::cryptos_in_order()
         .into_iter()
         .filter(|c| accepted.is_empty() || accepted.iter().any(|a| a.eq_ignore_ascii_case(c.code)))
-        .filter(|c| test || st.pricing.live_network(c.network))
+        .filter(|c| test || st.pricing.live_crypto(c))
         .collect()
 }
 

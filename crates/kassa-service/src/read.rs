@@ -242,9 +242,7 @@ pub async fn balances(st: &Ctx, merchant: MerchantId) -> Result<Vec<Balance>, St
     let now = st.clock.now();
     let mut codes: Vec<&'static Crypto> = currency::cryptos_in_order()
         .into_iter()
-        .filter(|c| {
-            st.pricing.live_network(c.network) || balances.keys().any(|(_, code)| code == c.code)
-        })
+        .filter(|c| st.pricing.live_crypto(c) || balances.keys().any(|(_, code)| code == c.code))
         .collect();
     codes.dedup_by_key(|c| c.code);
     Ok(codes
@@ -278,7 +276,7 @@ pub async fn balances(st: &Ctx, merchant: MerchantId) -> Result<Vec<Balance>, St
                     .usd(c.symbol, false, now)
                     .map(|r| r.usd)
                     .unwrap_or(Decimal::ZERO),
-                live: st.pricing.live_network(c.network),
+                live: st.pricing.live_crypto(c),
             }
         })
         .collect())

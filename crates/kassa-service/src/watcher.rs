@@ -187,6 +187,61 @@ impl Watcher {
             .collect())
     }
 
+    /// The ignored token transfers of `block` paid to our deposit addresses.
+    async fn ignored_ours(
+        &self,
+        block: &kassa_chain::watch::Block,
+    ) -> Result<Vec<kassa_chain::watch::Ignored>, WatchError> {
+        if block.ignored.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut owned = HashSet::new();
+        for chunk in block.ignored.chunks(LOOKUP_CHUNK) {
+            let addresses: Vec<&str> = chunk.iter().map(|i| i.address.as_str()).collect();
+            let mut c = self.st.db.conn().await?;
+            owned.extend(chain::owned_among(&mut c, self.chain.network.code, &addresses).await?);
+        }
+        Ok(block
+            .ignored
+            .iter()
+            .filter(|i| owned.contains(&i.address))
+            .cloned()
+            .collect())
+    }
+
+    /// The native value `block` brought to invoices still waiting for it without a transfer
+    /// it lists (EVM: sent by contract calls). A node that cannot say (the state of an old
+    /// block pruned) is logged and passed over; one that cannot be reached fails the round,
+    /// so the block is read again.
+    async fn unlisted(
+        &self,
+        block: &kassa_chain::watch::Block,
+    ) -> Result<Vec<Transfer>, WatchError> {
+        if !self.source().has_unlisted() {
+            return Ok(Vec::new());
+        }
+        let mut c = self.st.db.conn().await?;
+        let awaiting =
+            kassa_store::ignored::awaiting_addresses(&mut c, self.chain.currency.code).await?;
+        drop(c);
+        if awaiting.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.source().unlisted(block, &awaiting).await {
+            Ok(found) => Ok(found),
+            Err(e @ ChainError::Unreachable(_)) => Err(e.into()),
+            Err(e) => {
+                tracing::warn!(
+                    network = self.chain.network.code,
+                    height = block.height,
+                    error = %e,
+                    "value sent by contract calls in this block could not be worked out"
+                );
+                Ok(Vec::new())
+            }
+        }
+    }
+
     /// One round (see the module docs), and what it tells the health registry.
     pub async fn step(&mut self) -> Result<Round, WatchError> {
         let r = self.round().await;
@@ -271,6 +326,7 @@ impl Watcher {
             let now = self.st.clock.now();
             let mut w = self.st.db.write().await?;
             chain::unmine_above(&mut w, net, fork, now).await?;
+            kassa_store::ignored::forget_above(&mut w, net, fork).await?;
             kassa_store::withdrawals::unmine_above(&mut w, net, fork, now).await?;
             chain::rewind(&mut w, net, fork, &fork_hash, now).await?;
             drop(w);
@@ -292,12 +348,35 @@ impl Watcher {
             }
             let hash = block.hash.clone();
             let confirmations = tip.saturating_sub(h).saturating_add(1);
-            for t in self.ours(block.transfers.clone()).await? {
+            let mut paid = self.ours(block.transfers.clone()).await?;
+            paid.extend(self.unlisted(&block).await?);
+            for t in paid {
                 let o = self.observation(&t, Some((h, &hash)), confirmations);
                 self.observe(&o, None, &mut round).await?;
             }
+            let ignored = self.ignored_ours(&block).await?;
             let now = self.st.clock.now();
             let mut w = self.st.db.write().await?;
+            for i in &ignored {
+                let new = kassa_store::ignored::NewIgnored {
+                    network: net,
+                    txid: &i.txid,
+                    log_index: i64::from(i.index),
+                    address: &i.address,
+                    contract: &i.contract,
+                    amount: i.amount,
+                    block_height: h,
+                    block_hash: &hash,
+                };
+                if kassa_store::ignored::record(&mut w, &new, now).await? {
+                    tracing::warn!(
+                        network = net,
+                        txid = %i.txid,
+                        contract = %i.contract,
+                        "a token transfer from a contract not on the allowlist: not credited"
+                    );
+                }
+            }
             let txids: Vec<&str> = block.txs.iter().map(|t| t.txid.as_str()).collect();
             kassa_store::withdrawals::note_mined(&mut w, net, &txids, h, &hash, now).await?;
             self.note_conflicts(&mut w, &block, h, now).await?;

@@ -19,6 +19,7 @@ pub mod audit;
 pub mod chain;
 mod db;
 mod error;
+pub mod ignored;
 mod invoice_days;
 pub mod invoices;
 pub mod jobs;

@@ -425,11 +425,11 @@ async fn wallet_command(loaded: Loaded, cmd: WalletCommand) -> anyhow::Result<()
         | WalletCommand::Psbt { .. }
         | WalletCommand::Broadcast { .. } => return request_command(loaded, cmd).await,
     };
-    let network = chains::utxo_network(&name)?;
+    let network = chains::wallet_network(&name)?;
     let public_url = loaded.settings.public_url()?;
     let state = AppState::open(loaded.settings, Arc::new(SystemClock), public_url).await?;
     let code = network.code;
-    let lower = code.to_ascii_lowercase();
+    let lower = kassa_service::config::section(network);
     match cmd {
         WalletCommand::Init { .. } => {
             let (mnemonic, hot) = chains::init_hot_wallet(
@@ -440,10 +440,10 @@ async fn wallet_command(loaded: Loaded, cmd: WalletCommand) -> anyhow::Result<()
                 state.clock.now(),
             )
             .await?;
-            let watch = hot.watch_only();
-            let chain = kassa_server::config::chain_name(watch.chain());
-            let keys = chains::key_lines(watch)?;
-            let path = keys.first().map_or("", |(_, p)| p.as_str());
+            let keys = hot.key_lines()?;
+            let path = hot.account_path();
+            let (row, _, _) = chains::stored_wallet(&state.db, network).await?;
+            let chain = row.chain;
             println!(
                 "Created the {code} hot wallet ({chain}). Its recovery phrase is stored sealed with the master key."
             );
@@ -454,7 +454,11 @@ async fn wallet_command(loaded: Loaded, cmd: WalletCommand) -> anyhow::Result<()
             println!(
                 "this once. Anyone who has them can spend every coin paid to this wallet; with them"
             );
-            println!("(and no passphrase) any BIP84 wallet restores it at {path}.");
+            let standard = match hot {
+                chains::PublicKeys::Utxo(_) => "BIP84",
+                chains::PublicKeys::Evm(_) => "BIP44",
+            };
+            println!("(and no passphrase) any {standard} wallet restores it at {path}.");
             println!();
             println!("    {}", mnemonic.phrase().as_str());
             println!();
@@ -464,7 +468,7 @@ async fn wallet_command(loaded: Loaded, cmd: WalletCommand) -> anyhow::Result<()
             println!("Restart `kassa serve` for {code} to take live payments.");
         }
         WalletCommand::Show { .. } => {
-            let (row, _, watch) = chains::stored_wallet(&state.db, network).await?;
+            let (row, _, keys) = chains::stored_wallet(&state.db, network).await?;
             println!("network: {code} ({})", row.chain);
             println!(
                 "kind: {}",
@@ -475,7 +479,7 @@ async fn wallet_command(loaded: Loaded, cmd: WalletCommand) -> anyhow::Result<()
                         "watch (public key only; signs nothing)",
                 }
             );
-            print_wallet_keys(&chains::key_lines(&watch)?);
+            print_wallet_keys(&keys.key_lines()?);
             println!("next receive index: {}", row.next_index);
             println!("created: {}", row.created_at);
             println!(

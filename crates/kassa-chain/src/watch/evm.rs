@@ -4,18 +4,18 @@
 //! A block's transfers are its transactions' native value to a recipient (index 0) and the
 //! ERC-20 `Transfer(from, to, value)` logs of the operator's allowlisted token contracts (index
 //! `1 + logIndex`), read with one `eth_getLogs` on the block's hash. A token at any other
-//! address is not asked for, so it is never credited, whatever its symbol. Reverted
+//! address is never credited, whatever its symbol: its logs are the block's `ignored`. Reverted
 //! transactions leave no logs, and a plain value transfer to an account cannot revert once
-//! mined, so what a block carries is what moved.
+//! mined, so what a block carries is what moved. Native value sent by contract calls
+//! (internal transfers) shows only as balances: [`ChainSource::unlisted`] works it out for the
+//! addresses the watcher asks about.
 //!
 //! Amounts are `uint256` on the wire; one that does not fit Kassa's 128-bit amounts (no real
 //! payment comes near 3.4 × 10^38 base units) is left out, never truncated. What a transaction
 //! consumes is its sender's nonce (`0x…:<nonce>`): two transactions of one sender with the same
 //! nonce conflict, and only one can ever be mined.
 //!
-//! Not yet here: the pending pool (payments are seen once mined) and native value moved by
-//! contract calls (internal transfers; the watcher will check balances of open deposit
-//! addresses for those).
+//! Not here: the pending pool (payments are seen once mined).
 
 use std::time::Duration;
 
@@ -25,7 +25,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    Block, BoxFuture, Broadcast, ChainError, ChainSource, PendingTx, Tip, Transfer, TxFacts,
+    Block, BoxFuture, Broadcast, ChainError, ChainSource, Ignored, PendingTx, Tip, Transfer,
+    TxFacts,
 };
 use crate::address::evm as address;
 use crate::rpc::{RpcClient, RpcError};
@@ -33,6 +34,13 @@ use crate::rpc::{RpcClient, RpcError};
 /// `keccak256("Transfer(address,address,uint256)")`: the ERC-20 Transfer event's topic.
 pub const TRANSFER_TOPIC: &str =
     "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef";
+
+/// The index of a block's native value that arrived through contract calls (see
+/// [`EvmSource::unlisted`](ChainSource::unlisted)): above any log's.
+pub const UNLISTED_INDEX: u32 = u32::MAX;
+
+/// The ERC-20 `decimals()` call (its selector).
+const DECIMALS_CALL: &str = "0x313ce567";
 
 /// A token contract the operator accepts payments in, and the catalogue currency it is.
 #[derive(Clone, Debug)]
@@ -215,47 +223,74 @@ impl EvmSource {
         Ok(!tx.is_null())
     }
 
-    /// The allowlisted tokens' Transfer logs of the block `hash`.
-    async fn token_transfers(&self, hash: &str) -> Result<Vec<Transfer>, ChainError> {
-        if self.tokens.is_empty() {
-            return Ok(Vec::new());
-        }
-        let contracts: Vec<String> = self
-            .tokens
-            .iter()
-            .map(|t| format!("0x{}", hex::encode(t.contract)))
-            .collect();
+    /// The ERC-20 Transfer logs of the block `hash`: the allowlisted tokens' as transfers,
+    /// every other contract's as ignored.
+    async fn token_transfers(
+        &self,
+        hash: &str,
+    ) -> Result<(Vec<Transfer>, Vec<Ignored>), ChainError> {
         let logs: Vec<RpcLog> = self
             .rpc
             .call_as(
                 "eth_getLogs",
-                json!([{"blockHash": hash, "address": contracts, "topics": [TRANSFER_TOPIC]}]),
+                json!([{"blockHash": hash, "topics": [TRANSFER_TOPIC]}]),
             )
             .await
             .map_err(node)?;
-        let mut out = Vec::new();
+        let (mut transfers, mut ignored) = (Vec::new(), Vec::new());
         for log in logs {
+            // ERC-721 transfers index the token id too (four topics): not a payment.
             if log.removed || log.topics.len() != 3 || log.topics[0] != TRANSFER_TOPIC {
                 continue;
             }
-            // Asked for the allowlist only; checked again, whatever the node sent.
-            let Some(token) = self.token(&log.address) else {
+            let Some(to) = topic_address(&log.topics[2]) else {
                 continue;
             };
-            let (Some(to), Some(amount)) = (topic_address(&log.topics[2]), uint256(&log.data))
-            else {
-                continue;
-            };
-            let index = quantity(&log.log_index)?;
-            out.push(Transfer {
-                txid: log.transaction_hash.to_ascii_lowercase(),
-                index: u32::try_from(index.saturating_add(1)).unwrap_or(u32::MAX),
-                address: to,
-                currency: token.currency,
-                amount,
-            });
+            let index =
+                u32::try_from(quantity(&log.log_index)?.saturating_add(1)).unwrap_or(u32::MAX);
+            let txid = log.transaction_hash.to_ascii_lowercase();
+            let amount = uint256(&log.data);
+            match self.token(&log.address) {
+                Some(token) => {
+                    let Some(amount) = amount else {
+                        continue;
+                    };
+                    transfers.push(Transfer {
+                        txid,
+                        index,
+                        address: to,
+                        currency: token.currency,
+                        amount,
+                    });
+                }
+                None => {
+                    let Ok(contract) = address::decode(&log.address.to_ascii_lowercase()) else {
+                        continue;
+                    };
+                    ignored.push(Ignored {
+                        txid,
+                        index,
+                        address: to,
+                        contract: address::encode(&contract),
+                        amount,
+                    });
+                }
+            }
         }
-        Ok(out)
+        Ok((transfers, ignored))
+    }
+
+    /// The native balance of `address` after the block `hash` (EIP-1898).
+    async fn balance_at(&self, address: &str, hash: &str) -> Result<Amount, ChainError> {
+        let text: String = self
+            .rpc
+            .call_as(
+                "eth_getBalance",
+                json!([address, {"blockHash": hash, "requireCanonical": false}]),
+            )
+            .await
+            .map_err(node)?;
+        uint256(&text).ok_or_else(|| ChainError::Node(format!("not a balance: {text:?}")))
     }
 }
 
@@ -277,6 +312,40 @@ impl ChainSource for EvmSource {
                     node: format!("chain id {id}"),
                     configured: format!("chain id {}", self.chain_id),
                 });
+            }
+            // Every allowlisted contract must be a token with the catalogue's decimals: a
+            // wrong address (or a token that is not the one named) would credit amounts a
+            // thousand billion times off.
+            for t in &self.tokens {
+                let contract = address::encode(&t.contract);
+                let wrong = |what: String| ChainError::Token {
+                    code: t.currency.code,
+                    contract: contract.clone(),
+                    problem: what,
+                };
+                let answer: String = self
+                    .rpc
+                    .call_as(
+                        "eth_call",
+                        json!([{"to": contract, "data": DECIMALS_CALL}, "latest"]),
+                    )
+                    .await
+                    .map_err(|e| match e {
+                        RpcError::Rpc { message, .. } => {
+                            wrong(format!("its decimals() call failed: {message}"))
+                        }
+                        other => node(other),
+                    })?;
+                let decimals = uint256(&answer)
+                    .filter(|_| answer.len() > 2)
+                    .map(|a| a.base())
+                    .ok_or_else(|| wrong("it has no code, or decimals() gives nothing".into()))?;
+                if decimals != u128::from(t.currency.decimals) {
+                    return Err(wrong(format!(
+                        "it has {decimals} decimals, but {} has {}",
+                        t.currency.code, t.currency.decimals
+                    )));
+                }
             }
             Ok(())
         })
@@ -352,13 +421,15 @@ impl ChainSource for EvmSource {
             }
             // The block's hash pins the logs to this very block (not whatever is at the
             // height by the time the node answers).
-            transfers.extend(self.token_transfers(&hash).await?);
+            let (tokens, ignored) = self.token_transfers(&hash).await?;
+            transfers.extend(tokens);
             Ok(Some(Block {
                 height: quantity(&block.number)?,
                 hash,
                 parent: block.parent_hash.to_ascii_lowercase(),
                 transfers,
                 txs,
+                ignored,
             }))
         })
     }
@@ -384,6 +455,63 @@ impl ChainSource for EvmSource {
         _txid: &'a str,
     ) -> BoxFuture<'a, Result<Option<PendingTx>, ChainError>> {
         Box::pin(async { Ok(None) })
+    }
+
+    fn has_unlisted(&self) -> bool {
+        true
+    }
+
+    /// Value sent by contract calls leaves no transfer in the block, only a higher balance:
+    /// for each address, its balance after the block less its balance after the parent less
+    /// what the block's transactions paid it directly. An address that sent a transaction in
+    /// the block (a sweep) is left out for that block: its own spending hides what came in.
+    /// Such a transfer's id is the block's hash (index [`UNLISTED_INDEX`]): it is in that
+    /// block, and leaves with it.
+    fn unlisted<'a>(
+        &'a self,
+        block: &'a Block,
+        addresses: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Transfer>, ChainError>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for a in addresses {
+                let lower = a.to_ascii_lowercase();
+                let sent = block.txs.iter().any(|t| {
+                    t.consumes
+                        .iter()
+                        .any(|c| c.split_once(':').is_some_and(|(from, _)| from == lower))
+                });
+                if sent {
+                    continue;
+                }
+                let after = self.balance_at(a, &block.hash).await?;
+                if after.is_zero() {
+                    continue;
+                }
+                let before = self.balance_at(a, &block.parent).await?;
+                let direct = block
+                    .transfers
+                    .iter()
+                    .filter(|t| t.currency.native && t.address == *a)
+                    .try_fold(Amount::ZERO, |sum, t| sum.checked_add(t.amount))
+                    .unwrap_or(Amount::ZERO);
+                let Some(unlisted) = after
+                    .checked_sub(before)
+                    .and_then(|gain| gain.checked_sub(direct))
+                    .filter(|u| !u.is_zero())
+                else {
+                    continue;
+                };
+                out.push(Transfer {
+                    txid: block.hash.clone(),
+                    index: UNLISTED_INDEX,
+                    address: a.clone(),
+                    currency: self.native,
+                    amount: unlisted,
+                });
+            }
+            Ok(out)
+        })
     }
 
     fn broadcast<'a>(&'a self, raw: &'a str) -> BoxFuture<'a, Broadcast> {

@@ -77,6 +77,27 @@ pub struct Block {
     pub transfers: Vec<Transfer>,
     /// Every transaction in it.
     pub txs: Vec<TxFacts>,
+    /// Token transfers from contracts that are not on the allowlist (EVM, TRON): never
+    /// credited; the watcher keeps those to deposit addresses, so that the merchant sees why
+    /// a payment did not count.
+    pub ignored: Vec<Ignored>,
+}
+
+/// A token transfer of a contract the operator did not allowlist (a look-alike of a real
+/// token, or one Kassa does not take).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ignored {
+    /// The transaction.
+    pub txid: String,
+    /// Its log index.
+    pub index: u32,
+    /// The receiving address.
+    pub address: String,
+    /// The contract that emitted it.
+    pub contract: String,
+    /// The amount in the contract's base units, as the log states it; `None` when it does not
+    /// fit 128 bits.
+    pub amount: Option<Amount>,
 }
 
 /// A transaction waiting in the node's mempool.
@@ -105,6 +126,16 @@ pub enum ChainError {
         node: String,
         /// What the configuration expects.
         configured: String,
+    },
+    /// An allowlisted token contract is not what the configuration says it is.
+    #[error("the {code} contract {contract} is not usable: {problem}")]
+    Token {
+        /// The currency it is allowlisted as.
+        code: &'static str,
+        /// The contract's address.
+        contract: String,
+        /// What is wrong.
+        problem: String,
     },
 }
 
@@ -152,6 +183,23 @@ pub trait ChainSource: Send + Sync {
 
     /// Hands a signed transaction (hex) to the node.
     fn broadcast<'a>(&'a self, raw: &'a str) -> BoxFuture<'a, Broadcast>;
+
+    /// Whether native value can reach an address without a transfer a block lists (see
+    /// [`ChainSource::unlisted`]).
+    fn has_unlisted(&self) -> bool {
+        false
+    }
+
+    /// The native coin that reached any of `addresses` in `block` without a transfer the
+    /// block lists (EVM: value sent by contract calls), as transfers of that block. Sources
+    /// whose blocks list every payment have none.
+    fn unlisted<'a>(
+        &'a self,
+        _block: &'a Block,
+        _addresses: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Transfer>, ChainError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }
 
 /// Where a network's deposit addresses come from: the operator's wallet, derived by index.

@@ -484,6 +484,7 @@ impl ChainSource for ModelChain {
                         consumes: t.inputs.clone(),
                     })
                     .collect(),
+                ignored: Vec::new(),
             }))
         })
     }

@@ -151,6 +151,7 @@ impl ChainSource for UtxoSource {
                 parent: block.previousblockhash.clone().unwrap_or_default(),
                 transfers: block.tx.iter().flat_map(|t| self.transfers(t)).collect(),
                 txs: block.tx.iter().map(facts).collect(),
+                ignored: Vec::new(),
             }))
         })
     }

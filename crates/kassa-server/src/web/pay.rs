@@ -507,15 +507,21 @@ fn render(
                 missing
             };
             let seed = st.keyring.derive_key("simulated-network");
-            let contract = if row.test {
-                kassa_chain::simulated::token_contract(&seed, c)
+            let (chain_id, contract) = if row.test {
+                (
+                    kassa_chain::uri::evm_chain_id(c.network, true),
+                    kassa_chain::simulated::token_contract(&seed, c),
+                )
             } else {
-                // Live token contracts come from the operator's allowlist with the EVM
-                // watcher; until then a token's QR code holds the plain address.
-                None
+                // The operator's chain and allowlisted contract.
+                let live = st.chains.get(c.network);
+                (
+                    live.and_then(|l| l.chain_id()),
+                    live.and_then(|l| l.token_contract(c)),
+                )
             };
             let uri =
-                kassa_chain::uri::payment_uri(c, address, to_send, row.test, contract.as_deref());
+                kassa_chain::uri::payment_uri(c, address, to_send, chain_id, contract.as_deref());
             let qr = qr::svg(&uri, tr.t("pay.qr_label"));
             let with = |a: Amount| format!("{} {}", plain(a, c.decimals), c.symbol);
             let received = row

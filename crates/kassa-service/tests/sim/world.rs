@@ -254,6 +254,7 @@ impl World {
         let live = Arc::new(LiveChain {
             network: &LTC_NET,
             currency: ltc(),
+            currencies: vec![ltc()],
             chain: Chain::Regtest,
             confirmations: u32::try_from(confirmations).unwrap(),
             poll_interval: Duration::from_millis(10),
@@ -261,6 +262,8 @@ impl World {
             source: model.clone(),
             wallet: Arc::new(SimWallet),
             utxo: None,
+            evm: None,
+            explorer: None,
         });
         let ctx = context(db.clone(), clock.clone(), Chains::of(vec![live.clone()]));
         let merchant = ids.merchant;

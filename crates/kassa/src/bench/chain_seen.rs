@@ -1,5 +1,6 @@
 //! `kassa bench chain-seen`: the time from broadcasting a payment to the invoice showing it
-//! as "seen", against a `litecoind -regtest` this command starts, with the watcher running as
+//! as "seen", against a node this command starts — a `litecoind -regtest`, or with
+//! `--network eth` an `anvil` (mining each transaction at once) — with the watcher running as
 //! in `kassa serve`.
 
 use std::sync::Arc;
@@ -27,6 +28,174 @@ pub struct ChainSeenArgs {
     /// The litecoind program.
     #[arg(long, default_value = "litecoind")]
     litecoind: String,
+    /// The network: `ltc` (litecoind) or `eth` (anvil).
+    #[arg(long, value_enum, default_value_t = super::chain_match::MatchNetwork::Ltc)]
+    network: super::chain_match::MatchNetwork,
+    /// The anvil program (`--network eth`; `npm install @foundry-rs/anvil` ships it).
+    #[arg(long, default_value = "anvil")]
+    anvil: String,
+}
+
+/// A node with a funded payer.
+enum Node {
+    Ltc {
+        _node: RegtestNode,
+        url: String,
+        payer: kassa_chain::rpc::RpcClient,
+    },
+    Eth {
+        child: std::process::Child,
+        url: String,
+        rpc: kassa_chain::rpc::RpcClient,
+        payer: String,
+    },
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Node::Eth { child, .. } = self {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// anvil's chain id.
+const ANVIL_CHAIN_ID: u64 = 31_337;
+
+impl Node {
+    async fn start(args: &ChainSeenArgs) -> anyhow::Result<Node> {
+        match args.network {
+            super::chain_match::MatchNetwork::Ltc => {
+                let (node, rpc) = start_regtest(&args.litecoind).await?;
+                let rpc_err = |e: kassa_chain::rpc::RpcError| anyhow::anyhow!("litecoind: {e}");
+                rpc.call("createwallet", json!(["payer"]))
+                    .await
+                    .map_err(rpc_err)?;
+                let payer = rpc.for_wallet("payer");
+                let miner: String = payer
+                    .call_as("getnewaddress", json!(["", "bech32"]))
+                    .await
+                    .map_err(rpc_err)?;
+                payer
+                    .call("generatetoaddress", json!([101 + args.payments, miner]))
+                    .await
+                    .map_err(rpc_err)?;
+                let url = node.url.clone();
+                Ok(Node::Ltc {
+                    _node: node,
+                    url,
+                    payer,
+                })
+            }
+            super::chain_match::MatchNetwork::Eth => {
+                let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                    .local_addr()?
+                    .port();
+                let child = std::process::Command::new(&args.anvil)
+                    .args([
+                        "--host".to_owned(),
+                        "127.0.0.1".into(),
+                        "--port".into(),
+                        port.to_string(),
+                        "--chain-id".into(),
+                        ANVIL_CHAIN_ID.to_string(),
+                        "--silent".into(),
+                    ])
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .with_context(|| {
+                        format!("starting {} (npm install @foundry-rs/anvil)", args.anvil)
+                    })?;
+                let url = format!("http://127.0.0.1:{port}");
+                let rpc = kassa_chain::rpc::RpcClient::json_rpc_2(&url, Duration::from_secs(10))
+                    .map_err(|e| anyhow::anyhow!("anvil client: {e}"))?;
+                let mut node = Node::Eth {
+                    child,
+                    url,
+                    rpc: rpc.clone(),
+                    payer: String::new(),
+                };
+                let deadline = Instant::now() + Duration::from_secs(30);
+                let accounts: Vec<String> = loop {
+                    if let Ok(a) = rpc.call_as("eth_accounts", json!([])).await {
+                        break a;
+                    }
+                    anyhow::ensure!(
+                        Instant::now() < deadline,
+                        "anvil did not answer within 30 s"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                };
+                if let Node::Eth { payer, .. } = &mut node {
+                    *payer = accounts.into_iter().next().context("anvil's accounts")?;
+                }
+                Ok(node)
+            }
+        }
+    }
+
+    /// Points the settings at the node, with a wallet of the network (`wallet init`, or a
+    /// watch-only key).
+    fn configure(&self, settings: &mut Settings, poll_ms: u64) -> anyhow::Result<()> {
+        match self {
+            Node::Ltc { url, .. } => {
+                settings.chains.ltc.chain = "regtest".into();
+                settings.chains.ltc.rpc_url = url.clone();
+                settings.chains.ltc.rpc_user = NODE_USER.into();
+                settings.chains.ltc.rpc_password = SecretString::new(NODE_PASSWORD);
+                settings.chains.ltc.poll_interval_ms = poll_ms;
+            }
+            Node::Eth { url, .. } => {
+                let phrase = kassa_chain::hd::Mnemonic::generate()
+                    .map_err(|e| anyhow::anyhow!("phrase: {e}"))?;
+                let wallet = kassa_chain::hd::evm::EvmHotWallet::from_mnemonic(&phrase, "")
+                    .map_err(|e| anyhow::anyhow!("wallet: {e}"))?;
+                settings.chains.eth.rpc_url = url.clone();
+                settings.chains.eth.chain_id = ANVIL_CHAIN_ID;
+                settings.chains.eth.poll_interval_ms = poll_ms;
+                settings.chains.eth.xpub = wallet.watch_only().account_xpub();
+            }
+        }
+        Ok(())
+    }
+
+    fn coin(&self) -> &'static str {
+        match self {
+            Node::Ltc { .. } => "LTC",
+            Node::Eth { .. } => "ETH",
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Node::Ltc { .. } => "litecoind -regtest",
+            Node::Eth { .. } => "anvil (a block per transaction)",
+        }
+    }
+
+    /// Pays `due` to `address`.
+    async fn pay(&self, address: &str, due: kassa_core::money::Amount) -> anyhow::Result<()> {
+        match self {
+            Node::Ltc { payer, .. } => {
+                payer
+                    .call("sendtoaddress", json!([address, due.to_decimal_string(8)]))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("litecoind: {e}"))?;
+            }
+            Node::Eth { rpc, payer, .. } => {
+                rpc.call(
+                    "eth_sendTransaction",
+                    json!([{"from": payer, "to": address, "value": format!("0x{:x}", due.base())}]),
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("anvil: {e}"))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -96,30 +265,12 @@ async fn start_regtest(
 }
 
 pub(super) async fn run(base: Settings, args: ChainSeenArgs) -> anyhow::Result<()> {
-    let (node, rpc) = start_regtest(&args.litecoind).await?;
-    let rpc_err = |e: kassa_chain::rpc::RpcError| anyhow::anyhow!("litecoind: {e}");
-    rpc.call("createwallet", json!(["payer"]))
-        .await
-        .map_err(rpc_err)?;
-    let payer = rpc.for_wallet("payer");
-    let miner: String = payer
-        .call_as("getnewaddress", json!(["", "bech32"]))
-        .await
-        .map_err(rpc_err)?;
-    payer
-        .call("generatetoaddress", json!([101 + args.payments, miner]))
-        .await
-        .map_err(rpc_err)?;
-
+    let node = Node::start(&args).await?;
     let dir = TempDir::new()?;
     let database = format!("sqlite://{}", dir.path().join("kassa.db").display());
     let mut settings = InProcess::settings(&base, dir.path(), &database);
-    settings.chains.ltc.chain = "regtest".into();
-    settings.chains.ltc.rpc_url = node.url.clone();
-    settings.chains.ltc.rpc_user = NODE_USER.into();
-    settings.chains.ltc.rpc_password = SecretString::new(NODE_PASSWORD);
-    settings.chains.ltc.poll_interval_ms = args.poll_ms;
-    {
+    node.configure(&mut settings, args.poll_ms)?;
+    if let Node::Ltc { .. } = node {
         // `kassa wallet init ltc`.
         let st = kassa_server::state::AppState::open(
             settings.clone(),
@@ -160,7 +311,7 @@ pub(super) async fn run(base: Settings, args: ChainSeenArgs) -> anyhow::Result<(
         let mut c = state.db.conn().await?;
         let project = kassa_store::projects::by_id(&mut c, project.id).await?;
         drop(c);
-        let ltc = kassa_core::currency::crypto("LTC").context("LTC")?;
+        let coin = kassa_core::currency::crypto(node.coin()).context("the coin")?;
         let usd = kassa_core::currency::fiat("USD").context("USD")?;
         let mut times = Vec::new();
         for _ in 0..args.payments {
@@ -169,21 +320,18 @@ pub(super) async fn run(base: Settings, args: ChainSeenArgs) -> anyhow::Result<(
                 &state,
                 &project,
                 kassa_service::invoices::NewInvoiceRequest {
-                    preselect: Some(ltc),
+                    preselect: Some(coin),
                     ..kassa_service::invoices::NewInvoiceRequest::priced(price)
                 },
             )
             .await
             .map_err(|e| anyhow::anyhow!("invoice: {e}"))?;
             let address = inv.address.clone().context("a deposit address")?;
-            let due = inv.quote.context("a quote")?.due.to_decimal_string(8);
+            let due = inv.quote.context("a quote")?.due;
             // Not in step with the watcher's polls: payments land anywhere in its cycle.
             tokio::time::sleep(Duration::from_millis(u64::from(rand::random::<u16>()) % args.poll_ms.max(1))).await;
             let started = Instant::now();
-            payer
-                .call("sendtoaddress", json!([address, due]))
-                .await
-                .map_err(rpc_err)?;
+            node.pay(&address, due).await?;
             loop {
                 let row = kassa_store::invoices::by_id(&mut state.db.conn().await?, inv.id).await?;
                 if !row.processing.is_zero() {
@@ -198,9 +346,10 @@ pub(super) async fn run(base: Settings, args: ChainSeenArgs) -> anyhow::Result<(
         let ms = |p: f64| percentile(&times, p).map_or(f64::NAN, |us| us as f64 / 1000.0);
         let median = ms(0.5);
         println!(
-            "kassa bench chain-seen: {} payments on litecoind -regtest, watcher polling every {} ms ({} build): \
+            "kassa bench chain-seen: {} payments on {}, watcher polling every {} ms ({} build): \
              broadcast → seen median {:.0} ms, p90 {:.0} ms, max {:.0} ms — target median < 2000 ms: {}",
             times.len(),
+            node.name(),
             args.poll_ms,
             profile(),
             median,

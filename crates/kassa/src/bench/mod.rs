@@ -38,10 +38,13 @@ pub enum BenchCommand {
     /// Benchmark the chain watcher's matching of block outputs against the deposit
     /// addresses (`--addresses` of them, one million by default) on a throwaway database:
     /// outputs looked up per second, as the watcher does it (one indexed query per 400).
+    /// `--network eth`: ERC-20 Transfer logs fetched and parsed by the EVM source from a local
+    /// JSON-RPC server, then matched — logs per second.
     ChainMatch(chain_match::ChainMatchArgs),
     /// Measure the time from broadcasting a payment to the invoice showing it as "seen",
     /// against a `litecoind -regtest` this command starts (Debian's `litecoind` must be
-    /// installed), with the watcher running as in `kassa serve`.
+    /// installed), or an `anvil` with `--network eth`, with the watcher running as in
+    /// `kassa serve`.
     ChainSeen(chain_seen::ChainSeenArgs),
     /// Upload eight large logos at once (a 16-bit 4096 × 4096 PNG "bomb" and the largest
     /// accepted image) while probing `/healthz`: its latency and the process's memory growth

@@ -125,3 +125,62 @@ fn invoice_create_on_postgres() {
     });
     assert!(!exists, "the benchmark database {name} was left behind");
 }
+
+/// Runs `kassa bench` with `args`; its standard output.
+fn bench_output(args: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(dir.path(), args, &[("RUST_LOG", "warn")]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "kassa {args:?} failed: {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn chain_match_reads_erc20_logs_through_the_evm_source() {
+    let out = bench_output(&[
+        "bench",
+        "chain-match",
+        "--network",
+        "eth",
+        "--addresses",
+        "3000",
+        "--outputs",
+        "5000",
+        "--logs-per-block",
+        "1000",
+    ]);
+    // Every log read (five blocks of 1000), one in a hundred paying a watched address.
+    assert!(
+        out.contains("5000 Transfer logs in 5 blocks of 1000") && out.contains("hits 50"),
+        "{out}"
+    );
+}
+
+#[test]
+fn chain_seen_times_eth_payments_on_anvil() {
+    if crate::support::anvil::anvil_skipped() {
+        return;
+    }
+    let anvil = crate::support::anvil::installed().unwrap();
+    let out = bench_output(&[
+        "bench",
+        "chain-seen",
+        "--network",
+        "eth",
+        "--anvil",
+        anvil.to_str().unwrap(),
+        "--payments",
+        "3",
+        "--poll-ms",
+        "100",
+    ]);
+    assert!(
+        out.contains("3 payments on anvil") && out.contains("broadcast → seen median"),
+        "{out}"
+    );
+}

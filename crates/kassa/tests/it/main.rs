@@ -20,6 +20,7 @@ mod chain_evm;
 mod chain_spend;
 mod chain_utxo;
 mod cli;
+mod evm_live;
 mod first_hour;
 mod hardening;
 mod hostile;

@@ -141,7 +141,7 @@ engine_test!(
         let out = run(&["wallet", "init", "btc"], &with(&[]));
         one_line_failure(&out, "error: BTC is not configured: set chains.btc.rpc_url (KASSA_CHAINS_BTC_RPC_URL)");
         let out = run(&["wallet", "init", "trc20"], &with(&[]));
-        one_line_failure(&out, "error: trc20 is not a network with an HD wallet: use btc or ltc");
+        one_line_failure(&out, "error: trc20 is not a network with an HD wallet: use btc, ltc, eth, bsc, arb, opt or base");
         let out = run(&["wallet", "show", "ltc"], &with(&[]));
         one_line_failure(&out, "error: LTC has no wallet: run `kassa wallet init ltc`");
 
@@ -260,6 +260,43 @@ engine_test!(
         let shown = stdout(&out);
         assert!(shown.contains("[chains.ltc]") && shown.contains("rpc_password = \"[redacted]\""), "{shown}");
         assert!(!shown.contains("node-secret-pw"), "{shown}");
+
+        // An EVM network: its own phrase, the BIP44 account m/44'/60'/0', EIP-55 addresses;
+        // a development chain id is stored as regtest.
+        let eth = [
+            ("KASSA_CHAINS_ETH_RPC_URL", "http://127.0.0.1:9"),
+            ("KASSA_CHAINS_ETH_CHAIN_ID", "31337"),
+        ];
+        let out = run(&["wallet", "init", "eth"], &with(&[]));
+        one_line_failure(&out, "error: ERC20 is not configured: set chains.eth.rpc_url (KASSA_CHAINS_ETH_RPC_URL)");
+        let out = run(&["wallet", "init", "eth"], &with(&eth));
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        let eth_phrase = phrase_of(&text);
+        assert_ne!(eth_phrase, phrase, "a phrase of its own");
+        let evm = kassa_chain::hd::evm::EvmHotWallet::from_mnemonic(&Mnemonic::parse(&eth_phrase).unwrap(), "").unwrap();
+        let first = evm.watch_only().address(0).unwrap();
+        for line in [
+            "Created the ERC20 hot wallet (regtest).".to_owned(),
+            "any BIP44 wallet restores it at m/44'/60'/0'.".to_owned(),
+            format!("account key: {}\n", evm.watch_only().account_xpub()),
+            format!("first deposit address (…/0/0): {first}\n"),
+        ] {
+            assert!(text.contains(&line), "{line:?} in:\n{text}");
+        }
+        let out = run(&["wallet", "show", "ERC20"], &with(&eth));
+        assert!(out.status.success(), "{}", stderr(&out));
+        let shown = stdout(&out);
+        assert!(shown.contains("network: ERC20 (regtest)\n") && shown.contains(&first), "{shown}");
+        assert!(!shown.contains(&eth_phrase));
+        // A fresh handle: the CLI wrote from another process.
+        db.close().await;
+        let db = tdb.connect().await;
+        let opened = chains::evm::hot_wallet(&db, &keyring, &kassa_core::currency::ERC20).await.unwrap();
+        assert_eq!(opened.watch_only().address(7).unwrap(), evm.watch_only().address(7).unwrap());
+        // Another chain id later: refused, naming the option.
+        let out = run(&["wallet", "show", "eth"], &with(&[eth[0], ("KASSA_CHAINS_ETH_CHAIN_ID", "1")]));
+        one_line_failure(&out, "error: chains.eth.chain_id (KASSA_CHAINS_ETH_CHAIN_ID): is for mainnet but the ERC20 wallet in the database is for regtest");
         db.close().await;
     }
 );

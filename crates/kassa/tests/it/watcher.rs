@@ -66,6 +66,7 @@ impl Rig {
         let watch = std::sync::Arc::new(LiveChain {
             network: ltc().network,
             currency: ltc(),
+            currencies: vec![ltc()],
             chain: Chain::Regtest,
             confirmations: 2,
             poll_interval: Duration::from_millis(100),
@@ -78,6 +79,8 @@ impl Rig {
             )),
             wallet: std::sync::Arc::new(wallet.watch_only().clone()),
             utxo: None,
+            evm: None,
+            explorer: None,
         });
         let watcher = Watcher::new(app.state.ctx.clone(), watch);
         Rig {
@@ -725,6 +728,7 @@ engine_test!(
             std::sync::Arc::new(LiveChain {
                 network: ltc().network,
                 currency: ltc(),
+                currencies: vec![ltc()],
                 chain: Chain::Regtest,
                 confirmations: 2,
                 poll_interval: Duration::from_millis(100),
@@ -737,6 +741,8 @@ engine_test!(
                 )),
                 wallet: std::sync::Arc::new(r.wallet.watch_only().clone()),
                 utxo: None,
+                evm: None,
+                explorer: None,
             }),
         );
         for _ in 0..3 {

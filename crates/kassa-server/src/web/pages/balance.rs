@@ -142,8 +142,7 @@ fn withdrawal_view(
         .collect::<Vec<_>>();
     let explorer = r.tx.as_ref().and_then(|t| {
         let n = currency::network(&r.network)?;
-        let chain = st.chains.get(n).map(|c| c.chain)?;
-        kassa_chain::explorer::transaction_url(n, chain, &t.txid)
+        st.chains.get(n)?.explorer_url(&t.txid)
     });
     WithdrawalView {
         id: r.public_id.clone(),

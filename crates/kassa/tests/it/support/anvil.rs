@@ -177,6 +177,30 @@ impl Anvil {
             .await
     }
 
+    /// Deploys a forwarder: a contract whose every call sends the value it carries on to
+    /// the address in the call data's first word (reverting when that fails) — how value
+    /// reaches an address by a contract call, as exchanges and smart wallets pay. Hand-written
+    /// bytecode (see `FORWARDER`); returns its address.
+    pub async fn deploy_forwarder(&self, from: &str) -> String {
+        let r = self
+            .send(json!({"from": from, "data": format!("0x{FORWARDER}"), "gas": "0x30d40"}))
+            .await;
+        r["contractAddress"].as_str().expect("contract").to_owned()
+    }
+
+    /// Pays `wei` to `to` through `forwarder`; returns the receipt.
+    pub async fn forward(&self, forwarder: &str, from: &str, to: &str, wei: u128) -> Value {
+        let to = to.trim_start_matches("0x").to_ascii_lowercase();
+        self.send(json!({
+            "from": from,
+            "to": forwarder,
+            "value": format!("0x{wei:x}"),
+            "data": format!("0x{to:0>64}"),
+            "gas": "0x30d40",
+        }))
+        .await
+    }
+
     /// The block number of a receipt.
     pub fn block_of(receipt: &Value) -> u64 {
         let n = receipt["blockNumber"].as_str().expect("block number");
@@ -188,6 +212,11 @@ impl Anvil {
         self.call("anvil_mine", json!([format!("0x{n:x}")])).await;
     }
 }
+
+/// The forwarder's creation code: `CODECOPY` of the 24-byte runtime and `RETURN`. The runtime
+/// is `CALL(gas, calldataload(0), callvalue, 0, 0, 0, 0)`, then `REVERT` unless it succeeded:
+/// `6000×4 34 6000 35 5a f1 6016 57 6000 6000 fd 5b 00`.
+const FORWARDER: &str = "601880600b6000396000f36000600060006000346000355af160165760006000fd5b00";
 
 /// A 32-byte ABI word.
 fn word(v: u128) -> String {

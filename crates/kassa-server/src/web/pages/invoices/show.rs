@@ -82,6 +82,8 @@ struct ShowPage<'a> {
     link: String,
     qr: String,
     transfers: Vec<TransferView>,
+    /// Token transfers of contracts not on the allowlist: (txid, what).
+    ignored: Vec<(String, String)>,
     timeline: Vec<(String, String)>,
     attempts: Vec<AttemptView>,
     delivery: Option<String>,
@@ -121,12 +123,10 @@ fn quote_view(tr: Tr, row: &InvoiceRow, c: &Crypto) -> Option<QuoteView> {
 }
 
 fn transfer_view(st: &AppState, tr: Tr, t: &TransferRow, c: Option<&Crypto>) -> TransferView {
+    // Value sent by a contract call is known by its block's hash: no transaction page.
     let explorer = kassa_core::currency::network(&t.network)
-        .filter(|_| !t.test)
-        .and_then(|n| {
-            let chain = st.chains.get(n).map(|c| c.chain)?;
-            kassa_chain::explorer::transaction_url(n, chain, &t.txid)
-        });
+        .filter(|_| !t.test && t.output_index != i64::from(kassa_chain::watch::evm::UNLISTED_INDEX))
+        .and_then(|n| st.chains.get(n)?.explorer_url(&t.txid));
     let (state, state_code) = match t.state {
         TransferState::Seen => ("invoices.transfer.seen_state", "seen"),
         TransferState::Confirmed => ("invoices.transfer.confirmed_state", "confirmed"),
@@ -350,6 +350,7 @@ pub async fn show(
     let (project, inv) = visible_invoice(&st, &me, id, &uuid).await?;
     let mut c = st.db.conn().await?;
     let transfers = store::transfers_of(&mut c, inv.id).await?;
+    let ignored = kassa_store::ignored::of_invoice(&mut c, inv.id).await?;
     let events = store::events(&mut c, inv.id).await?;
     let attempts = store::postbacks_of(&mut c, inv.id).await?;
     let job = kassa_store::postbacks::delivery_of(&mut c, inv.id).await?;
@@ -412,6 +413,21 @@ pub async fn show(
         transfers: transfers
             .iter()
             .map(|t| transfer_view(&st, tr, t, crypto))
+            .collect(),
+        ignored: ignored
+            .iter()
+            .map(|i| {
+                let amount = i.amount.map_or_else(|| "?".to_owned(), |a| a.to_string());
+                let what = tr.f(
+                    "invoices.show.ignored_line",
+                    &[
+                        ("amount", &amount),
+                        ("contract", &i.contract),
+                        ("block", &i.block_height),
+                    ],
+                );
+                (i.txid.clone(), what)
+            })
             .collect(),
         timeline: events
             .iter()
