@@ -41,6 +41,7 @@ pub mod postbacks;
 pub mod pricing;
 pub mod projects;
 pub mod read;
+pub mod sweeps;
 pub mod telegram;
 pub mod watcher;
 pub mod withdrawals;

@@ -47,6 +47,8 @@ use kassa_store::invoices::TransferState;
 
 /// Reorganisations deeper than this many blocks are not followed (their hashes are pruned).
 pub const KEEP_BLOCKS: i64 = 288;
+/// How often a hot wallet's deposits are swept ([`crate::sweeps`]).
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// Outputs looked up per query.
 const LOOKUP_CHUNK: usize = 400;
 
@@ -173,7 +175,8 @@ impl Watcher {
         Ok(())
     }
 
-    /// The transfers among `all` paid to our deposit addresses.
+    /// The transfers among `all` paid to our deposit addresses — not those Kassa sent
+    /// itself (the gas sent ahead of a token sweep).
     async fn ours(&self, all: Vec<Transfer>) -> Result<Vec<Transfer>, WatchError> {
         let mut owned = HashSet::new();
         for chunk in all.chunks(LOOKUP_CHUNK) {
@@ -181,10 +184,21 @@ impl Watcher {
             let mut c = self.st.db.conn().await?;
             owned.extend(chain::owned_among(&mut c, self.chain.network.code, &addresses).await?);
         }
-        Ok(all
+        let mut paid: Vec<Transfer> = all
             .into_iter()
             .filter(|o| owned.contains(&o.address))
-            .collect())
+            .collect();
+        if crate::sweeps::sweeps(&self.chain) && !paid.is_empty() {
+            let txids: Vec<&str> = paid.iter().map(|t| t.txid.as_str()).collect();
+            let mut c = self.st.db.conn().await?;
+            let sent: HashSet<String> =
+                kassa_store::evm_txs::sent_among(&mut c, self.chain.network.code, &txids)
+                    .await?
+                    .into_iter()
+                    .collect();
+            paid.retain(|t| !sent.contains(&t.txid));
+        }
+        Ok(paid)
     }
 
     /// The ignored token transfers of `block` paid to our deposit addresses.
@@ -593,6 +607,7 @@ impl Watcher {
         tracing::info!(network = net, "watching the chain");
         let mut failures: HashMap<String, u32> = HashMap::new();
         let mut alerts = crate::notify::operator::Alerts::default();
+        let mut last_sweep = None;
         loop {
             match self.step().await {
                 Ok(r) if r.blocks > 0 || r.recorded > 0 || r.gone > 0 => {
@@ -618,6 +633,25 @@ impl Watcher {
             }
             if let Err(e) = alerts.after_round(&self.st, net).await {
                 tracing::warn!(network = net, error = %e, "operator alert");
+            }
+            // Deposits into the hot wallet (EVM), once a minute.
+            if crate::sweeps::sweeps(&self.chain)
+                && last_sweep.is_none_or(|t: std::time::Instant| t.elapsed() >= SWEEP_EVERY)
+            {
+                last_sweep = Some(std::time::Instant::now());
+                match crate::sweeps::round(&self.st, &self.chain).await {
+                    Ok(r) if r.sent > 0 || r.confirmed > 0 => {
+                        tracing::info!(
+                            network = net,
+                            sent = r.sent,
+                            confirmed = r.confirmed,
+                            replaced = r.replaced,
+                            "sweeps"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(network = net, error = %e, "sweeps"),
+                }
             }
             tokio::select! {
                 () = stop.cancelled() => return,

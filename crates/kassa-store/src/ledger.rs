@@ -33,6 +33,9 @@ pub enum Kind {
     ServiceFees,
     /// Transfer fees collected to pay for moving funds (operator-wide).
     NetworkFees,
+    /// What moving funds between Kassa's own addresses cost the operator (the gas of sweeping
+    /// a deposit address, operator-wide): an expense, paid out of custody.
+    ChainCosts,
 }
 
 impl Kind {
@@ -46,6 +49,7 @@ impl Kind {
             Kind::MerchantWithdrawing => "merchant_withdrawing",
             Kind::ServiceFees => "service_fees",
             Kind::NetworkFees => "network_fees",
+            Kind::ChainCosts => "chain_costs",
         }
     }
 
@@ -59,6 +63,7 @@ impl Kind {
             Kind::MerchantWithdrawing,
             Kind::ServiceFees,
             Kind::NetworkFees,
+            Kind::ChainCosts,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -66,7 +71,10 @@ impl Kind {
 
     /// Whether debits increase the balance (assets) rather than credits.
     pub fn debit_normal(self) -> bool {
-        matches!(self, Kind::Custody | Kind::MerchantReceivable)
+        matches!(
+            self,
+            Kind::Custody | Kind::MerchantReceivable | Kind::ChainCosts
+        )
     }
 }
 
@@ -366,6 +374,24 @@ pub async fn balances(
         .into_iter()
         .filter_map(|(k, c, b)| Kind::parse(&k).map(|k| ((k, c), b.0)))
         .collect())
+}
+
+/// The balance of the operator-wide account `kind` in `currency` (custody, fees, costs).
+pub async fn operator_balance(
+    conn: &mut impl AsConn,
+    kind: Kind,
+    currency: &str,
+) -> Result<Amount, StoreError> {
+    let b: Option<DbAmount> = sql!(conn, |c| {
+        sqlx::query_scalar(
+        "select balance from ledger_account where merchant_id is null and kind = $1 and currency = $2"
+    )
+    .bind(kind.as_str())
+    .bind(currency)
+    .fetch_optional(c)
+    .await
+    })?;
+    Ok(b.map_or(Amount::ZERO, |b| b.0))
 }
 
 /// A ledger account whose stored balance differs from the sum of its transfers.

@@ -19,6 +19,7 @@ pub mod audit;
 pub mod chain;
 mod db;
 mod error;
+pub mod evm_txs;
 pub mod ignored;
 mod invoice_days;
 pub mod invoices;

@@ -24,6 +24,10 @@ const COIN_TYPE: u32 = 60;
 /// The account path, `m/44'/60'/0'`.
 pub const ACCOUNT_PATH: &str = "m/44'/60'/0'";
 
+/// The hot wallet's own address, where deposits are swept and withdrawals leave from:
+/// `m/44'/60'/0'/1/0`, off the branch deposit addresses are handed out on.
+pub const TREASURY_PATH: &str = "m/44'/60'/0'/1/0";
+
 /// The version bytes of a mainnet `xpub` (the only form EVM wallets export).
 const XPUB_VERSION: [u8; 4] = [0x04, 0x88, 0xb2, 0x1e];
 
@@ -99,6 +103,15 @@ impl EvmWallet {
     pub fn address(&self, index: u32) -> Result<String, HdError> {
         Ok(address_of(&self.public_key(index)?))
     }
+
+    /// The treasury's address ([`TREASURY_PATH`]).
+    pub fn treasury_address(&self) -> Result<String, HdError> {
+        let key = self
+            .account
+            .ckd_pub(&self.secp, normal_child(1)?)?
+            .ckd_pub(&self.secp, normal_child(0)?)?;
+        Ok(address_of(&key.public_key))
+    }
 }
 
 impl crate::watch::DepositWallet for EvmWallet {
@@ -158,7 +171,16 @@ impl EvmHotWallet {
 
     /// The private key of the address at receive index `index` (erase it after use).
     pub fn secret_key(&self, index: u32) -> Result<Zeroizing<[u8; 32]>, HdError> {
-        let path = [normal_child(0)?, normal_child(index)?];
+        self.key_at(0, index)
+    }
+
+    /// The private key of the treasury ([`TREASURY_PATH`]).
+    pub fn treasury_secret(&self) -> Result<Zeroizing<[u8; 32]>, HdError> {
+        self.key_at(1, 0)
+    }
+
+    fn key_at(&self, branch: u32, index: u32) -> Result<Zeroizing<[u8; 32]>, HdError> {
+        let path = [normal_child(branch)?, normal_child(index)?];
         let derived = ErasedOnDrop(self.account.derive_priv(&self.secp, &path)?);
         let secret: SecretKey = derived.0.private_key;
         Ok(Zeroizing::new(secret.secret_bytes()))
@@ -212,6 +234,26 @@ mod tests {
                 let public = PublicKey::from_secret_key(&Secp256k1::new(), &secret);
                 assert_eq!(address_of(&public), *want);
             }
+        }
+    }
+
+    #[test]
+    fn the_treasury_is_off_the_deposit_branch_and_signs_for_itself() {
+        for (phrase, xpub, addresses) in VECTORS {
+            let hot = EvmHotWallet::from_mnemonic(&Mnemonic::parse(phrase).unwrap(), "").unwrap();
+            let treasury = hot.watch_only().treasury_address().unwrap();
+            assert_eq!(
+                EvmWallet::from_account_xpub(xpub)
+                    .unwrap()
+                    .treasury_address()
+                    .unwrap(),
+                treasury,
+                "watch-only knows it too"
+            );
+            assert!(!addresses.contains(&treasury.as_str()));
+            let secret = SecretKey::from_slice(&hot.treasury_secret().unwrap()[..]).unwrap();
+            let public = PublicKey::from_secret_key(&Secp256k1::new(), &secret);
+            assert_eq!(address_of(&public), treasury);
         }
     }
 

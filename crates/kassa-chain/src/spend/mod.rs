@@ -47,6 +47,7 @@
 
 mod destination;
 pub mod evm;
+pub mod evm_node;
 mod fee;
 pub mod psbt;
 mod select;

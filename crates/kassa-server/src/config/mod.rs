@@ -425,6 +425,8 @@ options! {
     "chains.eth.xpub" => "KASSA_CHAINS_ETH_XPUB" => chains.eth.xpub;
     "chains.eth.tokens" => "KASSA_CHAINS_ETH_TOKENS" => chains.eth.tokens;
     "chains.eth.explorer" => "KASSA_CHAINS_ETH_EXPLORER" => chains.eth.explorer;
+    "chains.eth.max_fee_gwei" => "KASSA_CHAINS_ETH_MAX_FEE_GWEI" => chains.eth.max_fee_gwei;
+    "chains.eth.sweep_max_fee_percent" => "KASSA_CHAINS_ETH_SWEEP_MAX_FEE_PERCENT" => chains.eth.sweep_max_fee_percent;
     "chains.bsc.rpc_url" => "KASSA_CHAINS_BSC_RPC_URL" => chains.bsc.rpc_url;
     "chains.bsc.chain_id" => "KASSA_CHAINS_BSC_CHAIN_ID" => chains.bsc.chain_id;
     "chains.bsc.confirmations" => "KASSA_CHAINS_BSC_CONFIRMATIONS" => chains.bsc.confirmations;
@@ -432,6 +434,8 @@ options! {
     "chains.bsc.xpub" => "KASSA_CHAINS_BSC_XPUB" => chains.bsc.xpub;
     "chains.bsc.tokens" => "KASSA_CHAINS_BSC_TOKENS" => chains.bsc.tokens;
     "chains.bsc.explorer" => "KASSA_CHAINS_BSC_EXPLORER" => chains.bsc.explorer;
+    "chains.bsc.max_fee_gwei" => "KASSA_CHAINS_BSC_MAX_FEE_GWEI" => chains.bsc.max_fee_gwei;
+    "chains.bsc.sweep_max_fee_percent" => "KASSA_CHAINS_BSC_SWEEP_MAX_FEE_PERCENT" => chains.bsc.sweep_max_fee_percent;
     "chains.arb.rpc_url" => "KASSA_CHAINS_ARB_RPC_URL" => chains.arb.rpc_url;
     "chains.arb.chain_id" => "KASSA_CHAINS_ARB_CHAIN_ID" => chains.arb.chain_id;
     "chains.arb.confirmations" => "KASSA_CHAINS_ARB_CONFIRMATIONS" => chains.arb.confirmations;
@@ -439,6 +443,8 @@ options! {
     "chains.arb.xpub" => "KASSA_CHAINS_ARB_XPUB" => chains.arb.xpub;
     "chains.arb.tokens" => "KASSA_CHAINS_ARB_TOKENS" => chains.arb.tokens;
     "chains.arb.explorer" => "KASSA_CHAINS_ARB_EXPLORER" => chains.arb.explorer;
+    "chains.arb.max_fee_gwei" => "KASSA_CHAINS_ARB_MAX_FEE_GWEI" => chains.arb.max_fee_gwei;
+    "chains.arb.sweep_max_fee_percent" => "KASSA_CHAINS_ARB_SWEEP_MAX_FEE_PERCENT" => chains.arb.sweep_max_fee_percent;
     "chains.opt.rpc_url" => "KASSA_CHAINS_OPT_RPC_URL" => chains.opt.rpc_url;
     "chains.opt.chain_id" => "KASSA_CHAINS_OPT_CHAIN_ID" => chains.opt.chain_id;
     "chains.opt.confirmations" => "KASSA_CHAINS_OPT_CONFIRMATIONS" => chains.opt.confirmations;
@@ -446,6 +452,8 @@ options! {
     "chains.opt.xpub" => "KASSA_CHAINS_OPT_XPUB" => chains.opt.xpub;
     "chains.opt.tokens" => "KASSA_CHAINS_OPT_TOKENS" => chains.opt.tokens;
     "chains.opt.explorer" => "KASSA_CHAINS_OPT_EXPLORER" => chains.opt.explorer;
+    "chains.opt.max_fee_gwei" => "KASSA_CHAINS_OPT_MAX_FEE_GWEI" => chains.opt.max_fee_gwei;
+    "chains.opt.sweep_max_fee_percent" => "KASSA_CHAINS_OPT_SWEEP_MAX_FEE_PERCENT" => chains.opt.sweep_max_fee_percent;
     "chains.base.rpc_url" => "KASSA_CHAINS_BASE_RPC_URL" => chains.base.rpc_url;
     "chains.base.chain_id" => "KASSA_CHAINS_BASE_CHAIN_ID" => chains.base.chain_id;
     "chains.base.confirmations" => "KASSA_CHAINS_BASE_CONFIRMATIONS" => chains.base.confirmations;
@@ -453,6 +461,8 @@ options! {
     "chains.base.xpub" => "KASSA_CHAINS_BASE_XPUB" => chains.base.xpub;
     "chains.base.tokens" => "KASSA_CHAINS_BASE_TOKENS" => chains.base.tokens;
     "chains.base.explorer" => "KASSA_CHAINS_BASE_EXPLORER" => chains.base.explorer;
+    "chains.base.max_fee_gwei" => "KASSA_CHAINS_BASE_MAX_FEE_GWEI" => chains.base.max_fee_gwei;
+    "chains.base.sweep_max_fee_percent" => "KASSA_CHAINS_BASE_SWEEP_MAX_FEE_PERCENT" => chains.base.sweep_max_fee_percent;
 }
 
 /// Where an option's value came from.

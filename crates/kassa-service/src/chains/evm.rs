@@ -64,18 +64,25 @@ pub(super) fn live(
             rpc,
             tokens,
             wallet,
+            max_fee: u128::from(s.max_fee_gwei).saturating_mul(1_000_000_000),
+            sweep_max_fee_percent: s.sweep_max_fee_percent,
         }),
         explorer: Some(s.explorer.trim().to_owned()).filter(|e| !e.is_empty()),
     })
 }
 
-/// What the operator is shown about an EVM wallet's keys: the account path, the account key
-/// and the first deposit address (to check against the wallet software that restores it).
+/// What the operator is shown about an EVM wallet's keys: the account path, the account key,
+/// the first deposit address (to check against the wallet software that restores it) and the
+/// treasury, where sweeps arrive and the operator's gas float goes.
 pub fn key_lines(wallet: &EvmWallet) -> Result<Vec<(&'static str, String)>, HdError> {
     Ok(vec![
         ("account path", ACCOUNT_PATH.to_owned()),
         ("account key", wallet.account_xpub()),
         ("first deposit address (…/0/0)", wallet.address(0)?),
+        (
+            "treasury (…/1/0: sweeps arrive here; send gas for token sweeps here)",
+            wallet.treasury_address()?,
+        ),
     ])
 }
 

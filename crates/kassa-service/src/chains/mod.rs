@@ -113,6 +113,10 @@ pub struct EvmParts {
     pub tokens: Vec<Token>,
     /// The account key.
     pub wallet: EvmWallet,
+    /// The most paid per gas when moving funds (wei).
+    pub max_fee: u128,
+    /// Sweep a deposit only when the fee is at most this percent of what it moves.
+    pub sweep_max_fee_percent: u32,
 }
 
 impl LiveChain {

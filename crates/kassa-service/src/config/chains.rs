@@ -109,11 +109,19 @@ pub struct EvmChainSettings {
     /// `https://etherscan.io/tx/{txid}`. Empty: the network's public explorer on its real
     /// chain, none on others.
     pub explorer: String,
+    /// The most Kassa pays per gas (cap and tip) when it moves funds, in gwei: above it,
+    /// sweeps wait for fees to come down.
+    pub max_fee_gwei: u64,
+    /// A deposit is swept into the hot wallet only when the sweep's fee is at most this
+    /// percent of what it moves; smaller amounts wait (more payments to the address add up).
+    pub sweep_max_fee_percent: u32,
 }
 
 impl EvmChainSettings {
-    fn defaults(network: &Network, confirmations: u32) -> Self {
+    fn defaults(network: &Network, confirmations: u32, max_fee_gwei: u64) -> Self {
         Self {
+            max_fee_gwei,
+            sweep_max_fee_percent: 5,
             rpc_url: String::new(),
             chain_id: kassa_chain::uri::evm_chain_id(network, false).unwrap_or(1),
             confirmations,
@@ -269,11 +277,11 @@ impl Default for ChainSettings {
         Self {
             btc: UtxoChainSettings::with_confirmations(2),
             ltc: UtxoChainSettings::with_confirmations(6),
-            eth: EvmChainSettings::defaults(&ERC20, 12),
-            bsc: EvmChainSettings::defaults(&BSC, 15),
-            arb: EvmChainSettings::defaults(&ARB, 20),
-            opt: EvmChainSettings::defaults(&OPT, 20),
-            base: EvmChainSettings::defaults(&BASE, 20),
+            eth: EvmChainSettings::defaults(&ERC20, 12, 200),
+            bsc: EvmChainSettings::defaults(&BSC, 15, 20),
+            arb: EvmChainSettings::defaults(&ARB, 20, 10),
+            opt: EvmChainSettings::defaults(&OPT, 20, 10),
+            base: EvmChainSettings::defaults(&BASE, 20, 10),
         }
     }
 }
@@ -396,6 +404,15 @@ impl ChainSettings {
             }
             s.tokens(network)?;
             check_explorer(&s.explorer).map_err(|m| SettingError::new(key("explorer"), m))?;
+            if s.max_fee_gwei == 0 {
+                return Err(SettingError::new(key("max_fee_gwei"), "must be at least 1"));
+            }
+            if !(1..=100).contains(&s.sweep_max_fee_percent) {
+                return Err(SettingError::new(
+                    key("sweep_max_fee_percent"),
+                    "must be from 1 to 100",
+                ));
+            }
         }
         Ok(())
     }
@@ -579,6 +596,8 @@ struct RawEvmChain {
     xpub: Option<String>,
     tokens: Option<TokenList>,
     explorer: Option<String>,
+    max_fee_gwei: Option<u64>,
+    sweep_max_fee_percent: Option<u32>,
 }
 
 impl RawEvmChain {

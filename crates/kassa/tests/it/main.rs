@@ -21,6 +21,7 @@ mod chain_spend;
 mod chain_utxo;
 mod cli;
 mod evm_live;
+mod evm_sweeps;
 mod first_hour;
 mod hardening;
 mod hostile;

@@ -1,0 +1,595 @@
+//! Sweeps (EVM networks with a hot wallet): what invoices paid to deposit addresses is
+//! gathered into the wallet's treasury (`m/44'/60'/0'/1/0`), where withdrawals leave from.
+//!
+//! - **The coin** goes in one transfer whose price per gas is both its cap and its tip, so the
+//!   fee is exactly `21000 × price` and nothing is left behind.
+//! - **A token** needs the coin for gas at the deposit address: the treasury first sends
+//!   exactly what the transfer's estimated gas costs at that price (less what is there), then
+//!   the deposit address sends the token at the price that spends all of it. What the network
+//!   refunds for clearing the token balance (EIP-3529, 4,800 gas) stays there and pays part of
+//!   the next sweep from that address.
+//! - Nothing is swept at a loss: the fee must be at most `sweep_max_fee_percent` of what moves
+//!   (tokens compared in US dollars), and the price per gas at most `max_fee_gwei`; otherwise
+//!   the deposit waits (later payments add up).
+//! - Every transaction is written to `evm_tx` before the node gets it, so a sender's nonce is
+//!   taken for good and a crash only means handing it over again. Each round follows them by
+//!   receipt: mined, then confirmed at the network's confirmations; one not mined after
+//!   [`STUCK_BLOCKS`] blocks is replaced (same nonce, a quarter more per gas, or today's price
+//!   if higher); when another transaction of the nonce is mined, the rest are dropped.
+//! - **Booking**: moving funds between Kassa's own addresses changes no balance. The gas of a
+//!   coin sweep comes out of custody, so its confirmation posts it from custody to the
+//!   operator's `chain_costs`. The gas of token sweeps is paid by the operator's own coins in
+//!   the treasury (its float: what the treasury holds beyond all custody of the coin), never by
+//!   merchants' money; each transaction's cost is recorded with it. When the float cannot pay a
+//!   top-up, the sweep waits and the operator is told.
+//!
+//! Not yet: a reorganisation deeper than the confirmations after a sweep confirmed is not
+//! followed (the watcher still follows every payment); withdrawals on EVM networks.
+
+use std::collections::{BTreeMap, HashSet};
+
+use kassa_chain::address::evm as address;
+use kassa_chain::hd::evm::EvmHotWallet;
+use kassa_chain::rpc::RpcError;
+use kassa_chain::spend::evm::{Eip1559, erc20_transfer};
+use kassa_chain::spend::evm_node::EvmNode;
+use kassa_chain::watch::Broadcast;
+use kassa_core::currency::{self, Crypto};
+use kassa_core::{Amount, Decimal};
+use kassa_store::StoreError;
+use kassa_store::evm_txs::{self, EvmTxRow, NewEvmTx, Purpose};
+use kassa_store::ledger::{self, Account, Kind, LedgerError};
+use kassa_store::wallets::WalletKind;
+
+use crate::Ctx;
+use crate::chains::{EvmParts, LiveChain, WalletError};
+
+/// Blocks a sent transaction may wait unmined before it is replaced with a higher fee.
+pub const STUCK_BLOCKS: u64 = 3;
+/// Gas of a plain transfer of the coin.
+const TRANSFER_GAS: u64 = 21_000;
+/// Deposit addresses looked at per round.
+const CANDIDATES_PER_ROUND: i64 = 50;
+
+/// What one round did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SweepRound {
+    /// Transactions handed to the node (sweeps and gas, replacements included).
+    pub sent: usize,
+    /// Transactions that reached the confirmations.
+    pub confirmed: usize,
+    /// Stuck transactions replaced.
+    pub replaced: usize,
+    /// Transactions whose nonce another one took.
+    pub dropped: usize,
+    /// Deposits left for later: too small for the fee, or the fee above the cap.
+    pub waiting: usize,
+    /// A token sweep waits because the treasury's own coins cannot pay its gas.
+    pub short_of_gas: bool,
+}
+
+/// Why a round stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// The node.
+    #[error("node: {0}")]
+    Node(#[from] RpcError),
+    /// The database.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The ledger.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The hot wallet.
+    #[error(transparent)]
+    Wallet(#[from] WalletError),
+    /// Signing.
+    #[error("signing: {0}")]
+    Sign(String),
+}
+
+/// Whether `chain` sweeps: an EVM network with a hot wallet.
+pub fn sweeps(chain: &LiveChain) -> bool {
+    chain.evm.is_some() && chain.kind == WalletKind::Hot
+}
+
+/// Who signs a transaction: an address and its key (branch 0: deposits, 1: the treasury).
+struct Sender {
+    address: String,
+    key: (u32, u32),
+}
+
+/// A round's context.
+struct Round<'a> {
+    st: &'a Ctx,
+    chain: &'a LiveChain,
+    evm: &'a EvmParts,
+    node: EvmNode,
+    hot: EvmHotWallet,
+    treasury: String,
+    tip: u64,
+    done: SweepRound,
+}
+
+/// One round: follow what was sent, then sweep what waits (see the module docs).
+pub async fn round(st: &Ctx, chain: &LiveChain) -> Result<SweepRound, SweepError> {
+    let Some(evm) = chain.evm.as_ref().filter(|_| sweeps(chain)) else {
+        return Ok(SweepRound::default());
+    };
+    let hot = crate::chains::evm::hot_wallet(&st.db, &st.keyring, chain.network).await?;
+    let treasury = hot
+        .watch_only()
+        .treasury_address()
+        .map_err(WalletError::from)?;
+    let node = EvmNode::new(evm.rpc.clone());
+    let tip = node.height().await?;
+    let mut r = Round {
+        st,
+        chain,
+        evm,
+        node,
+        hot,
+        treasury,
+        tip,
+        done: SweepRound::default(),
+    };
+    r.follow().await?;
+    r.plan().await?;
+    Ok(r.done)
+}
+
+impl Round<'_> {
+    fn net(&self) -> &'static str {
+        self.chain.network.code
+    }
+
+    fn coin(&self) -> &'static Crypto {
+        self.chain.currency
+    }
+
+    fn treasury_sender(&self) -> Sender {
+        Sender {
+            address: self.treasury.clone(),
+            key: (1, 0),
+        }
+    }
+
+    /// The next nonce of `sender`: after every one the node has (mined or waiting) and every
+    /// one recorded here.
+    async fn next_nonce(&self, sender: &str) -> Result<u64, SweepError> {
+        let node = self.node.nonce(sender, true).await?;
+        let mut c = self.st.db.conn().await?;
+        let ours = evm_txs::max_nonce(&mut c, self.net(), sender).await?;
+        Ok(ours.map_or(node, |n| node.max(n.saturating_add(1))))
+    }
+
+    /// Signs, records, then hands over a transaction.
+    #[allow(clippy::too_many_arguments)]
+    async fn send(
+        &mut self,
+        purpose: Purpose,
+        sender: &Sender,
+        nonce: u64,
+        call: (&str, u128, Vec<u8>),
+        gas_limit: u64,
+        fee: u128,
+        moves: (&Crypto, Amount, &str),
+    ) -> Result<(), SweepError> {
+        let (to, value, data) = call;
+        let (currency, amount, recipient) = moves;
+        let to_bytes = address::decode(&to.to_ascii_lowercase())
+            .map_err(|e| SweepError::Sign(e.to_string()))?;
+        let tx = Eip1559 {
+            chain_id: self.evm.chain_id,
+            nonce,
+            max_priority_fee_per_gas: fee,
+            max_fee_per_gas: fee,
+            gas_limit,
+            to: to_bytes,
+            value,
+            data,
+        };
+        let secret = match sender.key {
+            (1, _) => self.hot.treasury_secret(),
+            (_, index) => self.hot.secret_key(index),
+        }
+        .map_err(WalletError::from)?;
+        let signed = tx
+            .sign(&secret)
+            .map_err(|e| SweepError::Sign(e.to_string()))?;
+        drop(secret);
+        let raw = signed.raw_hex();
+        // Recorded first: the nonce is taken for good, and a crash before the node has it
+        // only means it is handed over in the next round.
+        let mut w = self.st.db.write().await?;
+        evm_txs::insert(
+            &mut w,
+            &NewEvmTx {
+                network: self.net(),
+                purpose,
+                sender: &sender.address,
+                sender_key: sender.key,
+                nonce,
+                recipient,
+                currency: currency.code,
+                amount,
+                txid: &signed.hash,
+                raw: &raw,
+                gas_limit,
+                max_fee: fee,
+                sent_height: self.tip,
+            },
+            self.st.clock.now(),
+        )
+        .await?;
+        drop(w);
+        self.hand_over(&signed.hash, &raw).await;
+        self.done.sent += 1;
+        Ok(())
+    }
+
+    /// Gives the node a recorded transaction (again). A refusal is logged: the round that
+    /// follows it finds out what became of its nonce.
+    async fn hand_over(&self, txid: &str, raw: &str) {
+        match self.chain.source.broadcast(raw).await {
+            Broadcast::Accepted => {}
+            Broadcast::Refused(reason) | Broadcast::Unknown(reason) => tracing::warn!(
+                network = self.net(),
+                txid,
+                reason = %reason,
+                "the node did not take a sweep transaction (yet)"
+            ),
+        }
+    }
+
+    /// Follows every transaction not settled yet, one nonce at a time.
+    async fn follow(&mut self) -> Result<(), SweepError> {
+        let mut c = self.st.db.conn().await?;
+        let open = evm_txs::open(&mut c, self.net()).await?;
+        drop(c);
+        let mut groups: BTreeMap<(String, u64), Vec<EvmTxRow>> = BTreeMap::new();
+        for row in open {
+            groups
+                .entry((row.sender.clone(), row.nonce))
+                .or_default()
+                .push(row);
+        }
+        for ((sender, nonce), rows) in groups {
+            let mut mined = None;
+            for row in &rows {
+                if let Some(receipt) = self.node.receipt(&row.txid).await? {
+                    mined = Some((row.clone(), receipt));
+                    break;
+                }
+            }
+            let now = self.st.clock.now();
+            if let Some((row, receipt)) = mined {
+                let confirmations = self.tip.saturating_sub(receipt.block_height) + 1;
+                let block = Some((receipt.block_height, receipt.block_hash.as_str()));
+                let fee = Some(Amount::from_base(receipt.fee));
+                let mut tx = self.st.db.begin().await?;
+                for other in rows.iter().filter(|o| o.id != row.id) {
+                    evm_txs::set_state(&mut tx, other.id, "dropped", None, None, now).await?;
+                    self.done.dropped += 1;
+                }
+                if confirmations >= u64::from(self.chain.confirmations) {
+                    let state = if receipt.success {
+                        "confirmed"
+                    } else {
+                        "failed"
+                    };
+                    evm_txs::set_state(&mut tx, row.id, state, block, fee, now).await?;
+                    self.book(&mut tx, &row, receipt.fee, now).await?;
+                    self.done.confirmed += 1;
+                    if !receipt.success {
+                        tracing::warn!(network = self.net(), txid = %row.txid, "a sweep transaction failed on chain; its deposit is swept again");
+                    }
+                } else {
+                    evm_txs::set_state(&mut tx, row.id, "mined", block, fee, now).await?;
+                }
+                tx.commit().await?;
+                continue;
+            }
+            // None is in a block of the best chain (any that was has left it).
+            let mut w = self.st.db.write().await?;
+            for row in rows.iter().filter(|r| r.state == "mined") {
+                evm_txs::set_state(&mut w, row.id, "sent", None, None, now).await?;
+            }
+            drop(w);
+            if self.node.nonce(&sender, false).await? > nonce {
+                // Another transaction took the nonce (mined, and not one of these).
+                let mut w = self.st.db.write().await?;
+                for row in &rows {
+                    evm_txs::set_state(&mut w, row.id, "dropped", None, None, now).await?;
+                    self.done.dropped += 1;
+                }
+                continue;
+            }
+            let Some(newest) = rows.last() else {
+                continue;
+            };
+            if self.tip.saturating_sub(newest.sent_height) >= STUCK_BLOCKS {
+                self.replace(newest).await?;
+            } else {
+                self.hand_over(&newest.txid, &newest.raw).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Books what a confirmed transaction cost, when merchants' money paid it: the gas of a
+    /// sweep of the coin, from custody to the operator's chain costs.
+    async fn book(
+        &self,
+        tx: &mut kassa_store::Tx,
+        row: &EvmTxRow,
+        fee: u128,
+        now: kassa_core::Timestamp,
+    ) -> Result<(), SweepError> {
+        if row.purpose != Purpose::Sweep.as_str() || row.currency != self.coin().code {
+            return Ok(());
+        }
+        let journal = format!("evm tx {}", row.id);
+        let account = |kind| Account {
+            kind,
+            merchant: None,
+            currency: self.coin().code,
+        };
+        ledger::Journal {
+            name: &journal,
+            invoice: None,
+            at: now,
+        }
+        .post(
+            tx,
+            &account(Kind::ChainCosts),
+            &account(Kind::Custody),
+            Amount::from_base(fee),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces a stuck transaction: the same nonce at a higher price per gas.
+    async fn replace(&mut self, stuck: &EvmTxRow) -> Result<(), SweepError> {
+        let fees = self.node.fees().await?;
+        let fee = (stuck.max_fee.saturating_mul(5) / 4)
+            .saturating_add(1)
+            .max(fees.all_in());
+        if fee > self.evm.max_fee {
+            tracing::warn!(network = self.net(), txid = %stuck.txid, "a sweep transaction is stuck and fees are above max_fee_gwei: it waits");
+            self.done.waiting += 1;
+            return Ok(());
+        }
+        let sender = Sender {
+            address: stuck.sender.clone(),
+            key: stuck.sender_key,
+        };
+        let currency = currency::crypto(&stuck.currency).unwrap_or(self.coin());
+        let coin = self.coin();
+        if stuck.purpose == Purpose::Gas.as_str() {
+            let value = stuck.amount.base();
+            self.send(
+                Purpose::Gas,
+                &sender,
+                stuck.nonce,
+                (&stuck.recipient, value, Vec::new()),
+                TRANSFER_GAS,
+                fee,
+                (coin, stuck.amount, &stuck.recipient),
+            )
+            .await?;
+        } else if currency.native {
+            let balance = self.node.balance(&stuck.sender).await?;
+            let cost = u128::from(TRANSFER_GAS).saturating_mul(fee);
+            let Some(value) = balance.checked_sub(cost).filter(|v| *v > 0) else {
+                self.done.waiting += 1;
+                return Ok(());
+            };
+            let treasury = self.treasury.clone();
+            self.send(
+                Purpose::Sweep,
+                &sender,
+                stuck.nonce,
+                (&treasury, value, Vec::new()),
+                TRANSFER_GAS,
+                fee,
+                (coin, Amount::from_base(value), &treasury),
+            )
+            .await?;
+        } else {
+            let need = u128::from(stuck.gas_limit).saturating_mul(fee);
+            let have = self.node.balance(&stuck.sender).await?;
+            if have < need {
+                // More gas first; the replacement follows once it is there.
+                return self.top_up(&stuck.sender, need - have, fee).await;
+            } else {
+                self.token_sweep(
+                    &sender,
+                    stuck.nonce,
+                    currency,
+                    stuck.amount,
+                    stuck.gas_limit,
+                    fee,
+                )
+                .await?;
+            }
+        }
+        self.done.replaced += 1;
+        Ok(())
+    }
+
+    /// Sweeps what waits at deposit addresses (see the module docs).
+    async fn plan(&mut self) -> Result<(), SweepError> {
+        let mut c = self.st.db.conn().await?;
+        let open = evm_txs::open(&mut c, self.net()).await?;
+        let candidates = evm_txs::candidates(&mut c, self.net(), CANDIDATES_PER_ROUND).await?;
+        drop(c);
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        // One transaction at a time per deposit address (sending, or receiving its gas).
+        let mut busy: HashSet<String> = open
+            .iter()
+            .flat_map(|r| [r.sender.clone(), r.recipient.clone()])
+            .collect();
+        let fee = self.node.fees().await?.all_in();
+        if fee > self.evm.max_fee {
+            self.done.waiting += candidates.len();
+            return Ok(());
+        }
+        let percent = u128::from(self.evm.sweep_max_fee_percent);
+        for cand in candidates {
+            if busy.contains(&cand.address) {
+                continue;
+            }
+            let Some(crypto) = currency::crypto(&cand.currency) else {
+                continue;
+            };
+            let sender = Sender {
+                address: cand.address.clone(),
+                key: (0, cand.index),
+            };
+            if crypto.native {
+                let balance = self.node.balance(&cand.address).await?;
+                let cost = u128::from(TRANSFER_GAS).saturating_mul(fee);
+                if balance <= cost || cost.saturating_mul(100) > balance.saturating_mul(percent) {
+                    self.done.waiting += usize::from(balance > 0);
+                    continue;
+                }
+                let nonce = self.next_nonce(&cand.address).await?;
+                let treasury = self.treasury.clone();
+                let value = balance - cost;
+                self.send(
+                    Purpose::Sweep,
+                    &sender,
+                    nonce,
+                    (&treasury, value, Vec::new()),
+                    TRANSFER_GAS,
+                    fee,
+                    (crypto, Amount::from_base(value), &treasury),
+                )
+                .await?;
+            } else {
+                let Some(contract) = self.chain.token_contract(crypto) else {
+                    continue;
+                };
+                let balance = self.node.token_balance(&contract, &cand.address).await?;
+                if balance == 0 {
+                    continue;
+                }
+                let treasury = address::decode(&self.treasury.to_ascii_lowercase())
+                    .map_err(|e| SweepError::Sign(e.to_string()))?;
+                let data = erc20_transfer(&treasury, balance);
+                let gas = self
+                    .node
+                    .estimate_gas(&cand.address, &contract, &data)
+                    .await?;
+                let cost = u128::from(gas).saturating_mul(fee);
+                if !self.worth(crypto, balance, cost) {
+                    self.done.waiting += 1;
+                    continue;
+                }
+                let have = self.node.balance(&cand.address).await?;
+                if have < cost {
+                    self.top_up(&cand.address, cost - have, fee).await?;
+                } else {
+                    // Every wei there pays for gas (the price the top-up was sent for, even if
+                    // fees fell since): nothing is left behind.
+                    let price = (have / u128::from(gas.max(1))).min(self.evm.max_fee);
+                    let nonce = self.next_nonce(&cand.address).await?;
+                    self.token_sweep(
+                        &sender,
+                        nonce,
+                        crypto,
+                        Amount::from_base(balance),
+                        gas,
+                        price,
+                    )
+                    .await?;
+                }
+            }
+            busy.insert(cand.address);
+        }
+        Ok(())
+    }
+
+    /// Whether moving `amount` base units of token `crypto` for `cost` wei of the coin is
+    /// worth it: the fee at most the configured percent of the amount, in US dollars. Without
+    /// both rates it waits.
+    fn worth(&self, crypto: &Crypto, amount: u128, cost: u128) -> bool {
+        let now = self.st.clock.now();
+        let usd = |c: &Crypto, units: u128| -> Option<Decimal> {
+            let rate = self.st.pricing.usd(c.symbol, false, now).ok()?.usd;
+            crate::objects::usd_value(Amount::from_base(units), c, rate)
+        };
+        let (Some(fee), Some(value)) = (usd(self.coin(), cost), usd(crypto, amount)) else {
+            return false;
+        };
+        fee * Decimal::from(100) <= value * Decimal::from(self.evm.sweep_max_fee_percent)
+    }
+
+    /// Signs and sends a token sweep from `sender`.
+    async fn token_sweep(
+        &mut self,
+        sender: &Sender,
+        nonce: u64,
+        crypto: &Crypto,
+        amount: Amount,
+        gas: u64,
+        fee: u128,
+    ) -> Result<(), SweepError> {
+        let Some(contract) = self.chain.token_contract(crypto) else {
+            return Ok(());
+        };
+        let treasury = self.treasury.clone();
+        let to = address::decode(&treasury.to_ascii_lowercase())
+            .map_err(|e| SweepError::Sign(e.to_string()))?;
+        self.send(
+            Purpose::Sweep,
+            sender,
+            nonce,
+            (&contract, 0, erc20_transfer(&to, amount.base())),
+            gas,
+            fee,
+            (crypto, amount, &treasury),
+        )
+        .await
+    }
+
+    /// Sends `wei` of the coin from the treasury to `deposit` for gas — out of the operator's
+    /// float only (what the treasury holds beyond all custody of the coin).
+    async fn top_up(&mut self, deposit: &str, wei: u128, fee: u128) -> Result<(), SweepError> {
+        let held = self.node.balance(&self.treasury).await?;
+        let mut c = self.st.db.conn().await?;
+        let custody = ledger::operator_balance(&mut c, Kind::Custody, self.coin().code).await?;
+        drop(c);
+        let own_fee = u128::from(TRANSFER_GAS).saturating_mul(fee);
+        let float = held.saturating_sub(custody.base());
+        if float < wei.saturating_add(own_fee) {
+            tracing::warn!(
+                network = self.net(),
+                treasury = %self.treasury,
+                needed = %Amount::from_base(wei.saturating_add(own_fee)),
+                float = %Amount::from_base(float),
+                "the hot wallet is short of gas: send {} to its treasury for token sweeps to go on",
+                self.coin().code
+            );
+            self.done.short_of_gas = true;
+            return Ok(());
+        }
+        let nonce = self.next_nonce(&self.treasury).await?;
+        let sender = self.treasury_sender();
+        let coin = self.coin();
+        self.send(
+            Purpose::Gas,
+            &sender,
+            nonce,
+            (deposit, wei, Vec::new()),
+            TRANSFER_GAS,
+            fee,
+            (coin, Amount::from_base(wei), deposit),
+        )
+        .await
+    }
+}
