@@ -20,8 +20,9 @@
 //!   coin sweep comes out of custody, so its confirmation posts it from custody to the
 //!   operator's `chain_costs`. The gas of token sweeps is paid by the operator's own coins in
 //!   the treasury (its float: what the treasury holds beyond all custody of the coin), never by
-//!   merchants' money; each transaction's cost is recorded with it. When the float cannot pay a
-//!   top-up, the sweep waits and the operator is told.
+//!   merchants' money; each transaction's cost is recorded with it. Top-ups not mined yet
+//!   count as spent, so several in one round never reach into custody. When the float cannot
+//!   pay a top-up, the sweep waits and the operator is told.
 //!
 //! Not yet: a reorganisation deeper than the confirmations after a sweep confirmed is not
 //! followed (the watcher still follows every payment); withdrawals on EVM networks.
@@ -108,6 +109,9 @@ struct Round<'a> {
     hot: EvmHotWallet,
     treasury: String,
     tip: u64,
+    /// Coin the treasury has promised but the latest block does not show spent yet: gas
+    /// top-ups sent and not mined (value and fee at most). Not part of the float.
+    promised: u128,
     done: SweepRound,
 }
 
@@ -131,9 +135,13 @@ pub async fn round(st: &Ctx, chain: &LiveChain) -> Result<SweepRound, SweepError
         hot,
         treasury,
         tip,
+        promised: 0,
         done: SweepRound::default(),
     };
+    r.promised = r.promised_by_treasury().await?;
     r.follow().await?;
+    // What follow sent or saw mined.
+    r.promised = r.promised_by_treasury().await?;
     r.plan().await?;
     Ok(r.done)
 }
@@ -152,6 +160,21 @@ impl Round<'_> {
             address: self.treasury.clone(),
             key: (1, 0),
         }
+    }
+
+    /// What the treasury's top-ups waiting to be mined may still take from it.
+    async fn promised_by_treasury(&self) -> Result<u128, SweepError> {
+        let mut c = self.st.db.conn().await?;
+        let open = evm_txs::open(&mut c, self.net()).await?;
+        Ok(open
+            .iter()
+            .filter(|t| t.sender == self.treasury && t.state == "sent")
+            .map(|t| {
+                t.amount
+                    .base()
+                    .saturating_add(u128::from(t.gas_limit).saturating_mul(t.max_fee))
+            })
+            .fold(0u128, u128::saturating_add))
     }
 
     /// The next nonce of `sender`: after every one the node has (mined or waiting) and every
@@ -565,7 +588,9 @@ impl Round<'_> {
         let custody = ledger::operator_balance(&mut c, Kind::Custody, self.coin().code).await?;
         drop(c);
         let own_fee = u128::from(TRANSFER_GAS).saturating_mul(fee);
-        let float = held.saturating_sub(custody.base());
+        let float = held
+            .saturating_sub(custody.base())
+            .saturating_sub(self.promised);
         if float < wei.saturating_add(own_fee) {
             tracing::warn!(
                 network = self.net(),
@@ -581,6 +606,7 @@ impl Round<'_> {
         let nonce = self.next_nonce(&self.treasury).await?;
         let sender = self.treasury_sender();
         let coin = self.coin();
+        self.promised = self.promised.saturating_add(wei.saturating_add(own_fee));
         self.send(
             Purpose::Gas,
             &sender,

@@ -175,15 +175,25 @@ impl Watcher {
         Ok(())
     }
 
+    /// Which of `addresses` are our deposit addresses on this network (looked up
+    /// [`LOOKUP_CHUNK`] at a time).
+    async fn owned<'a>(
+        &self,
+        addresses: impl Iterator<Item = &'a str>,
+    ) -> Result<HashSet<String>, WatchError> {
+        let addresses: Vec<&str> = addresses.collect();
+        let mut owned = HashSet::new();
+        for chunk in addresses.chunks(LOOKUP_CHUNK) {
+            let mut c = self.st.db.conn().await?;
+            owned.extend(chain::owned_among(&mut c, self.chain.network.code, chunk).await?);
+        }
+        Ok(owned)
+    }
+
     /// The transfers among `all` paid to our deposit addresses — not those Kassa sent
     /// itself (the gas sent ahead of a token sweep).
     async fn ours(&self, all: Vec<Transfer>) -> Result<Vec<Transfer>, WatchError> {
-        let mut owned = HashSet::new();
-        for chunk in all.chunks(LOOKUP_CHUNK) {
-            let addresses: Vec<&str> = chunk.iter().map(|o| o.address.as_str()).collect();
-            let mut c = self.st.db.conn().await?;
-            owned.extend(chain::owned_among(&mut c, self.chain.network.code, &addresses).await?);
-        }
+        let owned = self.owned(all.iter().map(|t| t.address.as_str())).await?;
         let mut paid: Vec<Transfer> = all
             .into_iter()
             .filter(|o| owned.contains(&o.address))
@@ -209,12 +219,9 @@ impl Watcher {
         if block.ignored.is_empty() {
             return Ok(Vec::new());
         }
-        let mut owned = HashSet::new();
-        for chunk in block.ignored.chunks(LOOKUP_CHUNK) {
-            let addresses: Vec<&str> = chunk.iter().map(|i| i.address.as_str()).collect();
-            let mut c = self.st.db.conn().await?;
-            owned.extend(chain::owned_among(&mut c, self.chain.network.code, &addresses).await?);
-        }
+        let owned = self
+            .owned(block.ignored.iter().map(|i| i.address.as_str()))
+            .await?;
         Ok(block
             .ignored
             .iter()

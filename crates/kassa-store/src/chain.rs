@@ -148,14 +148,9 @@ pub async fn owned_among(
             .await?
         }
         crate::Conn::Sqlite(c) => {
-            // Placeholders only: the statement text depends on the number of addresses,
-            // never on data.
             let q = sqlx::AssertSqlSafe(format!(
                 "select address from deposit_address where network = $1 and test = $2 and address in ({})",
-                (0..addresses.len())
-                    .map(|i| format!("${}", i + 3))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::placeholders(3, addresses.len())
             ));
             let mut query = sqlx::query_scalar(q).bind(network).bind(false);
             for a in addresses {

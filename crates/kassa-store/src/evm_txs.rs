@@ -245,7 +245,8 @@ pub async fn max_nonce(
 }
 
 /// Which of `txids` Kassa sent itself on `network` (its gas sent to deposit addresses is no
-/// payment).
+/// payment). Looked up like [`crate::chain::owned_among`]: an array on PostgreSQL, a list of
+/// placeholders on SQLite.
 pub async fn sent_among(
     conn: &mut impl AsConn,
     network: &str,
@@ -254,21 +255,26 @@ pub async fn sent_among(
     if txids.is_empty() {
         return Ok(Vec::new());
     }
-    let q = sqlx::AssertSqlSafe(format!(
-        "select txid from evm_tx where network = $1 and txid in ({})",
-        (0..txids.len())
-            .map(|i| format!("${}", i + 2))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    let rows: Vec<String> = sql!(conn, |c| {
-        let mut query = sqlx::query_scalar(q).bind(network);
-        for t in txids {
-            query = query.bind(*t);
+    Ok(match conn.as_conn() {
+        crate::Conn::Postgres(c) => {
+            sqlx::query_scalar("select txid from evm_tx where network = $1 and txid = any($2)")
+                .bind(network)
+                .bind(txids)
+                .fetch_all(c)
+                .await?
         }
-        query.fetch_all(c).await
-    })?;
-    Ok(rows)
+        crate::Conn::Sqlite(c) => {
+            let q = sqlx::AssertSqlSafe(format!(
+                "select txid from evm_tx where network = $1 and txid in ({})",
+                crate::placeholders(2, txids.len())
+            ));
+            let mut query = sqlx::query_scalar(q).bind(network);
+            for t in txids {
+                query = query.bind(*t);
+            }
+            query.fetch_all(c).await?
+        }
+    })
 }
 
 /// A deposit address that may hold something to sweep.

@@ -63,6 +63,15 @@ macro_rules! sql {
     };
 }
 
+/// `$first, $first+1, …` for `n` values: a SQLite `in (…)` list whose statement text
+/// depends only on how many values there are, never on them.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Executes a statement on either engine and yields the number of rows it affected:
 /// `exec!(conn, sqlx::query("delete …").bind(x))` is a `Result<u64, sqlx::Error>`.
 #[macro_export]

@@ -147,6 +147,17 @@ impl LiveChain {
         }
     }
 
+    /// The page of incoming transfer `(txid, index)`: its transaction's, except for value
+    /// that came by contract calls, which is known by its block's hash and has none.
+    pub fn transfer_url(&self, txid: &str, index: i64) -> Option<String> {
+        let unlisted =
+            self.evm.is_some() && index == i64::from(kassa_chain::watch::evm::UNLISTED_INDEX);
+        if unlisted {
+            return None;
+        }
+        self.explorer_url(txid)
+    }
+
     /// The chain id payment links name (EVM networks).
     pub fn chain_id(&self) -> Option<u64> {
         self.evm.as_ref().map(|e| e.chain_id)

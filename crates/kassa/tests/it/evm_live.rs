@@ -39,7 +39,9 @@ fn configure(s: &mut Settings, url: &str, chain_id: u64, xpub: &str, tokens: &[(
     s.chains.eth.rpc_url = url.into();
     s.chains.eth.chain_id = chain_id;
     s.chains.eth.confirmations = 2;
-    s.chains.eth.poll_interval_ms = 100;
+    // The tests drive the watcher (and sweeps) themselves; the app's own watcher does one
+    // round at start and then sleeps, so it never races them for a block.
+    s.chains.eth.poll_interval_ms = 60_000;
     s.chains.eth.xpub = xpub.into();
     s.chains.eth.explorer = "https://scan.example/tx/{txid}".into();
     s.chains.eth.tokens = TokenList(

@@ -39,7 +39,9 @@ fn configure(s: &mut Settings, url: &str, usdt: &str) {
     s.chains.eth.rpc_url = url.into();
     s.chains.eth.chain_id = CHAIN_ID;
     s.chains.eth.confirmations = 2;
-    s.chains.eth.poll_interval_ms = 100;
+    // The tests drive the watcher (and sweeps) themselves; the app's own watcher does one
+    // round at start and then sleeps, so it never races them for a block.
+    s.chains.eth.poll_interval_ms = 60_000;
     s.chains.eth.tokens = TokenList([("USDT".to_owned(), usdt.to_owned())].into());
 }
 
@@ -304,5 +306,37 @@ engine_test!(
         assert_eq!(r.operator(Kind::ChainCosts, "ETH").await, fee(&txs[1]), "one fee, the replacement's");
         assert_eq!(r.operator(Kind::Custody, "ETH").await, due(&inv) - fee(&txs[1]));
         r.books_balance().await;
+    }
+);
+
+engine_test!(
+    async fn top_ups_in_one_round_never_spend_more_than_the_float(engine) {
+        if anvil_skipped() {
+            return;
+        }
+        let mut r = Rig::new(engine).await;
+        let a = r.paid("USDT_ERC20", 30.0).await;
+        let b = r.paid("USDT_ERC20", 35.0).await;
+        // Float for one top-up (gas of the token transfer and of the top-up itself at today's
+        // price) and a half: not for two.
+        let price = r.evm.fees().await.unwrap().all_in();
+        let treasury = kassa_chain::address::evm::decode(&r.treasury.to_ascii_lowercase()).unwrap();
+        let data = kassa_chain::spend::evm::erc20_transfer(&treasury, due(&a));
+        let gas = r
+            .evm
+            .estimate_gas(a.address.as_deref().unwrap(), &r.usdt, &data)
+            .await
+            .unwrap();
+        let one = (u128::from(gas) + 21_000) * price;
+        r.node.send_native(&r.payer, &r.treasury, one * 3 / 2).await;
+        // Nothing is mined during the round: the first top-up still shows in the treasury's
+        // balance when the second is weighed.
+        r.node.call("evm_setAutomine", json!([false])).await;
+        let round = r.sweep().await;
+        assert_eq!((round.sent, round.short_of_gas), (1, true), "{round:?}");
+        let txs = r.txs().await;
+        assert_eq!(txs.len(), 1);
+        assert_eq!(txs[0].purpose, "gas");
+        assert!([a.address.clone(), b.address.clone()].contains(&Some(txs[0].recipient.clone())));
     }
 );

@@ -123,10 +123,9 @@ fn quote_view(tr: Tr, row: &InvoiceRow, c: &Crypto) -> Option<QuoteView> {
 }
 
 fn transfer_view(st: &AppState, tr: Tr, t: &TransferRow, c: Option<&Crypto>) -> TransferView {
-    // Value sent by a contract call is known by its block's hash: no transaction page.
     let explorer = kassa_core::currency::network(&t.network)
-        .filter(|_| !t.test && t.output_index != i64::from(kassa_chain::watch::evm::UNLISTED_INDEX))
-        .and_then(|n| st.chains.get(n)?.explorer_url(&t.txid));
+        .filter(|_| !t.test)
+        .and_then(|n| st.chains.get(n)?.transfer_url(&t.txid, t.output_index));
     let (state, state_code) = match t.state {
         TransferState::Seen => ("invoices.transfer.seen_state", "seen"),
         TransferState::Confirmed => ("invoices.transfer.confirmed_state", "confirmed"),
