@@ -24,8 +24,12 @@
 //!   count as spent, so several in one round never reach into custody. When the float cannot
 //!   pay a top-up, the sweep waits and the operator is told.
 //!
+//! - Withdrawals leave the treasury too (`crate::withdrawals::evm`): they are recorded here with
+//!   purpose `withdrawal`, so nonces and what the treasury has promised count them; rounds
+//!   follow them by receipt like the rest but never replace them.
+//!
 //! Not yet: a reorganisation deeper than the confirmations after a sweep confirmed is not
-//! followed (the watcher still follows every payment); withdrawals on EVM networks.
+//! followed (the watcher still follows every payment).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -94,6 +98,51 @@ pub fn sweeps(chain: &LiveChain) -> bool {
     chain.evm.is_some() && chain.kind == WalletKind::Hot
 }
 
+/// What `sender`'s transactions not mined yet may still take from it in `currency`: what they
+/// move of it, and when it is the network's `coin`, their gas at most too.
+pub(crate) async fn promised(
+    conn: &mut impl kassa_store::AsConn,
+    network: &str,
+    sender: &str,
+    currency: &Crypto,
+    coin: &Crypto,
+) -> Result<u128, StoreError> {
+    let open = evm_txs::open(conn, network).await?;
+    Ok(open
+        .iter()
+        .filter(|t| t.sender == sender && t.state == "sent")
+        .map(|t| {
+            let moved = if t.currency == currency.code {
+                t.amount.base()
+            } else {
+                0
+            };
+            let gas = if currency.code == coin.code {
+                u128::from(t.gas_limit).saturating_mul(t.max_fee)
+            } else {
+                0
+            };
+            moved.saturating_add(gas)
+        })
+        .fold(0u128, u128::saturating_add))
+}
+
+/// Takes `sender`'s next nonce on `network` in `tx`: after every one the node has (`on_node`,
+/// its pending count read just before) and every one recorded here and not dropped. The
+/// network's wallet row is locked first, so sweeps and withdrawals sending from the treasury
+/// at once never take the same nonce; the caller records its transaction in `tx`.
+pub(crate) async fn take_nonce(
+    tx: &mut kassa_store::Tx,
+    network: &str,
+    sender: &str,
+    on_node: u64,
+    now: kassa_core::Timestamp,
+) -> Result<u64, StoreError> {
+    kassa_store::wallets::lock(tx, network, now).await?;
+    let ours = evm_txs::max_nonce(tx, network, sender).await?;
+    Ok(ours.map_or(on_node, |n| on_node.max(n.saturating_add(1))))
+}
+
 /// Who signs a transaction: an address and its key (branch 0: deposits, 1: the treasury).
 struct Sender {
     address: String,
@@ -120,11 +169,8 @@ pub async fn round(st: &Ctx, chain: &LiveChain) -> Result<SweepRound, SweepError
     let Some(evm) = chain.evm.as_ref().filter(|_| sweeps(chain)) else {
         return Ok(SweepRound::default());
     };
-    let hot = crate::chains::evm::hot_wallet(&st.db, &st.keyring, chain.network).await?;
-    let treasury = hot
-        .watch_only()
-        .treasury_address()
-        .map_err(WalletError::from)?;
+    let (hot, treasury) =
+        crate::chains::evm::hot_treasury(&st.db, &st.keyring, chain.network).await?;
     let node = EvmNode::new(evm.rpc.clone());
     let tip = node.height().await?;
     let mut r = Round {
@@ -162,37 +208,21 @@ impl Round<'_> {
         }
     }
 
-    /// What the treasury's top-ups waiting to be mined may still take from it.
+    /// What the treasury's transactions waiting to be mined (top-ups, withdrawals) may still
+    /// take of the coin.
     async fn promised_by_treasury(&self) -> Result<u128, SweepError> {
         let mut c = self.st.db.conn().await?;
-        let open = evm_txs::open(&mut c, self.net()).await?;
-        Ok(open
-            .iter()
-            .filter(|t| t.sender == self.treasury && t.state == "sent")
-            .map(|t| {
-                t.amount
-                    .base()
-                    .saturating_add(u128::from(t.gas_limit).saturating_mul(t.max_fee))
-            })
-            .fold(0u128, u128::saturating_add))
+        Ok(promised(&mut c, self.net(), &self.treasury, self.coin(), self.coin()).await?)
     }
 
-    /// The next nonce of `sender`: after every one the node has (mined or waiting) and every
-    /// one recorded here.
-    async fn next_nonce(&self, sender: &str) -> Result<u64, SweepError> {
-        let node = self.node.nonce(sender, true).await?;
-        let mut c = self.st.db.conn().await?;
-        let ours = evm_txs::max_nonce(&mut c, self.net(), sender).await?;
-        Ok(ours.map_or(node, |n| node.max(n.saturating_add(1))))
-    }
-
-    /// Signs, records, then hands over a transaction.
+    /// Signs, records, then hands over a transaction: with `nonce`, or (`None`) the sender's
+    /// next, taken in the transaction that records it.
     #[allow(clippy::too_many_arguments)]
     async fn send(
         &mut self,
         purpose: Purpose,
         sender: &Sender,
-        nonce: u64,
+        nonce: Option<u64>,
         call: (&str, u128, Vec<u8>),
         gas_limit: u64,
         fee: u128,
@@ -202,6 +232,18 @@ impl Round<'_> {
         let (currency, amount, recipient) = moves;
         let to_bytes = address::decode(&to.to_ascii_lowercase())
             .map_err(|e| SweepError::Sign(e.to_string()))?;
+        let on_node = match nonce {
+            Some(_) => 0,
+            None => self.node.nonce(&sender.address, true).await?,
+        };
+        let now = self.st.clock.now();
+        // Recorded first: the nonce is taken for good, and a crash before the node has it
+        // only means it is handed over in the next round.
+        let mut db = self.st.db.begin().await?;
+        let nonce = match nonce {
+            Some(n) => n,
+            None => take_nonce(&mut db, self.net(), &sender.address, on_node, now).await?,
+        };
         let tx = Eip1559 {
             chain_id: self.evm.chain_id,
             nonce,
@@ -222,11 +264,8 @@ impl Round<'_> {
             .map_err(|e| SweepError::Sign(e.to_string()))?;
         drop(secret);
         let raw = signed.raw_hex();
-        // Recorded first: the nonce is taken for good, and a crash before the node has it
-        // only means it is handed over in the next round.
-        let mut w = self.st.db.write().await?;
         evm_txs::insert(
-            &mut w,
+            &mut db,
             &NewEvmTx {
                 network: self.net(),
                 purpose,
@@ -242,10 +281,10 @@ impl Round<'_> {
                 max_fee: fee,
                 sent_height: self.tip,
             },
-            self.st.clock.now(),
+            now,
         )
         .await?;
-        drop(w);
+        db.commit().await?;
         self.hand_over(&signed.hash, &raw).await;
         self.done.sent += 1;
         Ok(())
@@ -331,7 +370,11 @@ impl Round<'_> {
             let Some(newest) = rows.last() else {
                 continue;
             };
-            if self.tip.saturating_sub(newest.sent_height) >= STUCK_BLOCKS {
+            // A withdrawal is followed for the merchant by its own row, under its own id: it
+            // is handed over again, never replaced.
+            if self.tip.saturating_sub(newest.sent_height) >= STUCK_BLOCKS
+                && newest.purpose != Purpose::Withdrawal.as_str()
+            {
                 self.replace(newest).await?;
             } else {
                 self.hand_over(&newest.txid, &newest.raw).await;
@@ -395,7 +438,7 @@ impl Round<'_> {
             self.send(
                 Purpose::Gas,
                 &sender,
-                stuck.nonce,
+                Some(stuck.nonce),
                 (&stuck.recipient, value, Vec::new()),
                 TRANSFER_GAS,
                 fee,
@@ -413,7 +456,7 @@ impl Round<'_> {
             self.send(
                 Purpose::Sweep,
                 &sender,
-                stuck.nonce,
+                Some(stuck.nonce),
                 (&treasury, value, Vec::new()),
                 TRANSFER_GAS,
                 fee,
@@ -429,7 +472,7 @@ impl Round<'_> {
             } else {
                 self.token_sweep(
                     &sender,
-                    stuck.nonce,
+                    Some(stuck.nonce),
                     currency,
                     stuck.amount,
                     stuck.gas_limit,
@@ -480,13 +523,12 @@ impl Round<'_> {
                     self.done.waiting += usize::from(balance > 0);
                     continue;
                 }
-                let nonce = self.next_nonce(&cand.address).await?;
                 let treasury = self.treasury.clone();
                 let value = balance - cost;
                 self.send(
                     Purpose::Sweep,
                     &sender,
-                    nonce,
+                    None,
                     (&treasury, value, Vec::new()),
                     TRANSFER_GAS,
                     fee,
@@ -520,10 +562,9 @@ impl Round<'_> {
                     // Every wei there pays for gas (the price the top-up was sent for, even if
                     // fees fell since): nothing is left behind.
                     let price = (have / u128::from(gas.max(1))).min(self.evm.max_fee);
-                    let nonce = self.next_nonce(&cand.address).await?;
                     self.token_sweep(
                         &sender,
-                        nonce,
+                        None,
                         crypto,
                         Amount::from_base(balance),
                         gas,
@@ -556,7 +597,7 @@ impl Round<'_> {
     async fn token_sweep(
         &mut self,
         sender: &Sender,
-        nonce: u64,
+        nonce: Option<u64>,
         crypto: &Crypto,
         amount: Amount,
         gas: u64,
@@ -603,14 +644,13 @@ impl Round<'_> {
             self.done.short_of_gas = true;
             return Ok(());
         }
-        let nonce = self.next_nonce(&self.treasury).await?;
         let sender = self.treasury_sender();
         let coin = self.coin();
         self.promised = self.promised.saturating_add(wei.saturating_add(own_fee));
         self.send(
             Purpose::Gas,
             &sender,
-            nonce,
+            None,
             (deposit, wei, Vec::new()),
             TRANSFER_GAS,
             fee,

@@ -14,6 +14,9 @@ pub enum Purpose {
     Sweep,
     /// The coin, from the treasury to a deposit address, to pay for sweeping a token.
     Gas,
+    /// A merchant's withdrawal, from the treasury (followed for the merchant by
+    /// `withdrawal`; here for the treasury's nonces and what it has promised).
+    Withdrawal,
 }
 
 impl Purpose {
@@ -22,6 +25,7 @@ impl Purpose {
         match self {
             Purpose::Sweep => "sweep",
             Purpose::Gas => "gas",
+            Purpose::Withdrawal => "withdrawal",
         }
     }
 }
@@ -228,19 +232,22 @@ pub async fn set_state(
     Ok(())
 }
 
-/// The highest nonce recorded for `sender` on `network`.
+/// The highest nonce recorded for `sender` on `network`, leaving out transactions dropped (their
+/// nonce went to another, which the node counts, or to none: it is free again).
 pub async fn max_nonce(
     conn: &mut impl AsConn,
     network: &str,
     sender: &str,
 ) -> Result<Option<u64>, StoreError> {
-    let n: Option<i64> = sql!(conn, |c| sqlx::query_scalar(
-        "select max(nonce) from evm_tx where network = $1 and sender = $2"
+    let n: Option<i64> = sql!(conn, |c| {
+        sqlx::query_scalar(
+        "select max(nonce) from evm_tx where network = $1 and sender = $2 and state <> 'dropped'"
     )
     .bind(network)
     .bind(sender)
     .fetch_one(c)
-    .await)?;
+    .await
+    })?;
     Ok(n.and_then(|n| u64::try_from(n).ok()))
 }
 

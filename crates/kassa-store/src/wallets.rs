@@ -179,6 +179,23 @@ pub async fn all(conn: &mut impl AsConn) -> Result<Vec<WalletRow>, StoreError> {
     rows.into_iter().map(row).collect()
 }
 
+/// Locks `network`'s wallet row until the caller's transaction ends (PostgreSQL; on SQLite
+/// the write itself holds the database): what is taken from the wallet in that transaction —
+/// an EVM sender's next nonce — is taken by one transaction at a time. False when the network
+/// has no wallet.
+pub async fn lock(
+    conn: &mut impl AsConn,
+    network: &str,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    Ok(exec!(
+        conn,
+        sqlx::query("update chain_wallet set updated_at = $2 where network = $1")
+            .bind(network)
+            .bind(now.as_micros())
+    )? == 1)
+}
+
 /// Takes the next receive index of `network`'s wallet: one atomic `update … returning`, so
 /// two transactions never get the same index. Call it inside the transaction that records
 /// the address: a rollback gives the index back, a commit uses it up. `None` when the network

@@ -170,6 +170,9 @@ pub struct RequestRow {
     pub consumes: Vec<String>,
     /// Why it failed, or what it waits for.
     pub note: Option<String>,
+    /// Queued but the hot wallet cannot pay it right now (short of gas, funds still being
+    /// gathered): since when. Merchants read it as "processing, delayed".
+    pub delayed_since: Option<Timestamp>,
     /// Created.
     pub created_at: Timestamp,
     /// Last changed.
@@ -197,7 +200,7 @@ pub struct TxSummary {
 
 const COLUMNS: &str = "r.withdrawal_request_id, r.public_id, r.merchant_id, r.network, r.currency, \
      r.destination, r.amount, r.fee_from_amount, r.amount_usd, r.source, r.user_id, r.rule_id, \
-     r.state, r.withdrawal_id, r.fee, r.psbt, r.consumes, r.note, r.created_at, r.updated_at, \
+     r.state, r.withdrawal_id, r.fee, r.psbt, r.consumes, r.note, r.delayed_at, r.created_at, r.updated_at, \
      w.txid as w_txid, w.amount as w_amount, w.fee as w_fee, w.state as w_state, \
      w.confirmations as w_confirmations, w.error as w_error";
 
@@ -260,6 +263,9 @@ macro_rules! request_from_row {
             consumes: serde_json::from_str(&consumes)
                 .map_err(|e| corrupt("withdrawal_request.consumes", e.to_string()))?,
             note: r.try_get("note")?,
+            delayed_since: r
+                .try_get::<Option<i64>, _>("delayed_at")?
+                .map(Timestamp::from_micros),
             created_at: Timestamp::from_micros(r.try_get("created_at")?),
             updated_at: Timestamp::from_micros(r.try_get("updated_at")?),
             tx,
@@ -404,8 +410,8 @@ pub async fn advance(
     Ok(exec!(
         conn,
         sqlx::query(
-            "update withdrawal_request set state = $1, note = $2, updated_at = $3 \
-             where withdrawal_request_id = $4 and state = $5"
+            "update withdrawal_request set state = $1, note = $2, updated_at = $3, \
+             delayed_at = null where withdrawal_request_id = $4 and state = $5"
         )
         .bind(to.as_str())
         .bind(note)
@@ -434,6 +440,27 @@ pub async fn set_note(
     Ok(())
 }
 
+/// Notes that queued request `id` waits for the hot wallet (`why`), since `now` unless it
+/// already did. True when it was not delayed before (the first time: tell the operator).
+pub async fn set_delayed(
+    conn: &mut impl AsConn,
+    id: WithdrawalRequestId,
+    why: &str,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let first = exec!(
+        conn,
+        sqlx::query(
+            "update withdrawal_request set delayed_at = $1 \
+             where withdrawal_request_id = $2 and delayed_at is null"
+        )
+        .bind(now.as_micros())
+        .bind(id.get())
+    )? == 1;
+    set_note(conn, id, Some(why), now).await?;
+    Ok(first)
+}
+
 /// Request `id` (in stage `from`) now has transaction `withdrawal`.
 pub async fn submitted(
     conn: &mut impl AsConn,
@@ -446,7 +473,7 @@ pub async fn submitted(
         conn,
         sqlx::query(
             "update withdrawal_request set state = 'submitted', withdrawal_id = $1, note = null, \
-             psbt = null, updated_at = $2 where withdrawal_request_id = $3 and state = $4"
+             psbt = null, delayed_at = null, updated_at = $2 where withdrawal_request_id = $3 and state = $4"
         )
         .bind(withdrawal.get())
         .bind(now.as_micros())

@@ -79,7 +79,11 @@ pub async fn create(
     let Some(chain) = st
         .chains
         .get(crypto.network)
-        .filter(|c| c.currency.code == crypto.code)
+        .filter(|c| {
+            kassa_service::withdrawals::currencies(c)
+                .iter()
+                .any(|x| x.code == crypto.code)
+        })
         .cloned()
     else {
         return Err(ApiError::field(
@@ -109,6 +113,7 @@ pub async fn create(
     let ask = Ask {
         merchant,
         network: chain.network,
+        currency: crypto,
         destination: to.trim(),
         amount: Asked::Exact(amount),
         source: Source::Api,

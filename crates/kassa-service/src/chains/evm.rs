@@ -100,3 +100,15 @@ pub async fn hot_wallet(
     }
     Ok(hot)
 }
+
+/// The hot wallet of `network` and its treasury's address (where sweeps end and withdrawals
+/// leave from).
+pub async fn hot_treasury(
+    db: &Db,
+    keyring: &Keyring,
+    network: &'static Network,
+) -> Result<(EvmHotWallet, String), WalletError> {
+    let hot = hot_wallet(db, keyring, network).await?;
+    let treasury = hot.watch_only().treasury_address()?;
+    Ok((hot, treasury))
+}

@@ -1,6 +1,6 @@
 //! Alerts for the operator of the instance (`notifications.operator_emails`): a network's node
 //! unreachable, or its watcher behind the node, for `operator_alert_minutes` — and again when
-//! it is well. Each watcher keeps its own [`Alerts`] and asks after every round; a trouble is
+//! it is well; a withdrawal the hot wallet cannot pay yet ([`hot_wallet_waits`]). Each watcher keeps its own [`Alerts`] and asks after every round; a trouble is
 //! told once, not every round (a restart may tell it again).
 
 use std::time::Duration;
@@ -114,6 +114,44 @@ impl Alerts {
         self.told = now_trouble;
         Ok(to.len())
     }
+}
+
+/// Tells the operator, in the caller's transaction, that a withdrawal on `network` waits for
+/// the hot wallet (`why`: what to send where). How many letters went.
+pub async fn hot_wallet_waits(
+    conn: &mut impl kassa_store::AsConn,
+    st: &Ctx,
+    network: &str,
+    why: &str,
+) -> Result<usize, StoreError> {
+    let Ok(to) = st.config.notifications.operator_emails() else {
+        return Ok(0);
+    };
+    let letter = Letter {
+        subject: format!("Kassa: a {network} withdrawal waits for the hot wallet"),
+        paragraphs: vec![
+            why.to_owned(),
+            "The merchant sees it as processing, delayed; it goes out by itself once the wallet can pay it.".to_owned(),
+        ],
+        action: Some(("/readyz".to_owned(), format!("{}/readyz", st.public_url))),
+        footer: "You get this because your address is in notifications.operator_emails of this Kassa.".to_owned(),
+    };
+    let now = st.clock.now();
+    for address in &to {
+        mail::enqueue(
+            conn,
+            &st.keyring,
+            &letter.render(address, Tr::new(Lang::En)),
+            now,
+        )
+        .await?;
+    }
+    tracing::warn!(
+        network,
+        why,
+        "operator told: a withdrawal waits for the hot wallet"
+    );
+    Ok(to.len())
 }
 
 #[cfg(test)]

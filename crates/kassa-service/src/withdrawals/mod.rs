@@ -1,23 +1,9 @@
-//! Withdrawals from the hot wallet of a UTXO network (BTC, LTC): a merchant's available
-//! balance paid out to an address in one signed P2WPKH transaction.
-//!
-//! [`withdraw`]:
-//!
-//! 1. lists Kassa's own confirmed outputs by asking the node's UTXO set (`scantxoutset` over
-//!    the receive and change descriptors of the account, up to 20 past the wallet's counter),
-//!    maps each to its key by its script, keeps those with the network's confirmations and
-//!    leaves out those already spent by a withdrawal still in state `broadcast` (the node's
-//!    UTXO set does not know the mempool);
-//! 2. asks the node for a fee rate (`estimatesmartfee`, with the operator's floor);
-//! 3. in ONE database transaction: takes a fresh change index, plans and signs (the hot
-//!    wallet's keys; a watch-only wallet is refused), checks that the merchant's available
-//!    balance covers amount and fee, stores the withdrawal (`broadcast`) and posts its ledger
-//!    entries under the journal `withdrawal <id>` (merchant available → custody, once for the
-//!    amount, once for the fee); commits;
-//! 4. then hands the transaction to the node (through the network's `ChainSource`). A
-//!    definitive refusal makes the withdrawal `failed`, and the ledger follows (custody →
-//!    merchant available) in one transaction: the funds are back. A transport error leaves it
-//!    `broadcast`: it may have gone through, and [`follow`] settles it.
+//! Withdrawals: a merchant's available balance paid out from the hot wallet. UTXO networks
+//! (BTC, LTC) build theirs in `utxo`, EVM networks in [`evm`]; both end in [`record`] (the
+//! withdrawal stored and charged in the transaction that makes it) and are handed to the node
+//! after the commit ([`broadcast`]): a definitive refusal makes the withdrawal `failed` and the
+//! ledger follows (custody → merchant available) in one transaction; a transport error leaves
+//! it `broadcast`, and [`follow`] settles it. Merchants' requests are [`requests`].
 //!
 //! [`follow`] runs in every round of the network's watcher and works each withdrawal's state out
 //! again from the best chain (never from a remembered height): in a block the watcher saw, it
@@ -31,35 +17,34 @@
 
 pub mod addresses;
 pub mod api_key;
+pub mod evm;
 mod process;
 pub mod requests;
 pub mod rules;
+mod utxo;
 
-use std::collections::{HashMap, HashSet};
-use std::str::FromStr as _;
+pub use utxo::{Withdrawn, in_flight, our_outputs, submit, withdraw};
+
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kassa_chain::hd::Branch;
 use kassa_chain::rpc::RpcError;
-use kassa_chain::spend::{
-    self, FeeRate, Outputs, Payment, Policy, SignedWithdrawal, SpendError, Txid, Utxo,
-};
+use kassa_chain::spend::SpendError;
 use kassa_chain::watch::Broadcast;
 use kassa_chain::watch::utxo::outpoint;
-use kassa_core::currency::Network;
+use kassa_core::currency::{Crypto, Network};
 use kassa_core::{Amount, MerchantId, Timestamp, WithdrawalId, WithdrawalRequestId};
 use kassa_store::ledger::{self, Account, Kind, LedgerError};
-use kassa_store::wallets::{self, WalletKind};
+use kassa_store::wallets::WalletKind;
 use kassa_store::withdrawal_requests::{self as requests_store, Stage};
 use kassa_store::withdrawals::{self as store, NewWithdrawal, WithdrawalRow, WithdrawalState};
 use kassa_store::{AsConn, StoreError};
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::Ctx;
 use crate::audit::{Actor, Target};
-use crate::chains::{self, LiveChain, UtxoParts, WalletError};
+use crate::chains::{LiveChain, UtxoParts, WalletError};
 
 /// The confirmation target asked of `estimatesmartfee`.
 pub const CONF_TARGET: u16 = 6;
@@ -77,6 +62,11 @@ pub enum WithdrawError {
     /// The network takes no live payments here (not configured, or no wallet).
     #[error("{0} is not configured with a wallet here: nothing to withdraw from")]
     NotLive(&'static str),
+    /// Operator withdrawals from the command line are built for UTXO networks only.
+    #[error(
+        "`kassa wallet withdraw` pays BTC and LTC; on {0} merchants withdraw from the dashboard, the API or a rule"
+    )]
+    UtxoOnly(&'static str),
     /// The network's wallet has no keys.
     #[error("the {0} wallet is watch-only: Kassa cannot sign withdrawals from it")]
     WatchOnly(&'static str),
@@ -134,31 +124,6 @@ pub enum WithdrawError {
     Store(#[from] StoreError),
 }
 
-/// A withdrawal made (or refused by the node, for [`submit`]).
-#[derive(Clone, Debug)]
-pub struct Withdrawn {
-    /// Its id.
-    pub id: WithdrawalId,
-    /// Its transaction id.
-    pub txid: String,
-    /// What the destination receives, in base units.
-    pub amount: u64,
-    /// The network fee, in base units.
-    pub fee: u64,
-    /// The fee rate paid.
-    pub fee_rate: FeeRate,
-    /// The virtual size.
-    pub vsize: u64,
-    /// The outputs spent.
-    pub inputs: Vec<Utxo>,
-    /// The change output: (vout, amount, address).
-    pub change: Option<(u32, u64, String)>,
-    /// `broadcast`, or `failed` when the node refused it.
-    pub state: WithdrawalState,
-    /// The node's reason for refusing it.
-    pub error: Option<String>,
-}
-
 /// What one [`follow`] round did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FollowRound {
@@ -168,6 +133,18 @@ pub struct FollowRound {
     pub failed: usize,
     /// Withdrawals still `broadcast`.
     pub pending: usize,
+}
+
+/// What is withdrawn from `chain` here: a UTXO network's coin; an EVM network's coin and the
+/// tokens it takes when Kassa holds the wallet's keys (they leave its treasury, see [`evm`]).
+pub fn currencies(chain: &LiveChain) -> Vec<&'static Crypto> {
+    if chain.utxo.is_some() {
+        vec![chain.currency]
+    } else if chain.evm.is_some() && chain.kind == WalletKind::Hot {
+        chain.currencies.clone()
+    } else {
+        Vec::new()
+    }
 }
 
 /// The UTXO parts (node client, account key) withdrawals are built with.
@@ -185,23 +162,23 @@ fn live(st: &Ctx, network: &'static Network) -> Result<Arc<LiveChain>, WithdrawE
         .ok_or(WithdrawError::NotLive(network.code))
 }
 
-fn decimal(chain: &LiveChain, base: u128) -> String {
-    Amount::from_base(base).to_decimal_string(chain.currency.decimals)
+fn decimal(c: &Crypto, base: u128) -> String {
+    Amount::from_base(base).to_decimal_string(c.decimals)
 }
 
-fn available_account(chain: &LiveChain, merchant: MerchantId) -> Account<'static> {
+fn available_account(c: &'static Crypto, merchant: MerchantId) -> Account<'static> {
     Account {
         kind: Kind::MerchantAvailable,
         merchant: Some(merchant),
-        currency: chain.currency.code,
+        currency: c.code,
     }
 }
 
-fn custody(chain: &LiveChain) -> Account<'static> {
+fn custody(c: &'static Crypto) -> Account<'static> {
     Account {
         kind: Kind::Custody,
         merchant: None,
-        currency: chain.currency.code,
+        currency: c.code,
     }
 }
 
@@ -216,217 +193,6 @@ pub async fn available_balance(
         .get(&(Kind::MerchantAvailable, chain.currency.code.to_owned()))
         .copied()
         .unwrap_or(Amount::ZERO))
-}
-
-#[derive(Deserialize)]
-struct Scan {
-    success: bool,
-    height: u64,
-    unspents: Vec<ScanUnspent>,
-}
-
-#[derive(Deserialize)]
-struct ScanUnspent {
-    txid: String,
-    vout: u32,
-    #[serde(rename = "scriptPubKey")]
-    script_pub_key: String,
-    #[serde(deserialize_with = "kassa_chain::rpc::amount")]
-    amount: Amount,
-    height: u64,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Kassa's confirmed outputs on `chain` as the node's UTXO set has them (every confirmation
-/// count; the planner keeps those with enough), and the node's height.
-pub async fn our_outputs(
-    chain: &LiveChain,
-    next_index: i64,
-) -> Result<(Vec<Utxo>, u64), WithdrawError> {
-    let utxo = parts(chain)?;
-    let end = u32::try_from(next_index.saturating_add(LOOKAHEAD).max(0)).unwrap_or(u32::MAX);
-    let mut scripts: HashMap<String, (Branch, u32)> = HashMap::new();
-    let mut descriptors = Vec::new();
-    for branch in [Branch::Receive, Branch::Change] {
-        for index in 0..=end {
-            let program = utxo
-                .wallet
-                .key_hash(branch, index)
-                .map_err(WalletError::from)?;
-            scripts.insert(format!("0014{}", hex(&program)), (branch, index));
-        }
-        let descriptor = utxo.wallet.descriptor(branch);
-        let info = utxo.rpc.get_descriptor_info(&descriptor).await?;
-        descriptors
-            .push(json!({"desc": format!("{descriptor}#{}", info.checksum), "range": [0, end]}));
-    }
-    let scan: Scan = utxo
-        .rpc
-        .call_as("scantxoutset", json!(["start", descriptors]))
-        .await?;
-    if !scan.success {
-        return Err(WithdrawError::NodeAnswer(
-            "scantxoutset did not complete".into(),
-        ));
-    }
-    let mut utxos = Vec::with_capacity(scan.unspents.len());
-    for u in scan.unspents {
-        let Some(&(branch, index)) = scripts.get(&u.script_pub_key.to_ascii_lowercase()) else {
-            continue;
-        };
-        let txid = Txid::from_str(&u.txid)
-            .map_err(|e| WithdrawError::NodeAnswer(format!("txid {:?}: {e}", u.txid)))?;
-        let amount = u64::try_from(u.amount.base())
-            .map_err(|_| WithdrawError::NodeAnswer(format!("amount of {}:{}", u.txid, u.vout)))?;
-        let confirmations = if u.height == 0 {
-            0
-        } else {
-            u32::try_from(scan.height.saturating_sub(u.height).saturating_add(1))
-                .unwrap_or(u32::MAX)
-        };
-        utxos.push(Utxo {
-            txid,
-            vout: u.vout,
-            amount,
-            branch,
-            index,
-            confirmations,
-        });
-    }
-    Ok((utxos, scan.height))
-}
-
-#[derive(serde::Serialize, Deserialize)]
-struct Outpoint {
-    txid: String,
-    vout: u32,
-}
-
-fn inputs_json(inputs: &[Utxo]) -> String {
-    let list: Vec<Outpoint> = inputs
-        .iter()
-        .map(|u| Outpoint {
-            txid: u.txid.to_string(),
-            vout: u.vout,
-        })
-        .collect();
-    serde_json::to_string(&list).unwrap_or_else(|_| "[]".into())
-}
-
-/// The outpoints spent by the withdrawals of `network` still in state `broadcast`.
-pub async fn in_flight(
-    conn: &mut impl AsConn,
-    network: &str,
-) -> Result<HashSet<(String, u32)>, WithdrawError> {
-    let mut spent = HashSet::new();
-    for w in store::list(conn, network, Some(WithdrawalState::Broadcast)).await? {
-        let list: Vec<Outpoint> = serde_json::from_str(&w.inputs).map_err(|e| {
-            WithdrawError::Store(StoreError::Corrupt {
-                column: "withdrawal.inputs",
-                reason: e.to_string(),
-            })
-        })?;
-        spent.extend(list.into_iter().map(|o| (o.txid, o.vout)));
-    }
-    Ok(spent)
-}
-
-/// Pays `amount` base units of the network's coin from the merchant's available balance to
-/// `destination` (see the module docs). A refusal by the node is [`WithdrawError::Rejected`]
-/// (the withdrawal is then `failed` and its funds returned).
-pub async fn withdraw(
-    st: &Ctx,
-    merchant: MerchantId,
-    network: &'static Network,
-    destination: &str,
-    amount: u64,
-    fee_floor: FeeRate,
-) -> Result<Withdrawn, WithdrawError> {
-    let chain = live(st, network)?;
-    if chain.kind == WalletKind::Watch {
-        return Err(WithdrawError::WatchOnly(network.code));
-    }
-    if amount == 0 {
-        return Err(WithdrawError::ZeroAmount);
-    }
-    let hot = match chains::hot_wallet(&st.db, &st.keyring, network).await {
-        Err(WalletError::WatchOnly(_)) => return Err(WithdrawError::WatchOnly(network.code)),
-        other => other?,
-    };
-    // Before asking the node anything: the amount alone must be covered.
-    let available = available_balance(&mut st.db.conn().await?, &chain, merchant).await?;
-    if available.base() < u128::from(amount) {
-        return Err(WithdrawError::InsufficientBalance {
-            currency: chain.currency.code,
-            needed: decimal(&chain, u128::from(amount)),
-            available: decimal(&chain, available.base()),
-        });
-    }
-    let next_index = wallets::get(&mut st.db.conn().await?, network.code)
-        .await?
-        .ok_or(WalletError::Missing(network))?
-        .next_index;
-    let (utxos, height) = our_outputs(&chain, next_index).await?;
-    let fee_rate = spend::estimate_fee_rate(&parts(&chain)?.rpc, CONF_TARGET, fee_floor)
-        .await?
-        .rate;
-    let policy = Policy {
-        min_confirmations: chain.confirmations.max(1),
-        min_fee_rate: fee_floor,
-        ..Policy::default()
-    };
-
-    let now = st.clock.now();
-    let mut tx = st.db.begin().await?;
-    // Taking the index locks the wallet row (PostgreSQL) or the database (SQLite): two
-    // withdrawals of one network are made one after the other, each seeing the other's inputs.
-    let change_index = wallets::take_next_index(&mut tx, network.code, now)
-        .await?
-        .ok_or(WalletError::Missing(network))?;
-    let change_index = u32::try_from(change_index)
-        .map_err(|_| WithdrawError::NodeAnswer("the wallet's counter is exhausted".into()))?;
-    let spent = in_flight(&mut tx, network.code).await?;
-    let utxos: Vec<Utxo> = utxos
-        .into_iter()
-        .filter(|u| !spent.contains(&(u.txid.to_string(), u.vout)))
-        .collect();
-    let request = spend::Withdrawal {
-        outputs: Outputs::Pay(vec![Payment {
-            address: destination.trim().to_owned(),
-            amount,
-        }]),
-        fee_rate,
-        change_index,
-        lock_time: u32::try_from(height).unwrap_or(0),
-    };
-    let signed = spend::build(&hot, &utxos, &request, &policy)?;
-    drop(hot);
-    let order = Order {
-        merchant,
-        destination: destination.trim(),
-        amount: Amount::from_base(u128::from(amount)),
-        request: None,
-    };
-    let id = record(
-        &mut tx,
-        &st.metrics,
-        &chain,
-        &order,
-        &Prepared::utxo(&signed),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-
-    let done = broadcast(st, &chain, id, &signed.hex).await?;
-    let made = withdrawn(id, amount, &signed, done.clone());
-    match done {
-        Broadcast::Refused(message) => Err(WithdrawError::Rejected { id, message }),
-        _ => Ok(made),
-    }
 }
 
 /// A signed transaction of any family, ready to be recorded and handed to the node.
@@ -448,26 +214,6 @@ pub struct Prepared {
     pub change_address: Option<String>,
 }
 
-impl Prepared {
-    /// A UTXO withdrawal built by [`spend::build`].
-    pub fn utxo(signed: &SignedWithdrawal) -> Prepared {
-        Prepared {
-            txid: signed.txid.clone(),
-            raw: signed.hex.clone(),
-            fee: Amount::from_base(u128::from(signed.fee)),
-            size: i64::try_from(signed.vsize).unwrap_or(i64::MAX),
-            consumes: signed
-                .plan
-                .inputs()
-                .iter()
-                .map(|u| outpoint(&u.txid.to_string(), u.vout))
-                .collect(),
-            inputs_json: inputs_json(signed.plan.inputs()),
-            change_address: signed.plan.change().map(|c| c.address.clone()),
-        }
-    }
-}
-
 /// What a merchant asked to withdraw.
 #[derive(Clone, Copy, Debug)]
 pub struct Order<'a> {
@@ -475,6 +221,8 @@ pub struct Order<'a> {
     pub merchant: MerchantId,
     /// Where the money goes.
     pub destination: &'a str,
+    /// What it pays out: the network's coin, or a token it takes.
+    pub currency: &'static Crypto,
     /// How much arrives there (the fee comes on top).
     pub amount: Amount,
     /// The merchant's request it makes, and the stage that request is in; `None`: the
@@ -497,30 +245,31 @@ pub async fn record(
     let Order {
         merchant,
         destination,
+        currency: c,
         amount,
         request,
     } = *order;
     let balances = ledger::balances(conn, merchant).await?;
     let balance = |k: Kind| {
         balances
-            .get(&(k, chain.currency.code.to_owned()))
+            .get(&(k, c.code.to_owned()))
             .copied()
             .unwrap_or(Amount::ZERO)
     };
     let owed = balance(Kind::MerchantReceivable);
     if !owed.is_zero() {
         return Err(WithdrawError::Owed {
-            currency: chain.currency.code,
-            owed: decimal(chain, owed.base()),
+            currency: c.code,
+            owed: decimal(c, owed.base()),
         });
     }
     let available = balance(Kind::MerchantAvailable);
     let needed = amount.base().saturating_add(p.fee.base());
     if available.base() < needed {
         return Err(WithdrawError::InsufficientBalance {
-            currency: chain.currency.code,
-            needed: decimal(chain, needed),
-            available: decimal(chain, available.base()),
+            currency: c.code,
+            needed: decimal(c, needed),
+            available: decimal(c, available.base()),
         });
     }
     let id = store::insert(
@@ -528,7 +277,7 @@ pub async fn record(
         &NewWithdrawal {
             merchant,
             network: chain.network.code,
-            currency: chain.currency.code,
+            currency: c.code,
             destination,
             amount,
             fee: p.fee,
@@ -543,7 +292,7 @@ pub async fn record(
     )
     .await?;
     let journal = format!("withdrawal {id}");
-    let (from, to) = (available_account(chain, merchant), custody(chain));
+    let (from, to) = (available_account(c, merchant), custody(c));
     for part in [amount, p.fee] {
         ledger::post(conn, &journal, None, &from, &to, part, now).await?;
     }
@@ -556,7 +305,7 @@ pub async fn record(
                     public_id: &crate::invoices::new_uuid(),
                     merchant,
                     network: chain.network.code,
-                    currency: chain.currency.code,
+                    currency: c.code,
                     destination,
                     amount,
                     fee_from_amount: false,
@@ -604,6 +353,7 @@ pub async fn submit_prepared(
     let order = Order {
         merchant,
         destination,
+        currency: chain.currency,
         amount,
         request: None,
     };
@@ -631,57 +381,6 @@ pub async fn broadcast(
         }
     }
     Ok(done)
-}
-
-/// Records an already signed withdrawal (after the balance check) and broadcasts it: the step
-/// [`withdraw`] ends with, for a transaction made elsewhere. A refusal is not an error here:
-/// the result says `failed`.
-pub async fn submit(
-    st: &Ctx,
-    network: &'static Network,
-    merchant: MerchantId,
-    destination: &str,
-    amount: u64,
-    signed: &SignedWithdrawal,
-) -> Result<Withdrawn, WithdrawError> {
-    let amount_units = Amount::from_base(u128::from(amount));
-    let (id, done) = submit_prepared(
-        st,
-        network,
-        merchant,
-        destination,
-        amount_units,
-        &Prepared::utxo(signed),
-    )
-    .await?;
-    Ok(withdrawn(id, amount, signed, done))
-}
-
-fn withdrawn(
-    id: WithdrawalId,
-    amount: u64,
-    signed: &SignedWithdrawal,
-    done: Broadcast,
-) -> Withdrawn {
-    let (state, error) = match done {
-        Broadcast::Refused(m) => (WithdrawalState::Failed, Some(m)),
-        _ => (WithdrawalState::Broadcast, None),
-    };
-    Withdrawn {
-        id,
-        txid: signed.txid.clone(),
-        amount,
-        fee: signed.fee,
-        fee_rate: signed.plan.fee_rate(),
-        vsize: signed.vsize,
-        inputs: signed.plan.inputs().to_vec(),
-        change: signed
-            .plan
-            .change()
-            .map(|c| (c.vout, c.amount, c.address.clone())),
-        state,
-        error,
-    }
 }
 
 /// Posts the difference between what withdrawal `w` should have taken from the merchant (its
@@ -946,6 +645,7 @@ pub async fn follow(
     let mut round = FollowRound::default();
     for w in open {
         let deep = |h: i64| tip.saturating_sub(h).saturating_add(1);
+        let mut burnt = None;
         let (state, confirmations, error) = if let Some((h, _)) = &w.block {
             let c = deep(*h).max(0);
             let state = if c >= needed {
@@ -953,7 +653,23 @@ pub async fn follow(
             } else {
                 WithdrawalState::Broadcast
             };
-            (state, c, None)
+            // On an EVM network a mined transaction may have reverted: it paid nothing out.
+            burnt = if state == WithdrawalState::Confirmed
+                && w.state != WithdrawalState::Confirmed
+                && chain.evm.is_some()
+            {
+                evm::reverted(chain, &w).await?
+            } else {
+                None
+            };
+            match burnt {
+                Some(_) => (
+                    WithdrawalState::Failed,
+                    c,
+                    Some("mined but reverted: nothing was paid out".to_owned()),
+                ),
+                None => (state, c, None),
+            }
         } else if let Some((by, h, _)) = w.conflict.as_ref().filter(|(_, h, _)| deep(*h) >= needed)
         {
             let why = format!(
@@ -983,6 +699,9 @@ pub async fn follow(
             }
         };
         settle(st, &w, state, confirmations, error.as_deref()).await?;
+        if let Some(fee) = burnt {
+            evm::book_reverted(st, chain, &w, fee).await?;
+        }
         match state {
             WithdrawalState::Confirmed => round.confirmed += usize::from(w.state != state),
             WithdrawalState::Failed => round.failed += usize::from(w.state != state),

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use kassa_chain::spend::{self, Destination, Outputs, Payment};
+use kassa_core::currency::Crypto;
 use kassa_core::retry::RetryPolicy;
 use kassa_core::{Amount, Timestamp, WithdrawalRequestId};
 use kassa_store::ledger::{self, Account, Kind};
@@ -37,7 +38,11 @@ async fn reserved(tx: &mut Tx, r: &RequestRow) -> Result<Amount, WithdrawError> 
 }
 
 /// Gives back to the available balance what is reserved for `r`, in `tx`.
-async fn release(tx: &mut Tx, r: &RequestRow, now: Timestamp) -> Result<Amount, WithdrawError> {
+pub(super) async fn release(
+    tx: &mut Tx,
+    r: &RequestRow,
+    now: Timestamp,
+) -> Result<Amount, WithdrawError> {
     let held = reserved(tx, r).await?;
     let acct = |kind| Account {
         kind,
@@ -147,13 +152,15 @@ pub enum Processed {
     AwaitingSignature,
     /// Waiting for a debt to be covered.
     Waiting,
+    /// Waiting for the hot wallet (EVM: short of gas, funds not swept in yet): why.
+    Delayed(String),
     /// Could not be made; the reservation went back.
     Failed(String),
 }
 
 /// Drops what `tx` did and ends queued request `id` as failed with `why`, its reservation
 /// returned.
-async fn give_up(
+pub(super) async fn give_up(
     st: &Ctx,
     tx: Tx,
     id: WithdrawalRequestId,
@@ -162,6 +169,59 @@ async fn give_up(
     tx.rollback().await?;
     end(st, id, Stage::Queued, Stage::Failed, &why, Actor::kassa()).await?;
     Ok(Processed::Failed(why))
+}
+
+/// Whether request `r` waits because its merchant owes money in `c`: then, in `tx`, it says so
+/// and its job looks again after [`OWED_RECHECK`].
+pub(super) async fn waits_for_debt(
+    tx: &mut Tx,
+    c: &Crypto,
+    r: &RequestRow,
+    now: Timestamp,
+) -> Result<bool, WithdrawError> {
+    let owed = balance(tx, c, r.merchant, Kind::MerchantReceivable).await?;
+    if owed.is_zero() {
+        return Ok(false);
+    }
+    let note = format!(
+        "waiting: {} {} is owed and must be covered by new payments first",
+        decimal(c, owed),
+        c.code
+    );
+    store::set_note(tx, r.id, Some(&note), now).await?;
+    enqueue(
+        tx,
+        &ProcessJob {
+            request: r.id.get(),
+        },
+        now.saturating_add(OWED_RECHECK),
+        now,
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Opens the transaction that makes queued request `id` in `c`, with the request as it reads
+/// there; or what [`process`] answers when it is gone, no longer queued, or waits for a debt
+/// (said and committed).
+pub(super) async fn begin_making(
+    st: &Ctx,
+    c: &Crypto,
+    id: WithdrawalRequestId,
+    now: Timestamp,
+) -> Result<Result<(Tx, RequestRow), Processed>, WithdrawError> {
+    let mut tx = st.db.begin().await?;
+    let Some(r) = store::by_id(&mut tx, id).await? else {
+        return Ok(Err(Processed::Nothing));
+    };
+    if r.stage != Stage::Queued {
+        return Ok(Err(Processed::Nothing));
+    }
+    if waits_for_debt(&mut tx, c, &r, now).await? {
+        tx.commit().await?;
+        return Ok(Err(Processed::Waiting));
+    }
+    Ok(Ok((tx, r)))
 }
 
 /// Makes queued request `id` (see the module docs).
@@ -191,6 +251,14 @@ pub async fn process(st: &Ctx, id: WithdrawalRequestId) -> Result<Processed, Wit
             return Err(e);
         }
     };
+    let Some(c) = kassa_core::currency::crypto(&r.currency) else {
+        let why = format!("{} is not a currency Kassa knows", r.currency);
+        end(st, id, Stage::Queued, Stage::Failed, &why, Actor::kassa()).await?;
+        return Ok(Processed::Failed(why));
+    };
+    if chain.evm.is_some() {
+        return super::evm::process(st, &chain, c, id).await;
+    }
     let (utxos, height) = spendable(&chain, &mut st.db.conn().await?).await?;
     let fee_rate =
         spend::estimate_fee_rate(&parts(&chain)?.rpc, CONF_TARGET, spend::FeeRate::MIN_RELAY)
@@ -203,31 +271,10 @@ pub async fn process(st: &Ctx, id: WithdrawalRequestId) -> Result<Processed, Wit
     };
 
     let now = st.clock.now();
-    let mut tx = st.db.begin().await?;
-    let Some(r) = store::by_id(&mut tx, id).await? else {
-        return Ok(Processed::Nothing);
+    let (mut tx, r) = match begin_making(st, c, id, now).await? {
+        Ok(open) => open,
+        Err(done) => return Ok(done),
     };
-    if r.stage != Stage::Queued {
-        return Ok(Processed::Nothing);
-    }
-    let owed = balance(&mut tx, &chain, r.merchant, Kind::MerchantReceivable).await?;
-    if !owed.is_zero() {
-        let note = format!(
-            "waiting: {} {} is owed and must be covered by new payments first",
-            decimal(&chain, owed),
-            chain.currency.code
-        );
-        store::set_note(&mut tx, id, Some(&note), now).await?;
-        enqueue(
-            &mut tx,
-            &ProcessJob { request: id.get() },
-            now.saturating_add(OWED_RECHECK),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        return Ok(Processed::Waiting);
-    }
     let held = release(&mut tx, &r, now).await?;
     let change_index = wallets::take_next_index(&mut tx, network.code, now)
         .await?
@@ -271,14 +318,14 @@ pub async fn process(st: &Ctx, id: WithdrawalRequestId) -> Result<Processed, Wit
         };
         let fee = Amount::from_base(u128::from(plan.fee()));
         let needed = arrives.checked_add(fee).unwrap_or(arrives);
-        let from = merchant_account(&chain, r.merchant, Kind::MerchantAvailable);
-        let to = merchant_account(&chain, r.merchant, Kind::MerchantWithdrawing);
+        let from = merchant_account(c, r.merchant, Kind::MerchantAvailable);
+        let to = merchant_account(c, r.merchant, Kind::MerchantWithdrawing);
         if let Err(e) = ledger::post(&mut tx, &journal(id), None, &from, &to, needed, now).await {
             let why = match e {
                 ledger::LedgerError::Overdrawn { .. } => format!(
                     "the network fee rose: {} {} is needed with it",
-                    decimal(&chain, needed),
-                    chain.currency.code
+                    decimal(c, needed),
+                    c.code
                 ),
                 other => return Err(other.into()),
             };
@@ -296,7 +343,7 @@ pub async fn process(st: &Ctx, id: WithdrawalRequestId) -> Result<Processed, Wit
                 r.merchant,
                 "withdrawal.awaiting_signature",
                 Target::WithdrawalRequest(&r.public_id),
-                json!({"request": r.public_id, "fee": decimal(&chain, fee)}),
+                json!({"request": r.public_id, "fee": decimal(c, fee)}),
                 now,
             )
             .await?;
@@ -314,6 +361,7 @@ pub async fn process(st: &Ctx, id: WithdrawalRequestId) -> Result<Processed, Wit
     let order = Order {
         merchant: r.merchant,
         destination: &r.destination,
+        currency: c,
         amount: arrives,
         request: Some((id, Stage::Queued)),
     };
@@ -397,6 +445,7 @@ pub async fn broadcast_signed(
     let order = Order {
         merchant: r.merchant,
         destination: &r.destination,
+        currency: chain.currency,
         amount: Amount::from_base(u128::from(arrives)),
         request: Some((r.id, Stage::Signature)),
     };

@@ -21,7 +21,7 @@
 use std::time::Duration;
 
 use kassa_chain::spend::{self, Destination, Outputs, Payment, Plan, Policy, Utxo};
-use kassa_core::currency::Network;
+use kassa_core::currency::{Crypto, Network};
 use kassa_core::{Amount, MerchantId, WithdrawalRequestId};
 use kassa_store::StoreError;
 use kassa_store::ledger::{self, Account, Kind};
@@ -59,6 +59,8 @@ pub struct Ask<'a> {
     pub merchant: MerchantId,
     /// The network.
     pub network: &'static Network,
+    /// The currency: the network's coin, or a token it takes (see [`super::currencies`]).
+    pub currency: &'static Crypto,
     /// The destination, as given.
     pub destination: &'a str,
     /// How much.
@@ -167,17 +169,45 @@ pub struct Quote {
     pub minimum: Amount,
     /// Whether the operator must sign each withdrawal (watch-only wallet).
     pub watch_only: bool,
+    /// For a token on an EVM network: the gas (in the network's coin, an estimate) the
+    /// service pays for it — the merchant pays no network fee in the token.
+    pub gas_by_service: Option<Amount>,
 }
 
-/// The smallest amount the network carries (its dust limit; a destination with a costlier
-/// output script may need more, which planning says).
+/// `network`'s live chain, when `c` is withdrawn from it here.
+fn withdrawable(
+    st: &Ctx,
+    network: &'static Network,
+    c: &'static Crypto,
+) -> Result<std::sync::Arc<LiveChain>, AskError> {
+    let chain = live(st, network).map_err(|_| AskError::NotLive(c.code))?;
+    if !super::currencies(&chain).iter().any(|x| x.code == c.code) {
+        return Err(AskError::NotLive(c.code));
+    }
+    Ok(chain)
+}
+
+/// The smallest amount the network carries: a UTXO network's dust limit (a destination with
+/// a costlier output script may need more, which planning says); one base unit elsewhere.
 fn minimum(chain: &LiveChain) -> Amount {
-    Amount::from_base(u128::from(chain.network.dust.max(1)))
+    if chain.utxo.is_some() {
+        Amount::from_base(u128::from(chain.network.dust.max(1)))
+    } else {
+        Amount::from_base(1)
+    }
 }
 
 /// Checks `address` as a destination on `chain`; the trimmed address.
 pub fn check_destination(chain: &LiveChain, address: &str) -> Result<String, AskError> {
     let address = address.trim();
+    if chain.evm.is_some() {
+        return kassa_chain::address::evm::decode(address)
+            .map(|b| kassa_chain::address::evm::encode(&b))
+            .map_err(|e| AskError::Address {
+                network: chain.network.fullname,
+                reason: e.to_string(),
+            });
+    }
     let utxo = parts(chain).map_err(|_| AskError::NotLive(chain.network.code))?;
     Destination::parse(utxo.coin, chain.chain, address)
         .map(|d| d.address().to_owned())
@@ -187,19 +217,19 @@ pub fn check_destination(chain: &LiveChain, address: &str) -> Result<String, Ask
         })
 }
 
-pub(super) fn decimal(chain: &LiveChain, a: Amount) -> String {
-    a.to_decimal_string(chain.currency.decimals)
+pub(super) fn decimal(c: &Crypto, a: Amount) -> String {
+    a.to_decimal_string(c.decimals)
 }
 
 pub(super) fn merchant_account(
-    chain: &LiveChain,
+    c: &'static Crypto,
     merchant: MerchantId,
     kind: Kind,
 ) -> Account<'static> {
     Account {
         kind,
         merchant: Some(merchant),
-        currency: chain.currency.code,
+        currency: c.code,
     }
 }
 
@@ -266,13 +296,13 @@ async fn plan_with(
 
 pub(super) async fn balance(
     conn: &mut impl kassa_store::AsConn,
-    chain: &LiveChain,
+    c: &Crypto,
     merchant: MerchantId,
     kind: Kind,
 ) -> Result<Amount, StoreError> {
     Ok(ledger::balances(conn, merchant)
         .await?
-        .get(&(kind, chain.currency.code.to_owned()))
+        .get(&(kind, c.code.to_owned()))
         .copied()
         .unwrap_or(Amount::ZERO))
 }
@@ -282,14 +312,29 @@ pub async fn quote(
     st: &Ctx,
     merchant: MerchantId,
     network: &'static Network,
+    c: &'static Crypto,
 ) -> Result<Quote, AskError> {
-    let chain = live(st, network).map_err(|_| AskError::NotLive(network.code))?;
+    let chain = withdrawable(st, network, c)?;
     let mut conn = st.db.conn().await?;
-    let available = balance(&mut conn, &chain, merchant, Kind::MerchantAvailable).await?;
-    let owed = balance(&mut conn, &chain, merchant, Kind::MerchantReceivable).await?;
+    let available = balance(&mut conn, c, merchant, Kind::MerchantAvailable).await?;
+    let owed = balance(&mut conn, c, merchant, Kind::MerchantReceivable).await?;
     let minimum = minimum(&chain);
     let watch_only = chain.kind == WalletKind::Watch;
     drop(conn);
+    if chain.evm.is_some() {
+        let fee = super::evm::fee_estimate(&chain, c)
+            .await
+            .map_err(|e| refusal(&chain, e))?;
+        return Ok(Quote {
+            available,
+            owed,
+            fee: fee.merchant,
+            max: available.saturating_sub(fee.merchant),
+            minimum,
+            watch_only,
+            gas_by_service: fee.service,
+        });
+    }
     // An estimate from the node's fee rate for one input and two outputs: a page view does
     // not scan the node's UTXO set (the request's own plan, when it is made, does).
     let rate =
@@ -307,6 +352,7 @@ pub async fn quote(
         max: available.saturating_sub(fee),
         minimum,
         watch_only,
+        gas_by_service: None,
     })
 }
 
@@ -326,14 +372,10 @@ fn refusal(chain: &LiveChain, e: WithdrawError) -> AskError {
     }
 }
 
-/// The USD value of `amount` of `chain`'s coin at the current rate, to cents, if a rate is
-/// known.
-pub(super) fn usd_value(st: &Ctx, chain: &LiveChain, amount: Amount) -> Option<Decimal> {
-    let rate = st
-        .pricing
-        .usd(chain.currency.symbol, false, st.clock.now())
-        .ok()?;
-    crate::objects::usd_value(amount, chain.currency, rate.usd)
+/// The USD value of `amount` of `c` at the current rate, to cents, if a rate is known.
+pub(super) fn usd_value(st: &Ctx, c: &Crypto, amount: Amount) -> Option<Decimal> {
+    let rate = st.pricing.usd(c.symbol, false, st.clock.now()).ok()?;
+    crate::objects::usd_value(amount, c, rate.usd)
 }
 
 /// A fresh public id: eight characters of the invoice alphabet.
@@ -343,7 +385,8 @@ fn public_id() -> String {
 
 /// Takes a withdrawal request (see the module docs). The request as stored.
 pub async fn ask(st: &Ctx, a: &Ask<'_>) -> Result<RequestRow, AskError> {
-    let chain = live(st, a.network).map_err(|_| AskError::NotLive(a.network.code))?;
+    let chain = withdrawable(st, a.network, a.currency)?;
+    let c = a.currency;
     let destination = check_destination(&chain, a.destination)?;
     let now = st.clock.now();
     if let Some(saved) = super::addresses::find(
@@ -363,14 +406,14 @@ pub async fn ask(st: &Ctx, a: &Ask<'_>) -> Result<RequestRow, AskError> {
     let (available, owed) = {
         let mut conn = st.db.conn().await?;
         (
-            balance(&mut conn, &chain, a.merchant, Kind::MerchantAvailable).await?,
-            balance(&mut conn, &chain, a.merchant, Kind::MerchantReceivable).await?,
+            balance(&mut conn, c, a.merchant, Kind::MerchantAvailable).await?,
+            balance(&mut conn, c, a.merchant, Kind::MerchantReceivable).await?,
         )
     };
     if !owed.is_zero() {
         return Err(AskError::Owed {
-            owed: decimal(&chain, owed),
-            currency: chain.currency.code,
+            owed: decimal(c, owed),
+            currency: c.code,
         });
     }
     let asked = match a.amount {
@@ -381,63 +424,79 @@ pub async fn ask(st: &Ctx, a: &Ask<'_>) -> Result<RequestRow, AskError> {
         return Err(match a.amount {
             Asked::Exact(_) => AskError::ZeroAmount,
             Asked::Everything => AskError::Insufficient {
-                needed: decimal(&chain, minimum),
-                available: decimal(&chain, available),
-                currency: chain.currency.code,
+                needed: decimal(c, minimum),
+                available: decimal(c, available),
+                currency: c.code,
             },
         });
     }
     if asked < minimum {
         return Err(AskError::BelowMinimum {
-            minimum: decimal(&chain, minimum),
-            currency: chain.currency.code,
+            minimum: decimal(c, minimum),
+            currency: c.code,
         });
     }
     if asked > available {
         return Err(AskError::Insufficient {
-            needed: decimal(&chain, asked),
-            available: decimal(&chain, available),
-            currency: chain.currency.code,
+            needed: decimal(c, asked),
+            available: decimal(c, available),
+            currency: c.code,
         });
     }
-    let Ok(units) = u64::try_from(asked.base()) else {
-        return Err(AskError::Insufficient {
-            needed: decimal(&chain, asked),
-            available: decimal(&chain, available),
-            currency: chain.currency.code,
-        });
-    };
-    // The fee as the wallet's outputs stand now.
     let node_down = |e| refusal(&chain, e);
-    let (utxos, height) = spendable(&chain, &mut st.db.conn().await?)
-        .await
-        .map_err(node_down)?;
-    let outputs = match a.amount {
-        Asked::Exact(_) => Outputs::Pay(vec![Payment {
-            address: destination.clone(),
-            amount: units,
-        }]),
-        Asked::Everything => Outputs::PayFeeFromAmount(Payment {
-            address: destination.clone(),
-            amount: units,
-        }),
+    let fee = if chain.evm.is_some() {
+        // The fee at today's price (the coin: paid by the merchant; a token: by the service).
+        let fee = super::evm::fee_estimate(&chain, c)
+            .await
+            .map_err(node_down)?
+            .merchant;
+        if a.amount == Asked::Everything && asked <= fee {
+            return Err(AskError::Insufficient {
+                needed: decimal(c, fee.checked_add(minimum).unwrap_or(fee)),
+                available: decimal(c, available),
+                currency: c.code,
+            });
+        }
+        fee
+    } else {
+        let Ok(units) = u64::try_from(asked.base()) else {
+            return Err(AskError::Insufficient {
+                needed: decimal(c, asked),
+                available: decimal(c, available),
+                currency: c.code,
+            });
+        };
+        // The fee as the wallet's outputs stand now.
+        let (utxos, height) = spendable(&chain, &mut st.db.conn().await?)
+            .await
+            .map_err(node_down)?;
+        let outputs = match a.amount {
+            Asked::Exact(_) => Outputs::Pay(vec![Payment {
+                address: destination.clone(),
+                amount: units,
+            }]),
+            Asked::Everything => Outputs::PayFeeFromAmount(Payment {
+                address: destination.clone(),
+                amount: units,
+            }),
+        };
+        let plan = plan_with(&chain, &utxos, outputs, 0, height)
+            .await
+            .map_err(node_down)?;
+        Amount::from_base(u128::from(plan.fee()))
     };
-    let plan = plan_with(&chain, &utxos, outputs, 0, height)
-        .await
-        .map_err(node_down)?;
-    let fee = Amount::from_base(u128::from(plan.fee()));
     let reserve = match a.amount {
         Asked::Exact(x) => x.checked_add(fee).unwrap_or(x),
         Asked::Everything => available,
     };
     if reserve > available {
         return Err(AskError::Insufficient {
-            needed: decimal(&chain, reserve),
-            available: decimal(&chain, available),
-            currency: chain.currency.code,
+            needed: decimal(c, reserve),
+            available: decimal(c, available),
+            currency: c.code,
         });
     }
-    let usd = usd_value(st, &chain, asked);
+    let usd = usd_value(st, c, asked);
     let needs_approval = match st.config.withdrawals.approval_above_usd() {
         Ok(Some(limit)) => usd.is_none_or(|v| v > limit),
         _ => false,
@@ -456,7 +515,7 @@ pub async fn ask(st: &Ctx, a: &Ask<'_>) -> Result<RequestRow, AskError> {
             public_id: &public,
             merchant: a.merchant,
             network: a.network.code,
-            currency: chain.currency.code,
+            currency: c.code,
             destination: &destination,
             amount: asked,
             fee_from_amount: a.amount == Asked::Everything,
@@ -470,17 +529,17 @@ pub async fn ask(st: &Ctx, a: &Ask<'_>) -> Result<RequestRow, AskError> {
         now,
     )
     .await?;
-    let from = merchant_account(&chain, a.merchant, Kind::MerchantAvailable);
-    let to = merchant_account(&chain, a.merchant, Kind::MerchantWithdrawing);
+    let from = merchant_account(c, a.merchant, Kind::MerchantAvailable);
+    let to = merchant_account(c, a.merchant, Kind::MerchantWithdrawing);
     match ledger::post(&mut tx, &journal(id), None, &from, &to, reserve, now).await {
         Ok(()) => {}
         Err(ledger::LedgerError::Overdrawn { .. }) => {
             // Another request took the balance meanwhile.
             tx.rollback().await?;
             return Err(AskError::Insufficient {
-                needed: decimal(&chain, reserve),
-                available: decimal(&chain, available),
-                currency: chain.currency.code,
+                needed: decimal(c, reserve),
+                available: decimal(c, available),
+                currency: c.code,
             });
         }
         Err(e) => return Err(e.into()),
@@ -495,9 +554,9 @@ pub async fn ask(st: &Ctx, a: &Ask<'_>) -> Result<RequestRow, AskError> {
                 "request": public,
                 "network": a.network.code,
                 "destination": destination,
-                "amount": decimal(&chain, asked),
+                "amount": decimal(c, asked),
                 "everything": a.amount == Asked::Everything,
-                "fee_quoted": decimal(&chain, fee),
+                "fee_quoted": decimal(c, fee),
                 "usd": usd_text,
                 "source": a.source.as_str(),
                 "waits_for_approval": needs_approval,
@@ -548,6 +607,8 @@ impl Shown {
     pub fn of(r: &RequestRow) -> Shown {
         use kassa_store::withdrawals::WithdrawalState as W;
         match (r.stage, r.tx.as_ref().map(|t| t.state)) {
+            // The hot wallet cannot send it yet (EVM): on its way, delayed.
+            (Stage::Queued, _) if r.delayed_since.is_some() => Shown::Processing,
             (Stage::Approval | Stage::Queued | Stage::Signature, _) => Shown::Created,
             (Stage::Refused | Stage::Failed, _) => Shown::Failed,
             (Stage::Submitted, Some(W::Confirmed)) => Shown::Completed,

@@ -253,12 +253,12 @@ async fn available_usd(
 ) -> Result<(Amount, Option<Decimal>), StoreError> {
     let available = super::requests::balance(
         &mut st.db.conn().await?,
-        chain,
+        chain.currency,
         merchant,
         Kind::MerchantAvailable,
     )
     .await?;
-    let usd = super::requests::usd_value(st, chain, available);
+    let usd = super::requests::usd_value(st, chain.currency, available);
     Ok((available, usd))
 }
 
@@ -274,6 +274,7 @@ async fn fire(st: &Ctx, chain: &LiveChain, rule: &RuleRow) -> Result<(), StoreEr
             let ask = Ask {
                 merchant: rule.merchant,
                 network: chain.network,
+                currency: chain.currency,
                 destination: &a.address,
                 amount: Asked::Everything,
                 source: Source::Rule,

@@ -32,8 +32,10 @@ use crate::support::api::{self, Shop, shop};
 use crate::support::{TestApp, TestDb};
 
 const CHAIN_ID: u64 = 31_337;
-const ONE_ETH: u128 = 1_000_000_000_000_000_000;
+pub(crate) const ONE_ETH: u128 = 1_000_000_000_000_000_000;
 const GWEI: u128 = 1_000_000_000;
+/// The owner of the rig's shop.
+pub(crate) const OWNER: &str = "owner@sweeps.example";
 
 fn configure(s: &mut Settings, url: &str, usdt: &str) {
     s.chains.eth.rpc_url = url.into();
@@ -47,20 +49,28 @@ fn configure(s: &mut Settings, url: &str, usdt: &str) {
 
 /// anvil, a USDT contract, an app whose ETH network has a hot wallet, a live shop and the
 /// watcher.
-struct Rig {
-    node: Anvil,
-    evm: EvmNode,
-    payer: String,
-    usdt: String,
-    treasury: String,
-    app: TestApp,
-    shop: Shop,
-    chain: Arc<LiveChain>,
-    watcher: Watcher,
+pub(crate) struct Rig {
+    pub(crate) node: Anvil,
+    pub(crate) evm: EvmNode,
+    pub(crate) payer: String,
+    pub(crate) usdt: String,
+    pub(crate) treasury: String,
+    pub(crate) app: TestApp,
+    pub(crate) shop: Shop,
+    pub(crate) chain: Arc<LiveChain>,
+    pub(crate) watcher: Watcher,
 }
 
 impl Rig {
-    async fn new(engine: kassa_store::Engine) -> Rig {
+    pub(crate) async fn new(engine: kassa_store::Engine) -> Rig {
+        Rig::new_with(engine, |_| {}).await
+    }
+
+    /// A rig whose settings `adjust` changes too.
+    pub(crate) async fn new_with(
+        engine: kassa_store::Engine,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Rig {
         let node = Anvil::start(CHAIN_ID).await;
         let payer = node.accounts().await.remove(0);
         let usdt = node.deploy_token(&payer, "USDT", 6, 10u128.pow(15)).await;
@@ -84,7 +94,11 @@ impl Rig {
                 .unwrap();
             st.db.close().await;
         }
-        let app = TestApp::spawn_on(tdb, |s| configure(s, &url, &contract)).await;
+        let app = TestApp::spawn_on(tdb, move |s| {
+            configure(s, &url, &contract);
+            adjust(s);
+        })
+        .await;
         let chain = app.state.chains.get(&ERC20).unwrap().clone();
         assert!(sweeps::sweeps(&chain), "a hot wallet sweeps");
         let treasury = EvmHotWallet::from_mnemonic(&mnemonic, "")
@@ -92,7 +106,7 @@ impl Rig {
             .watch_only()
             .treasury_address()
             .unwrap();
-        let shop = shop(&app, "owner@sweeps.example", "").await;
+        let shop = shop(&app, OWNER, "").await;
         shop.go_live(&app).await;
         let mut watcher = Watcher::new(app.state.ctx.clone(), chain.clone());
         watcher.step().await.unwrap();
@@ -113,7 +127,7 @@ impl Rig {
     }
 
     /// A live invoice of `usd` in `code`, paid exactly and counted.
-    async fn paid(&mut self, code: &str, usd: f64) -> InvoiceRow {
+    pub(crate) async fn paid(&mut self, code: &str, usd: f64) -> InvoiceRow {
         let r = self
             .shop
             .create(usd, json!({"add_fields": {"cryptocurrency": code}}))
@@ -135,28 +149,28 @@ impl Rig {
         row
     }
 
-    async fn sweep(&self) -> SweepRound {
+    pub(crate) async fn sweep(&self) -> SweepRound {
         sweeps::round(&self.app.state.ctx, &self.chain)
             .await
             .unwrap()
     }
 
-    async fn eth(&self, address: &str) -> u128 {
+    pub(crate) async fn eth(&self, address: &str) -> u128 {
         self.evm.balance(address).await.unwrap()
     }
 
-    async fn usdt_of(&self, address: &str) -> u128 {
+    pub(crate) async fn usdt_of(&self, address: &str) -> u128 {
         self.evm.token_balance(&self.usdt, address).await.unwrap()
     }
 
-    async fn txs(&self) -> Vec<EvmTxRow> {
+    pub(crate) async fn txs(&self) -> Vec<EvmTxRow> {
         let mut c = self.app.state.db.conn().await.unwrap();
         let mut rows = evm_txs::recent(&mut c, "ERC20", 100).await.unwrap();
         rows.reverse();
         rows
     }
 
-    async fn operator(&self, kind: Kind, code: &str) -> u128 {
+    pub(crate) async fn operator(&self, kind: Kind, code: &str) -> u128 {
         let mut c = self.app.state.db.conn().await.unwrap();
         ledger::operator_balance(&mut c, kind, code)
             .await
@@ -164,17 +178,17 @@ impl Rig {
             .base()
     }
 
-    async fn books_balance(&self) {
+    pub(crate) async fn books_balance(&self) {
         let mut c = self.app.state.db.conn().await.unwrap();
         assert!(ledger::verify(&mut c).await.unwrap().is_empty());
     }
 }
 
-fn due(inv: &InvoiceRow) -> u128 {
+pub(crate) fn due(inv: &InvoiceRow) -> u128 {
     inv.quote.as_ref().unwrap().due.base()
 }
 
-fn fee(row: &EvmTxRow) -> u128 {
+pub(crate) fn fee(row: &EvmTxRow) -> u128 {
     row.fee_paid.expect("mined").base()
 }
 

@@ -22,6 +22,7 @@ mod chain_utxo;
 mod cli;
 mod evm_live;
 mod evm_sweeps;
+mod evm_withdrawals;
 mod first_hour;
 mod hardening;
 mod hostile;

@@ -85,6 +85,7 @@ engine_test!(
         let ask = |amount: &str| requests::Ask {
             merchant,
             network: ltc().network,
+            currency: ltc(),
             destination: &to,
             amount: requests::Asked::Exact(Amount::parse(amount, 8).unwrap()),
             source: Source::Dashboard,

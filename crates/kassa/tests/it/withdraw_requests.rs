@@ -355,6 +355,7 @@ engine_test!(
         let ask = requests::Ask {
             merchant,
             network: ltc().network,
+            currency: ltc(),
             destination: &to,
             amount: requests::Asked::Exact(Amount::parse("0.1", 8).unwrap()),
             source: Source::Dashboard,
@@ -426,6 +427,7 @@ engine_test!(
         let ask = requests::Ask {
             merchant,
             network: ltc().network,
+            currency: ltc(),
             destination: &to,
             amount: requests::Asked::Exact(Amount::parse("0.1", 8).unwrap()),
             source: Source::Dashboard,
@@ -526,6 +528,7 @@ engine_test!(
         let everything = requests::Ask {
             merchant,
             network: ltc().network,
+            currency: ltc(),
             destination: &to,
             amount: requests::Asked::Everything,
             source: Source::Dashboard,
@@ -881,6 +884,7 @@ engine_test!(
         let next = requests::Ask {
             merchant,
             network: ltc().network,
+            currency: ltc(),
             destination: &to,
             amount: requests::Asked::Exact(Amount::parse("0.01", 8).unwrap()),
             source: Source::Dashboard,

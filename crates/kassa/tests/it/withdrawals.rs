@@ -367,6 +367,7 @@ engine_test!(
             &service::Order {
                 merchant,
                 destination: &to3,
+                currency: ltc(),
                 amount: kassa_core::Amount::from_base(u128::from(sat("1"))),
                 request: None,
             },

@@ -129,6 +129,9 @@ fn withdrawal_view(
     };
     let shown = Shown::of(r);
     let stage = match r.stage {
+        Stage::Queued if r.delayed_since.is_some() => {
+            Some(tr.t("withdraw.stage.delayed").to_owned())
+        }
         Stage::Approval | Stage::Queued | Stage::Signature | Stage::Refused => Some(
             tr.t(&format!("withdraw.stage.{}", r.stage.as_str()))
                 .to_owned(),

@@ -13,6 +13,7 @@ use kassa_core::{Timestamp, WithdrawalAddressId};
 use kassa_service::accounts::{self, Confirmation};
 use kassa_service::audit::Actor;
 use kassa_service::chains::LiveChain;
+use kassa_service::withdrawals;
 use kassa_service::withdrawals::addresses::{self, SaveError};
 use kassa_service::withdrawals::requests::{self, Ask, AskError, Asked, Quote};
 use kassa_store::withdrawal_requests::{Source, Stage};
@@ -30,16 +31,29 @@ pub fn withdrawable(st: &AppState) -> Vec<std::sync::Arc<LiveChain>> {
     st.chains
         .all()
         .iter()
-        .filter(|c| c.utxo.is_some())
+        .filter(|c| !withdrawals::currencies(c).is_empty())
         .cloned()
         .collect()
 }
 
-fn chain_of(st: &AppState, code: &str) -> Option<std::sync::Arc<LiveChain>> {
-    let code = code.trim();
+/// Every currency that can be withdrawn here, with its network: each network's coin, then
+/// the tokens it takes.
+fn assets(st: &AppState) -> Vec<(std::sync::Arc<LiveChain>, &'static Crypto)> {
     withdrawable(st)
         .into_iter()
-        .find(|c| c.currency.code.eq_ignore_ascii_case(code))
+        .flat_map(|c| {
+            withdrawals::currencies(&c)
+                .into_iter()
+                .map(move |x| (c.clone(), x))
+        })
+        .collect()
+}
+
+fn asset_of(st: &AppState, code: &str) -> Option<(std::sync::Arc<LiveChain>, &'static Crypto)> {
+    let code = code.trim();
+    assets(st)
+        .into_iter()
+        .find(|(_, c)| c.code.eq_ignore_ascii_case(code))
 }
 
 /// A saved address as offered in the form.
@@ -76,9 +90,10 @@ struct QuoteView {
     minimum: String,
     owed: Option<String>,
     watch_only: Option<String>,
+    gas_by_service: Option<String>,
 }
 
-fn quote_view(tr: kassa_service::i18n::Tr, c: &Crypto, q: &Quote) -> QuoteView {
+fn quote_view(tr: kassa_service::i18n::Tr, c: &Crypto, coin: &Crypto, q: &Quote) -> QuoteView {
     let d = |a: Amount| a.to_decimal_string(c.decimals);
     QuoteView {
         available: d(q.available),
@@ -90,6 +105,15 @@ fn quote_view(tr: kassa_service::i18n::Tr, c: &Crypto, q: &Quote) -> QuoteView {
         watch_only: q
             .watch_only
             .then(|| tr.f1("withdraw.watch_only", "code", &c.code)),
+        gas_by_service: q.gas_by_service.map(|gas| {
+            tr.f(
+                "withdraw.gas_by_service",
+                &[
+                    ("gas", &gas.to_decimal_string(coin.decimals)),
+                    ("coin", &coin.code),
+                ],
+            )
+        }),
     }
 }
 
@@ -121,16 +145,16 @@ async fn render_form(
 ) -> Result<Response, WebError> {
     let page = Page::new(ctx, "withdraw.title");
     let tr = page.tr;
-    let chains = withdrawable(st);
-    let chain = if input.currency.trim().is_empty() {
-        chains.first().cloned()
+    let assets = assets(st);
+    let chosen = if input.currency.trim().is_empty() {
+        assets.first().cloned()
     } else {
-        chain_of(st, &input.currency)
+        asset_of(st, &input.currency)
     };
     let (mut quote, mut quote_error, mut saved) = (None, None, Vec::new());
-    if let Some(chain) = &chain {
-        match requests::quote(st, me.user.merchant_id, chain.network).await {
-            Ok(q) => quote = Some(quote_view(tr, chain.currency, &q)),
+    if let Some((chain, crypto)) = &chosen {
+        match requests::quote(st, me.user.merchant_id, chain.network, crypto).await {
+            Ok(q) => quote = Some(quote_view(tr, crypto, chain.currency, &q)),
             Err(e) => quote_error = Some(e.to_string()),
         }
         let now = st.clock.now();
@@ -160,7 +184,7 @@ async fn render_form(
                 &super::statistics::usd_text(usd),
             )
         });
-    let code = chain.as_ref().map_or("", |c| c.currency.code);
+    let code = chosen.as_ref().map_or("", |(_, c)| c.code);
     let (minimum, available) = quote
         .as_ref()
         .map(|q| (q.minimum.clone(), q.available.clone()))
@@ -176,8 +200,8 @@ async fn render_form(
     Ok(html(
         WithdrawPage {
             page: &page,
-            currencies: chains.iter().map(|c| c.currency.code).collect(),
-            crypto: chain.map(|c| c.currency),
+            currencies: assets.iter().map(|(_, c)| c.code).collect(),
+            crypto: chosen.map(|(_, c)| c),
             quote,
             quote_error,
             saved,
@@ -252,8 +276,7 @@ pub async fn create(
     let tr = kassa_service::i18n::Tr::new(ctx.lang);
     let mut errors = FieldErrors::new();
     let merchant = me.user.merchant_id;
-    let chain = chain_of(&st, &input.currency);
-    let Some(chain) = chain else {
+    let Some((chain, crypto)) = asset_of(&st, &input.currency) else {
         errors.add(tr, "currency", "withdraw.error.currency");
         return render_form(&st, &ctx, &me, &input, &errors).await;
     };
@@ -292,16 +315,12 @@ pub async fn create(
     let amount = if everything {
         Some(Asked::Everything)
     } else {
-        match Amount::parse(input.amount.trim(), chain.currency.decimals) {
+        match Amount::parse(input.amount.trim(), crypto.decimals) {
             Ok(a) if !a.is_zero() => Some(Asked::Exact(a)),
             _ => {
                 errors.add_text(
                     "amount",
-                    tr.f1(
-                        "withdraw.error.amount",
-                        "decimals",
-                        &chain.currency.decimals,
-                    ),
+                    tr.f1("withdraw.error.amount", "decimals", &crypto.decimals),
                 );
                 None
             }
@@ -322,6 +341,7 @@ pub async fn create(
     let asked = Ask {
         merchant,
         network: chain.network,
+        currency: crypto,
         destination: &destination,
         amount: amount.unwrap_or(Asked::Everything),
         source: Source::Dashboard,
