@@ -1,7 +1,9 @@
-//! EVM accounts (Ethereum, BNB Smart Chain, Arbitrum, Optimism, Base — one key space for all):
-//! BIP44 `m/44'/60'/0'`, deposit addresses on `…/0/i`, as MetaMask, Ledger and ethers derive
-//! them. An address is the last 20 bytes of Keccak-256 of the uncompressed public key (without
-//! its `04` prefix), written with the EIP-55 checksum.
+//! Keccak-address accounts: EVM (Ethereum, BNB Smart Chain, Arbitrum, Optimism, Base — one
+//! key space for all) at BIP44 `m/44'/60'/0'`, as MetaMask, Ledger and ethers derive them, and
+//! TRON at `m/44'/195'/0'`, as TronWeb and TronLink do ([`KeccakCoin`]). Deposit addresses are
+//! on `…/0/i`. An address is the last 20 bytes of Keccak-256 of the uncompressed public key
+//! (without its `04` prefix), written with the EIP-55 checksum (EVM) or base58check with the
+//! `0x41` version byte (TRON).
 //!
 //! - an [`EvmHotWallet`] comes from a recovery phrase and derives addresses and the signing key
 //!   of any index;
@@ -18,31 +20,79 @@ use zeroize::Zeroizing;
 use super::{ACCOUNT_DEPTH, ErasedOnDrop, HdError, Mnemonic, Seed, erase, normal_child};
 use crate::address::evm as address;
 
-/// SLIP-44's coin type of Ethereum, used by every EVM chain's wallets.
-const COIN_TYPE: u32 = 60;
-
-/// The account path, `m/44'/60'/0'`.
+/// The account path of EVM networks, `m/44'/60'/0'`.
 pub const ACCOUNT_PATH: &str = "m/44'/60'/0'";
 
 /// The hot wallet's own address, where deposits are swept and withdrawals leave from:
 /// `m/44'/60'/0'/1/0`, off the branch deposit addresses are handed out on.
 pub const TREASURY_PATH: &str = "m/44'/60'/0'/1/0";
 
+/// Whose accounts: the same keys and 20-byte accounts, another SLIP-44 coin type and another
+/// way to write an address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeccakCoin {
+    /// Every EVM network (coin type 60, EIP-55).
+    Ethereum,
+    /// TRON (coin type 195, base58check `T…`).
+    Tron,
+}
+
+impl KeccakCoin {
+    /// SLIP-44's coin type.
+    pub fn coin_type(self) -> u32 {
+        match self {
+            KeccakCoin::Ethereum => 60,
+            KeccakCoin::Tron => 195,
+        }
+    }
+
+    /// The account path, `m/44'/<coin type>'/0'`.
+    pub fn account_path(self) -> &'static str {
+        match self {
+            KeccakCoin::Ethereum => ACCOUNT_PATH,
+            KeccakCoin::Tron => "m/44'/195'/0'",
+        }
+    }
+
+    /// The treasury's path, `…/1/0`.
+    pub fn treasury_path(self) -> &'static str {
+        match self {
+            KeccakCoin::Ethereum => TREASURY_PATH,
+            KeccakCoin::Tron => "m/44'/195'/0'/1/0",
+        }
+    }
+
+    /// An account as people write it on this chain.
+    pub fn encode(self, account: &[u8; 20]) -> String {
+        match self {
+            KeccakCoin::Ethereum => address::encode(account),
+            KeccakCoin::Tron => crate::address::tron::encode(account),
+        }
+    }
+}
+
 /// The version bytes of a mainnet `xpub` (the only form EVM wallets export).
 const XPUB_VERSION: [u8; 4] = [0x04, 0x88, 0xb2, 0x1e];
 
-/// The EIP-55 address of a public key.
-pub fn address_of(key: &PublicKey) -> String {
+/// The 20-byte account of a public key.
+pub fn account_of(key: &PublicKey) -> [u8; 20] {
     let uncompressed = key.serialize_uncompressed();
     let hash = Keccak256::digest(&uncompressed[1..]);
     let mut bytes = [0u8; 20];
     bytes.copy_from_slice(&hash[12..]);
-    address::encode(&bytes)
+    bytes
 }
 
-/// An EVM account's public half: derives deposit addresses, cannot spend.
+/// The EIP-55 address of a public key.
+pub fn address_of(key: &PublicKey) -> String {
+    address::encode(&account_of(key))
+}
+
+/// An account's public half (EVM, or TRON: see [`KeccakCoin`]): derives deposit addresses,
+/// cannot spend.
 #[derive(Clone)]
 pub struct EvmWallet {
+    coin: KeccakCoin,
     account: Xpub,
     /// `account/0`, derived once.
     receive: Xpub,
@@ -60,6 +110,11 @@ impl std::fmt::Debug for EvmWallet {
 impl EvmWallet {
     /// Reads the account's extended public key (`xpub…` for `m/44'/60'/0'`).
     pub fn from_account_xpub(text: &str) -> Result<EvmWallet, HdError> {
+        Self::from_account_xpub_of(KeccakCoin::Ethereum, text)
+    }
+
+    /// Reads the account's extended public key (`xpub…`) of `coin`'s account path.
+    pub fn from_account_xpub_of(coin: KeccakCoin, text: &str) -> Result<EvmWallet, HdError> {
         // Erased when done, in case someone pasted a private key here.
         let data =
             Zeroizing::new(base58::decode_check(text.trim()).map_err(|_| HdError::KeyFormat)?);
@@ -73,13 +128,14 @@ impl EvmWallet {
                 child: account.child_number.to_string(),
             });
         }
-        Self::from_xpub(account)
+        Self::from_xpub(coin, account)
     }
 
-    fn from_xpub(account: Xpub) -> Result<EvmWallet, HdError> {
+    fn from_xpub(coin: KeccakCoin, account: Xpub) -> Result<EvmWallet, HdError> {
         let secp = Secp256k1::verification_only();
         let receive = account.ckd_pub(&secp, normal_child(0)?)?;
         Ok(EvmWallet {
+            coin,
             account,
             receive,
             secp,
@@ -89,6 +145,11 @@ impl EvmWallet {
     /// The account key as wallets show it (`xpub…`).
     pub fn account_xpub(&self) -> String {
         self.account.to_string()
+    }
+
+    /// Whose account it is.
+    pub fn coin(&self) -> KeccakCoin {
+        self.coin
     }
 
     /// The public key at receive index `index`.
@@ -101,7 +162,7 @@ impl EvmWallet {
 
     /// The deposit address at receive index `index`.
     pub fn address(&self, index: u32) -> Result<String, HdError> {
-        Ok(address_of(&self.public_key(index)?))
+        Ok(self.coin.encode(&account_of(&self.public_key(index)?)))
     }
 
     /// The treasury's address ([`TREASURY_PATH`]).
@@ -110,7 +171,7 @@ impl EvmWallet {
             .account
             .ckd_pub(&self.secp, normal_child(1)?)?
             .ckd_pub(&self.secp, normal_child(0)?)?;
-        Ok(address_of(&key.public_key))
+        Ok(self.coin.encode(&account_of(&key.public_key)))
     }
 }
 
@@ -120,7 +181,7 @@ impl crate::watch::DepositWallet for EvmWallet {
     }
 }
 
-/// An EVM account with its private key (from the recovery phrase): signs for any index.
+/// An account with its private key (from the recovery phrase): signs for any index.
 pub struct EvmHotWallet {
     account: Xpriv,
     watch: EvmWallet,
@@ -138,20 +199,34 @@ impl std::fmt::Debug for EvmHotWallet {
 impl EvmHotWallet {
     /// The account `m/44'/60'/0'` of a recovery phrase and passphrase (empty if none).
     pub fn from_mnemonic(mnemonic: &Mnemonic, passphrase: &str) -> Result<EvmHotWallet, HdError> {
-        Self::from_seed(&mnemonic.to_seed(passphrase))
+        Self::from_mnemonic_of(KeccakCoin::Ethereum, mnemonic, passphrase)
+    }
+
+    /// The account of `coin` (`m/44'/<coin type>'/0'`) of a recovery phrase and passphrase.
+    pub fn from_mnemonic_of(
+        coin: KeccakCoin,
+        mnemonic: &Mnemonic,
+        passphrase: &str,
+    ) -> Result<EvmHotWallet, HdError> {
+        Self::from_seed_of(coin, &mnemonic.to_seed(passphrase))
     }
 
     /// The account `m/44'/60'/0'` of a BIP39 seed.
     pub fn from_seed(seed: &Seed) -> Result<EvmHotWallet, HdError> {
+        Self::from_seed_of(KeccakCoin::Ethereum, seed)
+    }
+
+    /// The account of `coin` of a BIP39 seed.
+    pub fn from_seed_of(coin: KeccakCoin, seed: &Seed) -> Result<EvmHotWallet, HdError> {
         let secp = Secp256k1::new();
         let master = ErasedOnDrop(Xpriv::new_master(bitcoin::NetworkKind::Main, &seed.0[..])?);
         let path = [
             ChildNumber::from_hardened_idx(44).map_err(HdError::from)?,
-            ChildNumber::from_hardened_idx(COIN_TYPE).map_err(HdError::from)?,
+            ChildNumber::from_hardened_idx(coin.coin_type()).map_err(HdError::from)?,
             ChildNumber::from_hardened_idx(0).map_err(HdError::from)?,
         ];
         let mut account = master.0.derive_priv(&secp, &path)?;
-        match EvmWallet::from_xpub(Xpub::from_priv(&secp, &account)) {
+        match EvmWallet::from_xpub(coin, Xpub::from_priv(&secp, &account)) {
             Ok(watch) => Ok(EvmHotWallet {
                 account,
                 watch,
@@ -277,5 +352,38 @@ mod tests {
             EvmWallet::from_account_xpub(&master.to_string()),
             Err(HdError::KeyFormat)
         ));
+    }
+
+    /// TRON accounts of the test phrase as TronWeb derives them (`TronWeb.fromMnemonic`;
+    /// `testdata/tron_vectors.json`, made by `scripts/tron-vectors.mjs`).
+    #[test]
+    fn tron_accounts_match_tronweb() {
+        let v: serde_json::Value =
+            serde_json::from_str(include_str!("../../testdata/tron_vectors.json")).unwrap();
+        let phrase = Mnemonic::parse(v["phrase"].as_str().unwrap()).unwrap();
+        let hot = EvmHotWallet::from_mnemonic_of(KeccakCoin::Tron, &phrase, "").unwrap();
+        let watch =
+            EvmWallet::from_account_xpub_of(KeccakCoin::Tron, &hot.watch_only().account_xpub())
+                .unwrap();
+        let accounts = v["accounts"].as_array().unwrap();
+        for (i, a) in accounts.iter().take(3).enumerate() {
+            let i = u32::try_from(i).unwrap();
+            assert_eq!(a["path"], format!("m/44'/195'/0'/0/{i}"));
+            assert_eq!(watch.address(i).unwrap(), a["address"].as_str().unwrap());
+            assert_eq!(hex::encode(*hot.secret_key(i).unwrap()), a["private_key"]);
+        }
+        let treasury = &accounts[3];
+        assert_eq!(treasury["path"], KeccakCoin::Tron.treasury_path());
+        assert_eq!(
+            watch.treasury_address().unwrap(),
+            treasury["address"].as_str().unwrap()
+        );
+        assert_eq!(
+            hex::encode(*hot.treasury_secret().unwrap()),
+            treasury["private_key"]
+        );
+        // The same phrase's EVM account is another key.
+        let evm = EvmHotWallet::from_mnemonic(&phrase, "").unwrap();
+        assert_ne!(evm.watch_only().account_xpub(), watch.account_xpub());
     }
 }

@@ -52,6 +52,7 @@ mod fee;
 pub mod psbt;
 mod select;
 mod sign;
+pub mod tron;
 
 use std::collections::HashSet;
 

@@ -6,12 +6,14 @@
 //!
 //! A network family plugs in by implementing [`ChainSource`] (and a [`DepositWallet`] for its
 //! addresses). Implementations: [`utxo::UtxoSource`] (Bitcoin Core and Litecoin Core over
-//! JSON-RPC), [`evm::EvmSource`] (Ethereum and its family over `eth_*` JSON-RPC) and
+//! JSON-RPC), [`evm::EvmSource`] (Ethereum and its family over `eth_*` JSON-RPC),
+//! [`tron::TronSource`] (a TRON full node's HTTP API) and
 //! [`model::ModelChain`], an in-memory chain and mempool that simulations drive
 //! through reorganisations, double spends, replacements and a node falling behind.
 
 pub mod evm;
 pub mod model;
+pub mod tron;
 pub mod utxo;
 
 use std::future::Future;

@@ -463,6 +463,14 @@ options! {
     "chains.base.explorer" => "KASSA_CHAINS_BASE_EXPLORER" => chains.base.explorer;
     "chains.base.max_fee_gwei" => "KASSA_CHAINS_BASE_MAX_FEE_GWEI" => chains.base.max_fee_gwei;
     "chains.base.sweep_max_fee_percent" => "KASSA_CHAINS_BASE_SWEEP_MAX_FEE_PERCENT" => chains.base.sweep_max_fee_percent;
+    "chains.tron.chain" => "KASSA_CHAINS_TRON_CHAIN" => chains.tron.chain;
+    "chains.tron.api_url" => "KASSA_CHAINS_TRON_API_URL" => chains.tron.api_url;
+    "chains.tron.api_key" => "KASSA_CHAINS_TRON_API_KEY" => chains.tron.api_key;
+    "chains.tron.confirmations" => "KASSA_CHAINS_TRON_CONFIRMATIONS" => chains.tron.confirmations;
+    "chains.tron.poll_interval_ms" => "KASSA_CHAINS_TRON_POLL_INTERVAL_MS" => chains.tron.poll_interval_ms;
+    "chains.tron.xpub" => "KASSA_CHAINS_TRON_XPUB" => chains.tron.xpub;
+    "chains.tron.tokens" => "KASSA_CHAINS_TRON_TOKENS" => chains.tron.tokens;
+    "chains.tron.explorer" => "KASSA_CHAINS_TRON_EXPLORER" => chains.tron.explorer;
 }
 
 /// Where an option's value came from.

@@ -136,7 +136,7 @@ fn evm_sections_take_a_token_allowlist_from_file_or_environment() {
     let file = dir.join("k.toml");
     std::fs::write(
         &file,
-        format!("[chains.eth]\nrpc_url = \"http://127.0.0.1:8545\"\nchain_id = 31337\n\n[chains.eth.tokens]\nusdt = \"{USDT}\"\nUSDC = \"{USDC}\"\n"),
+        format!("[chains.eth]\nrpc_url = \"http://127.0.0.1:8545\"\nchain_id = 31337\nexplorer = \"https://scan.example/tx/{{txid}}\"\nmax_fee_gwei = 77\nsweep_max_fee_percent = 9\n\n[chains.eth.tokens]\nusdt = \"{USDT}\"\nUSDC = \"{USDC}\"\n"),
     )
     .unwrap();
     let env = |k: &str| match k {
@@ -153,6 +153,15 @@ fn evm_sections_take_a_token_allowlist_from_file_or_environment() {
         "catalogue order, any case of the symbol"
     );
     assert_eq!(c.eth.chain(&ERC20), kassa_chain::Chain::Regtest);
+    // Every option of the file's section is read (not only the node's).
+    assert_eq!(
+        (
+            c.eth.explorer.as_str(),
+            c.eth.max_fee_gwei,
+            c.eth.sweep_max_fee_percent
+        ),
+        ("https://scan.example/tx/{txid}", 77, 9)
+    );
     assert_eq!(c.bsc.chain(&BSC), kassa_chain::Chain::Mainnet);
     assert_eq!(c.bsc.tokens(&BSC).unwrap()[0].0.code, "USDT_BSC");
     assert_eq!(l.sources["chains.bsc.tokens"], Source::Env);
@@ -432,5 +441,98 @@ fn example_file_documents_every_option_and_matches_defaults() {
             "example differs from default for {}",
             o.key
         );
+    }
+}
+
+#[test]
+fn the_tron_section_takes_its_api_key_and_allowlist_from_file_or_environment() {
+    use kassa_core::currency::TRC20;
+    let defaults = load(None, &no_env, &[]).unwrap().settings.chains;
+    assert!(!defaults.tron.is_configured());
+    assert_eq!(
+        (defaults.tron.confirmations, defaults.tron.poll_interval_ms),
+        (19, 3000)
+    );
+    let tokens = defaults.tron.tokens().unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(
+        tokens[0].0.code, "USDT_TRC20",
+        "USDT's mainnet contract by default"
+    );
+
+    let dir = std::env::temp_dir().join(format!("kassa-config-tron-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("k.toml");
+    std::fs::write(
+        &file,
+        "[chains.tron]\napi_url = \"https://nile.trongrid.io\"\nchain = \"testnet\"\nconfirmations = 20\n\n[chains.tron.tokens]\nUSDT = \"TXYZopYRdj2D9XRtbG411XZZ3kM5VkAeBf\"\n",
+    )
+    .unwrap();
+    let env = |k: &str| match k {
+        "KASSA_CHAINS_TRON_API_KEY" => Some("secret-key-123".to_owned()),
+        _ => None,
+    };
+    let l = load(Some(&file), &env, &[]).unwrap();
+    let t = &l.settings.chains.tron;
+    assert!(l.settings.chains.is_configured(&TRC20));
+    assert_eq!(
+        (t.confirmations, t.chain(), t.api_key.expose()),
+        (20, Some(kassa_chain::Chain::Testnet), "secret-key-123")
+    );
+    assert_eq!(
+        kassa_chain::address::tron::encode(&t.tokens().unwrap()[0].1),
+        "TXYZopYRdj2D9XRtbG411XZZ3kM5VkAeBf"
+    );
+    assert!(
+        !format!("{}{:?}", l.show(), l.settings).contains("secret-key-123"),
+        "the key is never shown"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // Mistakes name the option.
+    for (vars, key, says) in [
+        (
+            vec![("KASSA_CHAINS_TRON_API_KEY", "k")],
+            "chains.tron.api_url",
+            "is empty but chains.tron.api_key is set",
+        ),
+        (
+            vec![("KASSA_CHAINS_TRON_API_URL", "ftp://x")],
+            "chains.tron.api_url",
+            "http",
+        ),
+        (
+            vec![
+                ("KASSA_CHAINS_TRON_API_URL", "http://127.0.0.1:8090"),
+                (
+                    "KASSA_CHAINS_TRON_TOKENS",
+                    "USDT=0xdAC17F958D2ee523a2206206994597C13D831ec7",
+                ),
+            ],
+            "chains.tron.tokens",
+            "not a contract address",
+        ),
+        (
+            vec![
+                ("KASSA_CHAINS_TRON_API_URL", "http://127.0.0.1:8090"),
+                (
+                    "KASSA_CHAINS_TRON_TOKENS",
+                    "USDC=TXYZopYRdj2D9XRtbG411XZZ3kM5VkAeBf",
+                ),
+            ],
+            "chains.tron.tokens",
+            "not a token Kassa knows",
+        ),
+        (
+            vec![
+                ("KASSA_CHAINS_TRON_API_URL", "http://127.0.0.1:8090"),
+                ("KASSA_CHAINS_TRON_XPUB", "xpub-nope"),
+            ],
+            "chains.tron.xpub",
+            "m/44'/195'/0'",
+        ),
+    ] {
+        let err = load_env(&vars).unwrap_err().to_string();
+        assert!(err.contains(key) && err.contains(says), "{vars:?}: {err}");
     }
 }

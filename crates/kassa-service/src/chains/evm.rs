@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use kassa_chain::Chain;
 use kassa_chain::hd::HdError;
-use kassa_chain::hd::evm::{ACCOUNT_PATH, EvmHotWallet, EvmWallet};
+use kassa_chain::hd::evm::{EvmHotWallet, EvmWallet, KeccakCoin};
 use kassa_chain::rpc::RpcClient;
 use kassa_chain::watch::evm::{EvmSource, Token};
 use kassa_core::currency::Network;
@@ -67,6 +67,7 @@ pub(super) fn live(
             max_fee: u128::from(s.max_fee_gwei).saturating_mul(1_000_000_000),
             sweep_max_fee_percent: s.sweep_max_fee_percent,
         }),
+        tron: None,
         explorer: Some(s.explorer.trim().to_owned()).filter(|e| !e.is_empty()),
     })
 }
@@ -76,17 +77,31 @@ pub(super) fn live(
 /// treasury, where sweeps arrive and the operator's gas float goes.
 pub fn key_lines(wallet: &EvmWallet) -> Result<Vec<(&'static str, String)>, HdError> {
     Ok(vec![
-        ("account path", ACCOUNT_PATH.to_owned()),
+        ("account path", wallet.coin().account_path().to_owned()),
         ("account key", wallet.account_xpub()),
         ("first deposit address (…/0/0)", wallet.address(0)?),
         (
-            "treasury (…/1/0: sweeps arrive here; send gas for token sweeps here)",
+            match wallet.coin() {
+                KeccakCoin::Ethereum => {
+                    "treasury (…/1/0: sweeps arrive here; send gas for token sweeps here)"
+                }
+                KeccakCoin::Tron => "treasury (…/1/0: where the hot wallet's funds will gather)",
+            },
             wallet.treasury_address()?,
         ),
     ])
 }
 
-/// Opens the hot wallet of EVM `network` (for sweeps and withdrawals): the sealed phrase is
+/// Whose accounts `network` uses: TRON's, or the EVM family's.
+pub fn keccak_coin(network: &Network) -> KeccakCoin {
+    if network.family == kassa_core::currency::Family::Tron {
+        KeccakCoin::Tron
+    } else {
+        KeccakCoin::Ethereum
+    }
+}
+
+/// Opens the hot wallet of EVM `network` (or TRON's) (for sweeps and withdrawals): the sealed phrase is
 /// opened with the keyring, and the wallet it gives must have the stored account key.
 pub async fn hot_wallet(
     db: &Db,
@@ -94,7 +109,7 @@ pub async fn hot_wallet(
     network: &'static Network,
 ) -> Result<EvmHotWallet, WalletError> {
     let (mnemonic, _, keys) = open_phrase(db, keyring, network).await?;
-    let hot = EvmHotWallet::from_mnemonic(&mnemonic, "")?;
+    let hot = EvmHotWallet::from_mnemonic_of(keccak_coin(network), &mnemonic, "")?;
     if hot.watch_only().account_xpub() != keys.account_xpub() {
         return Err(phrase_mismatch(network));
     }

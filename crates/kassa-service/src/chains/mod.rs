@@ -26,6 +26,7 @@
 //! two chains.
 
 pub mod evm;
+pub mod tron;
 pub mod utxo;
 
 use std::sync::Arc;
@@ -72,6 +73,8 @@ pub struct LiveChain {
     pub utxo: Option<UtxoParts>,
     /// For EVM networks: the chain id, node client, token contracts and account key.
     pub evm: Option<EvmParts>,
+    /// For TRON: the API client, token contracts and account key.
+    pub tron: Option<TronParts>,
     /// The operator's explorer link template (`…{txid}…`), if set.
     pub explorer: Option<String>,
 }
@@ -119,6 +122,18 @@ pub struct EvmParts {
     pub sweep_max_fee_percent: u32,
 }
 
+/// What TRON adds: the node's HTTP API, the allowlisted TRC-20 contracts and the account's
+/// public half (`m/44'/195'/0'`).
+#[derive(Clone, Debug)]
+pub struct TronParts {
+    /// The API client.
+    pub api: kassa_chain::watch::tron::TronApi,
+    /// The tokens taken, with their contracts.
+    pub tokens: Vec<Token>,
+    /// The account key.
+    pub wallet: EvmWallet,
+}
+
 impl LiveChain {
     /// The deposit address at receive index `index`.
     pub fn receive_address(&self, index: i64) -> Result<String, HdError> {
@@ -131,8 +146,15 @@ impl LiveChain {
         self.currencies.iter().any(|c| c.code == crypto.code)
     }
 
-    /// The contract of token `crypto` on this network (EIP-55), if it is allowlisted.
+    /// The contract of token `crypto` on this network (EIP-55 on EVM, `T…` on TRON), if it
+    /// is allowlisted.
     pub fn token_contract(&self, crypto: &Crypto) -> Option<String> {
+        if let Some(tron) = &self.tron {
+            return tron.tokens.iter().find_map(|t| {
+                (t.currency.code == crypto.code)
+                    .then(|| kassa_chain::address::tron::encode(&t.contract))
+            });
+        }
         self.evm.as_ref()?.tokens.iter().find_map(|t| {
             (t.currency.code == crypto.code).then(|| kassa_chain::address::evm::encode(&t.contract))
         })
@@ -206,18 +228,29 @@ impl Chains {
     }
 }
 
+/// The option that names `network`'s node: `api_url` for TRON, `rpc_url` for the others.
+fn node_option(network: &Network) -> &'static str {
+    if network.family == Family::Tron {
+        "api_url"
+    } else {
+        "rpc_url"
+    }
+}
+
 /// Why a wallet could not be made, found or opened.
 #[derive(Debug, thiserror::Error)]
 pub enum WalletError {
     /// Not a network Kassa keeps HD wallets for.
-    #[error("{0} is not a network with an HD wallet: use btc, ltc, eth, bsc, arb, opt or base")]
+    #[error(
+        "{0} is not a network with an HD wallet: use btc, ltc, eth, bsc, arb, opt, base or tron"
+    )]
     NoHdWallet(String),
-    /// The network has no `rpc_url`.
+    /// The network has no node URL (`rpc_url`; TRON's `api_url`).
     #[error(
         "{code} is not configured: set {url} ({url_env}) first",
         code = .0.code,
-        url = config::chain_key(.0, "rpc_url"),
-        url_env = config::chain_env(.0, "rpc_url"),
+        url = config::chain_key(.0, node_option(.0)),
+        url_env = config::chain_env(.0, node_option(.0)),
     )]
     NotConfigured(&'static Network),
     /// The configuration names a watch-only key for the network.
@@ -269,7 +302,7 @@ pub enum WalletError {
 /// keeps an HD wallet for.
 pub fn wallet_network(name: &str) -> Result<&'static Network, WalletError> {
     config::network_named(name)
-        .filter(|n| Coin::of(n).is_some() || n.family == Family::Evm)
+        .filter(|n| Coin::of(n).is_some() || matches!(n.family, Family::Evm | Family::Tron))
         .ok_or_else(|| WalletError::NoHdWallet(name.trim().to_owned()))
 }
 
@@ -290,7 +323,8 @@ fn native_coin(network: &'static Network) -> Option<&'static Crypto> {
 pub enum PublicKeys {
     /// BIP84 account of BTC or LTC.
     Utxo(WatchOnlyWallet),
-    /// BIP44 account `m/44'/60'/0'` of an EVM network.
+    /// BIP44 account of an EVM network (`m/44'/60'/0'`) or of TRON (`m/44'/195'/0'`): the
+    /// same keys and 20-byte accounts, written each network's way.
     Evm(EvmWallet),
 }
 
@@ -301,7 +335,8 @@ impl PublicKeys {
             Some(coin) => {
                 WatchOnlyWallet::from_account_xpub(coin, chain, text).map(PublicKeys::Utxo)
             }
-            None => EvmWallet::from_account_xpub(text).map(PublicKeys::Evm),
+            None => EvmWallet::from_account_xpub_of(evm::keccak_coin(network), text)
+                .map(PublicKeys::Evm),
         }
     }
 
@@ -325,7 +360,7 @@ impl PublicKeys {
     pub fn account_path(&self) -> String {
         match self {
             PublicKeys::Utxo(w) => kassa_chain::hd::account_path(w.coin(), w.chain()),
-            PublicKeys::Evm(_) => kassa_chain::hd::evm::ACCOUNT_PATH.to_owned(),
+            PublicKeys::Evm(w) => w.coin().account_path().to_owned(),
         }
     }
 }
@@ -352,6 +387,14 @@ fn configured_chain(
 ) -> Result<Chain, SettingError> {
     if let Some(s) = chains.evm_of(network) {
         return Ok(s.chain(network));
+    }
+    if network.family == Family::Tron {
+        return chains.tron.chain().ok_or_else(|| {
+            SettingError::new(
+                config::chain_key(network, "chain"),
+                format!("{:?} is not mainnet, testnet or regtest", chains.tron.chain),
+            )
+        });
     }
     let s = chains.of(network).ok_or_else(|| {
         SettingError::new(
@@ -443,6 +486,9 @@ pub async fn load(chains: &ChainSettings, db: &Db, now: Timestamp) -> anyhow::Re
         }
         let built = match stored {
             PublicKeys::Utxo(w) => utxo::live(chains, network, chain, row.kind, w)?,
+            PublicKeys::Evm(w) if network.family == Family::Tron => {
+                tron::live(chains, network, chain, row.kind, w)?
+            }
             PublicKeys::Evm(w) => evm::live(chains, network, chain, row.kind, w)?,
         };
         tracing::info!(
@@ -506,8 +552,8 @@ fn keys_of(
                 .watch_only()
                 .clone(),
         ),
-        None if network.family == Family::Evm => PublicKeys::Evm(
-            EvmHotWallet::from_mnemonic(mnemonic, "")?
+        None if matches!(network.family, Family::Evm | Family::Tron) => PublicKeys::Evm(
+            EvmHotWallet::from_mnemonic_of(evm::keccak_coin(network), mnemonic, "")?
                 .watch_only()
                 .clone(),
         ),

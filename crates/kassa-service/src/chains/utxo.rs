@@ -40,6 +40,7 @@ pub(super) fn live(
         wallet: Arc::new(wallet.clone()),
         utxo: Some(UtxoParts { coin, rpc, wallet }),
         evm: None,
+        tron: None,
         explorer: None,
     })
 }

@@ -1,7 +1,7 @@
 //! `[chains]`: one section per network Kassa can take live payments on — the UTXO ones
-//! (`[chains.btc]`, `[chains.ltc]`) and the EVM ones (`[chains.eth]`, `[chains.bsc]`,
-//! `[chains.arb]`, `[chains.opt]`, `[chains.base]`) — with their checks and the names the
-//! operator knows them by.
+//! (`[chains.btc]`, `[chains.ltc]`), the EVM ones (`[chains.eth]`, `[chains.bsc]`,
+//! `[chains.arb]`, `[chains.opt]`, `[chains.base]`) and `[chains.tron]` — with their checks
+//! and the names the operator knows them by.
 
 use std::collections::BTreeMap;
 
@@ -32,6 +32,78 @@ pub struct ChainSettings {
     pub opt: EvmChainSettings,
     /// `[chains.base]`: Base.
     pub base: EvmChainSettings,
+    /// `[chains.tron]`: TRON (network `TRC20`).
+    pub tron: TronChainSettings,
+}
+
+/// `[chains.tron]`: TRON, through a full node's HTTP API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TronChainSettings {
+    /// `mainnet`, `testnet` (Nile, Shasta) or `regtest` (a private node): addresses are the
+    /// same on all; it decides the explorer links and is stored with the wallet.
+    pub chain: String,
+    /// The node's HTTP API, e.g. `https://api.trongrid.io`. Empty: not configured.
+    pub api_url: String,
+    /// The `TRON-PRO-API-KEY` header TronGrid asks for; never logged.
+    pub api_key: SecretString,
+    /// Confirmations a payment needs: 19 by default, when a block is solidified.
+    pub confirmations: u32,
+    /// How often the watcher asks the node for new blocks, in milliseconds (a block every
+    /// three seconds).
+    pub poll_interval_ms: u64,
+    /// A watch-only wallet: the account's extended public key at `m/44'/195'/0'` (xpub).
+    /// Empty: the hot wallet made by `kassa wallet init tron`.
+    pub xpub: String,
+    /// The TRC-20 tokens accepted, by symbol: `USDT = "T…"`. Default: USDT's mainnet
+    /// contract. Only these contracts are ever credited.
+    pub tokens: TokenList,
+    /// The dashboard's links to transactions (a URL with `{txid}`). Empty: Tronscan on
+    /// mainnet, none elsewhere.
+    pub explorer: String,
+}
+
+/// USDT's TRC-20 contract on TRON's mainnet.
+pub const TRON_USDT: &str = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t";
+
+impl Default for TronChainSettings {
+    fn default() -> Self {
+        Self {
+            chain: "mainnet".into(),
+            api_url: String::new(),
+            api_key: SecretString::default(),
+            confirmations: 19,
+            poll_interval_ms: 3000,
+            xpub: String::new(),
+            tokens: TokenList([("USDT".to_owned(), TRON_USDT.to_owned())].into()),
+            explorer: String::new(),
+        }
+    }
+}
+
+impl TronChainSettings {
+    /// Whether TRON is configured (it has an API URL).
+    pub fn is_configured(&self) -> bool {
+        !self.api_url.trim().is_empty()
+    }
+
+    /// The chain, if `chain` names one.
+    pub fn chain(&self) -> Option<kassa_chain::Chain> {
+        parse_chain(&self.chain)
+    }
+
+    /// The configured watch-only wallet's key, if any (trimmed).
+    pub fn xpub(&self) -> Option<&str> {
+        Some(self.xpub.trim()).filter(|x| !x.is_empty())
+    }
+
+    /// The allowlist as catalogue currencies and contracts (see [`allowlist`]).
+    pub fn tokens(&self) -> Result<Vec<(&'static Crypto, [u8; 20])>, SettingError> {
+        allowlist(
+            &kassa_core::currency::TRC20,
+            &self.tokens,
+            kassa_chain::address::tron::decode,
+        )
+    }
 }
 
 /// `[chains.<network>]` of a UTXO network (BTC, LTC).
@@ -155,16 +227,27 @@ impl EvmChainSettings {
         }
     }
 
-    /// The allowlist as catalogue currencies and contract addresses in catalogue order,
-    /// checked: every symbol a token of `network` in the catalogue, every contract a valid
-    /// address used once.
+    /// The allowlist as catalogue currencies and contracts (see [`allowlist`]).
     pub fn tokens(
         &self,
         network: &'static Network,
     ) -> Result<Vec<(&'static Crypto, [u8; 20])>, SettingError> {
+        allowlist(network, &self.tokens, kassa_chain::address::evm::decode)
+    }
+}
+
+/// A token allowlist as catalogue currencies and contract addresses in catalogue order,
+/// checked: every symbol a token of `network` in the catalogue, every contract an address
+/// (`decode`: the network's form) used once.
+pub fn allowlist(
+    network: &'static Network,
+    list: &TokenList,
+    decode: fn(&str) -> Result<[u8; 20], kassa_chain::address::AddressError>,
+) -> Result<Vec<(&'static Crypto, [u8; 20])>, SettingError> {
+    {
         let key = chain_key(network, "tokens");
         let mut out: Vec<(&'static Crypto, [u8; 20])> = Vec::new();
-        for (symbol, contract) in &self.tokens.0 {
+        for (symbol, contract) in &list.0 {
             let crypto = kassa_core::currency::CRYPTOS
                 .iter()
                 .find(|c| {
@@ -187,7 +270,7 @@ impl EvmChainSettings {
                         ),
                     )
                 })?;
-            let bytes = kassa_chain::address::evm::decode(contract.trim()).map_err(|e| {
+            let bytes = decode(contract.trim()).map_err(|e| {
                 SettingError::new(
                     &key,
                     format!("{symbol}: {contract:?} is not a contract address: {e}"),
@@ -282,6 +365,7 @@ impl Default for ChainSettings {
             arb: EvmChainSettings::defaults(&ARB, 20, 10),
             opt: EvmChainSettings::defaults(&OPT, 20, 10),
             base: EvmChainSettings::defaults(&BASE, 20, 10),
+            tron: TronChainSettings::default(),
         }
     }
 }
@@ -319,6 +403,7 @@ impl ChainSettings {
             || self
                 .evm_of(network)
                 .is_some_and(EvmChainSettings::is_configured)
+            || (network.code == kassa_core::currency::TRC20.code && self.tron.is_configured())
     }
 
     /// The configured watch-only key of `network`, if any.
@@ -326,6 +411,11 @@ impl ChainSettings {
         self.of(network)
             .and_then(UtxoChainSettings::xpub)
             .or_else(|| self.evm_of(network).and_then(EvmChainSettings::xpub))
+            .or_else(|| {
+                (network.code == kassa_core::currency::TRC20.code)
+                    .then(|| self.tron.xpub())
+                    .flatten()
+            })
     }
 
     /// The settings of `network`, if it is a UTXO network Kassa can run.
@@ -414,7 +504,63 @@ impl ChainSettings {
                 ));
             }
         }
-        Ok(())
+        self.validate_tron()
+    }
+
+    fn validate_tron(&self) -> Result<(), SettingError> {
+        let s = &self.tron;
+        let network = &kassa_core::currency::TRC20;
+        let key = |field: &str| chain_key(network, field);
+        if s.api_url.trim().is_empty() {
+            let set = [
+                ("xpub", !s.xpub.trim().is_empty()),
+                ("api_key", !s.api_key.is_empty()),
+                ("explorer", !s.explorer.trim().is_empty()),
+            ];
+            return match set.iter().find(|(_, given)| *given) {
+                Some((field, _)) => Err(SettingError::new(
+                    key("api_url"),
+                    format!(
+                        "is empty but {} is set: give the node's HTTP API to take TRON payments, or remove the section",
+                        key(field)
+                    ),
+                )),
+                None => Ok(()),
+            };
+        }
+        check_rpc_url(s.api_url.trim()).map_err(|m| SettingError::new(key("api_url"), m))?;
+        s.chain().ok_or_else(|| {
+            SettingError::new(
+                key("chain"),
+                format!("{:?} is not mainnet, testnet or regtest", s.chain),
+            )
+        })?;
+        if s.confirmations == 0 {
+            return Err(SettingError::new(
+                key("confirmations"),
+                "must be at least 1",
+            ));
+        }
+        if s.poll_interval_ms < 10 {
+            return Err(SettingError::new(
+                key("poll_interval_ms"),
+                "must be at least 10",
+            ));
+        }
+        if let Some(xpub) = s.xpub() {
+            kassa_chain::hd::evm::EvmWallet::from_account_xpub_of(
+                kassa_chain::hd::evm::KeccakCoin::Tron,
+                xpub,
+            )
+            .map_err(|e| {
+                SettingError::new(
+                    key("xpub"),
+                    format!("not an account key (m/44'/195'/0'): {e}"),
+                )
+            })?;
+        }
+        s.tokens()?;
+        check_explorer(&s.explorer).map_err(|m| SettingError::new(key("explorer"), m))
     }
 }
 
@@ -545,6 +691,7 @@ struct RawChains {
     arb: RawEvmChain,
     opt: RawEvmChain,
     base: RawEvmChain,
+    tron: RawTronChain,
 }
 
 #[derive(Default, Deserialize)]
@@ -611,7 +758,42 @@ impl RawEvmChain {
             confirmations,
             poll_interval_ms,
             xpub,
-            tokens
+            tokens,
+            explorer,
+            max_fee_gwei,
+            sweep_max_fee_percent
+        );
+        s
+    }
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawTronChain {
+    chain: Option<String>,
+    api_url: Option<String>,
+    api_key: Option<SecretString>,
+    confirmations: Option<u32>,
+    poll_interval_ms: Option<u64>,
+    xpub: Option<String>,
+    tokens: Option<TokenList>,
+    explorer: Option<String>,
+}
+
+impl RawTronChain {
+    fn over(self, mut s: TronChainSettings) -> TronChainSettings {
+        let raw = self;
+        over!(
+            raw,
+            s,
+            chain,
+            api_url,
+            api_key,
+            confirmations,
+            poll_interval_ms,
+            xpub,
+            tokens,
+            explorer
         );
         s
     }
@@ -628,6 +810,7 @@ impl From<RawChains> for ChainSettings {
             arb: raw.arb.over(d.arb),
             opt: raw.opt.over(d.opt),
             base: raw.base.over(d.base),
+            tron: raw.tron.over(d.tron),
         }
     }
 }

@@ -263,6 +263,7 @@ impl World {
             wallet: Arc::new(SimWallet),
             utxo: None,
             evm: None,
+            tron: None,
             explorer: None,
         });
         let ctx = context(db.clone(), clock.clone(), Chains::of(vec![live.clone()]));

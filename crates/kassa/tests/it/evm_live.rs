@@ -100,6 +100,7 @@ impl Rig {
             .clone();
         let shop = shop(&app, "owner@eth.example", "").await;
         shop.go_live(&app).await;
+        app.first_watcher_round("ERC20").await;
         let mut watcher = Watcher::new(app.state.ctx.clone(), chain.clone());
         watcher.step().await.unwrap();
         Rig {

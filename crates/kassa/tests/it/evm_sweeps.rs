@@ -108,6 +108,7 @@ impl Rig {
             .unwrap();
         let shop = shop(&app, OWNER, "").await;
         shop.go_live(&app).await;
+        app.first_watcher_round("ERC20").await;
         let mut watcher = Watcher::new(app.state.ctx.clone(), chain.clone());
         watcher.step().await.unwrap();
         let evm = EvmNode::new(

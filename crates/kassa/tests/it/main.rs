@@ -36,6 +36,7 @@ mod pay;
 mod payments;
 mod postback_faults;
 mod projects;
+mod tron_live;
 mod wallets;
 mod watcher;
 mod withdraw_psbt;

@@ -140,8 +140,10 @@ engine_test!(
         // Not configured: refused, naming the options to set.
         let out = run(&["wallet", "init", "btc"], &with(&[]));
         one_line_failure(&out, "error: BTC is not configured: set chains.btc.rpc_url (KASSA_CHAINS_BTC_RPC_URL)");
+        let out = run(&["wallet", "init", "ton"], &with(&[]));
+        one_line_failure(&out, "error: ton is not a network with an HD wallet: use btc, ltc, eth, bsc, arb, opt, base or tron");
         let out = run(&["wallet", "init", "trc20"], &with(&[]));
-        one_line_failure(&out, "error: trc20 is not a network with an HD wallet: use btc, ltc, eth, bsc, arb, opt or base");
+        one_line_failure(&out, "error: TRC20 is not configured: set chains.tron.api_url (KASSA_CHAINS_TRON_API_URL)");
         let out = run(&["wallet", "show", "ltc"], &with(&[]));
         one_line_failure(&out, "error: LTC has no wallet: run `kassa wallet init ltc`");
 
@@ -175,8 +177,9 @@ engine_test!(
         let stored = stored_row_text(&db).await;
         assert!(!stored.contains(&phrase));
         for w in &words {
-            // Three-letter words could turn up in the base64 by chance; longer ones cannot.
-            if w.len() >= 4 {
+            // Words of three or four letters turn up in the base64 and base58 of the row by
+            // chance (about once in two thousand runs for four); five and more do not.
+            if w.len() >= 5 {
                 assert!(!stored.contains(w), "the word {w:?} is in the stored row: {stored}");
             }
         }
@@ -296,6 +299,28 @@ engine_test!(
         // Another chain id later: refused, naming the option.
         let out = run(&["wallet", "show", "eth"], &with(&[eth[0], ("KASSA_CHAINS_ETH_CHAIN_ID", "1")]));
         one_line_failure(&out, "error: chains.eth.chain_id (KASSA_CHAINS_ETH_CHAIN_ID): is for mainnet but the ERC20 wallet in the database is for regtest");
+
+        // TRON: its own phrase, BIP44 m/44'/195'/0', base58check addresses as TronWeb makes.
+        let tron = [("KASSA_CHAINS_TRON_API_URL", "http://127.0.0.1:9"), ("KASSA_CHAINS_TRON_CHAIN", "testnet")];
+        let out = run(&["wallet", "init", "tron"], &with(&tron));
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        let tron_phrase = phrase_of(&text);
+        let t = kassa_chain::hd::evm::EvmHotWallet::from_mnemonic_of(
+            kassa_chain::hd::evm::KeccakCoin::Tron,
+            &Mnemonic::parse(&tron_phrase).unwrap(),
+            "",
+        )
+        .unwrap();
+        let first = t.watch_only().address(0).unwrap();
+        assert!(first.starts_with('T'), "{first}");
+        for line in [
+            "Created the TRC20 hot wallet (testnet).".to_owned(),
+            "any BIP44 wallet restores it at m/44'/195'/0'.".to_owned(),
+            format!("first deposit address (…/0/0): {first}\n"),
+        ] {
+            assert!(text.contains(&line), "{line:?} in:\n{text}");
+        }
         db.close().await;
     }
 );

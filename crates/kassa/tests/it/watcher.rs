@@ -80,6 +80,7 @@ impl Rig {
             wallet: std::sync::Arc::new(wallet.watch_only().clone()),
             utxo: None,
             evm: None,
+            tron: None,
             explorer: None,
         });
         let watcher = Watcher::new(app.state.ctx.clone(), watch);
@@ -742,6 +743,7 @@ engine_test!(
                 wallet: std::sync::Arc::new(r.wallet.watch_only().clone()),
                 utxo: None,
                 evm: None,
+                tron: None,
                 explorer: None,
             }),
         );

@@ -98,6 +98,18 @@ impl TestApp {
         self.clock.now()
     }
 
+    /// Waits until the app's own watcher of `network` finished its first round (it then
+    /// sleeps its poll interval): a test that drives a watcher itself never races it.
+    pub async fn first_watcher_round(&self, network: &str) {
+        super::wait_until(20, "the app's watcher's first round", || async {
+            self.state
+                .metrics
+                .chain(network)
+                .is_some_and(|h| h.last_success.is_some() || h.failing_since.is_some())
+        })
+        .await;
+    }
+
     /// Runs due jobs until none is left.
     pub async fn drain_jobs(&self) -> usize {
         self.state.worker.drain().await.expect("drain jobs")

@@ -11,6 +11,7 @@ pub mod process;
 pub mod receiver;
 pub mod smtp;
 pub mod telegram;
+pub mod tron;
 pub mod web;
 pub mod webdriver;
 
