@@ -22,7 +22,7 @@
 //!   the treasury (its float: what the treasury holds beyond all custody of the coin), never by
 //!   merchants' money; each transaction's cost is recorded with it. Top-ups not mined yet
 //!   count as spent, so several in one round never reach into custody. When the float cannot
-//!   pay a top-up, the sweep waits and the operator is told.
+//!   pay a top-up, the sweep waits and the operator is e-mailed once ([`tell_operator`]).
 //!
 //! - Withdrawals leave the treasury too (`crate::withdrawals::evm`): they are recorded here with
 //!   purpose `withdrawal`, so nonces and what the treasury has promised count them; rounds
@@ -71,6 +71,8 @@ pub struct SweepRound {
     pub waiting: usize,
     /// A token sweep waits because the treasury's own coins cannot pay its gas.
     pub short_of_gas: bool,
+    /// What the operator should send where, when short of gas.
+    pub gas_needed: Option<String>,
 }
 
 /// Why a round stopped.
@@ -91,6 +93,28 @@ pub enum SweepError {
     /// Signing.
     #[error("signing: {0}")]
     Sign(String),
+}
+
+/// Tells the operator once when `round` found the treasury short of gas for token sweeps
+/// (`told` remembers it across rounds; a round that is not short clears it).
+pub async fn tell_operator(
+    st: &Ctx,
+    chain: &LiveChain,
+    round: &SweepRound,
+    told: &mut bool,
+) -> Result<(), StoreError> {
+    match &round.gas_needed {
+        Some(why) if !*told => {
+            let mut w = st.db.write().await?;
+            crate::notify::operator::hot_wallet_short(&mut w, st, chain.network.code, why).await?;
+            drop(w);
+            st.jobs.wake();
+            *told = true;
+        }
+        Some(_) => {}
+        None => *told = false,
+    }
+    Ok(())
 }
 
 /// Whether `chain` sweeps: an EVM network with a hot wallet.
@@ -642,6 +666,16 @@ impl Round<'_> {
                 self.coin().code
             );
             self.done.short_of_gas = true;
+            self.done.gas_needed = Some(format!(
+                "Token deposits on {} wait to be swept: the hot wallet's treasury {} has {} {} of the operator's own and the next sweep's gas needs {}. Send {} to it.",
+                self.chain.network.fullname,
+                self.treasury,
+                Amount::from_base(float).to_decimal_string(self.coin().decimals),
+                self.coin().code,
+                Amount::from_base(wei.saturating_add(own_fee))
+                    .to_decimal_string(self.coin().decimals),
+                self.coin().code
+            ));
             return Ok(());
         }
         let sender = self.treasury_sender();

@@ -615,6 +615,7 @@ impl Watcher {
         let mut failures: HashMap<String, u32> = HashMap::new();
         let mut alerts = crate::notify::operator::Alerts::default();
         let mut last_sweep = None;
+        let mut gas_told = false;
         loop {
             match self.step().await {
                 Ok(r) if r.blocks > 0 || r.recorded > 0 || r.gone > 0 => {
@@ -647,16 +648,22 @@ impl Watcher {
             {
                 last_sweep = Some(std::time::Instant::now());
                 match crate::sweeps::round(&self.st, &self.chain).await {
-                    Ok(r) if r.sent > 0 || r.confirmed > 0 => {
-                        tracing::info!(
-                            network = net,
-                            sent = r.sent,
-                            confirmed = r.confirmed,
-                            replaced = r.replaced,
-                            "sweeps"
-                        );
+                    Ok(r) => {
+                        if r.sent > 0 || r.confirmed > 0 {
+                            tracing::info!(
+                                network = net,
+                                sent = r.sent,
+                                confirmed = r.confirmed,
+                                replaced = r.replaced,
+                                "sweeps"
+                            );
+                        }
+                        let told =
+                            crate::sweeps::tell_operator(&self.st, &self.chain, &r, &mut gas_told);
+                        if let Err(e) = told.await {
+                            tracing::warn!(network = net, error = %e, "operator alert");
+                        }
                     }
-                    Ok(_) => {}
                     Err(e) => tracing::warn!(network = net, error = %e, "sweeps"),
                 }
             }

@@ -6,8 +6,12 @@
 //! `v = 27 + recovery id`, as TronWeb signs). Checked against TronWeb's own encoding and
 //! signatures (`testdata/tron_vectors.json`).
 //!
-//! A node's `createtransaction` / `triggersmartcontract` answer is never signed blindly: it is
-//! decoded ([`Raw::decode`]) and must say exactly what Kassa meant before [`sign`] is called.
+//! A node's `createtransaction` / `triggersmartcontract` answer is never signed blindly:
+//! [`accept_built`] decodes its `raw_data_hex`, checks that its `txID` is the hash of those
+//! bytes and that they say exactly what Kassa meant ([`Intent`]: sender, recipient or contract,
+//! amount, at most the energy fee limit asked, an expiry in the next hours) — only then may
+//! [`sign`] be called, and what is broadcast is built from those checked bytes
+//! ([`signed_hex`], for `broadcasthex`), never from the node's JSON.
 
 use secp256k1::{Message, Secp256k1, SecretKey};
 use sha2::{Digest, Sha256};
@@ -319,6 +323,142 @@ pub fn sign(raw: &[u8], secret: &[u8; 32]) -> Result<String, TronTxError> {
     Ok(hex::encode(out))
 }
 
+/// What Kassa means a transaction to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Intent {
+    /// `sun` of TRX from `owner` to `to`.
+    Trx {
+        /// Sender (20-byte account).
+        owner: [u8; 20],
+        /// Recipient.
+        to: [u8; 20],
+        /// Sun.
+        sun: i64,
+    },
+    /// `amount` of the TRC-20 token at `contract` from `owner` to `to`, burning at most
+    /// `fee_limit` sun for energy.
+    Trc20 {
+        /// Sender.
+        owner: [u8; 20],
+        /// The token's contract.
+        contract: [u8; 20],
+        /// Recipient.
+        to: [u8; 20],
+        /// Base units.
+        amount: u128,
+        /// The most sun the call may burn.
+        fee_limit: i64,
+    },
+}
+
+/// The longest a node-built transaction may stay valid (TRON's own limit is a day).
+pub const MAX_VALIDITY_MS: i64 = 24 * 3600 * 1000;
+
+fn full(account: &[u8; 20]) -> [u8; 21] {
+    let mut out = [0u8; 21];
+    out[0] = crate::address::tron::VERSION;
+    out[1..].copy_from_slice(account);
+    out
+}
+
+impl Intent {
+    /// The contract call that does exactly this.
+    fn call(&self) -> Call {
+        match self {
+            Intent::Trx { owner, to, sun } => Call::Transfer {
+                owner: full(owner),
+                to: full(to),
+                amount: *sun,
+            },
+            Intent::Trc20 {
+                owner,
+                contract,
+                to,
+                amount,
+                ..
+            } => Call::Trigger {
+                owner: full(owner),
+                contract: full(contract),
+                call_value: 0,
+                data: trc20_transfer(to, *amount),
+            },
+        }
+    }
+}
+
+/// A node-built transaction Kassa read and agrees with: its raw bytes and id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// The raw bytes (what is hashed and signed).
+    pub raw: Vec<u8>,
+    /// `txID`.
+    pub txid: String,
+    /// What they say.
+    pub decoded: Raw,
+}
+
+/// Reads the transaction a node built for `intent` (the JSON of `createtransaction`, or the
+/// `transaction` of `triggersmartcontract`) and accepts it only when its bytes say exactly
+/// that, its `txID` is their hash and it expires after `now_ms` and within
+/// [`MAX_VALIDITY_MS`]. Never trusts the node's `raw_data` JSON: only the bytes count.
+pub fn accept_built(
+    built: &serde_json::Value,
+    intent: &Intent,
+    now_ms: i64,
+) -> Result<Accepted, TronTxError> {
+    let hex_text = built["raw_data_hex"]
+        .as_str()
+        .ok_or(TronTxError::Malformed("no raw_data_hex"))?;
+    if hex_text.len() > 2 * MAX_RAW {
+        return Err(TronTxError::Malformed("too large"));
+    }
+    let raw = hex::decode(hex_text).map_err(|_| TronTxError::Malformed("raw_data_hex"))?;
+    let decoded = Raw::decode(&raw)?;
+    let txid = Raw::txid(&raw);
+    if built["txID"].as_str().map(str::to_ascii_lowercase) != Some(txid.clone()) {
+        return Err(TronTxError::Unexpected(
+            "its txID is not the hash of its bytes".into(),
+        ));
+    }
+    let meant = intent.call();
+    if decoded.call != meant {
+        return Err(TronTxError::Unexpected(format!(
+            "it does {:?}, not {:?}",
+            decoded.call, meant
+        )));
+    }
+    let fee_cap = match intent {
+        Intent::Trx { .. } => 0,
+        Intent::Trc20 { fee_limit, .. } => *fee_limit,
+    };
+    if decoded.fee_limit > fee_cap || decoded.fee_limit < 0 {
+        return Err(TronTxError::Unexpected(format!(
+            "a fee limit of {} sun, not at most {fee_cap}",
+            decoded.fee_limit
+        )));
+    }
+    if decoded.expiration <= now_ms || decoded.expiration > now_ms.saturating_add(MAX_VALIDITY_MS) {
+        return Err(TronTxError::Unexpected(format!(
+            "it expires at {} ms, not within a day of now",
+            decoded.expiration
+        )));
+    }
+    Ok(Accepted { raw, txid, decoded })
+}
+
+/// The signed transaction as `broadcasthex` takes it: the `Transaction` protobuf (the accepted
+/// raw bytes and the 65-byte signature), hex — built from the checked bytes only.
+pub fn signed_hex(accepted: &Accepted, signature: &str) -> Result<String, TronTxError> {
+    let signature = hex::decode(signature).map_err(|_| TronTxError::Malformed("signature"))?;
+    if signature.len() != 65 {
+        return Err(TronTxError::Malformed("a signature of other than 65 bytes"));
+    }
+    let mut out = Vec::with_capacity(accepted.raw.len() + 72);
+    field_bytes(&mut out, 1, &accepted.raw);
+    field_bytes(&mut out, 2, &signature);
+    Ok(hex::encode(out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,5 +570,134 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    /// A TRC-20 transfer as a node would build it (TronWeb's vector's bytes), and its intent.
+    fn built_trc20() -> (serde_json::Value, Intent, i64) {
+        let v = vectors();
+        let t = &v["transactions"][1];
+        let value = &t["raw_data"]["contract"][0]["parameter"]["value"];
+        let twenty = |h: &str| -> [u8; 20] { hex::decode(&h[2..]).unwrap().try_into().unwrap() };
+        let intent = Intent::Trc20 {
+            owner: twenty(value["owner_address"].as_str().unwrap()),
+            contract: twenty(value["contract_address"].as_str().unwrap()),
+            to: twenty(v["accounts"][2]["hex"].as_str().unwrap()),
+            amount: 25_000_000,
+            fee_limit: 30_000_000,
+        };
+        let now = t["raw_data"]["timestamp"].as_i64().unwrap();
+        (
+            json!({"txID": t["txID"], "raw_data_hex": t["raw_data_hex"], "raw_data": t["raw_data"]}),
+            intent,
+            now,
+        )
+    }
+
+    use serde_json::json;
+
+    #[test]
+    fn a_node_built_transaction_is_signed_only_when_it_says_what_was_meant() {
+        let (built, intent, now) = built_trc20();
+        let ok = accept_built(&built, &intent, now).unwrap();
+        assert_eq!(ok.txid, built["txID"].as_str().unwrap());
+        let v = vectors();
+        let signature = v["transactions"][1]["signature"]
+            .as_str()
+            .unwrap()
+            .to_ascii_lowercase();
+        let sent = signed_hex(&ok, &signature).unwrap();
+        let raw_hex = built["raw_data_hex"].as_str().unwrap();
+        // Field 1 (the 211 raw bytes: length 0xd3 0x01), then field 2 (65 bytes of signature).
+        assert_eq!(raw_hex.len(), 2 * 211);
+        assert_eq!(sent, format!("0ad301{raw_hex}1241{signature}"));
+        assert!(signed_hex(&ok, "aa").is_err());
+
+        // The node changed the recipient, the amount, the sender or the token: refused.
+        let Intent::Trc20 {
+            owner,
+            contract,
+            to,
+            amount,
+            fee_limit,
+        } = intent.clone()
+        else {
+            unreachable!()
+        };
+        let mut other = to;
+        other[19] ^= 1;
+        for meant in [
+            Intent::Trc20 {
+                owner,
+                contract,
+                to: other,
+                amount,
+                fee_limit,
+            },
+            Intent::Trc20 {
+                owner,
+                contract,
+                to,
+                amount: amount + 1,
+                fee_limit,
+            },
+            Intent::Trc20 {
+                owner: other,
+                contract,
+                to,
+                amount,
+                fee_limit,
+            },
+            Intent::Trc20 {
+                owner,
+                contract: other,
+                to,
+                amount,
+                fee_limit,
+            },
+            Intent::Trc20 {
+                owner,
+                contract,
+                to,
+                amount,
+                fee_limit: fee_limit - 1,
+            },
+            Intent::Trx { owner, to, sun: 1 },
+        ] {
+            assert!(
+                matches!(
+                    accept_built(&built, &meant, now),
+                    Err(TronTxError::Unexpected(_))
+                ),
+                "{meant:?}"
+            );
+        }
+        // Bytes tampered after the id was computed, or an id that is not theirs.
+        let mut bytes = hex::decode(built["raw_data_hex"].as_str().unwrap()).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let mut tampered = built.clone();
+        tampered["raw_data_hex"] = json!(hex::encode(&bytes));
+        assert!(accept_built(&tampered, &intent, now).is_err());
+        let mut wrong_id = built.clone();
+        wrong_id["txID"] = json!("00".repeat(32));
+        assert!(accept_built(&wrong_id, &intent, now).is_err());
+        // The JSON says one thing, the bytes another: the bytes count (here they are right).
+        let mut lying_json = built.clone();
+        lying_json["raw_data"]["contract"][0]["parameter"]["value"]["data"] = json!("00");
+        assert!(accept_built(&lying_json, &intent, now).is_ok());
+        // Expired, or valid for too long.
+        assert!(accept_built(&built, &intent, now + 60_001).is_err());
+        assert!(accept_built(&built, &intent, now - MAX_VALIDITY_MS).is_err());
+        // No bytes, bad hex, too many.
+        for bad in [
+            json!({}),
+            json!({"raw_data_hex": "zz"}),
+            json!({"raw_data_hex": "00".repeat(MAX_RAW + 1)}),
+        ] {
+            assert!(matches!(
+                accept_built(&bad, &intent, now),
+                Err(TronTxError::Malformed(_))
+            ));
+        }
     }
 }

@@ -12,7 +12,8 @@
 //!   must belong to the block just read: if the two answers disagree (the node switched
 //!   branches between them), the round fails and is tried again.
 //! - Reorganisations are the watcher's business: block ids and parents are what it compares.
-//! - Broadcast: `/wallet/broadcasttransaction`; "already have it" counts as accepted.
+//! - Broadcast: `/wallet/broadcasthex` with the signed protobuf Kassa built from bytes it
+//!   checked; "already have it" counts as accepted.
 //!
 //! Not here: a pending pool (TRON's HTTP API has none worth reading: payments are seen in their
 //! block, three seconds later), TRX sent by contract calls (internal transactions).
@@ -498,23 +499,27 @@ impl ChainSource for TronSource {
         Box::pin(async { Ok(None) })
     }
 
-    /// `raw` is the signed transaction as the API takes it (JSON).
+    /// `raw` is the signed `Transaction` protobuf, hex (`spend::tron::signed_hex`), handed
+    /// over byte for byte with `broadcasthex`.
     fn broadcast<'a>(&'a self, raw: &'a str) -> BoxFuture<'a, Broadcast> {
         Box::pin(async move {
-            let Ok(tx) = serde_json::from_str::<Value>(raw) else {
-                return Broadcast::Refused("not a signed transaction".into());
+            let Some(txid) = hex::decode(raw).ok().and_then(|b| signed_txid(&b)) else {
+                return Broadcast::Refused("not a signed TRON transaction".into());
             };
-            let txid = tx["txID"].as_str().unwrap_or_default().to_owned();
-            match self.api.post("broadcasttransaction", &tx).await {
+            match self
+                .api
+                .post("broadcasthex", &json!({"transaction": raw}))
+                .await
+            {
                 Ok(v) if v["result"].as_bool() == Some(true) => Broadcast::Accepted,
                 Ok(v) if v["code"] == "DUP_TRANSACTION_ERROR" => Broadcast::Accepted,
                 Ok(v) => {
-                    // The node's message is hex of its text.
-                    let message = v["message"]
-                        .as_str()
-                        .and_then(|m| hex::decode(m).ok())
-                        .map(|b| String::from_utf8_lossy(&b).into_owned())
-                        .unwrap_or_default();
+                    // The node's message may be hex of its text.
+                    let text = v["message"].as_str().unwrap_or_default();
+                    let message = hex::decode(text)
+                        .ok()
+                        .and_then(|b| String::from_utf8(b).ok())
+                        .unwrap_or_else(|| text.to_owned());
                     let why = format!("{} {message}", v["code"].as_str().unwrap_or("refused"));
                     match self.knows(&txid).await {
                         Ok(true) => Broadcast::Accepted,
@@ -526,6 +531,25 @@ impl ChainSource for TronSource {
             }
         })
     }
+}
+
+/// The id of a signed `Transaction` protobuf: the hash of its field 1 (the raw part).
+fn signed_txid(bytes: &[u8]) -> Option<String> {
+    // Field 1, length-delimited: tag 0x0a, then a varint length.
+    let (&tag, rest) = bytes.split_first()?;
+    if tag != 0x0a {
+        return None;
+    }
+    let (mut len, mut used) = (0usize, 0usize);
+    for (i, b) in rest.iter().take(5).enumerate() {
+        len |= usize::from(b & 0x7f) << (7 * i);
+        used = i + 1;
+        if b & 0x80 == 0 {
+            break;
+        }
+    }
+    let raw = rest.get(used..used.checked_add(len)?)?;
+    Some(crate::spend::tron::Raw::txid(raw))
 }
 
 #[cfg(test)]
@@ -554,5 +578,30 @@ mod tests {
             None,
             "not an address word"
         );
+    }
+
+    #[test]
+    fn a_signed_transactions_id_is_the_hash_of_its_raw_part() {
+        let v: Value =
+            serde_json::from_str(include_str!("../../testdata/tron_vectors.json")).unwrap();
+        for t in v["transactions"].as_array().unwrap() {
+            let raw = hex::decode(t["raw_data_hex"].as_str().unwrap()).unwrap();
+            let accepted = crate::spend::tron::Accepted {
+                decoded: crate::spend::tron::Raw::decode(&raw).unwrap(),
+                txid: crate::spend::tron::Raw::txid(&raw),
+                raw,
+            };
+            let signed = crate::spend::tron::signed_hex(
+                &accepted,
+                &t["signature"].as_str().unwrap().to_ascii_lowercase(),
+            )
+            .unwrap();
+            assert_eq!(
+                signed_txid(&hex::decode(signed).unwrap()).as_deref(),
+                t["txID"].as_str()
+            );
+        }
+        assert_eq!(signed_txid(&[]), None);
+        assert_eq!(signed_txid(&[0x0a, 0x05, 1]), None, "shorter than it says");
     }
 }

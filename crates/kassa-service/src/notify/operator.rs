@@ -1,6 +1,7 @@
 //! Alerts for the operator of the instance (`notifications.operator_emails`): a network's node
 //! unreachable, or its watcher behind the node, for `operator_alert_minutes` — and again when
-//! it is well; a withdrawal the hot wallet cannot pay yet ([`hot_wallet_waits`]). Each watcher keeps its own [`Alerts`] and asks after every round; a trouble is
+//! it is well; a withdrawal the hot wallet cannot pay yet ([`hot_wallet_waits`]); token sweeps
+//! waiting for gas ([`hot_wallet_short`]). Each watcher keeps its own [`Alerts`] and asks after every round; a trouble is
 //! told once, not every round (a restart may tell it again).
 
 use std::time::Duration;
@@ -124,18 +125,63 @@ pub async fn hot_wallet_waits(
     network: &str,
     why: &str,
 ) -> Result<usize, StoreError> {
-    let Ok(to) = st.config.notifications.operator_emails() else {
-        return Ok(0);
-    };
     let letter = Letter {
         subject: format!("Kassa: a {network} withdrawal waits for the hot wallet"),
         paragraphs: vec![
             why.to_owned(),
             "The merchant sees it as processing, delayed; it goes out by itself once the wallet can pay it.".to_owned(),
         ],
-        action: Some(("/readyz".to_owned(), format!("{}/readyz", st.public_url))),
-        footer: "You get this because your address is in notifications.operator_emails of this Kassa.".to_owned(),
+        action: None,
+        footer: String::new(),
     };
+    let n = tell(conn, st, letter).await?;
+    tracing::warn!(
+        network,
+        why,
+        "operator told: a withdrawal waits for the hot wallet"
+    );
+    Ok(n)
+}
+
+/// Tells the operator, in the caller's transaction, that token sweeps on `network` wait for
+/// gas (`why`: what to send where).
+pub async fn hot_wallet_short(
+    conn: &mut impl kassa_store::AsConn,
+    st: &Ctx,
+    network: &str,
+    why: &str,
+) -> Result<usize, StoreError> {
+    let letter = Letter {
+        subject: format!("Kassa: the {network} hot wallet is short of gas"),
+        paragraphs: vec![
+            why.to_owned(),
+            "Payments are counted as usual; only moving them into the hot wallet waits.".to_owned(),
+        ],
+        action: None,
+        footer: String::new(),
+    };
+    let n = tell(conn, st, letter).await?;
+    tracing::warn!(
+        network,
+        why,
+        "operator told: the hot wallet is short of gas"
+    );
+    Ok(n)
+}
+
+/// E-mails `letter` to every operator address, with the usual link and footer.
+async fn tell(
+    conn: &mut impl kassa_store::AsConn,
+    st: &Ctx,
+    mut letter: Letter,
+) -> Result<usize, StoreError> {
+    let Ok(to) = st.config.notifications.operator_emails() else {
+        return Ok(0);
+    };
+    letter.action = Some(("/readyz".to_owned(), format!("{}/readyz", st.public_url)));
+    letter.footer =
+        "You get this because your address is in notifications.operator_emails of this Kassa."
+            .to_owned();
     let now = st.clock.now();
     for address in &to {
         mail::enqueue(
@@ -146,11 +192,6 @@ pub async fn hot_wallet_waits(
         )
         .await?;
     }
-    tracing::warn!(
-        network,
-        why,
-        "operator told: a withdrawal waits for the hot wallet"
-    );
     Ok(to.len())
 }
 

@@ -198,7 +198,13 @@ engine_test!(
         if anvil_skipped() {
             return;
         }
-        let mut r = Rig::new(engine).await;
+        let sink = crate::support::smtp::SmtpSink::start().await;
+        let url = sink.url();
+        let mut r = Rig::new_with(engine, move |s| {
+            s.mail.smtp_url = kassa_core::secret::SecretString::new(url.clone());
+            s.notifications.operator_emails = "ops@example.com".into();
+        })
+        .await;
         let eth_inv = r.paid("ETH", 50.0).await;
         let usdt_inv = r.paid("USDT_ERC20", 40.0).await;
         let (eth_at, usdt_at) = (eth_inv.address.clone().unwrap(), usdt_inv.address.clone().unwrap());
@@ -208,6 +214,15 @@ engine_test!(
         let round = r.sweep().await;
         assert_eq!((round.sent, round.short_of_gas), (1, true), "{round:?}");
         assert_eq!(r.usdt_of(&usdt_at).await, due(&usdt_inv), "still there");
+        // The operator is told once, with what to send where; not again while it lasts.
+        let mut told = false;
+        for _ in 0..2 {
+            sweeps::tell_operator(&r.app.state.ctx, &r.chain, &round, &mut told).await.unwrap();
+        }
+        r.app.drain_jobs().await;
+        let letters = sink.to("ops@example.com");
+        assert_eq!(letters.len(), 1);
+        assert!(letters[0].subject.contains("short of gas") && letters[0].text.contains(&r.treasury), "{}", letters[0].text);
 
         // The operator puts 1 ETH of float in the treasury: the gas goes to the token's
         // deposit address, then the token follows. Rounds go on until all is confirmed.
@@ -222,6 +237,8 @@ engine_test!(
             r.node.mine(1).await;
         }
         assert_eq!((total.sent, total.confirmed, total.replaced), (2, 3, 0), "{total:?}");
+        sweeps::tell_operator(&r.app.state.ctx, &r.chain, &SweepRound::default(), &mut told).await.unwrap();
+        assert!(!told, "well again: a new shortage is told again");
         let txs = r.txs().await;
         assert_eq!(r.sweep().await, SweepRound::default(), "nothing left to do");
         // The watcher reads the sweeps' blocks: the gas sent to a deposit address is no

@@ -10,7 +10,7 @@
 //!   `contract_address`, `receipt.result`, `result: FAILED` with `resMessage` for a failed
 //!   execution, `log` with `address`, `topics`, `data`); `{}` for a block without any.
 //! - `triggerconstantcontract` answers `decimals()` of the contracts it knows.
-//! - `gettransactionbyid`, `broadcasttransaction` (records what it is given).
+//! - `gettransactionbyid`. (Building and broadcasting transactions come with withdrawals.)
 //!
 //! The test drives the chain: [`FakeTron::mine`] a block of transactions, [`FakeTron::reorg`]
 //! to drop the top blocks (their transactions can be mined again). Every request's
@@ -70,7 +70,6 @@ struct Inner {
     blocks: Vec<FakeBlock>,
     decimals: Vec<(String, u32)>,
     api_keys: Vec<Option<String>>,
-    broadcast: Vec<Value>,
 }
 
 /// The fake node. The server stops when this is dropped.
@@ -334,17 +333,12 @@ async fn handle(
         }
         "gettransactionbyid" => {
             let id = body["value"].as_str().unwrap_or_default();
-            let found = g.blocks.iter().any(|b| b.txs.iter().any(|t| t.txid == id))
-                || g.broadcast.iter().any(|t| t["txID"] == id);
+            let found = g.blocks.iter().any(|b| b.txs.iter().any(|t| t.txid == id));
             if found {
                 json!({"txID": id})
             } else {
                 json!({})
             }
-        }
-        "broadcasttransaction" => {
-            g.broadcast.push(body.clone());
-            json!({"result": true, "txid": body["txID"]})
         }
         _ => {
             return (axum::http::StatusCode::NOT_FOUND, "unknown method").into_response();
