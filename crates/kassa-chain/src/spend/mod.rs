@@ -53,6 +53,7 @@ pub mod psbt;
 mod select;
 mod sign;
 pub mod tron;
+pub mod tron_node;
 
 use std::collections::HashSet;
 

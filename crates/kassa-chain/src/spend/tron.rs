@@ -323,6 +323,20 @@ pub fn sign(raw: &[u8], secret: &[u8; 32]) -> Result<String, TronTxError> {
     Ok(hex::encode(out))
 }
 
+/// The account (20 bytes) whose key made `signature` (hex, `r‖s‖v`) over raw bytes `raw`:
+/// how a signature is checked before it leaves, and how a node checks it.
+pub fn signer(raw: &[u8], signature: &str) -> Option<[u8; 20]> {
+    use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
+    let bytes = hex::decode(signature).ok().filter(|b| b.len() == 65)?;
+    let id = RecoveryId::from_i32(i32::from(bytes[64].checked_sub(27)?)).ok()?;
+    let sig = RecoverableSignature::from_compact(&bytes[..64], id).ok()?;
+    let digest: [u8; 32] = Sha256::digest(raw).into();
+    let key = Secp256k1::verification_only()
+        .recover_ecdsa(&Message::from_digest(digest), &sig)
+        .ok()?;
+    Some(crate::hd::evm::account_of(&key))
+}
+
 /// What Kassa means a transaction to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Intent {
@@ -459,6 +473,17 @@ pub fn signed_hex(accepted: &Accepted, signature: &str) -> Result<String, TronTx
     Ok(hex::encode(out))
 }
 
+/// The raw part of a signed transaction (hex, as [`signed_hex`] makes it), decoded: what it
+/// does and when it expires.
+pub fn signed_raw(signed: &str) -> Option<Raw> {
+    let bytes = hex::decode(signed).ok()?;
+    let mut fields = Fields(&bytes);
+    match fields.next()? {
+        Ok((1, Value::Bytes(raw))) => Raw::decode(raw).ok(),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -523,6 +548,13 @@ mod tests {
                 "{}",
                 t["what"]
             );
+            let owner = match &raw.call {
+                Call::Transfer { owner, .. } | Call::Trigger { owner, .. } => owner,
+            };
+            let owner: [u8; 20] = owner[1..].try_into().unwrap();
+            let signature = t["signature"].as_str().unwrap();
+            assert_eq!(super::signer(&bytes, signature), Some(owner));
+            assert_ne!(super::signer(&bytes[1..], signature), Some(owner));
         }
     }
 
@@ -610,6 +642,8 @@ mod tests {
         // Field 1 (the 211 raw bytes: length 0xd3 0x01), then field 2 (65 bytes of signature).
         assert_eq!(raw_hex.len(), 2 * 211);
         assert_eq!(sent, format!("0ad301{raw_hex}1241{signature}"));
+        assert_eq!(signed_raw(&sent), Some(ok.decoded.clone()));
+        assert_eq!(signed_raw("zz"), None);
         assert!(signed_hex(&ok, "aa").is_err());
 
         // The node changed the recipient, the amount, the sender or the token: refused.

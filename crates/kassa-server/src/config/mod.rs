@@ -471,6 +471,7 @@ options! {
     "chains.tron.xpub" => "KASSA_CHAINS_TRON_XPUB" => chains.tron.xpub;
     "chains.tron.tokens" => "KASSA_CHAINS_TRON_TOKENS" => chains.tron.tokens;
     "chains.tron.explorer" => "KASSA_CHAINS_TRON_EXPLORER" => chains.tron.explorer;
+    "chains.tron.sweep_max_fee_percent" => "KASSA_CHAINS_TRON_SWEEP_MAX_FEE_PERCENT" => chains.tron.sweep_max_fee_percent;
 }
 
 /// Where an option's value came from.

@@ -465,7 +465,7 @@ fn the_tron_section_takes_its_api_key_and_allowlist_from_file_or_environment() {
     let file = dir.join("k.toml");
     std::fs::write(
         &file,
-        "[chains.tron]\napi_url = \"https://nile.trongrid.io\"\nchain = \"testnet\"\nconfirmations = 20\n\n[chains.tron.tokens]\nUSDT = \"TXYZopYRdj2D9XRtbG411XZZ3kM5VkAeBf\"\n",
+        "[chains.tron]\napi_url = \"https://nile.trongrid.io\"\nchain = \"testnet\"\nconfirmations = 20\nsweep_max_fee_percent = 25\n\n[chains.tron.tokens]\nUSDT = \"TXYZopYRdj2D9XRtbG411XZZ3kM5VkAeBf\"\n",
     )
     .unwrap();
     let env = |k: &str| match k {
@@ -476,8 +476,13 @@ fn the_tron_section_takes_its_api_key_and_allowlist_from_file_or_environment() {
     let t = &l.settings.chains.tron;
     assert!(l.settings.chains.is_configured(&TRC20));
     assert_eq!(
-        (t.confirmations, t.chain(), t.api_key.expose()),
-        (20, Some(kassa_chain::Chain::Testnet), "secret-key-123")
+        (
+            t.confirmations,
+            t.chain(),
+            t.api_key.expose(),
+            t.sweep_max_fee_percent
+        ),
+        (20, Some(kassa_chain::Chain::Testnet), "secret-key-123", 25)
     );
     assert_eq!(
         kassa_chain::address::tron::encode(&t.tokens().unwrap()[0].1),
@@ -530,6 +535,14 @@ fn the_tron_section_takes_its_api_key_and_allowlist_from_file_or_environment() {
             ],
             "chains.tron.xpub",
             "m/44'/195'/0'",
+        ),
+        (
+            vec![
+                ("KASSA_CHAINS_TRON_API_URL", "http://127.0.0.1:8090"),
+                ("KASSA_CHAINS_TRON_SWEEP_MAX_FEE_PERCENT", "0"),
+            ],
+            "chains.tron.sweep_max_fee_percent",
+            "from 1 to 100",
         ),
     ] {
         let err = load_env(&vars).unwrap_err().to_string();

@@ -132,6 +132,8 @@ pub struct TronParts {
     pub tokens: Vec<Token>,
     /// The account key.
     pub wallet: EvmWallet,
+    /// A sweep's cost at most this percent of what it moves.
+    pub sweep_max_fee_percent: u32,
 }
 
 impl LiveChain {

@@ -3,8 +3,7 @@
 //! family's accounts under TRON's coin type, addresses in base58check).
 //!
 //! The allowlist's decimals are checked against the catalogue by the source's `check`, before
-//! the watcher's first round. Not yet: sweeps and withdrawals (TRON balances accrue; they are
-//! not withdrawable here until then).
+//! the watcher's first round. Withdrawals: `crate::withdrawals::tron`. Not yet: sweeps.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,6 +61,7 @@ pub(super) fn live(
             api,
             tokens,
             wallet,
+            sweep_max_fee_percent: s.sweep_max_fee_percent,
         }),
         explorer: Some(s.explorer.trim().to_owned()).filter(|e| !e.is_empty()),
     })

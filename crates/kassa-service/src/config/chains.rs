@@ -60,6 +60,10 @@ pub struct TronChainSettings {
     /// The dashboard's links to transactions (a URL with `{txid}`). Empty: Tronscan on
     /// mainnet, none elsewhere.
     pub explorer: String,
+    /// A deposit is swept into the hot wallet only when the sweep's cost (bandwidth; for a
+    /// token, its energy and the TRX sent ahead for it) is at most this percent of what it
+    /// moves, in US dollars; smaller amounts wait (more payments to the address add up).
+    pub sweep_max_fee_percent: u32,
 }
 
 /// USDT's TRC-20 contract on TRON's mainnet.
@@ -76,6 +80,7 @@ impl Default for TronChainSettings {
             xpub: String::new(),
             tokens: TokenList([("USDT".to_owned(), TRON_USDT.to_owned())].into()),
             explorer: String::new(),
+            sweep_max_fee_percent: 10,
         }
     }
 }
@@ -541,6 +546,12 @@ impl ChainSettings {
                 "must be at least 1",
             ));
         }
+        if !(1..=100).contains(&s.sweep_max_fee_percent) {
+            return Err(SettingError::new(
+                key("sweep_max_fee_percent"),
+                "must be from 1 to 100",
+            ));
+        }
         if s.poll_interval_ms < 10 {
             return Err(SettingError::new(
                 key("poll_interval_ms"),
@@ -778,6 +789,7 @@ struct RawTronChain {
     xpub: Option<String>,
     tokens: Option<TokenList>,
     explorer: Option<String>,
+    sweep_max_fee_percent: Option<u32>,
 }
 
 impl RawTronChain {
@@ -793,7 +805,8 @@ impl RawTronChain {
             poll_interval_ms,
             xpub,
             tokens,
-            explorer
+            explorer,
+            sweep_max_fee_percent
         );
         s
     }

@@ -14,7 +14,7 @@
 //!   token or the coin not swept in yet, fees above the cap — the request stays queued with its
 //!   reservation and is marked delayed (merchants see "processing, delayed", with why), the
 //!   operator is told the first time (e-mail to `notifications.operator_emails`), and its job
-//!   looks again every [`RETRY`].
+//!   looks again every [`super::process::RETRY`].
 //! - **Recorded first**: in one database transaction the reservation is released, the
 //!   treasury's next nonce taken (the wallet row locked: sweeps' gas top-ups take theirs the
 //!   same way), the withdrawal recorded and charged ([`super::record`]) and its transaction
@@ -27,8 +27,6 @@
 //! Not yet: a withdrawal stuck below the base fee is handed over again, not replaced (its
 //! price has the headroom of two full blocks).
 
-use std::time::Duration;
-
 use kassa_chain::address::evm as address;
 use kassa_chain::spend::evm::{Eip1559, erc20_transfer};
 use kassa_chain::spend::evm_node::EvmNode;
@@ -37,19 +35,17 @@ use kassa_core::currency::Crypto;
 use kassa_core::{Amount, WithdrawalRequestId};
 use kassa_store::evm_txs::{self, NewEvmTx, Purpose};
 use kassa_store::ledger::{self, Account, Kind};
-use kassa_store::withdrawal_requests::{self as store, RequestRow, Stage};
+use kassa_store::withdrawal_requests::{RequestRow, Stage};
 use kassa_store::withdrawals::WithdrawalRow;
 use serde_json::json;
 
-use super::process::{ProcessJob, Processed, begin_making, end, give_up, release};
-use super::{Order, Prepared, WithdrawError, record};
+use super::process::{
+    Hold, Processed, begin_making, delay, end, give_up, queued, record_request, release,
+};
+use super::{Prepared, WithdrawError};
 use crate::Ctx;
-use crate::audit::{Actor, Target};
+use crate::audit::Actor;
 use crate::chains::{EvmParts, LiveChain, WalletError};
-use crate::worker::enqueue;
-
-/// How often a delayed request looks again.
-pub const RETRY: Duration = Duration::from_secs(60);
 
 /// Gas of a plain transfer of the coin.
 const TRANSFER_GAS: u64 = 21_000;
@@ -163,12 +159,6 @@ impl Treasury {
     }
 }
 
-/// Why a request cannot be made now: it waits (delayed), or it never can (failed).
-enum Hold {
-    Delay(String),
-    Fail(String),
-}
-
 /// Works out request `r`'s transaction, or why it cannot be made now.
 async fn plan(
     st: &Ctx,
@@ -272,38 +262,6 @@ async fn plan(
     }))
 }
 
-/// Keeps queued request `r` waiting for the hot wallet (see the module docs).
-async fn delay(st: &Ctx, r: &RequestRow, why: &str) -> Result<Processed, WithdrawError> {
-    let now = st.clock.now();
-    let mut tx = st.db.begin().await?;
-    if store::set_delayed(&mut tx, r.id, why, now).await? {
-        crate::notify::operator::hot_wallet_waits(&mut tx, st, &r.network, why).await?;
-        Actor::kassa()
-            .record(
-                &mut tx,
-                r.merchant,
-                "withdrawal.delayed",
-                Target::WithdrawalRequest(&r.public_id),
-                json!({"request": r.public_id, "why": why}),
-                now,
-            )
-            .await?;
-    }
-    enqueue(
-        &mut tx,
-        &ProcessJob {
-            request: r.id.get(),
-        },
-        now.saturating_add(RETRY),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    st.jobs.wake();
-    tracing::warn!(request = %r.public_id, network = %r.network, why, "withdrawal delayed");
-    Ok(Processed::Delayed(why.to_owned()))
-}
-
 /// Makes queued request `id` for `c` on `chain` (see the module docs).
 pub(super) async fn process(
     st: &Ctx,
@@ -312,20 +270,10 @@ pub(super) async fn process(
     id: WithdrawalRequestId,
 ) -> Result<Processed, WithdrawError> {
     let evm = parts(chain)?;
-    let Some(r) = store::by_id(&mut st.db.conn().await?, id).await? else {
-        return Ok(Processed::Nothing);
+    let r = match queued(st, chain, c, id).await? {
+        Ok(r) => r,
+        Err(done) => return Ok(done),
     };
-    if r.stage != Stage::Queued {
-        return Ok(Processed::Nothing);
-    }
-    if !super::currencies(chain).iter().any(|x| x.code == c.code) {
-        let why = format!(
-            "{} is not withdrawn from this network here (a watch-only wallet, or a token no longer allowed)",
-            c.code
-        );
-        end(st, id, Stage::Queued, Stage::Failed, &why, Actor::kassa()).await?;
-        return Ok(Processed::Failed(why));
-    }
     let (hot, treasury) =
         crate::chains::evm::hot_treasury(&st.db, &st.keyring, chain.network).await?;
     let node = EvmNode::new(evm.rpc.clone());
@@ -378,20 +326,11 @@ pub(super) async fn process(
         inputs_json: json!([{"from": t.address, "nonce": nonce}]).to_string(),
         change_address: None,
     };
-    let order = Order {
-        merchant: r.merchant,
-        destination: &r.destination,
-        currency: c,
-        amount: p.arrives,
-        request: Some((id, Stage::Queued)),
-    };
-    let withdrawal = match record(&mut tx, &st.metrics, chain, &order, &prepared, now).await {
-        Ok(w) => w,
-        Err(e @ (WithdrawError::InsufficientBalance { .. } | WithdrawError::Owed { .. })) => {
-            return give_up(st, tx, id, e.to_string()).await;
-        }
-        Err(e) => return Err(e),
-    };
+    let withdrawal =
+        match record_request(st, &mut tx, chain, c, &r, p.arrives, &prepared, now).await? {
+            Ok(w) => w,
+            Err(why) => return give_up(st, tx, id, why).await,
+        };
     let row = evm_txs::insert(
         &mut tx,
         &NewEvmTx {
@@ -412,16 +351,6 @@ pub(super) async fn process(
         now,
     )
     .await?;
-    Actor::kassa()
-        .record(
-            &mut tx,
-            r.merchant,
-            "withdrawal.submitted",
-            Target::WithdrawalRequest(&r.public_id),
-            json!({"request": r.public_id, "withdrawal": withdrawal, "txid": signed.hash}),
-            now,
-        )
-        .await?;
     tx.commit().await?;
     if let Broadcast::Refused(_) = super::broadcast(st, chain, withdrawal, &raw).await? {
         // Failed and refunded by `broadcast`; its nonce is free again.

@@ -1,5 +1,6 @@
 //! Withdrawals: a merchant's available balance paid out from the hot wallet. UTXO networks
-//! (BTC, LTC) build theirs in `utxo`, EVM networks in [`evm`]; both end in [`record`] (the
+//! (BTC, LTC) build theirs in `utxo`, EVM networks in [`evm`], TRON in [`tron`]; all end in
+//! [`record`] (the
 //! withdrawal stored and charged in the transaction that makes it) and are handed to the node
 //! after the commit ([`broadcast`]): a definitive refusal makes the withdrawal `failed` and the
 //! ledger follows (custody → merchant available) in one transaction; a transport error leaves
@@ -21,6 +22,7 @@ pub mod evm;
 mod process;
 pub mod requests;
 pub mod rules;
+pub mod tron;
 mod utxo;
 
 pub use utxo::{Withdrawn, in_flight, our_outputs, submit, withdraw};
@@ -135,15 +137,30 @@ pub struct FollowRound {
     pub pending: usize,
 }
 
-/// What is withdrawn from `chain` here: a UTXO network's coin; an EVM network's coin and the
-/// tokens it takes when Kassa holds the wallet's keys (they leave its treasury, see [`evm`]).
+/// What is withdrawn from `chain` here: a UTXO network's coin; an EVM network's or TRON's coin
+/// and the tokens it takes when Kassa holds the wallet's keys (they leave its treasury, see
+/// [`evm`], [`tron`]).
 pub fn currencies(chain: &LiveChain) -> Vec<&'static Crypto> {
     if chain.utxo.is_some() {
         vec![chain.currency]
-    } else if chain.evm.is_some() && chain.kind == WalletKind::Hot {
+    } else if (chain.evm.is_some() || chain.tron.is_some()) && chain.kind == WalletKind::Hot {
         chain.currencies.clone()
     } else {
         Vec::new()
+    }
+}
+
+/// The fee of withdrawing `c` from account network `chain` (EVM, TRON) now, to `destination`
+/// when it is known, and who pays it.
+pub async fn account_fee(
+    chain: &LiveChain,
+    c: &Crypto,
+    destination: Option<&str>,
+) -> Result<evm::FeeEstimate, WithdrawError> {
+    if chain.tron.is_some() {
+        tron::fee_estimate(chain, c, destination).await
+    } else {
+        evm::fee_estimate(chain, c).await
     }
 }
 
@@ -653,12 +670,14 @@ pub async fn follow(
             } else {
                 WithdrawalState::Broadcast
             };
-            // On an EVM network a mined transaction may have reverted: it paid nothing out.
-            burnt = if state == WithdrawalState::Confirmed
-                && w.state != WithdrawalState::Confirmed
-                && chain.evm.is_some()
+            // On an EVM network or TRON a mined call may have failed: it paid nothing out.
+            burnt = if state != WithdrawalState::Confirmed || w.state == WithdrawalState::Confirmed
             {
+                None
+            } else if chain.evm.is_some() {
                 evm::reverted(chain, &w).await?
+            } else if chain.tron.is_some() {
+                tron::reverted(chain, &w).await?
             } else {
                 None
             };
@@ -666,7 +685,10 @@ pub async fn follow(
                 Some(_) => (
                     WithdrawalState::Failed,
                     c,
-                    Some("mined but reverted: nothing was paid out".to_owned()),
+                    Some(
+                        "mined but failed (reverted, or out of energy): nothing was paid out"
+                            .to_owned(),
+                    ),
                 ),
                 None => (state, c, None),
             }
@@ -699,7 +721,7 @@ pub async fn follow(
             }
         };
         settle(st, &w, state, confirmations, error.as_deref()).await?;
-        if let Some(fee) = burnt {
+        if let Some(fee) = burnt.filter(|_| chain.evm.is_some()) {
             evm::book_reverted(st, chain, &w, fee).await?;
         }
         match state {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use kassa_chain::spend::{self, Destination, Outputs, Payment};
 use kassa_core::currency::Crypto;
 use kassa_core::retry::RetryPolicy;
-use kassa_core::{Amount, Timestamp, WithdrawalRequestId};
+use kassa_core::{Amount, Timestamp, WithdrawalId, WithdrawalRequestId};
 use kassa_store::ledger::{self, Account, Kind};
 use kassa_store::wallets::{self, WalletKind};
 use kassa_store::withdrawal_requests::{self as store, RequestRow, Stage};
@@ -25,6 +25,115 @@ use crate::Ctx;
 use crate::audit::{Actor, Target};
 use crate::chains::{self, WalletError};
 use crate::worker::{BoxFuture, Job, JobContext, JobError, JobHandler, enqueue};
+
+/// How often a request waiting for the hot wallet (delayed) looks again.
+pub const RETRY: Duration = Duration::from_secs(60);
+
+/// Why an account network's request cannot be made now: it waits (delayed), or it never can
+/// (failed).
+pub(super) enum Hold {
+    Delay(String),
+    Fail(String),
+}
+
+/// Queued request `id` for `c`, about to be made on `chain` (an account network); or what
+/// was done instead: nothing (not queued any more), or failed (`c` is not withdrawn there).
+pub(super) async fn queued(
+    st: &Ctx,
+    chain: &chains::LiveChain,
+    c: &Crypto,
+    id: WithdrawalRequestId,
+) -> Result<Result<RequestRow, Processed>, WithdrawError> {
+    let Some(r) = store::by_id(&mut st.db.conn().await?, id).await? else {
+        return Ok(Err(Processed::Nothing));
+    };
+    if r.stage != Stage::Queued {
+        return Ok(Err(Processed::Nothing));
+    }
+    if !super::currencies(chain).iter().any(|x| x.code == c.code) {
+        let why = format!(
+            "{} is not withdrawn from this network here (a watch-only wallet, or a token no longer allowed)",
+            c.code
+        );
+        end(st, id, Stage::Queued, Stage::Failed, &why, Actor::kassa()).await?;
+        return Ok(Err(Processed::Failed(why)));
+    }
+    Ok(Ok(r))
+}
+
+/// Keeps queued request `r` waiting for the hot wallet: reserved, marked delayed with `why`
+/// (the operator told the first time), looked at again in [`RETRY`].
+pub(super) async fn delay(st: &Ctx, r: &RequestRow, why: &str) -> Result<Processed, WithdrawError> {
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    if store::set_delayed(&mut tx, r.id, why, now).await? {
+        crate::notify::operator::hot_wallet_waits(&mut tx, st, &r.network, why).await?;
+        Actor::kassa()
+            .record(
+                &mut tx,
+                r.merchant,
+                "withdrawal.delayed",
+                Target::WithdrawalRequest(&r.public_id),
+                json!({"request": r.public_id, "why": why}),
+                now,
+            )
+            .await?;
+    }
+    enqueue(
+        &mut tx,
+        &ProcessJob {
+            request: r.id.get(),
+        },
+        now.saturating_add(RETRY),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    st.jobs.wake();
+    tracing::warn!(request = %r.public_id, network = %r.network, why, "withdrawal delayed");
+    Ok(Processed::Delayed(why.to_owned()))
+}
+
+/// Records the withdrawal that makes request `r` — `arrives` of `c`, as `prepared` — and its
+/// audit entry, in `tx`; `Err(why)` when the merchant's balance no longer covers it (the
+/// caller gives the request up with `why`).
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn record_request(
+    st: &Ctx,
+    tx: &mut Tx,
+    chain: &chains::LiveChain,
+    c: &'static Crypto,
+    r: &RequestRow,
+    arrives: Amount,
+    prepared: &Prepared,
+    now: Timestamp,
+) -> Result<Result<WithdrawalId, String>, WithdrawError> {
+    let order = Order {
+        merchant: r.merchant,
+        destination: &r.destination,
+        currency: c,
+        amount: arrives,
+        request: Some((r.id, Stage::Queued)),
+    };
+    let withdrawal = match record(tx, &st.metrics, chain, &order, prepared, now).await {
+        Ok(w) => w,
+        Err(e @ (WithdrawError::InsufficientBalance { .. } | WithdrawError::Owed { .. })) => {
+            return Ok(Err(e.to_string()));
+        }
+        Err(e) => return Err(e),
+    };
+    Actor::kassa()
+        .record(
+            tx,
+            r.merchant,
+            "withdrawal.submitted",
+            Target::WithdrawalRequest(&r.public_id),
+            json!({"request": r.public_id, "withdrawal": withdrawal, "txid": prepared.txid}),
+            now,
+        )
+        .await?;
+    Ok(Ok(withdrawal))
+}
 
 /// What is reserved for request `r` now (its journal's net move into withdrawing).
 async fn reserved(tx: &mut Tx, r: &RequestRow) -> Result<Amount, WithdrawError> {
@@ -259,6 +368,9 @@ pub async fn process(st: &Ctx, id: WithdrawalRequestId) -> Result<Processed, Wit
     if chain.evm.is_some() {
         return super::evm::process(st, &chain, c, id).await;
     }
+    if chain.tron.is_some() {
+        return super::tron::process(st, &chain, c, id).await;
+    }
     let (utxos, height) = spendable(&chain, &mut st.db.conn().await?).await?;
     let fee_rate =
         spend::estimate_fee_rate(&parts(&chain)?.rpc, CONF_TARGET, spend::FeeRate::MIN_RELAY)
@@ -358,31 +470,12 @@ pub async fn process(st: &Ctx, id: WithdrawalRequestId) -> Result<Processed, Wit
         }
     };
     drop(hot);
-    let order = Order {
-        merchant: r.merchant,
-        destination: &r.destination,
-        currency: c,
-        amount: arrives,
-        request: Some((id, Stage::Queued)),
-    };
     let prepared = Prepared::utxo(&signed);
-    let withdrawal = match record(&mut tx, &st.metrics, &chain, &order, &prepared, now).await {
-        Ok(w) => w,
-        Err(e @ (WithdrawError::InsufficientBalance { .. } | WithdrawError::Owed { .. })) => {
-            return give_up(st, tx, id, e.to_string()).await;
-        }
-        Err(e) => return Err(e),
-    };
-    Actor::kassa()
-        .record(
-            &mut tx,
-            r.merchant,
-            "withdrawal.submitted",
-            Target::WithdrawalRequest(&r.public_id),
-            json!({"request": r.public_id, "withdrawal": withdrawal, "txid": signed.txid}),
-            now,
-        )
-        .await?;
+    let withdrawal =
+        match record_request(st, &mut tx, &chain, c, &r, arrives, &prepared, now).await? {
+            Ok(w) => w,
+            Err(why) => return give_up(st, tx, id, why).await,
+        };
     tx.commit().await?;
     super::broadcast(st, &chain, withdrawal, &signed.hex).await?;
     Ok(Processed::Submitted)

@@ -200,6 +200,14 @@ fn minimum(chain: &LiveChain) -> Amount {
 /// Checks `address` as a destination on `chain`; the trimmed address.
 pub fn check_destination(chain: &LiveChain, address: &str) -> Result<String, AskError> {
     let address = address.trim();
+    if chain.tron.is_some() {
+        return kassa_chain::address::tron::decode(address)
+            .map(|b| kassa_chain::address::tron::encode(&b))
+            .map_err(|e| AskError::Address {
+                network: chain.network.fullname,
+                reason: e.to_string(),
+            });
+    }
     if chain.evm.is_some() {
         return kassa_chain::address::evm::decode(address)
             .map(|b| kassa_chain::address::evm::encode(&b))
@@ -321,8 +329,8 @@ pub async fn quote(
     let minimum = minimum(&chain);
     let watch_only = chain.kind == WalletKind::Watch;
     drop(conn);
-    if chain.evm.is_some() {
-        let fee = super::evm::fee_estimate(&chain, c)
+    if chain.evm.is_some() || chain.tron.is_some() {
+        let fee = super::account_fee(&chain, c, None)
             .await
             .map_err(|e| refusal(&chain, e))?;
         return Ok(Quote {
@@ -444,9 +452,9 @@ pub async fn ask(st: &Ctx, a: &Ask<'_>) -> Result<RequestRow, AskError> {
         });
     }
     let node_down = |e| refusal(&chain, e);
-    let fee = if chain.evm.is_some() {
+    let fee = if chain.evm.is_some() || chain.tron.is_some() {
         // The fee at today's price (the coin: paid by the merchant; a token: by the service).
-        let fee = super::evm::fee_estimate(&chain, c)
+        let fee = super::account_fee(&chain, c, Some(&destination))
             .await
             .map_err(node_down)?
             .merchant;

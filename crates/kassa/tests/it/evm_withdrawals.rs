@@ -17,6 +17,7 @@ use kassa_store::withdrawals::WithdrawalState;
 
 use crate::engine_test;
 use crate::evm_sweeps::{ONE_ETH, OWNER, Rig, due};
+use crate::support::TestApp;
 use crate::support::accounts::{PASSWORD, sign_in};
 use crate::support::anvil::anvil_skipped;
 use crate::support::smtp::SmtpSink;
@@ -25,7 +26,25 @@ use crate::support::smtp::SmtpSink;
 const DEST: &str = "0x1111111111111111111111111111111111111111";
 
 async fn balance(r: &Rig, merchant: MerchantId, kind: Kind, code: &str) -> u128 {
-    ledger::balances(&mut r.app.state.db.conn().await.unwrap(), merchant)
+    balance_of(&r.app, merchant, kind, code).await
+}
+
+async fn request(r: &Rig, public: &str) -> RequestRow {
+    request_of(&r.app, public).await
+}
+
+async fn ask(r: &Rig, merchant: MerchantId, code: &str, amount: requests::Asked) -> RequestRow {
+    ask_on(&r.app, merchant, code, DEST, amount).await
+}
+
+/// The merchant's ledger balance of `kind` in `code`.
+pub(crate) async fn balance_of(
+    app: &TestApp,
+    merchant: MerchantId,
+    kind: Kind,
+    code: &str,
+) -> u128 {
+    ledger::balances(&mut app.state.db.conn().await.unwrap(), merchant)
         .await
         .unwrap()
         .get(&(kind, code.to_owned()))
@@ -34,24 +53,31 @@ async fn balance(r: &Rig, merchant: MerchantId, kind: Kind, code: &str) -> u128 
         .base()
 }
 
-async fn request(r: &Rig, public: &str) -> RequestRow {
-    store::by_public_id(&mut r.app.state.db.conn().await.unwrap(), public)
+/// Request `public` as stored.
+pub(crate) async fn request_of(app: &TestApp, public: &str) -> RequestRow {
+    store::by_public_id(&mut app.state.db.conn().await.unwrap(), public)
         .await
         .unwrap()
         .unwrap()
 }
 
-/// Asks for `amount` of `code` to [`DEST`] as the merchant's own (a rule's path).
-async fn ask(r: &Rig, merchant: MerchantId, code: &str, amount: requests::Asked) -> RequestRow {
+/// Asks for `amount` of `code` to `to` as the merchant's own (a rule's path).
+pub(crate) async fn ask_on(
+    app: &TestApp,
+    merchant: MerchantId,
+    code: &str,
+    to: &str,
+    amount: requests::Asked,
+) -> RequestRow {
     let c = currency::crypto(code).unwrap();
     let actor = kassa_service::audit::Actor::kassa();
     requests::ask(
-        &r.app.state,
+        &app.state,
         &requests::Ask {
             merchant,
             network: c.network,
             currency: c,
-            destination: DEST,
+            destination: to,
             amount,
             source: Source::Api,
             actor: &actor,

@@ -37,6 +37,7 @@ mod payments;
 mod postback_faults;
 mod projects;
 mod tron_live;
+mod tron_withdrawals;
 mod wallets;
 mod watcher;
 mod withdraw_psbt;

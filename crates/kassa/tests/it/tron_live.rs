@@ -47,19 +47,27 @@ fn configure(s: &mut Settings, url: &str, tokens: &[(&str, &str)]) {
     );
 }
 
-struct Rig {
-    node: FakeTron,
-    usdt: String,
-    fake_usdt: String,
-    wallet: EvmHotWallet,
-    app: TestApp,
-    shop: Shop,
-    chain: Arc<LiveChain>,
-    watcher: Watcher,
+pub(crate) struct Rig {
+    pub(crate) node: FakeTron,
+    pub(crate) usdt: String,
+    pub(crate) fake_usdt: String,
+    pub(crate) wallet: EvmHotWallet,
+    pub(crate) app: TestApp,
+    pub(crate) shop: Shop,
+    pub(crate) chain: Arc<LiveChain>,
+    pub(crate) watcher: Watcher,
 }
 
 impl Rig {
-    async fn new(engine: kassa_store::Engine) -> Rig {
+    pub(crate) async fn new(engine: kassa_store::Engine) -> Rig {
+        Rig::new_with(engine, |_| {}).await
+    }
+
+    /// A rig whose settings `adjust` changes too.
+    pub(crate) async fn new_with(
+        engine: kassa_store::Engine,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Rig {
         let node = FakeTron::start().await;
         let usdt = node.deploy_token(6);
         let fake_usdt = node.deploy_token(6);
@@ -83,7 +91,11 @@ impl Rig {
                 .unwrap();
             st.db.close().await;
         }
-        let app = TestApp::spawn_on(tdb, |s| configure(s, &url, &[("USDT", &contract)])).await;
+        let app = TestApp::spawn_on(tdb, |s| {
+            configure(s, &url, &[("USDT", &contract)]);
+            adjust(s);
+        })
+        .await;
         let chain = app
             .state
             .chains
@@ -108,7 +120,7 @@ impl Rig {
         }
     }
 
-    async fn invoice(&self, code: &str, usd: f64) -> InvoiceRow {
+    pub(crate) async fn invoice(&self, code: &str, usd: f64) -> InvoiceRow {
         let r = self
             .shop
             .create(usd, json!({"add_fields": {"cryptocurrency": code}}))
@@ -117,13 +129,13 @@ impl Rig {
         api::stored_invoice(&self.app, r["uuid"].as_str().unwrap()).await
     }
 
-    async fn row(&self, inv: &InvoiceRow) -> InvoiceRow {
+    pub(crate) async fn row(&self, inv: &InvoiceRow) -> InvoiceRow {
         store::by_id(&mut self.app.state.db.conn().await.unwrap(), inv.id)
             .await
             .unwrap()
     }
 
-    fn usdt_to(&self, inv: &InvoiceRow, amount: Amount) -> FakeTx {
+    pub(crate) fn usdt_to(&self, inv: &InvoiceRow, amount: Amount) -> FakeTx {
         FakeTx::Trc20 {
             contract: self.usdt.clone(),
             to: inv.address.clone().unwrap(),
@@ -134,20 +146,20 @@ impl Rig {
 
     /// Mines a block of `txs`, then enough empty ones for the confirmations, and lets the
     /// watcher read them.
-    async fn paid(&mut self, txs: Vec<FakeTx>) -> Vec<String> {
+    pub(crate) async fn paid(&mut self, txs: Vec<FakeTx>) -> Vec<String> {
         let ids = self.node.mine(txs);
         self.node.mine_empty(u64::from(CONFIRMATIONS) - 1);
         self.watcher.step().await.unwrap();
         ids
     }
 
-    async fn books_balance(&self) {
+    pub(crate) async fn books_balance(&self) {
         let mut c = self.app.state.db.conn().await.unwrap();
         assert!(ledger::verify(&mut c).await.unwrap().is_empty());
     }
 }
 
-fn due(inv: &InvoiceRow) -> Amount {
+pub(crate) fn due(inv: &InvoiceRow) -> Amount {
     inv.quote.as_ref().expect("quote").due
 }
 
@@ -331,4 +343,61 @@ async fn the_tron_source_reads_a_real_node_when_one_is_named() {
         source.hash_at(block.height - 1).await.unwrap().as_deref(),
         Some(block.parent.as_str())
     );
+
+    // With `KASSA_TEST_TRON_OWNER` (a Nile account on chain holding TRX): the real node's
+    // prices, balances and energy estimate are read, and the transactions it builds for a
+    // TRX and a USDT transfer are read back and accepted as Kassa meant them. Nothing is
+    // signed or broadcast.
+    let Ok(owner) = std::env::var("KASSA_TEST_TRON_OWNER") else {
+        eprintln!("SKIPPED (building): KASSA_TEST_TRON_OWNER is not set");
+        return;
+    };
+    use kassa_chain::spend::tron::{Intent, accept_built};
+    let node = kassa_chain::spend::tron_node::TronNode::new(
+        kassa_chain::watch::tron::TronApi::new(
+            &url,
+            std::env::var("KASSA_TEST_TRON_API_KEY").ok(),
+            std::time::Duration::from_secs(30),
+        )
+        .unwrap(),
+    );
+    let prices = node.prices().await.unwrap();
+    assert!(prices.per_byte > 0 && prices.per_energy > 0 && prices.new_account > 0);
+    assert!(
+        node.account(&owner).await.unwrap().is_some(),
+        "{owner} is on chain"
+    );
+    node.token_balance(&usdt, &owner).await.unwrap();
+    let to = kassa_chain::address::tron::encode(&[0x11; 20]);
+    let energy = node.transfer_energy(&owner, &usdt, &to, 1).await.unwrap();
+    assert!(energy > 0);
+    let now_ms = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    let owner20 = kassa_chain::address::tron::decode(&owner).unwrap();
+    let to20 = kassa_chain::address::tron::decode(&to).unwrap();
+    let built = node.build_transfer(&owner, &to, 1).await.unwrap();
+    let meant = Intent::Trx {
+        owner: owner20,
+        to: to20,
+        sun: 1,
+    };
+    accept_built(&built, &meant, now_ms).unwrap();
+    let fee_limit = i64::try_from(kassa_service::sweeps::tron_fee_limit(&prices, energy)).unwrap();
+    let built = node
+        .build_token_transfer(&owner, &usdt, &to, 1, fee_limit)
+        .await
+        .unwrap();
+    let meant = Intent::Trc20 {
+        owner: owner20,
+        contract,
+        to: to20,
+        amount: 1,
+        fee_limit,
+    };
+    accept_built(&built, &meant, now_ms).unwrap();
 }

@@ -1,5 +1,6 @@
-//! Sweeps (EVM networks with a hot wallet): what invoices paid to deposit addresses is
-//! gathered into the wallet's treasury (`m/44'/60'/0'/1/0`), where withdrawals leave from.
+//! Sweeps (EVM networks with a hot wallet; TRON's in [`tron`]): what invoices paid to deposit
+//! addresses is gathered into the wallet's treasury (`m/44'/60'/0'/1/0`), where withdrawals
+//! leave from.
 //!
 //! - **The coin** goes in one transfer whose price per gas is both its cap and its tip, so the
 //!   fee is exactly `21000 × price` and nothing is left behind.
@@ -117,9 +118,14 @@ pub async fn tell_operator(
     Ok(())
 }
 
-/// Whether `chain` sweeps: an EVM network with a hot wallet.
+mod tron;
+
+pub use tron::fee_limit as tron_fee_limit;
+pub(crate) use tron::{TOKEN_BYTES, TRANSFER_BYTES};
+
+/// Whether `chain` sweeps: an EVM network or TRON with a hot wallet.
 pub fn sweeps(chain: &LiveChain) -> bool {
-    chain.evm.is_some() && chain.kind == WalletKind::Hot
+    (chain.evm.is_some() || chain.tron.is_some()) && chain.kind == WalletKind::Hot
 }
 
 /// What `sender`'s transactions not mined yet may still take from it in `currency`: what they
@@ -149,6 +155,49 @@ pub(crate) async fn promised(
             moved.saturating_add(gas)
         })
         .fold(0u128, u128::saturating_add))
+}
+
+/// Whether sweeping `moved` (a currency and base units) for `cost` (in the network's coin) is
+/// worth it: the cost at most `percent` of what moves, in US dollars. Without both rates it
+/// waits.
+pub(crate) fn worth(st: &Ctx, cost: (&Crypto, u128), moved: (&Crypto, u128), percent: u32) -> bool {
+    let now = st.clock.now();
+    let usd = |(c, units): (&Crypto, u128)| -> Option<Decimal> {
+        let rate = st.pricing.usd(c.symbol, false, now).ok()?.usd;
+        crate::objects::usd_value(Amount::from_base(units), c, rate)
+    };
+    let (Some(fee), Some(value)) = (usd(cost), usd(moved)) else {
+        return false;
+    };
+    fee * Decimal::from(100) <= value * Decimal::from(percent)
+}
+
+/// Books what sweep transaction `row` burnt of `coin` when merchants' money paid it: from
+/// custody to the operator's chain costs, in `tx`.
+pub(crate) async fn book_chain_cost(
+    tx: &mut kassa_store::Tx,
+    row: &EvmTxRow,
+    coin: &Crypto,
+    fee: u128,
+    now: kassa_core::Timestamp,
+) -> Result<(), LedgerError> {
+    let account = |kind| Account {
+        kind,
+        merchant: None,
+        currency: coin.code,
+    };
+    ledger::Journal {
+        name: &format!("evm tx {}", row.id),
+        invoice: None,
+        at: now,
+    }
+    .post(
+        tx,
+        &account(Kind::ChainCosts),
+        &account(Kind::Custody),
+        Amount::from_base(fee),
+    )
+    .await
 }
 
 /// Takes `sender`'s next nonce on `network` in `tx`: after every one the node has (`on_node`,
@@ -190,6 +239,9 @@ struct Round<'a> {
 
 /// One round: follow what was sent, then sweep what waits (see the module docs).
 pub async fn round(st: &Ctx, chain: &LiveChain) -> Result<SweepRound, SweepError> {
+    if chain.tron.is_some() && sweeps(chain) {
+        return tron::round(st, chain).await;
+    }
     let Some(evm) = chain.evm.as_ref().filter(|_| sweeps(chain)) else {
         return Ok(SweepRound::default());
     };
@@ -419,24 +471,7 @@ impl Round<'_> {
         if row.purpose != Purpose::Sweep.as_str() || row.currency != self.coin().code {
             return Ok(());
         }
-        let journal = format!("evm tx {}", row.id);
-        let account = |kind| Account {
-            kind,
-            merchant: None,
-            currency: self.coin().code,
-        };
-        ledger::Journal {
-            name: &journal,
-            invoice: None,
-            at: now,
-        }
-        .post(
-            tx,
-            &account(Kind::ChainCosts),
-            &account(Kind::Custody),
-            Amount::from_base(fee),
-        )
-        .await?;
+        book_chain_cost(tx, row, self.coin(), fee, now).await?;
         Ok(())
     }
 
@@ -603,18 +638,14 @@ impl Round<'_> {
     }
 
     /// Whether moving `amount` base units of token `crypto` for `cost` wei of the coin is
-    /// worth it: the fee at most the configured percent of the amount, in US dollars. Without
-    /// both rates it waits.
+    /// worth it (see [`worth`]).
     fn worth(&self, crypto: &Crypto, amount: u128, cost: u128) -> bool {
-        let now = self.st.clock.now();
-        let usd = |c: &Crypto, units: u128| -> Option<Decimal> {
-            let rate = self.st.pricing.usd(c.symbol, false, now).ok()?.usd;
-            crate::objects::usd_value(Amount::from_base(units), c, rate)
-        };
-        let (Some(fee), Some(value)) = (usd(self.coin(), cost), usd(crypto, amount)) else {
-            return false;
-        };
-        fee * Decimal::from(100) <= value * Decimal::from(self.evm.sweep_max_fee_percent)
+        worth(
+            self.st,
+            (self.coin(), cost),
+            (crypto, amount),
+            self.evm.sweep_max_fee_percent,
+        )
     }
 
     /// Signs and sends a token sweep from `sender`.
