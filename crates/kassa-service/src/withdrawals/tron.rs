@@ -103,7 +103,7 @@ pub async fn fee_estimate(
 }
 
 /// What the treasury has promised of `c`: withdrawals handed to the node and not in a block
-/// yet, and its sweeps' TRX top-ups not mined.
+/// yet (for TRX, token transfers' most burnt too), and its sweeps' TRX top-ups not mined.
 async fn promised(
     st: &Ctx,
     chain: &LiveChain,
@@ -117,9 +117,24 @@ async fn promised(
     Ok(rows
         .iter()
         .filter(|w| w.state == WithdrawalState::Broadcast && w.block.is_none())
-        .filter(|w| w.currency == c.code)
-        .map(|w| w.amount.base().saturating_add(w.fee.base()))
+        .map(|w| {
+            if w.currency == c.code {
+                w.amount.base().saturating_add(w.fee.base())
+            } else if c.code == chain.currency.code {
+                burns(w)
+            } else {
+                0
+            }
+        })
         .fold(topped, u128::saturating_add))
+}
+
+/// What withdrawal `w` may burn from the float, as recorded with it.
+fn burns(w: &WithdrawalRow) -> u128 {
+    serde_json::from_str::<serde_json::Value>(&w.inputs)
+        .ok()
+        .and_then(|v| v[0][BURNS].as_u64())
+        .map_or(0, u128::from)
 }
 
 /// What request `r` will sign, once the node built it and Kassa read it.
@@ -129,7 +144,13 @@ struct Plan {
     fee: Amount,
     /// What arrives.
     arrives: Amount,
+    /// The most TRX (sun) it may burn from the operator's float: a token transfer's fee limit
+    /// and bytes; nothing for TRX (the merchant's fee pays it).
+    burns: u128,
 }
+
+/// The key under which a TRON withdrawal's inputs record what it may burn from the float.
+const BURNS: &str = "burns_at_most";
 
 fn text(c: &Crypto, v: u128) -> String {
     format!(
@@ -244,6 +265,7 @@ async fn plan(
             accepted,
             fee: Amount::from_base(fee),
             arrives: Amount::from_base(value),
+            burns: 0,
         }));
     }
     let Some(token) = parts(chain)?
@@ -306,6 +328,7 @@ async fn plan(
         accepted,
         fee: Amount::ZERO,
         arrives: Amount::from_base(amount),
+        burns: worst,
     }))
 }
 
@@ -365,8 +388,12 @@ pub(super) async fn process(
         fee: p.fee,
         size: i64::try_from(raw.len() / 2).unwrap_or(i64::MAX),
         consumes: Vec::new(),
-        inputs_json: json!([{"from": treasury, "expires_ms": p.accepted.decoded.expiration}])
-            .to_string(),
+        inputs_json: json!([{
+            "from": treasury,
+            "expires_ms": p.accepted.decoded.expiration,
+            BURNS: u64::try_from(p.burns).unwrap_or(u64::MAX),
+        }])
+        .to_string(),
         change_address: None,
     };
     let withdrawal =

@@ -131,6 +131,36 @@ engine_test!(
         assert_eq!(operator(&r, Kind::Custody, "TRX").await, trx_custody, "custody untouched");
         r.books_balance().await;
 
+        // Two more at once: the float covers the most one transfer may burn; the other waits
+        // for more float rather than reaching into custody's TRX.
+        let one = Amount::parse("1", 6).unwrap();
+        let mut pair = Vec::new();
+        for _ in 0..2 {
+            pair.push(ask(&r, merchant, "USDT_TRC20", &dest(1), requests::Asked::Exact(one)).await);
+        }
+        r.app.drain_jobs().await;
+        let mut stages = Vec::new();
+        for a in &pair {
+            let q = request(&r, &a.public_id).await;
+            if q.stage == Stage::Queued {
+                assert!(q.note.as_deref().unwrap_or_default().contains("short of TRX for energy"), "{:?}", q.note);
+            }
+            stages.push(q.stage);
+        }
+        stages.sort_by_key(|s| format!("{s:?}"));
+        assert_eq!(stages, [Stage::Queued, Stage::Submitted]);
+        confirm(&mut r).await;
+        r.paid(vec![FakeTx::Trx { to: t.clone(), sun: u64::try_from(50 * TRX).unwrap() }]).await;
+        a_minute_on(&r).await;
+        confirm(&mut r).await;
+        for a in &pair {
+            let q = request(&r, &a.public_id).await;
+            assert_eq!(q.tx.as_ref().map(|t| t.state), Some(WithdrawalState::Confirmed), "{:?}", q.note);
+        }
+        assert_eq!(r.node.token(&r.usdt, &dest(1)), half.base() + 2 * one.base());
+        assert_eq!(operator(&r, Kind::Custody, "TRX").await, trx_custody, "custody untouched");
+        r.books_balance().await;
+
         // TRX to an address not on chain: the merchant pays its creation (1.1 TRX here).
         let trx_start = balance(&r, merchant, Kind::MerchantAvailable, "TRX").await;
         let five = Amount::from_base(5 * TRX);
