@@ -2,7 +2,8 @@
 //! library services, then sends `POST /v2/invoice/create` with `add_fields.cryptocurrency` (so
 //! every invoice derives a deposit address) over real TCP, a fixed number in flight at a time.
 //! Every response is checked; the report gives throughput and exact latency percentiles
-//! against the target.
+//! against the target, and Kassa's throughput as a share of baselines measured in the same run
+//! (`baseline`: the database writer's, and the HTTP ceiling of a server that does nothing).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -17,13 +18,18 @@ use kassa_store::Engine;
 use serde_json::{Value, json};
 
 use super::{
-    BenchShop, EngineChoice, InProcess, Scratch, cores, merchant_project, percentile, profile,
+    BenchShop, EngineChoice, InProcess, Scratch, baseline, cores, merchant_project, percentile,
+    profile,
 };
 
 /// The target from the issue, for a 2-core machine.
 const TARGET_THROUGHPUT: f64 = 1000.0;
 /// The target p99 latency, in milliseconds.
 const TARGET_P99_MS: f64 = 50.0;
+/// The least share of the in-run database baseline (see `baseline`): SQLite against the
+/// group-commit writer, PostgreSQL against the raw invoice transaction.
+const TARGET_OF_BASELINE_SQLITE: f64 = 0.5;
+const TARGET_OF_BASELINE_POSTGRES: f64 = 0.7;
 
 /// Options of `kassa bench invoice-create`.
 #[derive(Args, Debug)]
@@ -105,6 +111,14 @@ pub(super) async fn run(base: Settings, args: InvoiceCreateArgs) -> anyhow::Resu
         );
     }
 
+    // What the client and the HTTP stack allow here: a server that does nothing.
+    let ceiling = http_ceiling(&plan).await?;
+    if !args.json {
+        println!(
+            "HTTP ceiling in this run (a server that answers and does nothing): {ceiling:.0} requests/s"
+        );
+    }
+
     let mut reports = Vec::new();
     for &engine in engines {
         if !args.json {
@@ -117,6 +131,8 @@ pub(super) async fn run(base: Settings, args: InvoiceCreateArgs) -> anyhow::Resu
                 anyhow::bail!("interrupted");
             }
         };
+        let mut report = report;
+        report.http_ceiling = ceiling;
         if !args.json {
             print!("{}", report.table_row());
         }
@@ -128,7 +144,11 @@ pub(super) async fn run(base: Settings, args: InvoiceCreateArgs) -> anyhow::Resu
             "benchmark": "invoice-create",
             "build": profile(),
             "cores": cores(),
-            "target": {"min_throughput": TARGET_THROUGHPUT, "max_p99_ms": TARGET_P99_MS},
+            "target": {
+                "min_throughput": TARGET_THROUGHPUT,
+                "max_p99_ms": TARGET_P99_MS,
+                "min_of_baseline": {"sqlite": TARGET_OF_BASELINE_SQLITE, "postgres": TARGET_OF_BASELINE_POSTGRES},
+            },
             "results": reports.iter().map(Report::to_json).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -186,9 +206,37 @@ struct Report {
     latencies_us: Vec<u64>,
     invoices_in_db: i64,
     jobs_queued: i64,
+    /// The same rows by a minimal writer in this run (SQLite: group commit; PostgreSQL: one
+    /// transaction each from 8 clients), units per second.
+    baseline: f64,
+    /// The HTTP ceiling of this run, requests per second.
+    http_ceiling: f64,
 }
 
 impl Report {
+    /// Kassa's throughput as a share of the database baseline.
+    fn of_baseline(&self) -> f64 {
+        if self.baseline > 0.0 {
+            self.throughput() / self.baseline
+        } else {
+            0.0
+        }
+    }
+
+    fn target_of_baseline(&self) -> f64 {
+        match self.engine {
+            Engine::Sqlite => TARGET_OF_BASELINE_SQLITE,
+            Engine::Postgres => TARGET_OF_BASELINE_POSTGRES,
+        }
+    }
+
+    fn baseline_name(&self) -> &'static str {
+        match self.engine {
+            Engine::Sqlite => "SQLite group-commit writer",
+            Engine::Postgres => "raw invoice transaction, 8 clients",
+        }
+    }
+
     fn throughput(&self) -> f64 {
         let secs = self.wall.as_secs_f64();
         if secs > 0.0 {
@@ -219,6 +267,7 @@ impl Report {
         !self.failed()
             && self.throughput() >= TARGET_THROUGHPUT
             && self.percentile_ms(0.99) < TARGET_P99_MS
+            && self.of_baseline() >= self.target_of_baseline()
     }
 
     fn verdict(&self) -> &'static str {
@@ -243,6 +292,19 @@ impl Report {
             self.percentile_ms(0.50),
             self.percentile_ms(0.99),
             self.verdict()
+        );
+        let _ = writeln!(
+            s,
+            "  baseline in this run ({}): {:.0}/s: Kassa is {:.2} of it (target {:.1}); {:.2} of the HTTP ceiling",
+            self.baseline_name(),
+            self.baseline,
+            self.of_baseline(),
+            self.target_of_baseline(),
+            if self.http_ceiling > 0.0 {
+                self.throughput() / self.http_ceiling
+            } else {
+                0.0
+            }
         );
         for e in &self.error_samples {
             let _ = writeln!(s, "  error: {e}");
@@ -273,6 +335,8 @@ impl Report {
             },
             "invoices_in_db": self.invoices_in_db,
             "jobs_queued": self.jobs_queued,
+            "baseline": {"what": self.baseline_name(), "per_s": self.baseline, "ratio": self.of_baseline()},
+            "http_ceiling": {"per_s": self.http_ceiling, "ratio": if self.http_ceiling > 0.0 { self.throughput() / self.http_ceiling } else { 0.0 }},
             "meets_target": self.meets_target(),
         })
     }
@@ -310,7 +374,7 @@ fn table(reports: &[Report]) -> String {
     }
     let _ = write!(
         s,
-        "target: >= {TARGET_THROUGHPUT:.0} creations/s and p99 < {TARGET_P99_MS:.0} ms"
+        "target: >= {TARGET_THROUGHPUT:.0} creations/s, p99 < {TARGET_P99_MS:.0} ms, and at least {TARGET_OF_BASELINE_SQLITE} (SQLite) / {TARGET_OF_BASELINE_POSTGRES} (PostgreSQL) of the in-run baseline"
     );
     if reports.iter().any(|r| !r.failed() && !r.meets_target()) {
         s.push_str(" (below target; --check makes this exit with status 1)");
@@ -326,7 +390,29 @@ async fn run_engine(
     quiet: bool,
 ) -> anyhow::Result<Report> {
     let db = Scratch::new(engine, postgres_url).await?;
-    let result = measure(base, engine, db.dir.path(), &db.url, &db.name, plan, quiet).await;
+    let result = async {
+        let mut report =
+            measure(base, engine, db.dir.path(), &db.url, &db.name, plan, quiet).await?;
+        if !quiet {
+            println!("{engine}: the baseline writer ({} units)…", plan.requests);
+        }
+        let units = plan.requests;
+        let measured: std::pin::Pin<
+            Box<dyn std::future::Future<Output = anyhow::Result<f64>> + Send + '_>,
+        > = match engine {
+            Engine::Sqlite => Box::pin(baseline::sqlite_group_commit(
+                db.dir.path(),
+                units,
+                plan.concurrency,
+            )),
+            Engine::Postgres => Box::pin(baseline::postgres_raw(&db.url, units)),
+        };
+        report.baseline = tokio::time::timeout(baseline::TIMEOUT, measured)
+            .await
+            .context("the baseline took too long")??;
+        Ok(report)
+    }
+    .await;
     db.finish().await;
     result
 }
@@ -415,12 +501,41 @@ async fn measure(
             latencies_us,
             invoices_in_db,
             jobs_queued,
+            baseline: 0.0,
+            http_ceiling: 0.0,
         })
     }
     .await;
 
     server.stop().await;
     result
+}
+
+/// Requests per second the same client gets from a server that does nothing
+/// ([`baseline::null_server`]), at the plan's concurrency.
+async fn http_ceiling(plan: &Plan) -> anyhow::Result<f64> {
+    let (addr, server) = baseline::null_server(plan.currency).await?;
+    let load = Arc::new(Load {
+        client: reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(plan.concurrency)
+            .timeout(Duration::from_secs(60))
+            .build()
+            .context("building the HTTP client")?,
+        url: format!("http://{addr}/v2/invoice/create"),
+        authorization: "Token none".into(),
+        shop_id: "none".into(),
+        currency: plan.currency,
+    });
+    let run = fire(&load, "ceiling", plan.requests, plan.concurrency).await;
+    server.abort();
+    anyhow::ensure!(
+        run.errors == 0,
+        "{} request(s) to the null server failed, e.g. {}",
+        run.errors,
+        run.samples.first().map_or("?", String::as_str)
+    );
+    Ok(plan.requests as f64 / run.wall.as_secs_f64().max(1e-9))
 }
 
 /// What every request needs.

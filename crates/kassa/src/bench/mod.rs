@@ -5,6 +5,7 @@
 //! database on a PostgreSQL server that is dropped afterwards — and measures over real TCP.
 //! Performance targets live here, never in timed tests.
 
+mod baseline;
 mod chain_match;
 mod chain_seen;
 mod invoice_create;

@@ -58,6 +58,16 @@ fn check(summary: &Value, engine: &str) {
     let warmup = r["warmup"].as_i64().unwrap();
     assert_eq!(warmup, 20);
     assert_eq!(r["invoices_in_db"].as_i64().unwrap(), warmup + 200);
+    // The baselines of the same run: the database writer's and the HTTP ceiling.
+    for key in ["baseline", "http_ceiling"] {
+        let per_s = r[key]["per_s"].as_f64().unwrap();
+        let ratio = r[key]["ratio"].as_f64().unwrap();
+        assert!(per_s > 0.0 && ratio > 0.0, "{r:#}");
+        assert!(
+            (ratio * per_s - r["throughput"].as_f64().unwrap()).abs() < 1.0,
+            "{r:#}"
+        );
+    }
     // Each invoice queued its expiry job.
     assert!(r["jobs_queued"].as_i64().unwrap() >= warmup + 200, "{r:#}");
 
