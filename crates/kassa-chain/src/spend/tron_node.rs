@@ -106,6 +106,15 @@ impl TronNode {
         TronNode { api }
     }
 
+    /// POSTs `body` to `method`; the node's refusal (either form) is an error.
+    async fn call(&self, method: &str, body: &Value) -> Result<Value, ChainError> {
+        let v = self.api.post(method, body).await?;
+        match refusal(&v) {
+            Some(why) => Err(bad(method, why)),
+            None => Ok(v),
+        }
+    }
+
     /// The burn prices now.
     pub async fn prices(&self) -> Result<Prices, ChainError> {
         let v = self.api.post("getchainparameters", &json!({})).await?;
@@ -149,24 +158,17 @@ impl TronNode {
         selector: &str,
         parameter: &str,
     ) -> Result<Value, ChainError> {
-        let method = "triggerconstantcontract";
-        let v = self
-            .api
-            .post(
-                method,
-                &json!({
-                    "owner_address": hex41(owner)?,
-                    "contract_address": hex41(contract)?,
-                    "function_selector": selector,
-                    "parameter": parameter,
-                    "visible": false,
-                }),
-            )
-            .await?;
-        if let Some(why) = refusal(&v) {
-            return Err(bad(method, why));
-        }
-        Ok(v)
+        self.call(
+            "triggerconstantcontract",
+            &json!({
+                "owner_address": hex41(owner)?,
+                "contract_address": hex41(contract)?,
+                "function_selector": selector,
+                "parameter": parameter,
+                "visible": false,
+            }),
+        )
+        .await
     }
 
     /// The token at `contract` that `holder` has, in base units.
@@ -207,23 +209,16 @@ impl TronNode {
         to: &str,
         sun: i64,
     ) -> Result<Value, ChainError> {
-        let method = "createtransaction";
-        let v = self
-            .api
-            .post(
-                method,
-                &json!({
-                    "owner_address": hex41(owner)?,
-                    "to_address": hex41(to)?,
-                    "amount": sun,
-                    "visible": false,
-                }),
-            )
-            .await?;
-        match refusal(&v) {
-            Some(why) => Err(bad(method, why)),
-            None => Ok(v),
-        }
+        self.call(
+            "createtransaction",
+            &json!({
+                "owner_address": hex41(owner)?,
+                "to_address": hex41(to)?,
+                "amount": sun,
+                "visible": false,
+            }),
+        )
+        .await
     }
 
     /// The node's unsigned call of `transfer(to, amount)` on `contract` from `owner`, burning at
@@ -236,11 +231,9 @@ impl TronNode {
         amount: u128,
         fee_limit: i64,
     ) -> Result<Value, ChainError> {
-        let method = "triggersmartcontract";
         let v = self
-            .api
-            .post(
-                method,
+            .call(
+                "triggersmartcontract",
                 &json!({
                     "owner_address": hex41(owner)?,
                     "contract_address": hex41(contract)?,
@@ -252,9 +245,6 @@ impl TronNode {
                 }),
             )
             .await?;
-        if let Some(why) = refusal(&v) {
-            return Err(bad(method, why));
-        }
         Ok(v["transaction"].clone())
     }
 

@@ -121,7 +121,7 @@ pub async fn tell_operator(
 mod tron;
 
 pub use tron::fee_limit as tron_fee_limit;
-pub(crate) use tron::{TOKEN_BYTES, TRANSFER_BYTES};
+pub(crate) use tron::{BURNS, TOKEN_BYTES, TRANSFER_BYTES, promised as tron_promised};
 
 /// Whether `chain` sweeps: an EVM network or TRON with a hot wallet.
 pub fn sweeps(chain: &LiveChain) -> bool {
@@ -220,6 +220,22 @@ pub(crate) async fn take_nonce(
 struct Sender {
     address: String,
     key: (u32, u32),
+}
+
+impl Sender {
+    /// Runs `sign` with this sender's secret key from `hot`; the key is erased right after.
+    fn signs<T, E: std::fmt::Display>(
+        &self,
+        hot: &EvmHotWallet,
+        sign: impl FnOnce(&[u8; 32]) -> Result<T, E>,
+    ) -> Result<T, SweepError> {
+        let secret = match self.key {
+            (1, _) => hot.treasury_secret(),
+            (_, index) => hot.secret_key(index),
+        }
+        .map_err(WalletError::from)?;
+        sign(&secret).map_err(|e| SweepError::Sign(e.to_string()))
+    }
 }
 
 /// A round's context.
@@ -330,15 +346,7 @@ impl Round<'_> {
             value,
             data,
         };
-        let secret = match sender.key {
-            (1, _) => self.hot.treasury_secret(),
-            (_, index) => self.hot.secret_key(index),
-        }
-        .map_err(WalletError::from)?;
-        let signed = tx
-            .sign(&secret)
-            .map_err(|e| SweepError::Sign(e.to_string()))?;
-        drop(secret);
+        let signed = sender.signs(&self.hot, |secret| tx.sign(secret))?;
         let raw = signed.raw_hex();
         evm_txs::insert(
             &mut db,

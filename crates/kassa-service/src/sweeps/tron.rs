@@ -35,10 +35,12 @@ use kassa_core::Amount;
 use kassa_core::currency::{self, Crypto};
 use kassa_store::evm_txs::{self, EvmTxRow, NewEvmTx, Purpose};
 use kassa_store::ledger::{self, Kind};
+use kassa_store::withdrawals::{self, WithdrawalRow, WithdrawalState};
+use kassa_store::{AsConn, StoreError};
 
-use super::{SweepError, SweepRound, promised, take_nonce};
+use super::{Sender, SweepError, SweepRound, take_nonce};
 use crate::Ctx;
-use crate::chains::{LiveChain, TronParts, WalletError};
+use crate::chains::{LiveChain, TronParts};
 
 /// Deposit addresses looked at per round.
 const CANDIDATES_PER_ROUND: i64 = 50;
@@ -58,10 +60,44 @@ pub fn fee_limit(prices: &Prices, energy: u64) -> u128 {
     prices.energy(energy).saturating_mul(5).div_ceil(4)
 }
 
-/// Who signs: a deposit address (branch 0) or the treasury (branch 1), and its key.
-struct Sender {
-    address: String,
-    key: (u32, u32),
+/// The key under which a TRON withdrawal's inputs record the most it may burn from the float.
+pub(crate) const BURNS: &str = "burns_at_most";
+
+/// What the treasury has promised of `c` and may still take: its own transactions not mined
+/// (sweeps' TRX top-ups) and withdrawals handed to the node and not in a block yet (their
+/// amount and fee; for TRX also what token withdrawals may burn). Sweeps and withdrawals both
+/// count it before spending the float.
+pub(crate) async fn promised(
+    conn: &mut impl AsConn,
+    chain: &LiveChain,
+    treasury: &str,
+    c: &Crypto,
+) -> Result<u128, StoreError> {
+    let net = chain.network.code;
+    let coin = chain.currency;
+    let sent = super::promised(conn, net, treasury, c, coin).await?;
+    let rows = withdrawals::open(conn, net, i64::MAX).await?;
+    Ok(rows
+        .iter()
+        .filter(|w| w.state == WithdrawalState::Broadcast && w.block.is_none())
+        .map(|w| {
+            if w.currency == c.code {
+                w.amount.base().saturating_add(w.fee.base())
+            } else if c.code == coin.code {
+                burns(w)
+            } else {
+                0
+            }
+        })
+        .fold(sent, u128::saturating_add))
+}
+
+/// What withdrawal `w` may burn from the float, as recorded with it.
+fn burns(w: &WithdrawalRow) -> u128 {
+    serde_json::from_str::<serde_json::Value>(&w.inputs)
+        .ok()
+        .and_then(|v| v[0][BURNS].as_u64())
+        .map_or(0, u128::from)
 }
 
 struct Round<'a> {
@@ -365,7 +401,7 @@ impl Round<'_> {
             .unwrap_or(0);
         let mut c = self.st.db.conn().await?;
         let custody = ledger::operator_balance(&mut c, Kind::Custody, coin.code).await?;
-        let promised = promised(&mut c, self.net(), &self.treasury, coin, coin).await?;
+        let promised = promised(&mut c, self.chain, &self.treasury, coin).await?;
         drop(c);
         let float = held.saturating_sub(custody.base()).saturating_sub(promised);
         let need = sun.saturating_add(own_fee);
@@ -427,14 +463,7 @@ impl Round<'_> {
                 return Ok(false);
             }
         };
-        let secret = match sender.key {
-            (1, _) => self.hot.treasury_secret(),
-            (_, index) => self.hot.secret_key(index),
-        }
-        .map_err(WalletError::from)?;
-        let signature =
-            sign(&accepted.raw, &secret).map_err(|e| SweepError::Sign(e.to_string()))?;
-        drop(secret);
+        let signature = sender.signs(&self.hot, |secret| sign(&accepted.raw, secret))?;
         if signer(&accepted.raw, &signature) != Some(decode(&sender.address)?) {
             return Err(SweepError::Sign(format!(
                 "the key of {} did not sign for it",

@@ -40,7 +40,8 @@ use kassa_store::withdrawals::WithdrawalRow;
 use serde_json::json;
 
 use super::process::{
-    Hold, Processed, begin_making, delay, end, give_up, queued, record_request, release,
+    Hold, Processed, begin_making, delay, end, gathering, give_up, queued, record_request, release,
+    text,
 };
 use super::{Prepared, WithdrawError};
 use crate::Ctx;
@@ -170,13 +171,6 @@ async fn plan(
 ) -> Result<Result<Plan, Hold>, WithdrawError> {
     let evm = parts(chain)?;
     let coin = chain.currency;
-    let text = |x: &Crypto, v: u128| {
-        format!(
-            "{} {}",
-            Amount::from_base(v).to_decimal_string(x.decimals),
-            x.code
-        )
-    };
     let price = node.fees().await?.all_in();
     if price > evm.max_fee {
         return Ok(Err(Hold::Delay(format!(
@@ -190,13 +184,6 @@ async fn plan(
             "{} is not an address of this network",
             r.destination
         ))));
-    };
-    let gathering = |have: u128, need: u128, x: &Crypto| {
-        Hold::Delay(format!(
-            "the hot wallet holds {} free and this needs {}: payments are still being swept into it",
-            text(x, have),
-            text(x, need)
-        ))
     };
     if c.native {
         let gas = node.estimate_gas(&t.address, &r.destination, &[]).await?;
@@ -216,7 +203,7 @@ async fn plan(
         };
         let need = value.saturating_add(cost);
         if t.coin < need {
-            return Ok(Err(gathering(t.coin, need, c)));
+            return Ok(Err(gathering(c, t.coin, need)));
         }
         return Ok(Ok(Plan {
             to: r.destination.clone(),
@@ -237,7 +224,7 @@ async fn plan(
     let amount = r.amount.base();
     let have = t.token(st, chain, node, c, &contract).await?;
     if have < amount {
-        return Ok(Err(gathering(have, amount, c)));
+        return Ok(Err(gathering(c, have, amount)));
     }
     let data = erc20_transfer(&to, amount);
     let gas = node.estimate_gas(&t.address, &contract, &data).await?;
@@ -372,7 +359,7 @@ pub(super) async fn reverted(
     Ok(receipt.filter(|r| !r.success).map(|r| r.fee))
 }
 
-/// Books the gas a reverted withdrawal of the coin burnt — custody paid it, the merchant got
+/// Books what a failed withdrawal of the coin burnt (EVM or TRON) — custody paid it, the merchant got
 /// everything back — as the operator's chain costs, once.
 pub(super) async fn book_reverted(
     st: &Ctx,

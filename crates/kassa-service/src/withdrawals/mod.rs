@@ -721,7 +721,7 @@ pub async fn follow(
             }
         };
         settle(st, &w, state, confirmations, error.as_deref()).await?;
-        if let Some(fee) = burnt.filter(|_| chain.evm.is_some()) {
+        if let Some(fee) = burnt {
             evm::book_reverted(st, chain, &w, fee).await?;
         }
         match state {

@@ -36,6 +36,24 @@ pub(super) enum Hold {
     Fail(String),
 }
 
+/// `v` base units of `c` as people read them: `12.5 USDT_TRC20`.
+pub(super) fn text(c: &Crypto, v: u128) -> String {
+    format!(
+        "{} {}",
+        Amount::from_base(v).to_decimal_string(c.decimals),
+        c.code
+    )
+}
+
+/// The wait while the treasury holds `have` of `c` free and a request needs `need`.
+pub(super) fn gathering(c: &Crypto, have: u128, need: u128) -> Hold {
+    Hold::Delay(format!(
+        "the hot wallet holds {} free and this needs {}: payments are still being swept into it",
+        text(c, have),
+        text(c, need)
+    ))
+}
+
 /// Queued request `id` for `c`, about to be made on `chain` (an account network); or what
 /// was done instead: nothing (not queued any more), or failed (`c` is not withdrawn there).
 pub(super) async fn queued(

@@ -32,18 +32,21 @@ use kassa_core::currency::Crypto;
 use kassa_core::{Amount, WithdrawalRequestId};
 use kassa_store::ledger::{self, Kind};
 use kassa_store::withdrawal_requests::{RequestRow, Stage};
-use kassa_store::withdrawals::{self as wstore, WithdrawalRow, WithdrawalState};
+use kassa_store::withdrawals::WithdrawalRow;
 use serde_json::json;
 
 use super::evm::FeeEstimate;
 use super::process::{
-    Hold, Processed, begin_making, delay, end, give_up, queued, record_request, release,
+    Hold, Processed, begin_making, delay, end, gathering, give_up, queued, record_request, release,
+    text,
 };
 use super::{Prepared, WithdrawError};
 use crate::Ctx;
 use crate::audit::Actor;
 use crate::chains::{LiveChain, TronParts, WalletError};
-use crate::sweeps::{TOKEN_BYTES, TRANSFER_BYTES, tron_fee_limit as fee_limit};
+use crate::sweeps::{
+    BURNS, TOKEN_BYTES, TRANSFER_BYTES, tron_fee_limit as fee_limit, tron_promised as promised,
+};
 
 /// The energy of a usual token transfer, for quotes (a request's own is estimated).
 const TOKEN_ENERGY: u64 = 65_000;
@@ -102,41 +105,6 @@ pub async fn fee_estimate(
     })
 }
 
-/// What the treasury has promised of `c`: withdrawals handed to the node and not in a block
-/// yet (for TRX, token transfers' most burnt too), and its sweeps' TRX top-ups not mined.
-async fn promised(
-    st: &Ctx,
-    chain: &LiveChain,
-    treasury: &str,
-    c: &Crypto,
-) -> Result<u128, WithdrawError> {
-    let mut conn = st.db.conn().await?;
-    let net = chain.network.code;
-    let topped = crate::sweeps::promised(&mut conn, net, treasury, c, chain.currency).await?;
-    let rows = wstore::open(&mut conn, net, i64::MAX).await?;
-    Ok(rows
-        .iter()
-        .filter(|w| w.state == WithdrawalState::Broadcast && w.block.is_none())
-        .map(|w| {
-            if w.currency == c.code {
-                w.amount.base().saturating_add(w.fee.base())
-            } else if c.code == chain.currency.code {
-                burns(w)
-            } else {
-                0
-            }
-        })
-        .fold(topped, u128::saturating_add))
-}
-
-/// What withdrawal `w` may burn from the float, as recorded with it.
-fn burns(w: &WithdrawalRow) -> u128 {
-    serde_json::from_str::<serde_json::Value>(&w.inputs)
-        .ok()
-        .and_then(|v| v[0][BURNS].as_u64())
-        .map_or(0, u128::from)
-}
-
 /// What request `r` will sign, once the node built it and Kassa read it.
 struct Plan {
     accepted: Accepted,
@@ -147,17 +115,6 @@ struct Plan {
     /// The most TRX (sun) it may burn from the operator's float: a token transfer's fee limit
     /// and bytes; nothing for TRX (the merchant's fee pays it).
     burns: u128,
-}
-
-/// The key under which a TRON withdrawal's inputs record what it may burn from the float.
-const BURNS: &str = "burns_at_most";
-
-fn text(c: &Crypto, v: u128) -> String {
-    format!(
-        "{} {}",
-        Amount::from_base(v).to_decimal_string(c.decimals),
-        c.code
-    )
 }
 
 /// Reads a node-built transaction for `intent`; a refusal keeps the request waiting.
@@ -193,15 +150,9 @@ async fn plan(
             "the hot wallet's treasury {treasury} does not exist on chain yet (it never received TRX): payments are still being swept into it, or send TRX to it"
         ))));
     };
-    let free = held.saturating_sub(promised(st, chain, treasury, coin).await?);
+    let free =
+        held.saturating_sub(promised(&mut st.db.conn().await?, chain, treasury, coin).await?);
     let now_ms = st.clock.now().as_micros() / 1000;
-    let gathering = |have: u128, need: u128, x: &Crypto| {
-        Hold::Delay(format!(
-            "the hot wallet holds {} free and this needs {}: payments are still being swept into it",
-            text(x, have),
-            text(x, need)
-        ))
-    };
     if c.native {
         let new = node
             .account(&r.destination)
@@ -259,7 +210,7 @@ async fn plan(
         };
         let need = value.saturating_add(fee);
         if free < need {
-            return Ok(Err(gathering(free, need, c)));
+            return Ok(Err(gathering(c, free, need)));
         }
         return Ok(Ok(Plan {
             accepted,
@@ -284,9 +235,9 @@ async fn plan(
         .token_balance(&contract, treasury)
         .await
         .map_err(node_error)?
-        .saturating_sub(promised(st, chain, treasury, c).await?);
+        .saturating_sub(promised(&mut st.db.conn().await?, chain, treasury, c).await?);
     if have < amount {
-        return Ok(Err(gathering(have, amount, c)));
+        return Ok(Err(gathering(c, have, amount)));
     }
     let energy = node
         .transfer_energy(treasury, &contract, &r.destination, amount)

@@ -434,19 +434,7 @@ async fn measure(
         let BenchShop {
             shop_id, api_key, ..
         } = merchant_project(&state).await?;
-        let load = Load {
-            client: reqwest::Client::builder()
-                .no_proxy()
-                .pool_max_idle_per_host(plan.concurrency)
-                .timeout(Duration::from_secs(60))
-                .build()
-                .context("building the HTTP client")?,
-            url: format!("http://{addr}/v2/invoice/create"),
-            authorization: format!("Token {api_key}"),
-            shop_id,
-            currency: plan.currency,
-        };
-        let load = Arc::new(load);
+        let load = Arc::new(Load::new(plan, addr, &api_key, shop_id)?);
         if plan.warmup > 0 {
             if !quiet {
                 println!("{engine}: warming up ({} requests)…", plan.warmup);
@@ -515,18 +503,7 @@ async fn measure(
 /// ([`baseline::null_server`]), at the plan's concurrency.
 async fn http_ceiling(plan: &Plan) -> anyhow::Result<f64> {
     let (addr, server) = baseline::null_server(plan.currency).await?;
-    let load = Arc::new(Load {
-        client: reqwest::Client::builder()
-            .no_proxy()
-            .pool_max_idle_per_host(plan.concurrency)
-            .timeout(Duration::from_secs(60))
-            .build()
-            .context("building the HTTP client")?,
-        url: format!("http://{addr}/v2/invoice/create"),
-        authorization: "Token none".into(),
-        shop_id: "none".into(),
-        currency: plan.currency,
-    });
+    let load = Arc::new(Load::new(plan, addr, "none", "none".into())?);
     let run = fire(&load, "ceiling", plan.requests, plan.concurrency).await;
     server.abort();
     anyhow::ensure!(
@@ -545,6 +522,29 @@ struct Load {
     authorization: String,
     shop_id: String,
     currency: &'static str,
+}
+
+impl Load {
+    /// Creations at the server on `addr` with API key `api_key` for project `shop_id`.
+    fn new(
+        plan: &Plan,
+        addr: std::net::SocketAddr,
+        api_key: &str,
+        shop_id: String,
+    ) -> anyhow::Result<Load> {
+        Ok(Load {
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .pool_max_idle_per_host(plan.concurrency)
+                .timeout(Duration::from_secs(60))
+                .build()
+                .context("building the HTTP client")?,
+            url: format!("http://{addr}/v2/invoice/create"),
+            authorization: format!("Token {api_key}"),
+            shop_id,
+            currency: plan.currency,
+        })
+    }
 }
 
 /// The outcome of a batch of requests.

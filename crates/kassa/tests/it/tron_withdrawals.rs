@@ -287,7 +287,7 @@ engine_test!(
         })
         .await;
         assert!(sweeps::sweeps(&r.chain), "a hot wallet sweeps");
-        let trx_inv = r.invoice("TRX", 30.0).await;
+        let trx_inv = r.invoice("TRX", 500.0).await;
         let usdt_inv = r.invoice("USDT_TRC20", 40.0).await;
         let (trx_at, usdt_at) = (trx_inv.address.clone().unwrap(), usdt_inv.address.clone().unwrap());
         r.paid(vec![
@@ -326,6 +326,18 @@ engine_test!(
         assert_eq!(r.node.trx(&trx_at), Some(0), "nothing left behind");
         assert_eq!(operator(&r, Kind::ChainCosts, "TRX").await, created, "what the node burnt");
         assert_eq!(operator(&r, Kind::Custody, "TRX").await, custody - created);
+        r.books_balance().await;
+
+        // The merchant withdraws all their TRX: until it is mined, what the treasury still
+        // holds of it is promised, not float — the token's top-up still waits.
+        let all = ask(&r, trx_inv.merchant_id, "TRX", &dest(6), requests::Asked::Everything).await;
+        r.app.drain_jobs().await;
+        assert_eq!(request(&r, &all.public_id).await.stage, Stage::Submitted);
+        assert!(r.node.trx(&t).unwrap() > 100 * TRX, "it would pay a top-up");
+        let round = sweep(&r).await;
+        assert_eq!((round.sent, round.short_of_gas), (0, true), "{round:?}");
+        confirm(&mut r).await;
+        assert_eq!(request(&r, &all.public_id).await.tx.unwrap().state, WithdrawalState::Confirmed);
         r.books_balance().await;
 
         // The operator's float arrives: TRX is sent ahead to the USDT address (creating it),
