@@ -15,6 +15,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use crate::StoreError;
+use crate::group::{GroupStats, GroupWriter, UnitFuture};
+use futures_util::FutureExt as _;
 
 /// The two supported database engines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,7 +148,7 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct WriteLock(Arc<Mutex<()>>);
 
 impl WriteLock {
-    async fn acquire(&self) -> Result<OwnedMutexGuard<()>, StoreError> {
+    pub(crate) async fn acquire(&self) -> Result<OwnedMutexGuard<()>, StoreError> {
         tokio::time::timeout(BUSY_TIMEOUT, self.0.clone().lock_owned())
             .await
             .map_err(|_| StoreError::Busy(BUSY_TIMEOUT))
@@ -156,8 +158,8 @@ impl WriteLock {
 /// A pool of connections to one database.
 #[derive(Clone, Debug)]
 pub enum Db {
-    /// SQLite, with its write lock.
-    Sqlite(SqlitePool, WriteLock),
+    /// SQLite, with its write lock and its group writer.
+    Sqlite(SqlitePool, WriteLock, GroupWriter),
     /// PostgreSQL.
     Postgres(PgPool),
 }
@@ -180,7 +182,11 @@ impl Db {
                     .acquire_timeout(Duration::from_secs(15))
                     .connect_with(options)
                     .await?;
-                Ok(Db::Sqlite(pool, WriteLock::default()))
+                Ok(Db::Sqlite(
+                    pool,
+                    WriteLock::default(),
+                    GroupWriter::default(),
+                ))
             }
             DatabaseUrl::Postgres(url) => {
                 let options = PgConnectOptions::from_str(url)?;
@@ -207,7 +213,7 @@ impl Db {
     /// [`StoreError::Busy`]).
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Db::Sqlite(p, lock) => {
+            Db::Sqlite(p, lock, _) => {
                 let guard = lock.acquire().await?;
                 Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, guard)
             }
@@ -215,10 +221,53 @@ impl Db {
         })
     }
 
+    /// Runs `f` as one unit of work, all or nothing, and returns its result once it is
+    /// durable. On PostgreSQL the unit is its own transaction; on SQLite it joins the next
+    /// group commit (see [`crate::group`]): it must own what it uses and only run statements
+    /// on the transaction it is given. `f` returning an error rolls back its unit alone.
+    ///
+    /// ```ignore
+    /// let id = db.unit(move |tx| Box::pin(async move { insert(tx, &row).await })).await?;
+    /// ```
+    pub async fn unit<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> UnitFuture<'t, Result<T, E>> + Send + 'static,
+    {
+        match self {
+            Db::Sqlite(p, lock, group) => group.unit(p, lock, f).await,
+            Db::Postgres(_) => {
+                let mut tx = self.begin().await?;
+                // As on SQLite: a unit that panics or runs too long is rolled back and fails.
+                let ran = tokio::time::timeout(
+                    crate::group::UNIT_TIMEOUT,
+                    std::panic::AssertUnwindSafe(f(&mut tx)).catch_unwind(),
+                )
+                .await;
+                let v = match ran {
+                    Ok(Ok(r)) => r?,
+                    Ok(Err(_)) => return Err(StoreError::Unit("the unit panicked".into()).into()),
+                    Err(_) => return Err(StoreError::Unit("the unit ran too long".into()).into()),
+                };
+                tx.commit().await?;
+                Ok(v)
+            }
+        }
+    }
+
+    /// SQLite's group commits so far (`None` on PostgreSQL, where each unit commits alone).
+    pub fn group_stats(&self) -> Option<GroupStats> {
+        match self {
+            Db::Sqlite(_, _, group) => Some(group.stats()),
+            Db::Postgres(_) => None,
+        }
+    }
+
     /// Takes a connection from the pool for reads.
     pub async fn conn(&self) -> Result<PoolConn, StoreError> {
         Ok(match self {
-            Db::Sqlite(p, _) => PoolConn::Sqlite(p.acquire().await?),
+            Db::Sqlite(p, ..) => PoolConn::Sqlite(p.acquire().await?),
             Db::Postgres(p) => PoolConn::Postgres(p.acquire().await?),
         })
     }
@@ -227,7 +276,7 @@ impl Db {
     /// until it is dropped).
     pub async fn write(&self) -> Result<WriteConn, StoreError> {
         Ok(match self {
-            Db::Sqlite(p, lock) => {
+            Db::Sqlite(p, lock, _) => {
                 let guard = lock.acquire().await?;
                 WriteConn {
                     conn: PoolConn::Sqlite(p.acquire().await?),
@@ -254,7 +303,7 @@ impl Db {
     /// Closes every connection; later calls fail.
     pub async fn close(&self) {
         match self {
-            Db::Sqlite(p, _) => p.close().await,
+            Db::Sqlite(p, ..) => p.close().await,
             Db::Postgres(p) => p.close().await,
         }
     }
@@ -268,6 +317,9 @@ pub enum Tx {
     Sqlite(Transaction<'static, Sqlite>, OwnedMutexGuard<()>),
     /// PostgreSQL.
     Postgres(Transaction<'static, Postgres>),
+    /// SQLite's group transaction, as a unit of work sees it (see [`crate::group`]): units
+    /// only borrow it, the group writer begins and commits it.
+    Group(SqliteConnection),
 }
 
 impl Tx {
@@ -276,6 +328,9 @@ impl Tx {
         match self {
             Tx::Sqlite(t, _guard) => t.commit().await?,
             Tx::Postgres(t) => t.commit().await?,
+            Tx::Group(mut c) => {
+                sqlx::raw_sql("commit").execute(&mut c).await?;
+            }
         }
         Ok(())
     }
@@ -285,6 +340,9 @@ impl Tx {
         match self {
             Tx::Sqlite(t, _guard) => t.rollback().await?,
             Tx::Postgres(t) => t.rollback().await?,
+            Tx::Group(mut c) => {
+                sqlx::raw_sql("rollback").execute(&mut c).await?;
+            }
         }
         Ok(())
     }
@@ -341,6 +399,7 @@ impl AsConn for Tx {
         match self {
             Tx::Sqlite(t, _) => Conn::Sqlite(t),
             Tx::Postgres(t) => Conn::Postgres(t),
+            Tx::Group(c) => Conn::Sqlite(c),
         }
     }
 }

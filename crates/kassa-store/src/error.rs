@@ -16,6 +16,10 @@ pub enum StoreError {
     /// The SQLite write lock was not free within the busy timeout.
     #[error("the database stayed busy for {0:?}")]
     Busy(std::time::Duration),
+    /// A unit of work failed outside its own statements: it panicked or ran too long, the
+    /// group commit holding it failed, or the writer stopped. Nothing of the unit was kept.
+    #[error("the unit of work failed: {0}")]
+    Unit(String),
     /// A stored value could not be decoded into its domain type.
     #[error("corrupt stored value in {column}: {reason}")]
     Corrupt {

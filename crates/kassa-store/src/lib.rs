@@ -20,6 +20,7 @@ pub mod chain;
 mod db;
 mod error;
 pub mod evm_txs;
+pub mod group;
 pub mod ignored;
 mod invoice_days;
 pub mod invoices;
@@ -46,6 +47,7 @@ pub mod withdrawals;
 pub use amount::DbAmount;
 pub use db::{AsConn, Conn, DatabaseUrl, Db, Engine, PoolConn, Tx, UrlError, WriteConn};
 pub use error::StoreError;
+pub use group::UnitFuture;
 
 /// Runs `body` with `c` bound to the engine's concrete connection type
 /// (`&mut SqliteConnection` or `&mut PgConnection`), compiling it once per engine.

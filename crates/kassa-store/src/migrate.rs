@@ -62,7 +62,7 @@ pub fn fingerprint(engine: Engine) -> String {
 pub async fn run(db: &Db) -> Result<Vec<i64>, StoreError> {
     let before = applied(db).await?;
     match db {
-        Db::Sqlite(p, _) => migrator(Engine::Sqlite).run(p).await?,
+        Db::Sqlite(p, ..) => migrator(Engine::Sqlite).run(p).await?,
         Db::Postgres(p) => migrator(Engine::Postgres).run(p).await?,
     }
     let after = applied(db).await?;

@@ -1,6 +1,7 @@
 //! Creating invoices: prices and quotes, deposit addresses, the payer choosing a currency,
 //! static wallets.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use kassa_core::currency::{Crypto, Network};
@@ -284,41 +285,121 @@ pub async fn create_as(
         }
     };
     let expire_at = now.saturating_add(lifetime);
+    let plan = Arc::new(Plan {
+        st: st.clone(),
+        project: project.clone(),
+        req,
+        amount_usd,
+        allowed,
+        locked,
+        expire_at,
+        actor: actor.map(|a| (a.user, a.email.map(str::to_owned), a.client.clone())),
+        now,
+    });
     for _ in 0..5 {
-        let uuid = new_uuid();
-        let letter = match &req.send_link_to {
-            None => None,
-            Some(to) => {
-                let tr = Tr::new(req.locale.unwrap_or_else(|| project_lang(project)));
-                let letter = invoice_letter(st, project, &uuid, &price, tr);
-                Some(letter.render(to, tr))
+        let plan = plan.clone();
+        // One unit of work: on SQLite it joins the next group commit.
+        match st
+            .db
+            .unit(move |tx| Box::pin(async move { plan.write(tx).await }))
+            .await
+        {
+            Ok((id, letter)) => {
+                if letter {
+                    st.jobs.wake();
+                }
+                return Ok(invoices::by_id(&mut st.db.conn().await?, id).await?);
             }
-        };
-        let mut tx = st.db.begin().await?;
-        let address = match &locked {
-            Some((c, ..)) => Some(derive_address(&mut tx, st, c.network, project.test_mode).await?),
+            Err(Attempt::Taken) => continue,
+            Err(Attempt::Failed(e)) => return Err(e),
+        }
+    }
+    Err(StoreError::Corrupt {
+        column: "invoice.uuid",
+        reason: "could not find a free invoice id".into(),
+    }
+    .into())
+}
+
+/// An invoice creation worked out before its write: owned, so that it can run as a unit of
+/// work on the database's writer.
+struct Plan {
+    st: Ctx,
+    project: ProjectRow,
+    req: NewInvoiceRequest,
+    amount_usd: Decimal,
+    allowed: Vec<String>,
+    locked: Option<(&'static Crypto, Quote, Decimal, &'static str)>,
+    expire_at: Timestamp,
+    /// The dashboard user who creates it: (user, e-mail, client).
+    actor: Option<(
+        Option<kassa_core::UserId>,
+        Option<String>,
+        crate::audit::Client,
+    )>,
+    now: Timestamp,
+}
+
+/// Why one attempt at writing an invoice failed.
+enum Attempt {
+    /// The random public id is taken: try another.
+    Taken,
+    /// Anything else.
+    Failed(InvoiceError),
+}
+
+impl From<StoreError> for Attempt {
+    fn from(e: StoreError) -> Self {
+        Attempt::Failed(e.into())
+    }
+}
+
+impl From<InvoiceError> for Attempt {
+    fn from(e: InvoiceError) -> Self {
+        Attempt::Failed(e)
+    }
+}
+
+impl Plan {
+    /// Writes the invoice with a new public id: its address (when the currency is chosen),
+    /// events, jobs and letters. The invoice's id, and whether a letter was queued.
+    async fn write(&self, tx: &mut Tx) -> Result<(InvoiceId, bool), Attempt> {
+        let (st, project, req, now) = (&self.st, &self.project, &self.req, self.now);
+        let actor = self.actor.as_ref().map(|(user, email, client)| Actor {
+            user: *user,
+            email: email.as_deref(),
+            client,
+        });
+        let price = req.price;
+        let uuid = new_uuid();
+        let letter = req.send_link_to.as_ref().map(|to| {
+            let tr = Tr::new(req.locale.unwrap_or_else(|| project_lang(project)));
+            invoice_letter(st, project, &uuid, &price, tr).render(to, tr)
+        });
+        let address = match &self.locked {
+            Some((c, ..)) => Some(derive_address(tx, st, c.network, project.test_mode).await?),
             None => None,
         };
         let inserted = invoices::insert(
-            &mut tx,
+            tx,
             &NewInvoice {
                 uuid: &uuid,
                 project_id: project.id,
                 merchant_id: project.merchant_id,
                 test: project.test_mode,
                 price,
-                amount_usd,
-                allowed_currencies: &allowed,
-                service_fee_side: service_side,
-                transfer_fee_side: transfer_side,
+                amount_usd: self.amount_usd,
+                allowed_currencies: &self.allowed,
+                service_fee_side: project.settings.service_fee_side,
+                transfer_fee_side: project.settings.transfer_fee_side,
                 tolerance: project.settings.tolerance,
                 order_id: &req.order_id,
                 email: &req.email,
                 description: &req.description,
                 locale: req.locale,
                 static_wallet_id: None,
-                expires_at: expire_at,
-                locked: match (&locked, &address) {
+                expires_at: self.expire_at,
+                locked: match (&self.locked, &address) {
                     (Some((c, quote, rate, source)), Some((_, address))) => Some(LockedQuote {
                         currency: c.code,
                         address,
@@ -334,17 +415,17 @@ pub async fn create_as(
         .await;
         let id = match inserted {
             Ok(id) => id,
-            Err(e) if e.is_unique_violation() => continue,
+            Err(e) if e.is_unique_violation() => return Err(Attempt::Taken),
             Err(e) => return Err(e.into()),
         };
         let mut created = json!({"price": price.amount_text(), "currency": price.code()});
-        if let Some(a) = actor {
+        if let Some(a) = &actor {
             a.sign(&mut created);
         }
         let mut events = vec![("created", created)];
-        if let (Some((c, quote, rate, source)), Some((index, address))) = (&locked, &address) {
+        if let (Some((c, quote, rate, source)), Some((index, address))) = (&self.locked, &address) {
             invoices::insert_address(
-                &mut tx,
+                tx,
                 c.network.code,
                 address,
                 *index,
@@ -361,14 +442,14 @@ pub async fn create_as(
         if let (Some(_), Some(to)) = (&letter, &req.send_link_to) {
             events.push(("link_sent", json!({"to": to})));
         }
-        invoices::add_events(&mut tx, id, &events, now).await?;
-        if let Some(a) = actor {
+        invoices::add_events(tx, id, &events, now).await?;
+        if let Some(a) = &actor {
             let mut details = json!({"price": price.to_string()});
             if let (Some(m), Some(to)) = (details.as_object_mut(), &req.send_link_to) {
                 m.insert("link_sent_to".into(), json!(to));
             }
             log_action(
-                &mut tx,
+                tx,
                 a,
                 project.merchant_id,
                 &uuid,
@@ -378,9 +459,9 @@ pub async fn create_as(
             )
             .await?;
         }
-        worker::enqueue(&mut tx, &Expire { invoice_id: id }, expire_at, now).await?;
+        worker::enqueue(tx, &Expire { invoice_id: id }, self.expire_at, now).await?;
         if let Some(m) = &letter {
-            mail::enqueue(&mut tx, &st.keyring, m, now).await?;
+            mail::enqueue(tx, &st.keyring, m, now).await?;
         }
         if let (Some(period), Some(to)) = (req.remind_every, &req.send_link_to) {
             let remind = Remind {
@@ -388,19 +469,10 @@ pub async fn create_as(
                 to: to.clone(),
                 period_secs: period.as_secs(),
             };
-            worker::enqueue(&mut tx, &remind, now.saturating_add(period), now).await?;
+            worker::enqueue(tx, &remind, now.saturating_add(period), now).await?;
         }
-        tx.commit().await?;
-        if letter.is_some() {
-            st.jobs.wake();
-        }
-        return Ok(invoices::by_id(&mut st.db.conn().await?, id).await?);
+        Ok((id, letter.is_some()))
     }
-    Err(StoreError::Corrupt {
-        column: "invoice.uuid",
-        reason: "could not find a free invoice id".into(),
-    }
-    .into())
 }
 
 /// Locks the quote of `row` in `crypto` with a new deposit address (inside `tx`).

@@ -608,7 +608,7 @@ engine_test!(
 async fn operator_accounts(app: &TestApp) -> Vec<(String, String)> {
     const Q: &str = "select kind, cast(balance as text) from ledger_account where merchant_id is null order by kind";
     match &app.state.db {
-        kassa_store::Db::Sqlite(pool, _) => sqlx::query_as(Q).fetch_all(pool).await.unwrap(),
+        kassa_store::Db::Sqlite(pool, ..) => sqlx::query_as(Q).fetch_all(pool).await.unwrap(),
         kassa_store::Db::Postgres(pool) => sqlx::query_as(Q).fetch_all(pool).await.unwrap(),
     }
 }

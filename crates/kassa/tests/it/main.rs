@@ -24,6 +24,7 @@ mod evm_live;
 mod evm_sweeps;
 mod evm_withdrawals;
 mod first_hour;
+mod group_commit;
 mod hardening;
 mod hostile;
 mod invoice_pages;
