@@ -26,6 +26,10 @@ use super::{
 const TARGET_THROUGHPUT: f64 = 1000.0;
 /// The target p99 latency, in milliseconds.
 const TARGET_P99_MS: f64 = 50.0;
+/// The open-loop phase: creations offered per second (sent on schedule whether or not the
+/// earlier ones were answered), and the p99 they must meet on SQLite.
+const OFFERED_PER_S: u64 = 1000;
+const TARGET_OFFERED_P99_MS: f64 = 20.0;
 /// The least share of the in-run database baseline (see `baseline`): SQLite against the
 /// group-commit writer, PostgreSQL against the raw invoice transaction.
 const TARGET_OF_BASELINE_SQLITE: f64 = 0.5;
@@ -54,6 +58,10 @@ pub struct InvoiceCreateArgs {
     /// Unmeasured requests sent first (default: a tenth of --requests, at most 1000).
     #[arg(long)]
     warmup: Option<u64>,
+    /// Creations sent in the open-loop phase at 1,000/s offered (default: --requests, at
+    /// most 5000). 0 skips it.
+    #[arg(long)]
+    offered: Option<u64>,
     /// The crypto currency pre-selected in `add_fields.cryptocurrency`.
     #[arg(long, default_value = "USDT_TRC20")]
     currency: String,
@@ -87,6 +95,7 @@ pub(super) async fn run(base: Settings, args: InvoiceCreateArgs) -> anyhow::Resu
         warmup,
         concurrency: args.concurrency,
         currency: crypto.code,
+        offered: args.offered.unwrap_or(args.requests.min(5000)),
     };
     if !args.json {
         println!(
@@ -107,7 +116,7 @@ pub(super) async fn run(base: Settings, args: InvoiceCreateArgs) -> anyhow::Resu
             );
         }
         println!(
-            "target: at least {TARGET_THROUGHPUT:.0} creations/s sustained with p99 under {TARGET_P99_MS:.0} ms"
+            "target: at least {TARGET_THROUGHPUT:.0} creations/s sustained with p99 under {TARGET_P99_MS:.0} ms; on SQLite p99 under {TARGET_OFFERED_P99_MS:.0} ms at {OFFERED_PER_S}/s offered"
         );
     }
 
@@ -147,6 +156,8 @@ pub(super) async fn run(base: Settings, args: InvoiceCreateArgs) -> anyhow::Resu
             "target": {
                 "min_throughput": TARGET_THROUGHPUT,
                 "max_p99_ms": TARGET_P99_MS,
+                "offered_per_s": OFFERED_PER_S,
+                "max_offered_p99_ms": {"sqlite": TARGET_OFFERED_P99_MS},
                 "min_of_baseline": {"sqlite": TARGET_OF_BASELINE_SQLITE, "postgres": TARGET_OF_BASELINE_POSTGRES},
             },
             "results": reports.iter().map(Report::to_json).collect::<Vec<_>>(),
@@ -186,6 +197,8 @@ struct Plan {
     warmup: u64,
     concurrency: usize,
     currency: &'static str,
+    /// Creations in the open-loop phase.
+    offered: u64,
 }
 
 /// The result on one engine.
@@ -211,6 +224,11 @@ struct Report {
     baseline: f64,
     /// The HTTP ceiling of this run, requests per second.
     http_ceiling: f64,
+    /// The open-loop phase: requests sent at [`OFFERED_PER_S`], errors, and the latencies of
+    /// the successful ones counted from when each was due (sorted, microseconds).
+    offered: u64,
+    offered_errors: u64,
+    offered_latencies_us: Vec<u64>,
 }
 
 impl Report {
@@ -250,6 +268,11 @@ impl Report {
         percentile(&self.latencies_us, p).map_or(0.0, |us| us as f64 / 1000.0)
     }
 
+    /// The p99 of the open-loop phase, if it ran.
+    fn offered_p99_ms(&self) -> Option<f64> {
+        percentile(&self.offered_latencies_us, 0.99).map(|us| us as f64 / 1000.0)
+    }
+
     fn mean_ms(&self) -> f64 {
         if self.latencies_us.is_empty() {
             return 0.0;
@@ -260,7 +283,7 @@ impl Report {
 
     /// Whether anything went wrong (then the figures mean nothing).
     fn failed(&self) -> bool {
-        self.errors > 0 || self.db_mismatch
+        self.errors > 0 || self.offered_errors > 0 || self.db_mismatch
     }
 
     fn meets_target(&self) -> bool {
@@ -268,6 +291,10 @@ impl Report {
             && self.throughput() >= TARGET_THROUGHPUT
             && self.percentile_ms(0.99) < TARGET_P99_MS
             && self.of_baseline() >= self.target_of_baseline()
+            && (self.engine != Engine::Sqlite
+                || self
+                    .offered_p99_ms()
+                    .is_none_or(|p| p < TARGET_OFFERED_P99_MS))
     }
 
     fn verdict(&self) -> &'static str {
@@ -306,6 +333,21 @@ impl Report {
                 0.0
             }
         );
+        if let Some(p99) = self.offered_p99_ms() {
+            let _ = writeln!(
+                s,
+                "  open loop, {OFFERED_PER_S}/s offered ({} requests, {} errors): p50 {:.1} ms, p99 {:.1} ms{}",
+                self.offered,
+                self.offered_errors,
+                percentile(&self.offered_latencies_us, 0.5).map_or(0.0, |us| us as f64 / 1000.0),
+                p99,
+                if self.engine == Engine::Sqlite {
+                    format!(" (target under {TARGET_OFFERED_P99_MS:.0} ms)")
+                } else {
+                    String::new()
+                }
+            );
+        }
         for e in &self.error_samples {
             let _ = writeln!(s, "  error: {e}");
         }
@@ -337,6 +379,13 @@ impl Report {
             "jobs_queued": self.jobs_queued,
             "baseline": {"what": self.baseline_name(), "per_s": self.baseline, "ratio": self.of_baseline()},
             "http_ceiling": {"per_s": self.http_ceiling, "ratio": if self.http_ceiling > 0.0 { self.throughput() / self.http_ceiling } else { 0.0 }},
+            "offered": {
+                "per_s": OFFERED_PER_S,
+                "requests": self.offered,
+                "errors": self.offered_errors,
+                "p50_ms": percentile(&self.offered_latencies_us, 0.5).map(|us| us as f64 / 1000.0),
+                "p99_ms": self.offered_p99_ms(),
+            },
             "meets_target": self.meets_target(),
         })
     }
@@ -452,6 +501,13 @@ async fn measure(
             println!("{engine}: measuring ({} requests)…", plan.requests);
         }
         let run = fire(&load, "bench", plan.requests, plan.concurrency).await;
+        if !quiet && plan.offered > 0 {
+            println!(
+                "{engine}: open loop, {} requests at {OFFERED_PER_S}/s offered…",
+                plan.offered
+            );
+        }
+        let offered = offer(&load, plan.offered, OFFERED_PER_S).await;
         let mut c = state.db.conn().await?;
         let invoices_in_db: i64 = kassa_store::sql!(&mut c, |c| sqlx::query_scalar(
             "select count(*) from invoice"
@@ -465,8 +521,9 @@ async fn measure(
         .await)?;
         drop(c);
         // Every successful answer must be an invoice in the database, and nothing more.
-        let ok = plan.warmup + plan.requests - run.errors;
+        let ok = plan.warmup + plan.requests - run.errors + plan.offered - offered.errors;
         let mut samples = run.samples;
+        samples.extend(offered.samples);
         let db_mismatch = u64::try_from(invoices_in_db).ok() != Some(ok);
         if db_mismatch {
             samples.push(format!(
@@ -491,6 +548,13 @@ async fn measure(
             jobs_queued,
             baseline: 0.0,
             http_ceiling: 0.0,
+            offered: plan.offered,
+            offered_errors: offered.errors,
+            offered_latencies_us: {
+                let mut l = offered.latencies_us;
+                l.sort_unstable();
+                l
+            },
         })
     }
     .await;
@@ -619,6 +683,49 @@ async fn fire(load: &Arc<Load>, label: &'static str, total: u64, concurrency: us
     // Requests a failed task never sent count as errors too.
     let answered = batch.latencies_us.len() as u64 + batch.errors;
     batch.errors += total.saturating_sub(answered);
+    batch
+}
+
+/// Sends `total` creations at `per_s` a second on schedule (open loop: a slow answer does not
+/// delay the next request), each one's latency counted from when it was due, so that
+/// queueing behind a stall is counted rather than hidden.
+async fn offer(load: &Arc<Load>, total: u64, per_s: u64) -> Batch {
+    let start = tokio::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..total {
+        let due = start + Duration::from_secs_f64(i as f64 / per_s.max(1) as f64);
+        tokio::time::sleep_until(due).await;
+        let load = load.clone();
+        tasks.spawn(async move {
+            let r = create_one(&load, &format!("offered-{i}")).await;
+            (
+                u64::try_from(due.elapsed().as_micros()).unwrap_or(u64::MAX),
+                r,
+            )
+        });
+    }
+    let mut batch = Batch {
+        wall: Duration::ZERO,
+        errors: 0,
+        samples: Vec::new(),
+        latencies_us: Vec::with_capacity(usize::try_from(total).unwrap_or(0)),
+    };
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((us, Ok(()))) => batch.latencies_us.push(us),
+            Ok((_, Err(e))) => {
+                batch.errors += 1;
+                if batch.samples.len() < MAX_SAMPLES {
+                    batch.samples.push(e);
+                }
+            }
+            Err(e) => {
+                batch.errors += 1;
+                batch.samples.push(format!("a request task failed: {e}"));
+            }
+        }
+    }
+    batch.wall = start.elapsed();
     batch
 }
 

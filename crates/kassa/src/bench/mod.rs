@@ -8,6 +8,7 @@
 mod baseline;
 mod chain_match;
 mod chain_seen;
+mod crash;
 mod invoice_create;
 mod logo_upload;
 mod payments;
@@ -56,6 +57,11 @@ pub enum BenchCommand {
     /// filter, filters combined, the searches, a deep keyset page, statistics over 30 and 365
     /// days, and a CSV export of `--export-rows` rows (time and memory growth).
     Payments(payments::PaymentsArgs),
+    /// Create invoices under load while `kassa serve` (this binary, as a child process on a
+    /// throwaway database) is killed with SIGKILL `--kills` times at random moments, one in
+    /// ten while it starts; then check that every acknowledged invoice is stored exactly once
+    /// with its address and expiry job, no order twice, and that every restart came up.
+    Crash(crash::CrashArgs),
 }
 
 /// Which engines to benchmark.
@@ -89,6 +95,7 @@ pub async fn run(base: Settings, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::ChainSeen(args) => chain_seen::run(base, args).await,
         BenchCommand::LogoUpload(args) => logo_upload::run(base, args).await,
         BenchCommand::Payments(args) => payments::run(base, args).await,
+        BenchCommand::Crash(args) => crash::run(base, args).await,
     }
 }
 

@@ -57,7 +57,16 @@ fn check(summary: &Value, engine: &str) {
     // Warm-up (a tenth by default) plus the measured requests, each one an invoice.
     let warmup = r["warmup"].as_i64().unwrap();
     assert_eq!(warmup, 20);
-    assert_eq!(r["invoices_in_db"].as_i64().unwrap(), warmup + 200);
+    // The open-loop phase at 1,000/s offered: --requests of them by default.
+    let offered = &r["offered"];
+    assert_eq!(offered["per_s"], 1000, "{r:#}");
+    assert_eq!(offered["requests"], 200, "{r:#}");
+    assert_eq!(offered["errors"], 0, "{r:#}");
+    assert!(
+        offered["p50_ms"].as_f64().unwrap() <= offered["p99_ms"].as_f64().unwrap(),
+        "{r:#}"
+    );
+    assert_eq!(r["invoices_in_db"].as_i64().unwrap(), warmup + 200 + 200);
     // The baselines of the same run: the database writer's and the HTTP ceiling.
     for key in ["baseline", "http_ceiling"] {
         let per_s = r[key]["per_s"].as_f64().unwrap();
@@ -69,7 +78,7 @@ fn check(summary: &Value, engine: &str) {
         );
     }
     // Each invoice queued its expiry job.
-    assert!(r["jobs_queued"].as_i64().unwrap() >= warmup + 200, "{r:#}");
+    assert!(r["jobs_queued"].as_i64().unwrap() >= warmup + 400, "{r:#}");
 
     let wall = r["wall_s"].as_f64().unwrap();
     let throughput = r["throughput"].as_f64().unwrap();
@@ -193,4 +202,50 @@ fn chain_seen_times_eth_payments_on_anvil() {
         out.contains("3 payments on anvil") && out.contains("broadcast → seen median"),
         "{out}"
     );
+}
+
+/// `kassa bench crash` on `engine` with a few kills: the summary of the real binary killed
+/// under load and restarted.
+fn crash(engine: &str) {
+    let postgres = postgres_admin_url();
+    let out = bench_output(&[
+        "bench",
+        "crash",
+        "--engine",
+        engine,
+        "--postgres-url",
+        &postgres,
+        "--kills",
+        "6",
+        "--concurrency",
+        "8",
+        "--check",
+        "--json",
+    ]);
+    let summary: Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
+    let r = &summary["results"][0];
+    assert_eq!(r["engine"], engine, "{summary:#}");
+    assert_eq!(r["kills"], 6, "{r:#}");
+    // Every kill but those while starting was followed by a restart, plus the last one.
+    let starting = r["kills_while_starting"].as_u64().unwrap();
+    assert_eq!(r["restarts"].as_u64().unwrap(), 6 - starting + 1, "{r:#}");
+    assert!(r["acknowledged"].as_u64().unwrap() > 0, "{r:#}");
+    for zero in ["lost", "duplicates", "failed_restarts"] {
+        assert_eq!(r[zero], 0, "{zero}: {r:#}");
+    }
+    assert_eq!(summary["passed"], true);
+}
+
+#[test]
+fn crash_on_sqlite_loses_nothing_acknowledged() {
+    crash("sqlite");
+}
+
+#[test]
+fn crash_on_postgres_loses_nothing_acknowledged() {
+    if postgres_skipped() {
+        return;
+    }
+    crash("postgres");
 }
