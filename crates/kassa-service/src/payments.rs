@@ -645,7 +645,8 @@ async fn static_wallet_invoice(
         },
         now,
     )
-    .await?;
+    .await?
+    .id;
     invoices::add_event(
         tx,
         id,

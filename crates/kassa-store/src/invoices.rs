@@ -271,21 +271,9 @@ pub struct LockedQuote<'a> {
     pub rate_source: &'a str,
 }
 
-/// Inserts an invoice (status `created`), with its quote when [`NewInvoice::locked`]. A taken
-/// uuid is a unique violation.
-pub async fn insert(
-    conn: &mut impl AsConn,
-    i: &NewInvoice<'_>,
-    now: Timestamp,
-) -> Result<InvoiceId, StoreError> {
-    let l = i.locked.as_ref();
-    let amount = |f: fn(&Quote) -> Amount| l.map(|l| DbAmount(f(&l.quote)));
-    let cents = invoice_days::usd_cents(i.amount_usd).ok_or_else(|| StoreError::Corrupt {
-        column: "invoice.amount_usd",
-        reason: format!("{} USD is beyond what statistics can sum", i.amount_usd),
-    })?;
-    let id: i64 = sql!(conn, |c| {
-        sqlx::query_scalar(
+/// The invoice insert, returning the row as read (built once: the text never changes).
+static INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
         "insert into invoice (uuid, project_id, merchant_id, status, test, price_currency, price_amount, amount_usd, \
          allowed_currencies, service_fee_side, transfer_fee_side, tolerance_kind, tolerance_value, order_id, email, \
          description, locale, static_wallet_id, expires_at, created_at, updated_at, \
@@ -293,41 +281,59 @@ pub async fn insert(
          quote_service_ppm, rate_usd, rate_source, rate_locked_at, amount_usd_cents) \
          values ($1, $2, $3, 'created', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19, \
          $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31) \
-         returning invoice_id"
+         returning {COLUMNS}"
     )
-    .bind(i.uuid)
-    .bind(i.project_id.get())
-    .bind(i.merchant_id.get())
-    .bind(i.test)
-    .bind(i.price.code())
-    .bind(i.price.amount_text())
-    .bind(i.amount_usd.to_string())
-    .bind(i.allowed_currencies.join(","))
-    .bind(i.service_fee_side.as_str())
-    .bind(i.transfer_fee_side.as_str())
-    .bind(i.tolerance.kind())
-    .bind(i.tolerance.value().to_string())
-    .bind(i.order_id)
-    .bind(i.email)
-    .bind(i.description)
-    .bind(i.locale.map_or("", Lang::code))
-    .bind(i.static_wallet_id.map(StaticWalletId::get))
-    .bind(i.expires_at.as_micros())
-    .bind(now.as_micros())
-    .bind(l.map(|l| l.currency))
-    .bind(l.map(|l| l.address))
-    .bind(amount(|q| q.price))
-    .bind(amount(|q| q.service_fee))
-    .bind(amount(|q| q.transfer_fee))
-    .bind(amount(|q| q.due))
-    .bind(amount(|q| q.tolerance))
-    .bind(l.map(|l| i64::from(l.quote.service_ppm)))
-    .bind(l.map(|l| l.rate_usd.to_string()))
-    .bind(l.map(|l| l.rate_source))
-    .bind(l.map(|_| now.as_micros()))
-    .bind(cents)
-    .fetch_one(c)
-    .await
+});
+
+/// Inserts an invoice (status `created`), with its quote when [`NewInvoice::locked`]; the
+/// row as stored (no second read). A taken uuid is a unique violation.
+pub async fn insert(
+    conn: &mut impl AsConn,
+    i: &NewInvoice<'_>,
+    now: Timestamp,
+) -> Result<InvoiceRow, StoreError> {
+    let l = i.locked.as_ref();
+    let amount = |f: fn(&Quote) -> Amount| l.map(|l| DbAmount(f(&l.quote)));
+    let cents = invoice_days::usd_cents(i.amount_usd).ok_or_else(|| StoreError::Corrupt {
+        column: "invoice.amount_usd",
+        reason: format!("{} USD is beyond what statistics can sum", i.amount_usd),
+    })?;
+    let row = sql!(conn, |c| {
+        let r = sqlx::query(sqlx::AssertSqlSafe(INSERT.as_str()))
+            .bind(i.uuid)
+            .bind(i.project_id.get())
+            .bind(i.merchant_id.get())
+            .bind(i.test)
+            .bind(i.price.code())
+            .bind(i.price.amount_text())
+            .bind(i.amount_usd.to_string())
+            .bind(i.allowed_currencies.join(","))
+            .bind(i.service_fee_side.as_str())
+            .bind(i.transfer_fee_side.as_str())
+            .bind(i.tolerance.kind())
+            .bind(i.tolerance.value().to_string())
+            .bind(i.order_id)
+            .bind(i.email)
+            .bind(i.description)
+            .bind(i.locale.map_or("", Lang::code))
+            .bind(i.static_wallet_id.map(StaticWalletId::get))
+            .bind(i.expires_at.as_micros())
+            .bind(now.as_micros())
+            .bind(l.map(|l| l.currency))
+            .bind(l.map(|l| l.address))
+            .bind(amount(|q| q.price))
+            .bind(amount(|q| q.service_fee))
+            .bind(amount(|q| q.transfer_fee))
+            .bind(amount(|q| q.due))
+            .bind(amount(|q| q.tolerance))
+            .bind(l.map(|l| i64::from(l.quote.service_ppm)))
+            .bind(l.map(|l| l.rate_usd.to_string()))
+            .bind(l.map(|l| l.rate_source))
+            .bind(l.map(|_| now.as_micros()))
+            .bind(cents)
+            .fetch_one(c)
+            .await?;
+        Ok::<_, sqlx::Error>(invoice_from_row!(r))
     })?;
     let currency = l.map_or("", |l| l.currency);
     invoice_days::created(
@@ -340,7 +346,7 @@ pub async fn insert(
         now,
     )
     .await?;
-    Ok(InvoiceId::new(id))
+    Ok(row)
 }
 
 async fn one(

@@ -304,11 +304,11 @@ pub async fn create_as(
             .unit(move |tx| Box::pin(async move { plan.write(tx).await }))
             .await
         {
-            Ok((id, letter)) => {
+            Ok((row, letter)) => {
                 if letter {
                     st.jobs.wake();
                 }
-                return Ok(invoices::by_id(&mut st.db.conn().await?, id).await?);
+                return Ok(row);
             }
             Err(Attempt::Taken) => continue,
             Err(Attempt::Failed(e)) => return Err(e),
@@ -362,8 +362,8 @@ impl From<InvoiceError> for Attempt {
 
 impl Plan {
     /// Writes the invoice with a new public id: its address (when the currency is chosen),
-    /// events, jobs and letters. The invoice's id, and whether a letter was queued.
-    async fn write(&self, tx: &mut Tx) -> Result<(InvoiceId, bool), Attempt> {
+    /// events, jobs and letters. The invoice as stored, and whether a letter was queued.
+    async fn write(&self, tx: &mut Tx) -> Result<(InvoiceRow, bool), Attempt> {
         let (st, project, req, now) = (&self.st, &self.project, &self.req, self.now);
         let actor = self.actor.as_ref().map(|(user, email, client)| Actor {
             user: *user,
@@ -413,11 +413,12 @@ impl Plan {
             now,
         )
         .await;
-        let id = match inserted {
-            Ok(id) => id,
+        let row = match inserted {
+            Ok(row) => row,
             Err(e) if e.is_unique_violation() => return Err(Attempt::Taken),
             Err(e) => return Err(e.into()),
         };
+        let id = row.id;
         let mut created = json!({"price": price.amount_text(), "currency": price.code()});
         if let Some(a) = &actor {
             a.sign(&mut created);
@@ -471,7 +472,7 @@ impl Plan {
             };
             worker::enqueue(tx, &remind, now.saturating_add(period), now).await?;
         }
-        Ok((id, letter.is_some()))
+        Ok((row, letter.is_some()))
     }
 }
 

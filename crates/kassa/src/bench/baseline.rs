@@ -5,8 +5,9 @@
 //!   nothing else, driven by the same client at the same concurrency — what the load
 //!   generator and the HTTP stack allow here.
 //! - **SQLite group commit**: a minimal in-process writer on its own file (WAL,
-//!   `synchronous=FULL`, as Kassa's), inserting per invoice the rows Kassa writes — the invoice,
-//!   its deposit address, its event, its expiry job — through the same driver; one writer
+//!   `synchronous=FULL`, as Kassa's), writing per invoice the rows Kassa writes — the next
+//!   derivation index, the invoice, the day's totals, its deposit address, its event, its
+//!   expiry job — one statement each through the same driver; one writer
 //!   commits up to [`GROUP`] units per transaction, a savepoint per unit, and answers each
 //!   unit only after the commit that holds it. What the disk allows.
 //! - **PostgreSQL raw transaction**: the same rows, one transaction per unit, from 8 clients
@@ -23,8 +24,8 @@ use anyhow::Context as _;
 use sqlx::{Connection as _, Executor as _};
 use tokio::sync::{mpsc, oneshot};
 
-/// The most units one group transaction holds.
-pub const GROUP: usize = 512;
+/// The most units one group transaction holds: as Kassa's group writer.
+use kassa_store::group::GROUP;
 
 /// PostgreSQL clients of the raw-transaction baseline.
 const PG_CLIENTS: usize = 8;
@@ -34,7 +35,19 @@ struct Unit {
     n: u64,
 }
 
-const CREATE: [&str; 4] = [
+/// The derivation index as Kassa takes it: SQLite, a counter row updated in the transaction
+/// (a rollback gives it back); PostgreSQL, a sequence.
+const COUNTER_SQLITE: [&str; 2] = [
+    "create table baseline_counter (name text primary key, value bigint not null)",
+    "insert into baseline_counter (name, value) values ('derivation_index', 0)",
+];
+const COUNTER_PG: [&str; 1] = ["create sequence baseline_index"];
+const NEXT_INDEX_SQLITE: &str =
+    "update baseline_counter set value = value + 1 where name = 'derivation_index' returning value";
+const NEXT_INDEX_PG: &str = "select nextval('baseline_index')";
+
+const CREATE: [&str; 5] = [
+    "create table baseline_day (day bigint not null, status text not null, count bigint not null, cents bigint not null, primary key (day, status))",
     "create table baseline_invoice (id bigint primary key, uuid text not null unique, project_id bigint not null, status text not null, price_amount text not null, crypto text not null, address text not null, created_at bigint not null)",
     "create table baseline_address (network text not null, address text not null, derivation_index bigint not null, invoice_id bigint not null, primary key (network, address))",
     "create table baseline_event (invoice_id bigint not null, kind text not null, details text not null, created_at bigint not null)",
@@ -43,15 +56,24 @@ const CREATE: [&str; 4] = [
 
 /// Inserts a unit's rows: the same statements for both drivers.
 macro_rules! insert_fn {
-    ($name:ident, $conn:ty) => {
+    ($name:ident, $conn:ty, $next_index:expr) => {
         async fn $name(conn: &mut $conn, u: &Unit) -> Result<(), sqlx::Error> {
             let n = i64::try_from(u.n).unwrap_or(i64::MAX);
             let address = format!("TBaseline{n:026}");
+            // The next derivation index, as Kassa takes it in the transaction.
+            let _index: i64 = sqlx::query_scalar($next_index)
+                .fetch_one(&mut *conn)
+                .await?;
             sqlx::query("insert into baseline_invoice (id, uuid, project_id, status, price_amount, crypto, address, created_at) values ($1, $2, 1, 'created', '100', 'USDT_TRC20', $3, $4)")
                 .bind(n)
                 .bind(format!("{n:032x}"))
                 .bind(&address)
                 .bind(n)
+                .execute(&mut *conn)
+                .await?;
+            // The day's totals, as Kassa's statistics keep them.
+            sqlx::query("insert into baseline_day (day, status, count, cents) values ($1, 'created', 1, 2500) on conflict (day, status) do update set count = baseline_day.count + 1, cents = baseline_day.cents + 2500")
+                .bind(n / 86_400)
                 .execute(&mut *conn)
                 .await?;
             sqlx::query("insert into baseline_address (network, address, derivation_index, invoice_id) values ('TRC20', $1, $2, $2)")
@@ -74,8 +96,8 @@ macro_rules! insert_fn {
     };
 }
 
-insert_fn!(insert_sqlite, sqlx::SqliteConnection);
-insert_fn!(insert_pg, sqlx::PgConnection);
+insert_fn!(insert_sqlite, sqlx::SqliteConnection, NEXT_INDEX_SQLITE);
+insert_fn!(insert_pg, sqlx::PgConnection, NEXT_INDEX_PG);
 
 /// Units per second of `total` units made by `clients` producers calling `one`.
 async fn drive<F, Fut>(total: u64, clients: usize, one: F) -> anyhow::Result<f64>
@@ -118,8 +140,8 @@ pub async fn sqlite_group_commit(
     let mut conn = sqlx::SqliteConnection::connect_with(&options)
         .await
         .context("opening the baseline's SQLite file")?;
-    for sql in CREATE {
-        conn.execute(sql).await?;
+    for sql in COUNTER_SQLITE.iter().chain(&CREATE) {
+        conn.execute(*sql).await?;
     }
     let (send, mut units) = mpsc::channel::<(Unit, oneshot::Sender<Result<(), String>>)>(GROUP * 2);
     let writer = tokio::spawn(async move {
@@ -133,20 +155,25 @@ pub async fn sqlite_group_commit(
             }
             let mut outcomes = Vec::with_capacity(batch.len());
             let committed = async {
+                // As Kassa's group writer: the savepoint statements between two units are
+                // one call, and the commit keeps the last unit's savepoint.
                 conn.execute("begin immediate").await?;
+                let mut next = "savepoint unit";
                 for (u, _) in &batch {
-                    conn.execute("savepoint unit").await?;
+                    conn.execute(next).await?;
                     match insert_sqlite(&mut conn, u).await {
                         Ok(()) => {
-                            conn.execute("release unit").await?;
+                            next = "release unit; savepoint unit";
                             outcomes.push(Ok(()));
                         }
                         Err(e) => {
-                            conn.execute("rollback to unit").await?;
-                            conn.execute("release unit").await?;
+                            next = "rollback to unit; release unit; savepoint unit";
                             outcomes.push(Err(e.to_string()));
                         }
                     }
+                }
+                if next.starts_with("rollback") {
+                    conn.execute("rollback to unit; release unit").await?;
                 }
                 conn.execute("commit").await?;
                 Ok::<_, sqlx::Error>(())
@@ -189,8 +216,8 @@ pub async fn postgres_raw(url: &str, total: u64) -> anyhow::Result<f64> {
         .connect(url)
         .await
         .context("connecting the baseline to PostgreSQL")?;
-    for sql in CREATE {
-        pool.execute(sql).await?;
+    for sql in COUNTER_PG.iter().chain(&CREATE) {
+        pool.execute(*sql).await?;
     }
     let rate = {
         let pool = pool.clone();

@@ -356,11 +356,13 @@ async fn verify(
     let mut c = db.conn().await?;
     // (order, uuid, deposit addresses, expiry jobs)
     let rows: Vec<(String, String, i64, i64)> = kassa_store::sql!(&mut c, |c| sqlx::query_as(
-        "select i.order_id, i.uuid, \
-           (select count(*) from deposit_address a where a.invoice_id = i.invoice_id), \
-           (select count(*) from job j where j.kind = 'invoice.expire' \
-              and j.payload = '{\"invoice_id\":' || i.invoice_id || '}') \
-         from invoice i where i.order_id like 'crash-%'"
+        "select i.order_id, i.uuid, coalesce(a.n, 0), coalesce(j.n, 0) \
+         from invoice i \
+         left join (select invoice_id, count(*) as n from deposit_address group by invoice_id) a \
+           on a.invoice_id = i.invoice_id \
+         left join (select payload, count(*) as n from job where kind = 'invoice.expire' group by payload) j \
+           on j.payload = '{\"invoice_id\":' || i.invoice_id || '}' \
+         where i.order_id like 'crash-%'"
     )
     .fetch_all(c)
     .await)?;

@@ -588,7 +588,8 @@ pub async fn live_invoice(
         now,
     )
     .await
-    .expect("insert invoice");
+    .expect("insert invoice")
+    .id;
     let index = store::next_derivation_index(&mut tx).await.expect("index");
     store::insert_address(
         &mut tx,
