@@ -355,7 +355,8 @@ async fn verify(
     let db = Db::connect(&url, 2).await?;
     let mut c = db.conn().await?;
     // (order, uuid, deposit addresses, expiry jobs)
-    let rows: Vec<(String, String, i64, i64)> = kassa_store::sql!(&mut c, |c| sqlx::query_as(
+    let rows: Vec<(String, String, i64, i64)> = kassa_store::sql!(&mut c, |c| {
+        sqlx::query_as(
         "select i.order_id, i.uuid, coalesce(a.n, 0), coalesce(j.n, 0) \
          from invoice i \
          left join (select invoice_id, count(*) as n from deposit_address group by invoice_id) a \
@@ -365,7 +366,8 @@ async fn verify(
          where i.order_id like 'crash-%'"
     )
     .fetch_all(c)
-    .await)?;
+    .await
+    })?;
     drop(c);
     db.close().await;
     let mut stored: HashMap<&str, Vec<(&str, i64, i64)>> = HashMap::new();
