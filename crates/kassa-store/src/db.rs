@@ -303,7 +303,10 @@ impl Db {
     /// Closes every connection; later calls fail.
     pub async fn close(&self) {
         match self {
-            Db::Sqlite(p, ..) => p.close().await,
+            Db::Sqlite(p, _, group) => {
+                group.close();
+                p.close().await;
+            }
             Db::Postgres(p) => p.close().await,
         }
     }

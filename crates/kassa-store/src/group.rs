@@ -97,6 +97,11 @@ impl GroupWriter {
         send
     }
 
+    /// Stops the writer: it finishes what is queued, closes its connection and ends.
+    pub(crate) fn close(&self) {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
     /// Group commits so far.
     pub(crate) fn stats(&self) -> GroupStats {
         GroupStats {
@@ -118,6 +123,9 @@ impl GroupWriter {
         E: From<StoreError> + Send + 'static,
         F: for<'t> FnOnce(&'t mut Tx) -> UnitFuture<'t, Result<T, E>> + Send + 'static,
     {
+        if pool.is_closed() {
+            return Err(StoreError::Db(sqlx::Error::PoolClosed).into());
+        }
         let (result_tx, result_rx) = oneshot::channel::<Result<T, E>>();
         let work: Work = Box::new(move |tx| {
             Box::pin(async move {
@@ -147,7 +155,7 @@ impl GroupWriter {
 }
 
 /// The writer: takes queued units, runs them in group transactions, answers after each
-/// commit. Ends when every sender is gone.
+/// commit. Ends when every sender is gone (the pool was closed).
 async fn run(
     pool: SqlitePool,
     lock: WriteLock,

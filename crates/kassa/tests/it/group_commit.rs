@@ -132,7 +132,9 @@ engine_test!(
         }
         // The writer is still there after panics.
         assert_eq!(unit(&db, 1000, Then::Succeed).await.unwrap(), 1000);
+        // A closed database takes no more units.
         db.close().await;
+        assert!(unit(&db, 1001, Then::Succeed).await.is_err(), "a unit after close");
     }
 );
 
