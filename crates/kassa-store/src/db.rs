@@ -4,10 +4,9 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::OwnedMutexGuard;
 
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -15,6 +14,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use crate::StoreError;
+pub use crate::group::{BUSY_TIMEOUT, WriteLock};
 use crate::group::{GroupStats, GroupWriter, UnitFuture};
 use futures_util::FutureExt as _;
 
@@ -133,25 +133,6 @@ impl fmt::Display for DatabaseUrl {
 impl fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
-    }
-}
-
-/// How long a writer waits for the SQLite write lock (as SQLite's own busy timeout).
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The in-process SQLite write lock. SQLite runs one writer at a time; left to SQLite, writers
-/// on different connections that find the lock taken sleep in its busy handler with growing
-/// pauses (up to 100 ms each), which starves some of them for seconds under load. Taking
-/// this fair (first come, first served) lock before `BEGIN IMMEDIATE` queues writers instead,
-/// so none waits longer than the writers ahead of it.
-#[derive(Clone, Debug, Default)]
-pub struct WriteLock(Arc<Mutex<()>>);
-
-impl WriteLock {
-    pub(crate) async fn acquire(&self) -> Result<OwnedMutexGuard<()>, StoreError> {
-        tokio::time::timeout(BUSY_TIMEOUT, self.0.clone().lock_owned())
-            .await
-            .map_err(|_| StoreError::Busy(BUSY_TIMEOUT))
     }
 }
 

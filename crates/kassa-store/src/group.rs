@@ -1,4 +1,4 @@
-//! Units of work and group commit.
+//! Who writes on SQLite: the fair write lock, units of work and group commit.
 //!
 //! A *unit* is what one request writes: all of it or none of it ([`crate::Db::unit`]). On
 //! PostgreSQL a unit is its own transaction. On SQLite, where one writer runs at a time and
@@ -30,10 +30,28 @@ use std::time::Duration;
 
 use futures_util::FutureExt as _;
 use sqlx::{Connection as _, SqliteConnection, SqlitePool};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard, mpsc, oneshot};
 
-use crate::db::WriteLock;
 use crate::{StoreError, Tx};
+
+/// How long a writer waits for the SQLite write lock (as SQLite's own busy timeout).
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The in-process SQLite write lock. SQLite runs one writer at a time; left to SQLite, writers
+/// on different connections that find the lock taken sleep in its busy handler with growing
+/// pauses (up to 100 ms each), which starves some of them for seconds under load. Taking
+/// this fair (first come, first served) lock before `BEGIN IMMEDIATE` queues writers instead,
+/// so none waits longer than the writers ahead of it.
+#[derive(Clone, Debug, Default)]
+pub struct WriteLock(Arc<AsyncMutex<()>>);
+
+impl WriteLock {
+    pub(crate) async fn acquire(&self) -> Result<OwnedMutexGuard<()>, StoreError> {
+        tokio::time::timeout(BUSY_TIMEOUT, self.0.clone().lock_owned())
+            .await
+            .map_err(|_| StoreError::Busy(BUSY_TIMEOUT))
+    }
+}
 
 /// The most units one group transaction holds.
 pub const GROUP: usize = 512;
@@ -50,7 +68,8 @@ type Work = Box<dyn for<'t> FnOnce(&'t mut Tx) -> UnitFuture<'t, bool> + Send>;
 
 /// A unit on its way to the writer, with the channel that hears whether its commit held.
 struct Queued {
-    work: Work,
+    /// Taken when it runs.
+    work: Option<Work>,
     done: oneshot::Sender<Result<(), Arc<str>>>,
 }
 
@@ -137,7 +156,10 @@ impl GroupWriter {
         });
         let (done, committed) = oneshot::channel();
         self.queue(pool, lock)
-            .send(Queued { work, done })
+            .send(Queued {
+                work: Some(work),
+                done,
+            })
             .await
             .map_err(|_| StoreError::Unit("the writer stopped".into()))?;
         let outcome = committed
@@ -263,11 +285,15 @@ async fn run_group(
             }
         }
         exec(tx, next).await?;
-        let work = std::mem::replace(&mut group[i].work, Box::new(|_| Box::pin(async { false })));
-        let ok = tokio::time::timeout(UNIT_TIMEOUT, AssertUnwindSafe(work(tx)).catch_unwind())
-            .await
-            .unwrap_or(Ok(false))
-            .unwrap_or(false);
+        let ok = match group[i].work.take() {
+            Some(work) => {
+                tokio::time::timeout(UNIT_TIMEOUT, AssertUnwindSafe(work(tx)).catch_unwind())
+                    .await
+                    .unwrap_or(Ok(false))
+                    .unwrap_or(false)
+            }
+            None => false,
+        };
         next = if ok {
             "release unit; savepoint unit"
         } else {

@@ -298,10 +298,17 @@ pub async fn create_as(
     });
     for _ in 0..5 {
         let plan = plan.clone();
+        // The public id and the letter that names it are made here, not on the database's
+        // writer, which only writes.
+        let uuid = new_uuid();
+        let letter = plan.req.send_link_to.as_ref().map(|to| {
+            let tr = Tr::new(plan.req.locale.unwrap_or_else(|| project_lang(project)));
+            invoice_letter(st, project, &uuid, &plan.req.price, tr).render(to, tr)
+        });
         // One unit of work: on SQLite it joins the next group commit.
         match st
             .db
-            .unit(move |tx| Box::pin(async move { plan.write(tx).await }))
+            .unit(move |tx| Box::pin(async move { plan.write(tx, &uuid, letter).await }))
             .await
         {
             Ok((row, letter)) => {
@@ -361,9 +368,14 @@ impl From<InvoiceError> for Attempt {
 }
 
 impl Plan {
-    /// Writes the invoice with a new public id: its address (when the currency is chosen),
+    /// Writes the invoice with public id `uuid`: its address (when the currency is chosen),
     /// events, jobs and letters. The invoice as stored, and whether a letter was queued.
-    async fn write(&self, tx: &mut Tx) -> Result<(InvoiceRow, bool), Attempt> {
+    async fn write(
+        &self,
+        tx: &mut Tx,
+        uuid: &str,
+        letter: Option<mail::Mail>,
+    ) -> Result<(InvoiceRow, bool), Attempt> {
         let (st, project, req, now) = (&self.st, &self.project, &self.req, self.now);
         let actor = self.actor.as_ref().map(|(user, email, client)| Actor {
             user: *user,
@@ -371,11 +383,6 @@ impl Plan {
             client,
         });
         let price = req.price;
-        let uuid = new_uuid();
-        let letter = req.send_link_to.as_ref().map(|to| {
-            let tr = Tr::new(req.locale.unwrap_or_else(|| project_lang(project)));
-            invoice_letter(st, project, &uuid, &price, tr).render(to, tr)
-        });
         let address = match &self.locked {
             Some((c, ..)) => Some(derive_address(tx, st, c.network, project.test_mode).await?),
             None => None,
@@ -383,7 +390,7 @@ impl Plan {
         let inserted = invoices::insert(
             tx,
             &NewInvoice {
-                uuid: &uuid,
+                uuid,
                 project_id: project.id,
                 merchant_id: project.merchant_id,
                 test: project.test_mode,
@@ -453,7 +460,7 @@ impl Plan {
                 tx,
                 a,
                 project.merchant_id,
-                &uuid,
+                uuid,
                 "invoice.created",
                 details,
                 now,

@@ -14,22 +14,14 @@ use kassa_server::config::Settings;
 use kassa_store::Engine;
 
 use super::{
-    BenchShop, EngineChoice, InProcess, Scratch, cores, merchant_project, percentile, profile,
+    BenchShop, Databases, InProcess, Scratch, cores, merchant_project, percentile, profile,
 };
 
 /// Options of `kassa bench chain-match`.
 #[derive(Args, Debug)]
 pub struct ChainMatchArgs {
-    /// The database engine(s) to run on.
-    #[arg(long, value_enum, default_value_t = EngineChoice::Sqlite)]
-    engine: EngineChoice,
-    /// The PostgreSQL server (a throwaway database is created there and dropped).
-    #[arg(
-        long,
-        value_name = "URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    postgres_url: String,
+    #[command(flatten)]
+    db: Databases,
     /// Watched deposit addresses.
     #[arg(long, default_value_t = 1_000_000)]
     addresses: u64,
@@ -69,8 +61,8 @@ pub(super) async fn run(base: Settings, args: ChainMatchArgs) -> anyhow::Result<
         profile(),
         cores()
     );
-    for &engine in args.engine.engines() {
-        let db = Scratch::new(engine, &args.postgres_url).await?;
+    for &engine in args.db.engine.engines() {
+        let db = Scratch::new(engine, &args.db.postgres_url).await?;
         let result = chain_match_on(&base, engine, db.dir.path(), &db.url, &args).await;
         db.finish().await;
         result?;

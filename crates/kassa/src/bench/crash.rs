@@ -23,7 +23,7 @@ use rand::Rng as _;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
-use super::{EngineChoice, InProcess, Scratch, merchant_project};
+use super::{Databases, InProcess, Scratch, merchant_project};
 
 /// How long a restart may take to start listening before it counts as failed.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -31,17 +31,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Options of `kassa bench crash`.
 #[derive(Args, Debug)]
 pub struct CrashArgs {
-    /// The database engine(s) to run on.
-    #[arg(long, value_enum, default_value_t = EngineChoice::Sqlite)]
-    engine: EngineChoice,
-    /// The PostgreSQL server (any database on it): a database `kassa_bench_…` is created there
-    /// and dropped afterwards. The user needs CREATEDB.
-    #[arg(
-        long,
-        value_name = "URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    postgres_url: String,
+    #[command(flatten)]
+    db: Databases,
     /// SIGKILLs per engine.
     #[arg(long, default_value_t = 100)]
     kills: u32,
@@ -114,8 +105,8 @@ pub(super) async fn run(base: Settings, args: CrashArgs) -> anyhow::Result<()> {
     });
     let exe = std::env::current_exe().context("finding this kassa binary")?;
     let mut reports = Vec::new();
-    for &engine in args.engine.engines() {
-        let scratch = Scratch::new(engine, &args.postgres_url).await?;
+    for &engine in args.db.engine.engines() {
+        let scratch = Scratch::new(engine, &args.db.postgres_url).await?;
         let report = run_engine(&base, &args, &exe, engine, &scratch).await;
         scratch.finish().await;
         let report = report?;

@@ -18,7 +18,7 @@ use kassa_store::Engine;
 use serde_json::{Value, json};
 
 use super::{
-    BenchShop, EngineChoice, InProcess, Scratch, baseline, cores, merchant_project, percentile,
+    BenchShop, Databases, InProcess, Scratch, baseline, cores, merchant_project, percentile,
     profile,
 };
 
@@ -38,17 +38,8 @@ const TARGET_OF_BASELINE_POSTGRES: f64 = 0.7;
 /// Options of `kassa bench invoice-create`.
 #[derive(Args, Debug)]
 pub struct InvoiceCreateArgs {
-    /// The database engine(s) to run on.
-    #[arg(long, value_enum, default_value_t = EngineChoice::Sqlite)]
-    engine: EngineChoice,
-    /// The PostgreSQL server (any database on it): the benchmark creates a database
-    /// `kassa_bench_…` there and drops it afterwards. The user needs CREATEDB.
-    #[arg(
-        long,
-        value_name = "URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    postgres_url: String,
+    #[command(flatten)]
+    db: Databases,
     /// Measured requests per engine.
     #[arg(long, default_value_t = 20_000)]
     requests: u64,
@@ -89,7 +80,7 @@ pub(super) async fn run(base: Settings, args: InvoiceCreateArgs) -> anyhow::Resu
     });
     kassa_service::net::install_tls_provider();
 
-    let engines = args.engine.engines();
+    let engines = args.db.engine.engines();
     let plan = Plan {
         requests: args.requests,
         warmup,
@@ -134,7 +125,7 @@ pub(super) async fn run(base: Settings, args: InvoiceCreateArgs) -> anyhow::Resu
             println!("\n{engine}: starting the server on a throwaway database…");
         }
         let report = tokio::select! {
-            r = run_engine(&base, engine, &args.postgres_url, &plan, args.json) => r?,
+            r = run_engine(&base, engine, &args.db.postgres_url, &plan, args.json) => r?,
             r = tokio::signal::ctrl_c() => {
                 r.context("waiting for Ctrl-C")?;
                 anyhow::bail!("interrupted");
@@ -622,20 +613,46 @@ struct Batch {
 
 const MAX_SAMPLES: usize = 5;
 
+impl Batch {
+    /// Nothing yet, room for `total` latencies.
+    fn new(total: u64) -> Batch {
+        Batch {
+            wall: Duration::ZERO,
+            errors: 0,
+            samples: Vec::new(),
+            latencies_us: Vec::with_capacity(usize::try_from(total).unwrap_or(0)),
+        }
+    }
+
+    /// A part of the same load, measured by another task.
+    fn absorb(&mut self, part: Batch) {
+        self.latencies_us.extend(part.latencies_us);
+        self.errors += part.errors;
+        let room = MAX_SAMPLES.saturating_sub(self.samples.len());
+        self.samples.extend(part.samples.into_iter().take(room));
+    }
+
+    /// One more failure, its message kept among the first few.
+    fn fail(&mut self, e: String) {
+        self.errors += 1;
+        if self.samples.len() < MAX_SAMPLES {
+            self.samples.push(e);
+        }
+    }
+}
+
 /// Sends `total` creations, `concurrency` in flight at a time: each of `concurrency` tasks
 /// takes the next number from a shared counter until all are taken.
 async fn fire(load: &Arc<Load>, label: &'static str, total: u64, concurrency: usize) -> Batch {
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    let per_task = usize::try_from(total).unwrap_or(usize::MAX) / concurrency + 1;
+    let per_task = total / u64::try_from(concurrency).unwrap_or(1).max(1) + 1;
     for _ in 0..concurrency {
         let load = load.clone();
         let next = next.clone();
         tasks.spawn(async move {
-            let mut latencies = Vec::with_capacity(per_task);
-            let mut errors = 0u64;
-            let mut samples = Vec::new();
+            let mut mine = Batch::new(per_task);
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= total {
@@ -643,40 +660,20 @@ async fn fire(load: &Arc<Load>, label: &'static str, total: u64, concurrency: us
                 }
                 let begun = Instant::now();
                 match create_one(&load, &format!("{label}-{i}")).await {
-                    Ok(()) => latencies
+                    Ok(()) => mine
+                        .latencies_us
                         .push(u64::try_from(begun.elapsed().as_micros()).unwrap_or(u64::MAX)),
-                    Err(e) => {
-                        errors += 1;
-                        if samples.len() < MAX_SAMPLES {
-                            samples.push(e);
-                        }
-                    }
+                    Err(e) => mine.fail(e),
                 }
             }
-            (latencies, errors, samples)
+            mine
         });
     }
-    let mut batch = Batch {
-        wall: Duration::ZERO,
-        errors: 0,
-        samples: Vec::new(),
-        latencies_us: Vec::with_capacity(usize::try_from(total).unwrap_or(0)),
-    };
+    let mut batch = Batch::new(total);
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok((latencies, errors, samples)) => {
-                batch.latencies_us.extend(latencies);
-                batch.errors += errors;
-                for s in samples {
-                    if batch.samples.len() < MAX_SAMPLES {
-                        batch.samples.push(s);
-                    }
-                }
-            }
-            Err(e) => {
-                batch.errors += 1;
-                batch.samples.push(format!("a load task failed: {e}"));
-            }
+            Ok(mine) => batch.absorb(mine),
+            Err(e) => batch.fail(format!("a load task failed: {e}")),
         }
     }
     batch.wall = start.elapsed();
@@ -704,25 +701,12 @@ async fn offer(load: &Arc<Load>, total: u64, per_s: u64) -> Batch {
             )
         });
     }
-    let mut batch = Batch {
-        wall: Duration::ZERO,
-        errors: 0,
-        samples: Vec::new(),
-        latencies_us: Vec::with_capacity(usize::try_from(total).unwrap_or(0)),
-    };
+    let mut batch = Batch::new(total);
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok((us, Ok(()))) => batch.latencies_us.push(us),
-            Ok((_, Err(e))) => {
-                batch.errors += 1;
-                if batch.samples.len() < MAX_SAMPLES {
-                    batch.samples.push(e);
-                }
-            }
-            Err(e) => {
-                batch.errors += 1;
-                batch.samples.push(format!("a request task failed: {e}"));
-            }
+            Ok((_, Err(e))) => batch.fail(e),
+            Err(e) => batch.fail(format!("a request task failed: {e}")),
         }
     }
     batch.wall = start.elapsed();

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use clap::{Subcommand, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 use kassa_core::account::Email;
 use kassa_core::secret::SecretString;
 use kassa_server::app::Application;
@@ -62,6 +62,22 @@ pub enum BenchCommand {
     /// ten while it starts; then check that every acknowledged invoice is stored exactly once
     /// with its address and expiry job, no order twice, and that every restart came up.
     Crash(crash::CrashArgs),
+}
+
+/// Where a benchmark's throwaway databases go: `--engine` and `--postgres-url`.
+#[derive(Args, Debug)]
+pub struct Databases {
+    /// The database engine(s) to run on.
+    #[arg(long, value_enum, default_value_t = EngineChoice::Sqlite)]
+    engine: EngineChoice,
+    /// The PostgreSQL server (any database on it): a database `kassa_bench_…` is created there
+    /// and dropped afterwards. The user needs CREATEDB.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    postgres_url: String,
 }
 
 /// Which engines to benchmark.

@@ -20,21 +20,13 @@ use kassa_service::payment_view::{self, Column, Extras, Filters, Looker};
 use kassa_store::payment_list::{self, Cursor, DAY_MICROS, Detail, Mode, PaymentQuery};
 use kassa_store::{Engine, sql};
 
-use super::{EngineChoice, InProcess, Scratch, cores, merchant_project, percentile, profile};
+use super::{Databases, InProcess, Scratch, cores, merchant_project, percentile, profile};
 
 /// Options of `kassa bench payments`.
 #[derive(Args, Debug)]
 pub struct PaymentsArgs {
-    /// The database engine(s) to run on.
-    #[arg(long, value_enum, default_value_t = EngineChoice::Sqlite)]
-    engine: EngineChoice,
-    /// The PostgreSQL server (a throwaway database is created there and dropped).
-    #[arg(
-        long,
-        value_name = "URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    postgres_url: String,
+    #[command(flatten)]
+    db: Databases,
     /// Invoices to seed.
     #[arg(long, default_value_t = 10_000_000)]
     invoices: u64,
@@ -57,8 +49,8 @@ pub(super) async fn run(base: Settings, args: PaymentsArgs) -> anyhow::Result<()
         profile(),
         cores()
     );
-    for &engine in args.engine.engines() {
-        let db = Scratch::new(engine, &args.postgres_url).await?;
+    for &engine in args.db.engine.engines() {
+        let db = Scratch::new(engine, &args.db.postgres_url).await?;
         let result = payments_on(&base, engine, db.dir.path(), &db.url, &args).await;
         db.finish().await;
         result?;
